@@ -1,0 +1,56 @@
+# rerank: build, test, benchmark.
+#
+#   make demo    build rerank, create a small model, train it on the bundled
+#                sample and evaluate it before and after
+#   make test    vet and test everything (and compile the CUDA kernels when
+#                nvcc is installed; CI=true requires it)
+
+GO      ?= go
+BIN     ?= bin
+NVCC    ?= $(shell command -v nvcc 2>/dev/null)
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: setup all build test vet gotest fmt-check bench kernels kernels-check cuda-vet demo clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/rerank ./cmd/rerank
+
+test: fmt-check vet gotest kernels-check
+
+fmt-check:
+	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$bad" ]; then echo "gofmt needed: $$bad"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+gotest:
+	$(GO) test -count=1 -timeout 25m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./...
+
+# kernels-check compiles every CUDA kernel and vets the cuda-tagged Go code.
+# It needs nvcc; without it, it says so and passes, except under CI=true.
+kernels-check:
+	@if [ -z "$(NVCC)" ]; then \
+		if [ "$$CI" = "true" ]; then echo "nvcc not found: CI must compile the kernels (see .ci/run)"; exit 1; fi; \
+		echo "nvcc not found: skipping the CUDA compile check"; \
+	else $(MAKE) kernels && $(MAKE) cuda-vet; fi
+
+kernels:
+	@if [ -f CMakeLists.txt ] && ls kernels/*.cu >/dev/null 2>&1; then \
+		cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null && cmake --build build -j2; \
+	else echo "no kernels yet"; fi
+
+cuda-vet:
+	@if ls cuda/*.go >/dev/null 2>&1; then $(GO) vet -tags cuda ./cuda/...; fi
+
+clean:
+	rm -rf $(BIN) build
+
+setup:
+	bash scripts/setup-debian.sh
