@@ -1,0 +1,161 @@
+// Package backend defines the one seam between the Go model code and the
+// math: a Backend owns device memory and runs every operation the layers
+// need. The CPU implementation (package backend/cpu) is always built and is
+// the reference; the CUDA implementation (package cuda, build tag "cuda")
+// implements the same interface on GPU memory.
+//
+// Conventions shared by every operation:
+//   - Matrices are row-major. A leading dimension (ld) is the distance, in
+//     elements, between the starts of two consecutive rows.
+//   - Operations never return errors. A backend that can fail (a GPU
+//     launch, an out-of-memory) records the first failure, skips the work
+//     that follows, and reports it from Sync, naming the operation.
+//   - Output buffers are overwritten unless the method says it accumulates.
+//     Gradient outputs of parameters always accumulate (+=), so that
+//     gradient accumulation over micro-batches needs no extra copies.
+//   - A nil Buf passed for an optional gradient output means "not needed"
+//     (a frozen parameter): the backend skips that work.
+package backend
+
+// Buf is a view of device memory holding float32 values.
+type Buf interface {
+	// Len is the number of float32 values in the view.
+	Len() int
+	// Slice returns the view of n values starting at off.
+	Slice(off, n int) Buf
+}
+
+// IntBuf is a view of device memory holding int32 values (token ids,
+// position ids, attention masks).
+type IntBuf interface {
+	Len() int
+	Slice(off, n int) IntBuf
+}
+
+// Attn describes one multi-head self-attention call.
+//
+// The input is the fused projection QKV of shape [N*S, 3*H] (H =
+// Heads*HeadDim): columns [0,H) hold Q, [H,2H) hold K and [2H,3H) hold V;
+// head h uses columns h*HeadDim ... h*HeadDim+HeadDim-1 of each. The output
+// context has shape [N*S, H] with the heads concatenated in the same column
+// layout. Mask has N*S entries: 1 for a real token, 0 for padding; padded
+// keys get exactly zero probability (Hugging Face adds float32's minimum to
+// their scores), padded queries are computed like any other row.
+type Attn struct {
+	N, S, Heads, HeadDim int
+	// Dropout on the attention probabilities (training only; 0 = off).
+	// The mask is a pure function of Seed and the element index, so the
+	// backward pass regenerates it instead of storing it.
+	Dropout float32
+	Seed    uint64
+}
+
+// H is the model width, Heads*HeadDim.
+func (a Attn) H() int { return a.Heads * a.HeadDim }
+
+// AdamWStep holds the hyper-parameters of one AdamW update, exactly as
+// torch.optim.AdamW applies them (decoupled weight decay first).
+type AdamWStep struct {
+	LR, Beta1, Beta2, Eps, WeightDecay float32
+	// Step is the 1-based step number used for bias correction.
+	Step int
+}
+
+// Backend runs the operations of the model on one device.
+type Backend interface {
+	// Name identifies the backend ("cpu", "cuda:0").
+	Name() string
+
+	// Alloc returns n zeroed float32 values of device memory.
+	Alloc(n int) (Buf, error)
+	// AllocInt returns n zeroed int32 values of device memory.
+	AllocInt(n int) (IntBuf, error)
+	// Free releases a buffer returned by Alloc or AllocInt (not a slice of
+	// one). Freeing is optional on the CPU.
+	Free(b any)
+
+	// Upload copies len(src) values from host memory to the start of dst.
+	Upload(dst Buf, src []float32)
+	// Download copies len(dst) values from the start of src to host memory.
+	Download(dst []float32, src Buf)
+	// UploadInt copies host int32 values to the start of dst.
+	UploadInt(dst IntBuf, src []int32)
+	// Fill sets every value of dst to v.
+	Fill(dst Buf, v float32)
+	// Copy2D copies a rows×cols block: dst[r*ldd+c] = src[r*lds+c].
+	Copy2D(dst Buf, ldd int, src Buf, lds int, rows, cols int)
+
+	// Gemm computes C = alpha·op(A)·op(B) + beta·C for row-major matrices,
+	// with op(X) = Xᵀ when the flag is set. op(A) is m×k, op(B) is k×n and
+	// C is m×n. With beta = 0, C is not read.
+	Gemm(transA, transB bool, m, n, k int, alpha float32, a Buf, lda int, b Buf, ldb int, beta float32, c Buf, ldc int)
+	// GemmBatched runs batch independent Gemms; matrix i of A starts at
+	// i*strideA, and likewise for B and C.
+	GemmBatched(transA, transB bool, m, n, k int, alpha float32, a Buf, lda, strideA int, b Buf, ldb, strideB int, beta float32, c Buf, ldc, strideC int, batch int)
+
+	// AddBias adds bias[c] to y[r*cols+c] for every row r.
+	AddBias(y, bias Buf, rows, cols int)
+	// BiasGrad accumulates the column sums of dy: db[c] += Σ_r dy[r*cols+c].
+	BiasGrad(db, dy Buf, rows, cols int)
+	// Add sets dst = a + b elementwise; dst may alias a or b.
+	Add(dst, a, b Buf)
+	// Axpy sets y += alpha·x elementwise.
+	Axpy(alpha float32, x, y Buf)
+	// Scale multiplies every value of x by alpha.
+	Scale(x Buf, alpha float32)
+
+	// Embed gathers rows: out[i,:] = table[ids[i],:] (or += with
+	// accumulate) for i < ids.Len(); dim is the row width.
+	Embed(out, table Buf, ids IntBuf, dim int, accumulate bool)
+	// EmbedBackward scatters rows: dtable[ids[i],:] += dout[i,:], except
+	// for rows whose id equals skip (a padding_idx; pass -1 for none).
+	EmbedBackward(dtable, dout Buf, ids IntBuf, dim int, skip int32)
+
+	// LayerNorm normalises each row of x over dim values (biased
+	// variance): out = (x-mean)·rstd·gamma + beta, storing mean and rstd
+	// (one value per row) for the backward pass.
+	LayerNorm(out, mean, rstd, x, gamma, beta Buf, rows, dim int, eps float32)
+	// LayerNormBackward sets dx from dout and accumulates dgamma and
+	// dbeta (either may be nil). dx may alias dout.
+	LayerNormBackward(dx, dgamma, dbeta, dout, x, mean, rstd, gamma Buf, rows, dim int)
+
+	// Gelu sets out = x·Φ(x), the exact (erf) GELU; out may alias x.
+	Gelu(out, x Buf)
+	// GeluBackward sets dx = dout·gelu'(x); dx may alias dout.
+	GeluBackward(dx, dout, x Buf)
+	// Tanh sets out = tanh(x); out may alias x.
+	Tanh(out, x Buf)
+	// TanhBackward sets dx = dout·(1-y²) where y = tanh(x); dx may alias dout.
+	TanhBackward(dx, dout, y Buf)
+
+	// Dropout sets out = x·keep/(1-p), where keep for element i is a pure
+	// function of (seed, i) drawn with probability 1-p. out may alias x.
+	Dropout(out, x Buf, p float32, seed uint64)
+	// DropoutBackward sets dx = dout·keep/(1-p) with the same mask as
+	// Dropout(…, p, seed); dx may alias dout.
+	DropoutBackward(dx, dout Buf, p float32, seed uint64)
+
+	// AttentionSaveLen is the number of float32 values Attention needs in
+	// save for the backward pass (the CPU backend keeps the probabilities,
+	// [N, Heads, S, S]; a fused GPU kernel keeps far less).
+	AttentionSaveLen(a Attn) int
+	// Attention computes softmax(QKᵀ/√d + maskadd)·V per sequence and head
+	// into ctx, writing what the backward pass needs into save.
+	Attention(a Attn, qkv Buf, mask IntBuf, ctx, save Buf)
+	// AttentionBackward sets dqkv (all three column blocks) from dctx.
+	AttentionBackward(a Attn, qkv Buf, mask IntBuf, ctx, dctx, save, dqkv Buf)
+
+	// AdamW applies one torch.optim.AdamW update to p with gradient g and
+	// moments m and v (all the same length).
+	AdamW(p, g, m, v Buf, s AdamWStep)
+	// SumSquares returns Σ x² accumulated in float64.
+	SumSquares(x Buf) float64
+
+	// LoraMerge sets w += scale·(b·a) where w is out×in, b is out×r and a is
+	// r×in; a negative scale unmerges.
+	LoraMerge(w, a, b Buf, out, in, r int, scale float32)
+
+	// Sync waits for queued work and returns the first error recorded since
+	// the last Sync, if any.
+	Sync() error
+}

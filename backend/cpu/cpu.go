@@ -1,0 +1,406 @@
+// Package cpu is the CPU implementation of backend.Backend and the
+// reference every other backend is tested against.
+//
+// Buffers are ordinary Go slices. Matrix products go to OpenBLAS through cgo
+// (Debian's libopenblas-dev); a build without cgo, or with the tag
+// "noblas", uses a pure-Go GEMM instead. Elementwise and row-wise
+// operations are split across GOMAXPROCS goroutines.
+package cpu
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+
+	"github.com/rerank-go/rerank/backend"
+)
+
+// F32 is the CPU buffer type: a view of host memory.
+type F32 []float32
+
+// Len implements backend.Buf.
+func (b F32) Len() int { return len(b) }
+
+// Slice implements backend.Buf.
+func (b F32) Slice(off, n int) backend.Buf { return b[off : off+n : off+n] }
+
+// I32 is the CPU integer buffer type.
+type I32 []int32
+
+// Len implements backend.IntBuf.
+func (b I32) Len() int { return len(b) }
+
+// Slice implements backend.IntBuf.
+func (b I32) Slice(off, n int) backend.IntBuf { return b[off : off+n : off+n] }
+
+// Backend is the CPU backend. The zero value is not usable; call New.
+type Backend struct {
+	workers int
+}
+
+// New returns a CPU backend that uses up to GOMAXPROCS goroutines.
+func New() *Backend { return &Backend{workers: runtime.GOMAXPROCS(0)} }
+
+var _ backend.Backend = (*Backend)(nil)
+
+// Name implements backend.Backend.
+func (*Backend) Name() string { return "cpu" }
+
+// f returns the slice behind a Buf; nil stays nil.
+func f(b backend.Buf) []float32 {
+	if b == nil {
+		return nil
+	}
+	return b.(F32)
+}
+
+func ints(b backend.IntBuf) []int32 { return b.(I32) }
+
+// Alloc implements backend.Backend.
+func (*Backend) Alloc(n int) (backend.Buf, error) {
+	if n < 0 {
+		return nil, fmt.Errorf("cpu: alloc of %d values", n)
+	}
+	return F32(make([]float32, n)), nil
+}
+
+// AllocInt implements backend.Backend.
+func (*Backend) AllocInt(n int) (backend.IntBuf, error) {
+	if n < 0 {
+		return nil, fmt.Errorf("cpu: alloc of %d values", n)
+	}
+	return I32(make([]int32, n)), nil
+}
+
+// Free implements backend.Backend; the garbage collector owns CPU memory.
+func (*Backend) Free(any) {}
+
+// Upload implements backend.Backend.
+func (*Backend) Upload(dst backend.Buf, src []float32) { copy(f(dst)[:len(src)], src) }
+
+// Download implements backend.Backend.
+func (*Backend) Download(dst []float32, src backend.Buf) { copy(dst, f(src)[:len(dst)]) }
+
+// UploadInt implements backend.Backend.
+func (*Backend) UploadInt(dst backend.IntBuf, src []int32) { copy(ints(dst)[:len(src)], src) }
+
+// Fill implements backend.Backend.
+func (*Backend) Fill(dst backend.Buf, v float32) {
+	d := f(dst)
+	for i := range d {
+		d[i] = v
+	}
+}
+
+// Copy2D implements backend.Backend.
+func (*Backend) Copy2D(dst backend.Buf, ldd int, src backend.Buf, lds int, rows, cols int) {
+	d, s := f(dst), f(src)
+	for r := 0; r < rows; r++ {
+		copy(d[r*ldd:r*ldd+cols], s[r*lds:r*lds+cols])
+	}
+}
+
+// Sync implements backend.Backend; CPU work is synchronous and cannot fail.
+func (*Backend) Sync() error { return nil }
+
+// parallel splits [0, n) into contiguous chunks and runs fn on each, on up
+// to b.workers goroutines. Work smaller than minChunk items per worker runs
+// on the calling goroutine.
+func (b *Backend) parallel(n, minChunk int, fn func(lo, hi int)) {
+	w := b.workers
+	if w > n/minChunk {
+		w = n / minChunk
+	}
+	if w <= 1 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (n + w - 1) / w
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			fn(lo, hi)
+		}(lo, hi)
+	}
+	wg.Wait()
+}
+
+// AddBias implements backend.Backend.
+func (b *Backend) AddBias(y, bias backend.Buf, rows, cols int) {
+	yy, bb := f(y), f(bias)
+	b.parallel(rows, 64, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			row := yy[r*cols : r*cols+cols]
+			for c := range row {
+				row[c] += bb[c]
+			}
+		}
+	})
+}
+
+// BiasGrad implements backend.Backend.
+func (b *Backend) BiasGrad(db, dy backend.Buf, rows, cols int) {
+	d, g := f(db), f(dy)
+	acc := make([]float64, cols)
+	for r := 0; r < rows; r++ {
+		row := g[r*cols : r*cols+cols]
+		for c, v := range row {
+			acc[c] += float64(v)
+		}
+	}
+	for c := range acc {
+		d[c] += float32(acc[c])
+	}
+}
+
+// Add implements backend.Backend.
+func (b *Backend) Add(dst, x, y backend.Buf) {
+	d, xx, yy := f(dst), f(x), f(y)
+	b.parallel(len(d), 1<<14, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			d[i] = xx[i] + yy[i]
+		}
+	})
+}
+
+// Axpy implements backend.Backend.
+func (b *Backend) Axpy(alpha float32, x, y backend.Buf) {
+	xx, yy := f(x), f(y)
+	b.parallel(len(xx), 1<<14, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			yy[i] += alpha * xx[i]
+		}
+	})
+}
+
+// Scale implements backend.Backend.
+func (b *Backend) Scale(x backend.Buf, alpha float32) {
+	xx := f(x)
+	b.parallel(len(xx), 1<<14, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			xx[i] *= alpha
+		}
+	})
+}
+
+// Embed implements backend.Backend.
+func (b *Backend) Embed(out, table backend.Buf, ids backend.IntBuf, dim int, accumulate bool) {
+	o, t, id := f(out), f(table), ints(ids)
+	b.parallel(len(id), 64, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			src := t[int(id[i])*dim : int(id[i])*dim+dim]
+			dst := o[i*dim : i*dim+dim]
+			if accumulate {
+				for c, v := range src {
+					dst[c] += v
+				}
+			} else {
+				copy(dst, src)
+			}
+		}
+	})
+}
+
+// EmbedBackward implements backend.Backend. It runs serially: rows of
+// the same id must be summed in a fixed order for reproducible results.
+func (b *Backend) EmbedBackward(dtable, dout backend.Buf, ids backend.IntBuf, dim int, skip int32) {
+	dt, g, id := f(dtable), f(dout), ints(ids)
+	for i, v := range id {
+		if v == skip {
+			continue
+		}
+		dst := dt[int(v)*dim : int(v)*dim+dim]
+		for c, x := range g[i*dim : i*dim+dim] {
+			dst[c] += x
+		}
+	}
+}
+
+// LayerNorm implements backend.Backend.
+func (b *Backend) LayerNorm(out, mean, rstd, x, gamma, beta backend.Buf, rows, dim int, eps float32) {
+	o, mu, rs, xx, g, be := f(out), f(mean), f(rstd), f(x), f(gamma), f(beta)
+	b.parallel(rows, 16, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			row := xx[r*dim : r*dim+dim]
+			var s float64
+			for _, v := range row {
+				s += float64(v)
+			}
+			m := s / float64(dim)
+			var ss float64
+			for _, v := range row {
+				d := float64(v) - m
+				ss += d * d
+			}
+			inv := 1 / math.Sqrt(ss/float64(dim)+float64(eps))
+			mu[r], rs[r] = float32(m), float32(inv)
+			dst := o[r*dim : r*dim+dim]
+			for c, v := range row {
+				dst[c] = float32((float64(v)-m)*inv)*g[c] + be[c]
+			}
+		}
+	})
+}
+
+// LayerNormBackward implements backend.Backend.
+func (b *Backend) LayerNormBackward(dx, dgamma, dbeta, dout, x, mean, rstd, gamma backend.Buf, rows, dim int) {
+	ddx, dg, db, dy, xx, mu, rs, g := f(dx), f(dgamma), f(dbeta), f(dout), f(x), f(mean), f(rstd), f(gamma)
+	// Parameter gradients: column sums over rows, in float64, serial
+	// over rows so the result does not depend on the worker count.
+	if dg != nil || db != nil {
+		ag := make([]float64, dim)
+		ab := make([]float64, dim)
+		for r := 0; r < rows; r++ {
+			m, inv := mu[r], rs[r]
+			xr, dr := xx[r*dim:r*dim+dim], dy[r*dim:r*dim+dim]
+			for c := range xr {
+				ag[c] += float64(dr[c] * (xr[c] - m) * inv)
+				ab[c] += float64(dr[c])
+			}
+		}
+		for c := 0; c < dim; c++ {
+			if dg != nil {
+				dg[c] += float32(ag[c])
+			}
+			if db != nil {
+				db[c] += float32(ab[c])
+			}
+		}
+	}
+	b.parallel(rows, 16, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			m, inv := mu[r], rs[r]
+			xr, dr, out := xx[r*dim:r*dim+dim], dy[r*dim:r*dim+dim], ddx[r*dim:r*dim+dim]
+			var sdx, sdxx float64
+			for c := range xr {
+				dxhat := float64(dr[c] * g[c])
+				xhat := float64((xr[c] - m) * inv)
+				sdx += dxhat
+				sdxx += dxhat * xhat
+			}
+			sdx /= float64(dim)
+			sdxx /= float64(dim)
+			for c := range xr {
+				dxhat := float64(dr[c] * g[c])
+				xhat := float64((xr[c] - m) * inv)
+				out[c] = float32(float64(inv) * (dxhat - sdx - xhat*sdxx))
+			}
+		}
+	})
+}
+
+const invSqrt2 = 0.70710678118654752440
+
+// Gelu implements backend.Backend.
+func (b *Backend) Gelu(out, x backend.Buf) {
+	o, xx := f(out), f(x)
+	b.parallel(len(xx), 4096, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			v := float64(xx[i])
+			o[i] = float32(0.5 * v * (1 + math.Erf(v*invSqrt2)))
+		}
+	})
+}
+
+// GeluBackward implements backend.Backend.
+func (b *Backend) GeluBackward(dx, dout, x backend.Buf) {
+	d, g, xx := f(dx), f(dout), f(x)
+	const invSqrt2Pi = 0.39894228040143267794
+	b.parallel(len(xx), 4096, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			v := float64(xx[i])
+			cdf := 0.5 * (1 + math.Erf(v*invSqrt2))
+			pdf := invSqrt2Pi * math.Exp(-0.5*v*v)
+			d[i] = float32(float64(g[i]) * (cdf + v*pdf))
+		}
+	})
+}
+
+// Tanh implements backend.Backend.
+func (b *Backend) Tanh(out, x backend.Buf) {
+	o, xx := f(out), f(x)
+	for i, v := range xx {
+		o[i] = float32(math.Tanh(float64(v)))
+	}
+}
+
+// TanhBackward implements backend.Backend.
+func (b *Backend) TanhBackward(dx, dout, y backend.Buf) {
+	d, g, yy := f(dx), f(dout), f(y)
+	for i, v := range yy {
+		d[i] = g[i] * (1 - v*v)
+	}
+}
+
+// Dropout implements backend.Backend.
+func (b *Backend) Dropout(out, x backend.Buf, p float32, seed uint64) {
+	b.dropout(f(out), f(x), p, seed)
+}
+
+// DropoutBackward implements backend.Backend.
+func (b *Backend) DropoutBackward(dx, dout backend.Buf, p float32, seed uint64) {
+	b.dropout(f(dx), f(dout), p, seed)
+}
+
+func (b *Backend) dropout(o, x []float32, p float32, seed uint64) {
+	if p <= 0 {
+		copy(o, x)
+		return
+	}
+	scale := 1 / (1 - p)
+	b.parallel(len(x), 4096, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if backend.Keep(seed, uint64(i), p) {
+				o[i] = x[i] * scale
+			} else {
+				o[i] = 0
+			}
+		}
+	})
+}
+
+// AdamW implements backend.Backend with torch.optim.AdamW's arithmetic:
+// scalars are computed in float64 and applied in float32, in torch's order.
+func (b *Backend) AdamW(p, g, m, v backend.Buf, s backend.AdamWStep) {
+	pp, gg, mm, vv := f(p), f(g), f(m), f(v)
+	lr, b1, b2 := float64(s.LR), float64(s.Beta1), float64(s.Beta2)
+	decay := float32(1 - lr*float64(s.WeightDecay))
+	bc1 := 1 - math.Pow(b1, float64(s.Step))
+	bc2sqrt := float32(math.Sqrt(1 - math.Pow(b2, float64(s.Step))))
+	stepSize := float32(lr / bc1)
+	fb1, fb2 := float32(b1), float32(b2)
+	om1, om2 := float32(1-b1), float32(1-b2)
+	eps := s.Eps
+	b.parallel(len(pp), 1<<14, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			gi := gg[i]
+			x := pp[i]
+			if s.WeightDecay != 0 {
+				x *= decay
+			}
+			mi := mm[i]*fb1 + gi*om1
+			vi := vv[i]*fb2 + gi*gi*om2
+			mm[i], vv[i] = mi, vi
+			denom := float32(math.Sqrt(float64(vi)))/bc2sqrt + eps
+			pp[i] = x - stepSize*(mi/denom)
+		}
+	})
+}
+
+// SumSquares implements backend.Backend.
+func (b *Backend) SumSquares(x backend.Buf) float64 {
+	var s float64
+	for _, v := range f(x) {
+		s += float64(v) * float64(v)
+	}
+	return s
+}
+
+// LoraMerge implements backend.Backend.
+func (b *Backend) LoraMerge(w, a, bb backend.Buf, out, in, r int, scale float32) {
+	b.Gemm(false, false, out, in, r, scale, bb, r, a, in, 1, w, in)
+}

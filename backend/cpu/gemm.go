@@ -1,0 +1,66 @@
+package cpu
+
+import "github.com/rerank-go/rerank/backend"
+
+// scaleC sets C = beta·C (C is not read when beta is 0).
+func scaleC(m, n int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		for j := range row {
+			if beta == 0 {
+				row[j] = 0
+			} else {
+				row[j] *= beta
+			}
+		}
+	}
+}
+
+// goGemm computes rows [lo, hi) of C = alpha·op(A)·op(B) + beta·C in pure
+// Go. It is the fallback when OpenBLAS is not linked, and the reference
+// the tests hold OpenBLAS to.
+func goGemm(transA, transB bool, lo, hi, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	acc := make([]float32, n)
+	for i := lo; i < hi; i++ {
+		for j := range acc {
+			acc[j] = 0
+		}
+		for p := 0; p < k; p++ {
+			var av float32
+			if transA {
+				av = a[p*lda+i]
+			} else {
+				av = a[i*lda+p]
+			}
+			if av == 0 {
+				continue
+			}
+			if transB {
+				for j := 0; j < n; j++ {
+					acc[j] += av * b[j*ldb+p]
+				}
+			} else {
+				row := b[p*ldb : p*ldb+n]
+				for j, bv := range row {
+					acc[j] += av * bv
+				}
+			}
+		}
+		row := c[i*ldc : i*ldc+n]
+		for j := range row {
+			if beta == 0 {
+				row[j] = alpha * acc[j]
+			} else {
+				row[j] = alpha*acc[j] + beta*row[j]
+			}
+		}
+	}
+}
+
+// GemmBatched implements backend.Backend.
+func (bk *Backend) GemmBatched(transA, transB bool, m, n, k int, alpha float32, a backend.Buf, lda, strideA int, b backend.Buf, ldb, strideB int, beta float32, c backend.Buf, ldc, strideC int, batch int) {
+	aa, bb, cc := f(a), f(b), f(c)
+	for i := 0; i < batch; i++ {
+		sgemm(transA, transB, m, n, k, alpha, aa[i*strideA:], lda, bb[i*strideB:], ldb, beta, cc[i*strideC:], ldc)
+	}
+}
