@@ -1,0 +1,143 @@
+package eval
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// maxLine is the longest input line accepted (FlagEmbedding lines of cisi
+// reach about 150 KB).
+const maxLine = 64 << 20
+
+// openInput opens path for reading, transparently decompressing files whose
+// name ends in ".gz".
+func openInput(path string) (io.ReadCloser, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.HasSuffix(path, ".gz") {
+		return f, nil
+	}
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: not a gzip file: %w", path, err)
+	}
+	return &gzipFile{Reader: z, f: f}, nil
+}
+
+type gzipFile struct {
+	*gzip.Reader
+	f *os.File
+}
+
+func (g *gzipFile) Close() error {
+	err := g.Reader.Close()
+	if e := g.f.Close(); err == nil {
+		err = e
+	}
+	return err
+}
+
+// readFile opens path and hands it to parse, which receives the name to use
+// in error messages.
+func readFile[T any](path string, parse func(io.Reader, string) (T, error)) (T, error) {
+	var zero T
+	r, err := openInput(path)
+	if err != nil {
+		return zero, err
+	}
+	defer r.Close()
+	return parse(r, path)
+}
+
+// eachLine calls fn with every line of r (without the line end) and its
+// 1-based number. Errors from fn are returned as they are; read errors name
+// the file and line.
+func eachLine(r io.Reader, name string, fn func(line []byte, n int) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
+	n := 0
+	for sc.Scan() {
+		n++
+		if err := fn(bytes.TrimSuffix(sc.Bytes(), []byte("\r")), n); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if err == bufio.ErrTooLong {
+			return fmt.Errorf("%s:%d: line longer than %d bytes", name, n+1, maxLine)
+		}
+		return fmt.Errorf("%s:%d: %w", name, n+1, err)
+	}
+	return nil
+}
+
+// lineError is an error at a position of an input file.
+func lineError(name string, line int, format string, args ...any) error {
+	return fmt.Errorf("%s:%d: %s", name, line, fmt.Sprintf(format, args...))
+}
+
+// decodeLine unmarshals one JSON line strictly into v.
+func decodeLine(line []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(line))
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("invalid JSON: %v", err)
+	}
+	if dec.More() {
+		return fmt.Errorf("invalid JSON: more than one value on the line")
+	}
+	return nil
+}
+
+// WriteFileAtomic writes a file by calling write on a temporary file in the
+// same directory and renaming it over path once everything was written and
+// synced, so that readers never see a partial file.
+func WriteFileAtomic(path string, write func(w io.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	bw := bufio.NewWriterSize(f, 1<<20)
+	if err = write(bw); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err = bw.Flush(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err = os.Chmod(tmp, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// WriteJSON writes v as indented JSON to path atomically.
+func WriteJSON(path string, v any) error {
+	return WriteFileAtomic(path, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", " ")
+		return enc.Encode(v)
+	})
+}
