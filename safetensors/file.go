@@ -1,0 +1,194 @@
+package safetensors
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"sort"
+	"unsafe"
+)
+
+// File is an open safetensors file whose header has been parsed and
+// validated. Tensor data is read on demand with ReadAt; a File is safe for
+// concurrent use by several goroutines.
+type File struct {
+	Path     string
+	Metadata map[string]string     // "__metadata__", nil when absent
+	Tensors  map[string]TensorInfo // by name
+
+	r         *os.File
+	dataStart int64 // file offset of the data area: 8 + header length
+}
+
+// littleEndian is true on little-endian hosts, where F32 data is read
+// straight into the output slice.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
+// Open opens a safetensors file and parses and validates its header (see
+// ParseHeader). No tensor data is read.
+func Open(path string) (*File, error) {
+	r, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: %w", err)
+	}
+	f, err := open(r, path)
+	if err != nil {
+		r.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+func open(r *os.File, path string) (*File, error) {
+	st, err := r.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: %w", err)
+	}
+	if st.IsDir() {
+		return nil, fmt.Errorf("safetensors: %s is a directory (use OpenDir for a model directory)", path)
+	}
+	size := st.Size()
+	var lenBuf [8]byte
+	if _, err := r.ReadAt(lenBuf[:], 0); err != nil {
+		return nil, fmt.Errorf("safetensors: %s: %d bytes, too short for a safetensors file", path, size)
+	}
+	n := binary.LittleEndian.Uint64(lenBuf[:])
+	// Check the length before allocating for it; ParseHeader says why.
+	if n > MaxHeaderSize || n > uint64(size-8) {
+		_, _, err := ParseHeader(lenBuf[:], size)
+		return nil, fmt.Errorf("safetensors: %s: %w", path, err)
+	}
+	buf := make([]byte, 8+n)
+	copy(buf, lenBuf[:])
+	if _, err := r.ReadAt(buf[8:], 8); err != nil {
+		return nil, fmt.Errorf("safetensors: %s: reading the header: %w", path, err)
+	}
+	tensors, meta, err := ParseHeader(buf, size)
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: %s: %w", path, err)
+	}
+	return &File{Path: path, Metadata: meta, Tensors: tensors, r: r, dataStart: 8 + int64(n)}, nil
+}
+
+// Names returns the tensor names, sorted.
+func (f *File) Names() []string {
+	names := make([]string, 0, len(f.Tensors))
+	for n := range f.Tensors {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Info returns the description of one tensor.
+func (f *File) Info(name string) (TensorInfo, error) {
+	t, ok := f.Tensors[name]
+	if !ok {
+		return TensorInfo{}, fmt.Errorf("safetensors: %s: no tensor %q (the file has %d tensors; see Names)", f.Path, name, len(f.Tensors))
+	}
+	return t, nil
+}
+
+// Raw returns a copy of a tensor's bytes as stored (little-endian).
+func (f *File) Raw(name string) ([]byte, error) {
+	t, err := f.Info(name)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, t.End-t.Begin)
+	if err := f.readAt(buf, t, 0); err != nil {
+		return nil, err
+	}
+	return buf, nil
+}
+
+// Float32 reads a tensor of dtype F32, F16, BF16 or F64 and returns its
+// values as float32 (F64 is rounded to nearest) with its shape.
+func (f *File) Float32(name string) ([]float32, []int, error) {
+	t, err := f.Info(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	n := t.NumElements()
+	out := make([]float32, n)
+	shape := append([]int(nil), t.Shape...)
+	if n == 0 {
+		return out, shape, nil
+	}
+	// The output viewed as bytes, so that data is read straight into it.
+	ob := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(out))), 4*n)
+	switch t.DType {
+	case F32:
+		if err := f.readAt(ob, t, 0); err != nil {
+			return nil, nil, err
+		}
+		if !littleEndian {
+			for i := range out {
+				out[i] = math.Float32frombits(binary.LittleEndian.Uint32(ob[4*i:]))
+			}
+		}
+	case F16, BF16:
+		// Read the 2n bytes into the upper half of the output and widen
+		// in place from the front: element i is written to bytes
+		// [4i, 4i+4), below the 2n+2(i+1) bytes still to be read.
+		src := ob[2*n:]
+		if err := f.readAt(src, t, 0); err != nil {
+			return nil, nil, err
+		}
+		if t.DType == BF16 {
+			for i := range out {
+				out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(src[2*i:])) << 16)
+			}
+		} else {
+			for i := range out {
+				out[i] = F16ToF32(binary.LittleEndian.Uint16(src[2*i:]))
+			}
+		}
+	case F64:
+		const chunk = 1 << 16 // elements per read
+		buf := make([]byte, 8*min(n, chunk))
+		for lo := 0; lo < n; lo += chunk {
+			hi := min(lo+chunk, n)
+			b := buf[:8*(hi-lo)]
+			if err := f.readAt(b, t, int64(8*lo)); err != nil {
+				return nil, nil, err
+			}
+			for i := lo; i < hi; i++ {
+				out[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(b[8*(i-lo):])))
+			}
+		}
+	default:
+		return nil, nil, fmt.Errorf("safetensors: %s: tensor %q has dtype %s; Float32 reads only F32, F16, BF16 and F64 (use Raw)", f.Path, name, t.DType)
+	}
+	return out, shape, nil
+}
+
+// readAt fills buf from the tensor's data starting off bytes into it.
+func (f *File) readAt(buf []byte, t TensorInfo, off int64) error {
+	if f.r == nil {
+		return fmt.Errorf("safetensors: %s: file is closed", f.Path)
+	}
+	_, err := f.r.ReadAt(buf, f.dataStart+t.Begin+off)
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return fmt.Errorf("safetensors: %s: reading tensor %q: %w (was the file changed after opening?)", f.Path, t.Name, err)
+	}
+	return nil
+}
+
+// Close closes the underlying file.
+func (f *File) Close() error {
+	if f.r == nil {
+		return nil
+	}
+	err := f.r.Close()
+	f.r = nil
+	if err != nil {
+		return fmt.Errorf("safetensors: %s: %w", f.Path, err)
+	}
+	return nil
+}
