@@ -1,0 +1,240 @@
+package hfmodel
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/rerank-go/rerank/backend"
+	"github.com/rerank-go/rerank/nn"
+	"github.com/rerank-go/rerank/safetensors"
+)
+
+// LoadOptions tune Load.
+type LoadOptions struct {
+	// Seed draws the fresh head of a headless checkpoint (and BERT's
+	// pooler when missing): weights from N(0, initializer_range²), zero
+	// biases.
+	Seed uint64
+}
+
+// Loaded describes what Load found besides the weights.
+type Loaded struct {
+	Config *Config
+	// Dir is the directory the model was read from; Save copies its
+	// tokenizer files.
+	Dir string
+	// Initialized lists the parameters that the checkpoint lacked and
+	// Load initialised (the head of a plain encoder checkpoint).
+	Initialized []string
+	// Unused lists checkpoint tensors the model does not use (for
+	// example position_ids buffers or a masked-LM head).
+	Unused []string
+}
+
+// Load reads a Hugging Face model directory (config.json plus
+// model.safetensors or a sharded model.safetensors.index.json) onto be.
+//
+// BertForSequenceClassification and XLMRobertaForSequenceClassification
+// load as they are. A plain encoder (BertModel, XLMRobertaModel, such as
+// bge-base-en-v1.5) gets a fresh classification head drawn with opts.Seed.
+// Tensor names may carry or lack the "bert."/"roberta." prefix, and old
+// LayerNorm gamma/beta names are accepted. F16 and BF16 weights are
+// converted to float32.
+func Load(be backend.Backend, dir string, opts LoadOptions) (*nn.Model, *Loaded, error) {
+	cfg, err := ReadConfig(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	set, err := safetensors.OpenDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer set.Close()
+	m, err := nn.New(be, cfg.Config)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	info := &Loaded{Config: cfg, Dir: dir}
+	used := map[string]bool{}
+	rng := rand.New(rand.NewPCG(opts.Seed, 0x4ead))
+	pre := cfg.Arch.Prefix() + "."
+	var missing []string
+	for _, p := range m.Params() {
+		name, ok := findTensor(set, p.Name, pre)
+		if !ok {
+			if isHead(p.Name, pre) {
+				nn.InitParam(be, p, rng, cfg.InitializerRange)
+				info.Initialized = append(info.Initialized, p.Name)
+				continue
+			}
+			missing = append(missing, p.Name)
+			continue
+		}
+		used[name] = true
+		v, shape, err := set.Float32(name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", dir, err)
+		}
+		if !sameShape(shape, p.Shape) {
+			return nil, nil, fmt.Errorf("%s: tensor %q has shape %v, but config.json implies %v for %s: the config and the weights do not belong together",
+				dir, name, shape, p.Shape, p.Name)
+		}
+		be.Upload(p.W, v)
+	}
+	if len(missing) > 0 {
+		return nil, nil, fmt.Errorf("%s: the checkpoint lacks %d tensors the model needs, first %q: is this a %s checkpoint?",
+			dir, len(missing), missing[0], cfg.Arch)
+	}
+	for _, n := range set.Names() {
+		if !used[n] {
+			info.Unused = append(info.Unused, n)
+		}
+	}
+	if err := be.Sync(); err != nil {
+		return nil, nil, fmt.Errorf("%s: upload weights: %w", dir, err)
+	}
+	return m, info, nil
+}
+
+// isHead reports whether a parameter belongs to the reranker head that a
+// plain encoder checkpoint lacks (BERT's pooler included: some encoders
+// are saved without it).
+func isHead(name, pre string) bool {
+	return strings.HasPrefix(name, "classifier.") || strings.HasPrefix(name, pre+"pooler.")
+}
+
+// findTensor looks a parameter up under its own name, without the encoder
+// prefix, and with old gamma/beta LayerNorm names.
+func findTensor(set *safetensors.Set, name, pre string) (string, bool) {
+	cands := []string{name}
+	if bare, ok := strings.CutPrefix(name, pre); ok {
+		cands = append(cands, bare)
+	}
+	for _, c := range cands[:len(cands):len(cands)] {
+		if strings.Contains(c, "LayerNorm.weight") {
+			cands = append(cands, strings.Replace(c, "LayerNorm.weight", "LayerNorm.gamma", 1))
+		}
+		if strings.Contains(c, "LayerNorm.bias") {
+			cands = append(cands, strings.Replace(c, "LayerNorm.bias", "LayerNorm.beta", 1))
+		}
+	}
+	for _, c := range cands {
+		if set.Has(c) {
+			return c, true
+		}
+	}
+	return "", false
+}
+
+func sameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TokenizerFiles are the files Save copies from the source directory, as
+// AutoTokenizer.save_pretrained writes them.
+var TokenizerFiles = []string{
+	"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+	"vocab.txt", "sentencepiece.bpe.model", "added_tokens.json",
+}
+
+// Save writes m as a Hugging Face model directory: config.json (the
+// sequence-classification architecture, id2label/label2id), model.safetensors
+// with Hugging Face's tensor names, and the tokenizer files found in
+// tokenizerDir (skipped when empty). Every file is written to a temporary
+// name and renamed, so a crash never leaves a half-written file.
+func Save(m *nn.Model, cfg *Config, dir, tokenizerDir string) error {
+	if cfg == nil {
+		cfg = NewConfig(m.Cfg, 0.02)
+	}
+	cfg.Config = m.Cfg
+	cfg.Headless = false
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("save model: %w", err)
+	}
+	be := m.Backend()
+	tensors := make([]safetensors.Tensor, 0, len(m.Params()))
+	for _, p := range m.Params() {
+		v := make([]float32, p.Size())
+		be.Download(v, p.W)
+		tensors = append(tensors, safetensors.F32Tensor(p.Name, p.Shape, v))
+	}
+	if err := be.Sync(); err != nil {
+		return fmt.Errorf("save model: download weights: %w", err)
+	}
+	sort.Slice(tensors, func(i, j int) bool { return tensors[i].Name < tensors[j].Name })
+	if err := safetensors.Write(filepath.Join(dir, "model.safetensors"), tensors, map[string]string{"format": "pt"}); err != nil {
+		return fmt.Errorf("save model: %w", err)
+	}
+	js, err := cfg.Marshal()
+	if err != nil {
+		return fmt.Errorf("save model: %w", err)
+	}
+	if err := WriteFileAtomic(filepath.Join(dir, "config.json"), js); err != nil {
+		return fmt.Errorf("save model: %w", err)
+	}
+	if tokenizerDir != "" && tokenizerDir != dir {
+		if err := CopyTokenizer(tokenizerDir, dir); err != nil {
+			return fmt.Errorf("save model: %w", err)
+		}
+	}
+	return nil
+}
+
+// CopyTokenizer copies the tokenizer files present in src to dst.
+func CopyTokenizer(src, dst string) error {
+	for _, name := range TokenizerFiles {
+		data, err := os.ReadFile(filepath.Join(src, name))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("copy tokenizer: %w", err)
+		}
+		if err := WriteFileAtomic(filepath.Join(dst, name), data); err != nil {
+			return fmt.Errorf("copy tokenizer: %w", err)
+		}
+	}
+	return nil
+}
+
+// WriteFileAtomic writes data to a temporary file in path's directory,
+// syncs it and renames it over path.
+func WriteFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+

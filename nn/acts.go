@@ -1,0 +1,124 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/rerank-go/rerank/backend"
+)
+
+// acts holds every activation of a forward pass and the scratch of the
+// backward pass, carved out of one allocation (llm.c style) that grows to
+// the largest batch seen and is reused afterwards, so steady-state steps
+// allocate nothing.
+type acts struct {
+	mem  backend.Buf
+	imem backend.IntBuf
+
+	n, s int // shape the views are carved for
+	ckpt bool
+
+	ids, typ, pos, mask backend.IntBuf
+
+	// Embeddings: sum of the three lookups (LayerNorm input), its row
+	// statistics; the output after LayerNorm and dropout is xs[0].
+	embSum, embMean, embRstd backend.Buf
+	// xs[l] is the input of layer l; xs[L] is the last hidden state.
+	xs []backend.Buf
+	// per holds each layer's internal activations: one set per layer, or
+	// a single shared set under gradient checkpointing.
+	per []layerActs
+
+	// Head: cls = xs[L][:,0]; clsD = dropout(cls) (XLM-R) or cls (BERT);
+	// h = tanh(dense(clsD)); hD = dropout(h); logits = out(hD).
+	cls, clsD, h, hD, logits backend.Buf
+
+	// Backward scratch.
+	dlogits, dhD, dh, dclsD, dcls backend.Buf
+	dx, dxNext, dA, dctx          backend.Buf
+	dqkv, dff                     backend.Buf
+}
+
+type layerActs struct {
+	qkv, save, ctx      backend.Buf // [T,3H], attention save, [T,H]
+	r1, mean1, rstd1, a backend.Buf // attention residual sum, its stats, LayerNorm output
+	f1, f2              backend.Buf // intermediate pre- and post-GELU, [T,I]
+	r2, mean2, rstd2    backend.Buf // output residual sum and stats
+}
+
+// ensure carves the views for an n×s batch, growing the allocation when
+// needed.
+func (a *acts) ensure(m *Model, n, s int) error {
+	ckpt := m.GradientCheckpointing
+	if a.mem != nil && a.n == n && a.s == s && a.ckpt == ckpt {
+		return nil
+	}
+	c := m.Cfg
+	T, H, I, L := n*s, c.Hidden, c.Intermediate, c.Layers
+	save := m.be.AttentionSaveLen(backend.Attn{N: n, S: s, Heads: c.Heads, HeadDim: c.HeadDim()})
+	nPer := L
+	if ckpt {
+		nPer = 1
+	}
+	perSize := 3*T*H + save + T*H + T*H + 2*T + T*H + 2*T*I + T*H + 2*T
+	size := T*H + 2*T + (L+1)*T*H + nPer*perSize +
+		4*n*H + n*c.NumLabels + // head
+		n*c.NumLabels + 4*n*H + // head backward
+		4*T*H + 3*T*H + T*I // layer backward
+	if a.mem == nil || a.mem.Len() < size {
+		if a.mem != nil {
+			m.be.Free(a.mem)
+		}
+		mem, err := m.be.Alloc(size)
+		if err != nil {
+			return fmt.Errorf("allocate activations for %d×%d tokens (%d MiB): %w", n, s, size*4>>20, err)
+		}
+		a.mem = mem
+	}
+	if a.imem == nil || a.imem.Len() < 4*T {
+		if a.imem != nil {
+			m.be.Free(a.imem)
+		}
+		im, err := m.be.AllocInt(4 * T)
+		if err != nil {
+			return fmt.Errorf("allocate token buffers: %w", err)
+		}
+		a.imem = im
+	}
+	off := 0
+	take := func(k int) backend.Buf {
+		v := a.mem.Slice(off, k)
+		off += k
+		return v
+	}
+	a.ids, a.typ, a.pos, a.mask = a.imem.Slice(0, T), a.imem.Slice(T, T), a.imem.Slice(2*T, T), a.imem.Slice(3*T, T)
+	a.embSum, a.embMean, a.embRstd = take(T*H), take(T), take(T)
+	a.xs = make([]backend.Buf, L+1)
+	for l := range a.xs {
+		a.xs[l] = take(T * H)
+	}
+	a.per = make([]layerActs, nPer)
+	for i := range a.per {
+		p := &a.per[i]
+		p.qkv, p.save, p.ctx = take(3*T*H), take(save), take(T*H)
+		p.r1, p.mean1, p.rstd1, p.a = take(T*H), take(T), take(T), take(T*H)
+		p.f1, p.f2 = take(T*I), take(T*I)
+		p.r2, p.mean2, p.rstd2 = take(T*H), take(T), take(T)
+	}
+	a.cls, a.clsD, a.h, a.hD = take(n*H), take(n*H), take(n*H), take(n*H)
+	a.logits = take(n * c.NumLabels)
+	a.dlogits = take(n * c.NumLabels)
+	a.dhD, a.dh, a.dclsD, a.dcls = take(n*H), take(n*H), take(n*H), take(n*H)
+	a.dx, a.dxNext, a.dA, a.dctx = take(T*H), take(T*H), take(T*H), take(T*H)
+	a.dqkv = take(3 * T * H)
+	a.dff = take(T * I)
+	a.n, a.s, a.ckpt = n, s, ckpt
+	return nil
+}
+
+// layerActs returns the activation set layer l writes.
+func (a *acts) layer(l int) *layerActs {
+	if len(a.per) == 1 {
+		return &a.per[0]
+	}
+	return &a.per[l]
+}

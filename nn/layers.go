@@ -1,0 +1,241 @@
+package nn
+
+import (
+	"github.com/rerank-go/rerank/backend"
+)
+
+// Each layer's forward and backward sit side by side below. Shapes: T =
+// N·S tokens, H hidden, I intermediate. Activations live in m.acts.
+
+// grad returns a parameter's gradient view, or nil when it is frozen.
+func grad(p *Param) backend.Buf { return p.G }
+
+// linearForward computes y = x·Wᵀ + b (+ adapter) for rows rows; x and y
+// are dense (leading dimensions In and Out).
+func (m *Model) linearForward(lin *Linear, x, y backend.Buf, rows int, o RunOptions) error {
+	m.be.Gemm(false, true, rows, lin.Out, lin.In, 1, x, lin.In, lin.W.W, lin.In, 0, y, lin.Out)
+	m.be.AddBias(y, lin.B.W, rows, lin.Out)
+	if lin.Adapter != nil {
+		return lin.Adapter.Forward(m.be, x, lin.In, y, lin.Out, rows, o.Train, backend.SubSeed(o.Seed, lin.site))
+	}
+	return nil
+}
+
+// linearBackward accumulates W's and b's gradients from dy and sets (or,
+// with accumulate, adds to) dx = dy·W (+ the adapter's input gradient).
+func (m *Model) linearBackward(lin *Linear, x, dy, dx backend.Buf, rows int, accumulate bool, o RunOptions) error {
+	if g := grad(lin.W); g != nil {
+		m.be.Gemm(true, false, lin.Out, lin.In, rows, 1, dy, lin.Out, x, lin.In, 1, g, lin.In)
+	}
+	if g := grad(lin.B); g != nil {
+		m.be.BiasGrad(g, dy, rows, lin.Out)
+	}
+	beta := float32(0)
+	if accumulate {
+		beta = 1
+	}
+	m.be.Gemm(false, false, rows, lin.In, lin.Out, 1, dy, lin.Out, lin.W.W, lin.In, beta, dx, lin.In)
+	if lin.Adapter != nil {
+		return lin.Adapter.Backward(m.be, x, lin.In, dy, lin.Out, dx, lin.In, rows, o.Train, backend.SubSeed(o.Seed, lin.site))
+	}
+	return nil
+}
+
+func (m *Model) dropoutP(p float32, o RunOptions) float32 {
+	if !o.Train {
+		return 0
+	}
+	return p
+}
+
+// --- embeddings ---
+
+func (m *Model) embForward(o RunOptions) error {
+	a, e, be := &m.acts, &m.emb, m.be
+	H := m.Cfg.Hidden
+	T := a.n * a.s
+	// HF order: (word + token_type) + position.
+	be.Embed(a.embSum, e.word.W, a.ids, H, false)
+	be.Embed(a.embSum, e.typ.W, a.typ, H, true)
+	be.Embed(a.embSum, e.pos.W, a.pos, H, true)
+	be.LayerNorm(a.xs[0], a.embMean, a.embRstd, a.embSum, e.lnW.W, e.lnB.W, T, H, m.Cfg.LayerNormEps)
+	if p := m.dropoutP(m.Cfg.HiddenDropout, o); p > 0 {
+		be.Dropout(a.xs[0], a.xs[0], p, m.seed(o, -1, siteEmb))
+	}
+	return nil
+}
+
+// embBackward takes the gradient of xs[0] from a.dx.
+func (m *Model) embBackward(o RunOptions) {
+	a, e, be := &m.acts, &m.emb, m.be
+	H := m.Cfg.Hidden
+	T := a.n * a.s
+	if p := m.dropoutP(m.Cfg.HiddenDropout, o); p > 0 {
+		be.DropoutBackward(a.dx, a.dx, p, m.seed(o, -1, siteEmb))
+	}
+	if e.word.G == nil && e.typ.G == nil && e.pos.G == nil && e.lnW.G == nil && e.lnB.G == nil {
+		return
+	}
+	be.LayerNormBackward(a.dxNext, grad(e.lnW), grad(e.lnB), a.dx, a.embSum, a.embMean, a.embRstd, e.lnW.W, T, H)
+	if e.word.G != nil {
+		be.EmbedBackward(e.word.G, a.dxNext, a.ids, H, e.word.Skip)
+	}
+	if e.typ.G != nil {
+		be.EmbedBackward(e.typ.G, a.dxNext, a.typ, H, e.typ.Skip)
+	}
+	if e.pos.G != nil {
+		be.EmbedBackward(e.pos.G, a.dxNext, a.pos, H, e.pos.Skip)
+	}
+}
+
+// --- encoder layer ---
+
+func (m *Model) attn(o RunOptions, l int) backend.Attn {
+	c := m.Cfg
+	return backend.Attn{N: m.acts.n, S: m.acts.s, Heads: c.Heads, HeadDim: c.HeadDim(),
+		Dropout: m.dropoutP(c.AttentionDropout, o), Seed: m.seed(o, l, siteAttnProbs)}
+}
+
+func (m *Model) layerForward(l int, o RunOptions) error {
+	a, be, L := &m.acts, m.be, &m.layers[l]
+	p := a.layer(l)
+	H := m.Cfg.Hidden
+	T := a.n * a.s
+	x := a.xs[l]
+
+	// Q, K, V in one product: [T,H]·[3H,H]ᵀ.
+	be.Gemm(false, true, T, 3*H, H, 1, x, H, L.qkvW, H, 0, p.qkv, 3*H)
+	be.AddBias(p.qkv, L.qkvB, T, 3*H)
+	for j, lin := range []*Linear{&L.q, &L.k, &L.v} {
+		if lin.Adapter != nil {
+			y := p.qkv.Slice(j*H, 3*T*H-j*H)
+			if err := lin.Adapter.Forward(be, x, H, y, 3*H, T, o.Train, backend.SubSeed(o.Seed, lin.site)); err != nil {
+				return err
+			}
+		}
+	}
+	be.Attention(m.attn(o, l), p.qkv, a.mask, p.ctx, p.save)
+
+	// A = LayerNorm(dropout(ctx·Woᵀ + bo) + x).
+	if err := m.linearForward(&L.ao, p.ctx, p.r1, T, o); err != nil {
+		return err
+	}
+	if pd := m.dropoutP(m.Cfg.HiddenDropout, o); pd > 0 {
+		be.Dropout(p.r1, p.r1, pd, m.seed(o, l, siteAttnOut))
+	}
+	be.Add(p.r1, p.r1, x)
+	be.LayerNorm(p.a, p.mean1, p.rstd1, p.r1, L.ln1W.W, L.ln1B.W, T, H, m.Cfg.LayerNormEps)
+
+	// X' = LayerNorm(dropout(gelu(A·Wiᵀ + bi)·Wdᵀ + bd) + A).
+	if err := m.linearForward(&L.inter, p.a, p.f1, T, o); err != nil {
+		return err
+	}
+	be.Gelu(p.f2, p.f1)
+	if err := m.linearForward(&L.out, p.f2, p.r2, T, o); err != nil {
+		return err
+	}
+	if pd := m.dropoutP(m.Cfg.HiddenDropout, o); pd > 0 {
+		be.Dropout(p.r2, p.r2, pd, m.seed(o, l, siteFFNOut))
+	}
+	be.Add(p.r2, p.r2, p.a)
+	be.LayerNorm(a.xs[l+1], p.mean2, p.rstd2, p.r2, L.ln2W.W, L.ln2B.W, T, H, m.Cfg.LayerNormEps)
+	return nil
+}
+
+// layerBackward takes d(xs[l+1]) in a.dx and leaves d(xs[l]) in a.dx.
+func (m *Model) layerBackward(l int, o RunOptions) error {
+	a, be, L := &m.acts, m.be, &m.layers[l]
+	p := a.layer(l)
+	H := m.Cfg.Hidden
+	T := a.n * a.s
+	x := a.xs[l]
+
+	// Output LayerNorm: dA = d(r2); the residual sends it on to A as is.
+	be.LayerNormBackward(a.dA, grad(L.ln2W), grad(L.ln2B), a.dx, p.r2, p.mean2, p.rstd2, L.ln2W.W, T, H)
+	dd := a.dx // d(output.dense output), after dropout's backward
+	be.DropoutBackward(dd, a.dA, m.dropoutP(m.Cfg.HiddenDropout, o), m.seed(o, l, siteFFNOut))
+	if err := m.linearBackward(&L.out, p.f2, dd, a.dff, T, false, o); err != nil {
+		return err
+	}
+	be.GeluBackward(a.dff, a.dff, p.f1)
+	if err := m.linearBackward(&L.inter, p.a, a.dff, a.dA, T, true, o); err != nil {
+		return err
+	}
+
+	// Attention LayerNorm: a.dx = d(r1), which flows to x and, through
+	// dropout, to the attention output projection.
+	be.LayerNormBackward(a.dx, grad(L.ln1W), grad(L.ln1B), a.dA, p.r1, p.mean1, p.rstd1, L.ln1W.W, T, H)
+	be.DropoutBackward(a.dA, a.dx, m.dropoutP(m.Cfg.HiddenDropout, o), m.seed(o, l, siteAttnOut))
+	if err := m.linearBackward(&L.ao, p.ctx, a.dA, a.dctx, T, false, o); err != nil {
+		return err
+	}
+	be.AttentionBackward(m.attn(o, l), p.qkv, a.mask, p.ctx, a.dctx, p.save, a.dqkv)
+
+	// Q, K, V: weight gradients, then d(x) = d(r1) + dqkv·Wqkv.
+	if L.qkvGW != nil {
+		be.Gemm(true, false, 3*H, H, T, 1, a.dqkv, 3*H, x, H, 1, L.qkvGW, H)
+	}
+	if L.qkvGB != nil {
+		be.BiasGrad(L.qkvGB, a.dqkv, T, 3*H)
+	}
+	be.Copy2D(a.dxNext, H, a.dx, H, T, H)
+	be.Gemm(false, false, T, H, 3*H, 1, a.dqkv, 3*H, L.qkvW, H, 1, a.dxNext, H)
+	for j, lin := range []*Linear{&L.q, &L.k, &L.v} {
+		if lin.Adapter != nil {
+			dy := a.dqkv.Slice(j*H, 3*T*H-j*H)
+			if err := lin.Adapter.Backward(be, x, H, dy, 3*H, a.dxNext, H, T, o.Train, backend.SubSeed(o.Seed, lin.site)); err != nil {
+				return err
+			}
+		}
+	}
+	a.dx, a.dxNext = a.dxNext, a.dx
+	return nil
+}
+
+// --- head ---
+
+func (m *Model) headForward(o RunOptions) error {
+	a, be, hd := &m.acts, m.be, &m.head
+	H, n, s := m.Cfg.Hidden, a.n, a.s
+	pd := m.dropoutP(m.Cfg.ClassifierDropout, o)
+	be.Copy2D(a.cls, H, a.xs[len(a.xs)-1], s*H, n, H)
+	if hd.dropoutIn && pd > 0 {
+		be.Dropout(a.clsD, a.cls, pd, m.seed(o, -1, siteHeadIn))
+	} else {
+		be.Copy2D(a.clsD, H, a.cls, H, n, H)
+	}
+	if err := m.linearForward(&hd.dense, a.clsD, a.h, n, o); err != nil {
+		return err
+	}
+	be.Tanh(a.h, a.h)
+	if pd > 0 {
+		be.Dropout(a.hD, a.h, pd, m.seed(o, -1, siteHeadMid))
+	} else {
+		be.Copy2D(a.hD, H, a.h, H, n, H)
+	}
+	return m.linearForward(&hd.out, a.hD, a.logits, n, o)
+}
+
+// headBackward takes d(logits) from a.dlogits and leaves d(xs[L]) in a.dx.
+func (m *Model) headBackward(o RunOptions) error {
+	a, be, hd := &m.acts, m.be, &m.head
+	H, n, s := m.Cfg.Hidden, a.n, a.s
+	pd := m.dropoutP(m.Cfg.ClassifierDropout, o)
+	if err := m.linearBackward(&hd.out, a.hD, a.dlogits, a.dhD, n, false, o); err != nil {
+		return err
+	}
+	be.DropoutBackward(a.dh, a.dhD, pd, m.seed(o, -1, siteHeadMid))
+	be.TanhBackward(a.dh, a.dh, a.h)
+	if err := m.linearBackward(&hd.dense, a.clsD, a.dh, a.dclsD, n, false, o); err != nil {
+		return err
+	}
+	if hd.dropoutIn {
+		be.DropoutBackward(a.dcls, a.dclsD, pd, m.seed(o, -1, siteHeadIn))
+	} else {
+		be.Copy2D(a.dcls, H, a.dclsD, H, n, H)
+	}
+	T := n * s
+	be.Fill(a.dx.Slice(0, T*H), 0)
+	be.Copy2D(a.dx, s*H, a.dcls, H, n, H)
+	return nil
+}

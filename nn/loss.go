@@ -1,0 +1,41 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+)
+
+// GroupSoftmaxCE is FlagEmbedding's cross-encoder loss: the logits of N =
+// B·G rows are reshaped to [B, G], candidate 0 of each group is the
+// positive, and the loss is mean_b(logsumexp(scores[b]) − scores[b,0]),
+// i.e. nn.CrossEntropyLoss with target 0. It returns the loss and
+// d(loss)/d(logits), computed in float64.
+func GroupSoftmaxCE(logits []float32, groupSize int) (float32, []float32, error) {
+	if groupSize <= 0 || len(logits) == 0 || len(logits)%groupSize != 0 {
+		return 0, nil, fmt.Errorf("group softmax: %d logits do not split into groups of %d", len(logits), groupSize)
+	}
+	B := len(logits) / groupSize
+	grad := make([]float32, len(logits))
+	var loss float64
+	for b := 0; b < B; b++ {
+		row := logits[b*groupSize : (b+1)*groupSize]
+		mx := math.Inf(-1)
+		for _, v := range row {
+			mx = math.Max(mx, float64(v))
+		}
+		var sum float64
+		for _, v := range row {
+			sum += math.Exp(float64(v) - mx)
+		}
+		lse := mx + math.Log(sum)
+		loss += lse - float64(row[0])
+		for j, v := range row {
+			g := math.Exp(float64(v)-lse) / float64(B)
+			if j == 0 {
+				g -= 1 / float64(B)
+			}
+			grad[b*groupSize+j] = float32(g)
+		}
+	}
+	return float32(loss / float64(B)), grad, nil
+}

@@ -1,0 +1,183 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+
+	"github.com/rerank-go/rerank/backend"
+)
+
+// Param is one named parameter tensor, a view into the model's single
+// weight allocation. Its gradient G is a view into the gradient allocation,
+// or nil while the parameter is frozen.
+type Param struct {
+	// Name is the Hugging Face tensor name, e.g.
+	// "bert.encoder.layer.0.attention.self.query.weight".
+	Name  string
+	Shape []int
+	W     backend.Buf
+	G     backend.Buf
+	// Decay tells whether AdamW applies weight decay, by Hugging Face
+	// Trainer's rule: not for biases nor LayerNorm parameters.
+	Decay bool
+	// Skip is the embedding row that never receives gradient (the
+	// padding_idx of nn.Embedding), or -1.
+	Skip int32
+
+	off  int // offset in the weight allocation
+	goff int // offset in the gradient allocation, when G is set
+	kind paramKind
+}
+
+type paramKind int
+
+const (
+	kindLinearW paramKind = iota
+	kindBias
+	kindEmbedding
+	kindLNWeight
+	kindLNBias
+)
+
+// Size is the number of values.
+func (p *Param) Size() int {
+	n := 1
+	for _, d := range p.Shape {
+		n *= d
+	}
+	return n
+}
+
+// Linear is a fully connected layer y = x·Wᵀ + b, with W of shape
+// [Out, In], optionally extended by an Adapter (LoRA).
+type Linear struct {
+	// Name is the Hugging Face module name, e.g.
+	// "bert.encoder.layer.0.attention.self.query".
+	Name    string
+	In, Out int
+	W, B    *Param
+	Adapter Adapter
+
+	site uint64 // dropout stream of the adapter
+}
+
+// Adapter adds a trainable correction to a Linear's output. Package lora
+// implements it. x is rows×In with leading dimension ldx, y is rows×Out with
+// leading dimension ldy; the adapter adds to y, never overwrites it.
+type Adapter interface {
+	// Forward adds the adapter's output for x to y. train and seed select
+	// the adapter's own dropout.
+	Forward(be backend.Backend, x backend.Buf, ldx int, y backend.Buf, ldy, rows int, train bool, seed uint64) error
+	// Backward accumulates the adapter's parameter gradients from dy and
+	// adds its contribution to the input gradient dx (leading dimension
+	// lddx). It is called after the Forward of the same rows.
+	Backward(be backend.Backend, x backend.Buf, ldx int, dy backend.Buf, ldy int, dx backend.Buf, lddx, rows int, train bool, seed uint64) error
+}
+
+// layout builds every parameter of cfg in allocation order. The order keeps
+// each layer's query, key and value weights (and biases) adjacent, so that
+// one GEMM computes all three projections.
+func layout(cfg Config) []*Param {
+	var ps []*Param
+	off := 0
+	add := func(name string, kind paramKind, shape ...int) *Param {
+		p := &Param{Name: name, Shape: shape, off: off, kind: kind, Skip: -1}
+		p.Decay = kind == kindLinearW || kind == kindEmbedding
+		off += p.Size()
+		ps = append(ps, p)
+		return p
+	}
+	pre := cfg.Arch.Prefix()
+	H, I := cfg.Hidden, cfg.Intermediate
+	w := add(pre+".embeddings.word_embeddings.weight", kindEmbedding, cfg.VocabSize, H)
+	w.Skip = int32(cfg.PadID)
+	pos := add(pre+".embeddings.position_embeddings.weight", kindEmbedding, cfg.MaxPositions, H)
+	if cfg.Arch == XLMRoberta {
+		pos.Skip = int32(cfg.PadID)
+	}
+	add(pre+".embeddings.token_type_embeddings.weight", kindEmbedding, cfg.TypeVocab, H)
+	add(pre+".embeddings.LayerNorm.weight", kindLNWeight, H)
+	add(pre+".embeddings.LayerNorm.bias", kindLNBias, H)
+	for l := 0; l < cfg.Layers; l++ {
+		p := fmt.Sprintf("%s.encoder.layer.%d.", pre, l)
+		for _, m := range []string{"query", "key", "value"} {
+			add(p+"attention.self."+m+".weight", kindLinearW, H, H)
+		}
+		for _, m := range []string{"query", "key", "value"} {
+			add(p+"attention.self."+m+".bias", kindBias, H)
+		}
+		add(p+"attention.output.dense.weight", kindLinearW, H, H)
+		add(p+"attention.output.dense.bias", kindBias, H)
+		add(p+"attention.output.LayerNorm.weight", kindLNWeight, H)
+		add(p+"attention.output.LayerNorm.bias", kindLNBias, H)
+		add(p+"intermediate.dense.weight", kindLinearW, I, H)
+		add(p+"intermediate.dense.bias", kindBias, I)
+		add(p+"output.dense.weight", kindLinearW, H, I)
+		add(p+"output.dense.bias", kindBias, H)
+		add(p+"output.LayerNorm.weight", kindLNWeight, H)
+		add(p+"output.LayerNorm.bias", kindLNBias, H)
+	}
+	if cfg.Arch == XLMRoberta {
+		add("classifier.dense.weight", kindLinearW, H, H)
+		add("classifier.dense.bias", kindBias, H)
+		add("classifier.out_proj.weight", kindLinearW, cfg.NumLabels, H)
+		add("classifier.out_proj.bias", kindBias, cfg.NumLabels)
+	} else {
+		add(pre+".pooler.dense.weight", kindLinearW, H, H)
+		add(pre+".pooler.dense.bias", kindBias, H)
+		add("classifier.weight", kindLinearW, cfg.NumLabels, H)
+		add("classifier.bias", kindBias, cfg.NumLabels)
+	}
+	return ps
+}
+
+// isDecayName reports Hugging Face Trainer's weight-decay rule for a tensor
+// name: no decay inside LayerNorm modules or for any name containing
+// "bias". Adapters (lora_A/lora_B) decay.
+func isDecayName(name string) bool {
+	return !strings.Contains(name, "LayerNorm") && !strings.Contains(name, "bias")
+}
+
+// InitRandom fills every parameter as transformers' _init_weights does for
+// a fresh model: Linear and Embedding weights from N(0, std²) (std is
+// initializer_range, 0.02 for the real checkpoints), the padding row of
+// padding_idx embeddings zero, biases zero, LayerNorm weight 1 and bias 0.
+// The draw is deterministic in seed.
+func (m *Model) InitRandom(seed uint64, std float32) {
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	for _, p := range m.params {
+		InitParam(m.be, p, rng, std)
+	}
+}
+
+// InitParam initialises one parameter as InitRandom does, drawing from rng.
+func InitParam(be backend.Backend, p *Param, rng *rand.Rand, std float32) {
+	v := make([]float32, p.Size())
+	switch p.kind {
+	case kindLinearW, kindEmbedding:
+		for i := range v {
+			v[i] = float32(rng.NormFloat64()) * std
+		}
+		if p.kind == kindEmbedding && p.Skip >= 0 && len(p.Shape) == 2 {
+			row := int(p.Skip) * p.Shape[1]
+			clear(v[row : row+p.Shape[1]])
+		}
+	case kindLNWeight:
+		for i := range v {
+			v[i] = 1
+		}
+	}
+	be.Upload(p.W, v)
+}
+
+// checkFinite returns an error naming the first tensor holding NaN or Inf.
+func checkFinite(name string, v []float32) error {
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
+			return fmt.Errorf("%s[%d] is %v", name, i, x)
+		}
+	}
+	return nil
+}
