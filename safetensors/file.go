@@ -7,12 +7,13 @@ import (
 	"math"
 	"os"
 	"sort"
+	"sync"
 	"unsafe"
 )
 
 // File is an open safetensors file whose header has been parsed and
-// validated. Tensor data is read on demand with ReadAt; a File is safe for
-// concurrent use by several goroutines.
+// validated. Tensor data is read on demand with ReadAt; reads (Raw,
+// Float32) may run concurrently, but not concurrently with Close.
 type File struct {
 	Path     string
 	Metadata map[string]string     // "__metadata__", nil when absent
@@ -130,21 +131,23 @@ func (f *File) Float32(name string) ([]float32, []int, error) {
 			}
 		}
 	case F16, BF16:
-		// Read the 2n bytes into the upper half of the output and widen
-		// in place from the front: element i is written to bytes
-		// [4i, 4i+4), below the 2n+2(i+1) bytes still to be read.
+		// Read the 2n source bytes into the upper half of the output and
+		// widen in place from the front, a chunk at a time so that each
+		// chunk is still in cache: element i goes to bytes [4i, 4i+4),
+		// which lie below the source bytes 2n+2j of every j > i, so nothing
+		// is overwritten before it is read.
 		src := ob[2*n:]
-		if err := f.readAt(src, t, 0); err != nil {
-			return nil, nil, err
+		conv := bf16Chunk
+		if t.DType == F16 {
+			conv = f16Chunk
 		}
-		if t.DType == BF16 {
-			for i := range out {
-				out[i] = math.Float32frombits(uint32(binary.LittleEndian.Uint16(src[2*i:])) << 16)
+		for lo := 0; lo < n; lo += convChunk {
+			hi := min(lo+convChunk, n)
+			s := src[2*lo : 2*hi]
+			if err := f.readAt(s, t, int64(2*lo)); err != nil {
+				return nil, nil, err
 			}
-		} else {
-			for i := range out {
-				out[i] = F16ToF32(binary.LittleEndian.Uint16(src[2*i:]))
-			}
+			conv(out[lo:hi], s)
 		}
 	case F64:
 		const chunk = 1 << 16 // elements per read
@@ -165,6 +168,35 @@ func (f *File) Float32(name string) ([]float32, []int, error) {
 	return out, shape, nil
 }
 
+// convChunk is the number of elements widened per read.
+const convChunk = 1 << 17
+
+// bf16Chunk widens len(dst) little-endian bfloat16 values from src.
+func bf16Chunk(dst []float32, src []byte) {
+	src = src[:2*len(dst)]
+	for i := range dst {
+		dst[i] = math.Float32frombits(uint32(src[2*i])<<16 | uint32(src[2*i+1])<<24)
+	}
+}
+
+// f16Table maps every half-precision bit pattern to its float32 value.
+var f16Table = sync.OnceValue(func() *[1 << 16]float32 {
+	var t [1 << 16]float32
+	for i := range t {
+		t[i] = F16ToF32(uint16(i))
+	}
+	return &t
+})
+
+// f16Chunk widens len(dst) little-endian half-precision values from src.
+func f16Chunk(dst []float32, src []byte) {
+	tab := f16Table()
+	src = src[:2*len(dst)]
+	for i := range dst {
+		dst[i] = tab[uint16(src[2*i])|uint16(src[2*i+1])<<8]
+	}
+}
+
 // readAt fills buf from the tensor's data starting off bytes into it.
 func (f *File) readAt(buf []byte, t TensorInfo, off int64) error {
 	if f.r == nil {
@@ -180,7 +212,7 @@ func (f *File) readAt(buf []byte, t TensorInfo, off int64) error {
 	return nil
 }
 
-// Close closes the underlying file.
+// Close closes the underlying file; later reads return an error.
 func (f *File) Close() error {
 	if f.r == nil {
 		return nil

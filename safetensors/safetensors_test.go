@@ -550,3 +550,34 @@ func TestOpenDirPrefersSingleFile(t *testing.T) {
 	defer s.Close()
 	assert.Equal(t, []string{"w"}, s.Names())
 }
+
+// TestFloat32LargeChunks reads half-precision tensors spanning several
+// conversion chunks, which are widened in place.
+func TestFloat32LargeChunks(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	n := 3*convChunk + 5
+	data := randBytes(rng, 2*n)
+	for _, dt := range []DType{BF16, F16} {
+		t.Run(string(dt), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "x.safetensors")
+			pad := Tensor{Name: "a", DType: U8, Shape: []int{3}, Data: []byte{1, 2, 3}}
+			require.NoError(t, Write(path, []Tensor{pad, {Name: "w", DType: dt, Shape: []int{n}, Data: data}}, nil))
+			f, err := Open(path)
+			require.NoError(t, err)
+			defer f.Close()
+			got, _, err := f.Float32("w")
+			require.NoError(t, err)
+			require.Len(t, got, n)
+			for i := 0; i < n; i++ {
+				u := binary.LittleEndian.Uint16(data[2*i:])
+				want := BF16ToF32(u)
+				if dt == F16 {
+					want = F16ToF32(u)
+				}
+				if math.Float32bits(want) != math.Float32bits(got[i]) {
+					t.Fatalf("element %d: got %#08x, want %#08x", i, math.Float32bits(got[i]), math.Float32bits(want))
+				}
+			}
+		})
+	}
+}

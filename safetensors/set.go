@@ -21,8 +21,8 @@ const (
 )
 
 // Set is the weights of a model directory: model.safetensors, or
-// model.safetensors.index.json and the shards it names. It is safe for
-// concurrent reads.
+// model.safetensors.index.json and the shards it names. Reads may run
+// concurrently, but not concurrently with Close.
 type Set struct {
 	Dir string
 	// Metadata is the index's "metadata" (non-string values such as
