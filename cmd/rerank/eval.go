@@ -443,4 +443,3 @@ func progress(c *cli.Context, label string) func(done, total int) {
 		_ = bar.Set(done)
 	}
 }
-
