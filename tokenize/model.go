@@ -99,4 +99,3 @@ func (m *unigramModel) GetVocabSize() int { return len(m.pieces) }
 func (m *unigramModel) Save(string, ...string) error {
 	return errors.New("tokenize: saving models is not supported")
 }
-

@@ -80,8 +80,9 @@ func (t *Tokenizer) SpecialTokens(pair bool) int {
 type scratch struct {
 	lat   lattice
 	word  []byte
-	n0    int // where the current sequence starts in dst
-	limit int // stop after the word that reaches this many tokens (0: never)
+	n0      int  // where the current sequence starts in dst
+	limit   int  // stop after the word that reaches this many tokens (0: never)
+	stopped bool // the limit was reached
 }
 
 func (t *Tokenizer) getScratch() *scratch {
@@ -100,12 +101,14 @@ func (t *Tokenizer) Tokenize(text string) []int32 {
 }
 
 // tokenize appends the ids of text. With limit > 0 it stops after the
-// first word that brings the count to limit or more, as Hugging Face
-// tokenizers does when truncation is set: LongestFirst then compares these
-// capped lengths, which decides which sequence keeps the extra token.
+// first word (pre-tokenized split) that brings the count to limit or more,
+// as Hugging Face tokenizers does when truncation is set (its right
+// truncation early exit): LongestFirst then compares these capped lengths,
+// which decides which sequence keeps the odd token. Added tokens count but
+// never trigger the stop.
 func (t *Tokenizer) tokenize(text string, limit int, s *scratch, dst []int32) []int32 {
 	text = validUTF8(text)
-	s.n0, s.limit = len(dst), limit
+	s.n0, s.limit, s.stopped = len(dst), limit, false
 	if len(t.added) == 0 {
 		return t.tokenizePiece(text, true, s, dst)
 	}
@@ -146,10 +149,10 @@ func (t *Tokenizer) tokenize(text string, limit int, s *scratch, dst []int32) []
 		if start < b {
 			dst = t.tokenizePiece(text[start:b], start == 0, s, dst)
 		}
-		if s.full(dst) {
+		if s.stopped {
 			return dst
 		}
-		dst = append(dst, a.id)
+		dst = append(dst, a.id) // counted, but never what stops tokenization
 		start, i = e, e
 	}
 	if start < len(text) {
@@ -184,12 +187,13 @@ func startsWithWord(s string) bool {
 // tokenizePiece normalizes, pre-tokenizes and models one piece of text
 // between added tokens. atStart tells whether it starts the sequence.
 func (t *Tokenizer) tokenizePiece(text string, atStart bool, s *scratch, dst []int32) []int32 {
-	if s.full(dst) {
+	if s.stopped {
 		return dst
 	}
 	emit := func(w string) bool {
 		dst = t.model(w, s, dst)
-		return !s.full(dst)
+		s.stopped = s.limit > 0 && len(dst)-s.n0 >= s.limit
+		return !s.stopped
 	}
 	if t.bert != nil && t.bertPre && isASCII(text) {
 		s.word = t.bert.wordsASCII(text, s.word, emit)
@@ -211,8 +215,6 @@ func (t *Tokenizer) tokenizePiece(text string, atStart bool, s *scratch, dst []i
 	return dst
 }
 
-// full reports whether the sequence being built has reached its limit.
-func (s *scratch) full(dst []int32) bool { return s.limit > 0 && len(dst)-s.n0 >= s.limit }
 
 func (t *Tokenizer) model(word string, s *scratch, dst []int32) []int32 {
 	if t.wp != nil {
@@ -340,7 +342,10 @@ func (t *Tokenizer) EncodePair(query, passage string, tr Truncation) (Encoding, 
 
 func (t *Tokenizer) encodePair(query, passage string, tr Truncation, s *scratch) (Encoding, error) {
 	la, lb := tr.MaxLen, tr.MaxLen
-	if tr.Strategy == FlagEmbedding {
+	switch tr.Strategy {
+	case OnlySecond:
+		la = 0 // HF does not stop early on the first sequence here
+	case FlagEmbedding:
 		la, lb = tr.QueryMaxLen+tr.PassageMaxLen/4, tr.PassageMaxLen+tr.QueryMaxLen/2
 	}
 	a := t.tokenize(query, la, s, nil)

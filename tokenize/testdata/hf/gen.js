@@ -179,6 +179,25 @@ function randomPairs(n, seed) {
   return pairs;
 }
 
+// Word soups around the truncation limits: HF stops tokenizing a sequence
+// after the word that reaches max_length tokens, and longest_first then
+// compares those capped lengths, so word boundaries near the limit matter.
+function probePairs(n, seed) {
+  const r = rng(seed);
+  const words = ['a', 'the', 'allogeneic', 'myocardial', 'infarction', '.', ',', '[SEP]', '<mask>', 'é', '東京',
+    'supercalifragilistic', 'x', 'pneumonoultramicroscopic', '!!', 'naïve', 'Ελληνικά', ' ', '\u00A0'];
+  const soup = (k) => {
+    const out = [];
+    for (let i = 0; i < k; i++) out.push(words[Math.floor(r() * words.length)]);
+    return out.join(r() < 0.5 ? ' ' : '');
+  };
+  const pairs = [];
+  for (let i = 0; i < n; i++) {
+    pairs.push({ cat: 'trunc_probe', query: soup(3 + Math.floor(r() * 40)), passage: soup(3 + Math.floor(r() * 90)) });
+  }
+  return pairs;
+}
+
 function buildPairs() {
   let pairs = [];
   pairs = pairs.concat(realPairs('scifact', 200, 5));
@@ -207,6 +226,7 @@ function buildPairs() {
   // Very long query (longer than every truncation budget).
   pairs.push({ cat: 'long_passage', query: pairs[1].passage + ' ' + pairs[2].passage, passage: pairs[3].passage });
   pairs = pairs.concat(randomPairs(150, 42));
+  pairs = pairs.concat(probePairs(250, 7));
   return pairs;
 }
 
