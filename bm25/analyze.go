@@ -31,6 +31,26 @@ func Analyze(text string) []string {
 
 // AppendTerms appends the terms of text to dst (see Analyze).
 func AppendTerms(dst []string, text string) []string {
+	return appendTerms(dst, text, nil)
+}
+
+// stemCache memoizes Stem for one goroutine; the strings it returns do
+// not keep the analyzed text alive.
+type stemCache map[string]string
+
+func (c stemCache) stem(tok string) string {
+	if s, ok := c[tok]; ok {
+		return s
+	}
+	s := Stem(tok)
+	if s == tok {
+		s = strings.Clone(tok)
+	}
+	c[strings.Clone(tok)] = s
+	return s
+}
+
+func appendTerms(dst []string, text string, cache stemCache) []string {
 	text = lower(text)
 	start := -1
 	ascii := true
@@ -40,8 +60,13 @@ func AppendTerms(dst []string, text string) []string {
 		if StopWords[tok] {
 			return
 		}
-		if ascii {
+		switch {
+		case ascii && cache != nil:
+			tok = cache.stem(tok)
+		case ascii:
 			tok = Stem(tok)
+		case cache != nil:
+			tok = strings.Clone(tok)
 		}
 		dst = append(dst, tok)
 	}

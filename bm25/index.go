@@ -114,11 +114,12 @@ func Build(ctx context.Context, docs []Doc, opts BuildOptions) (*Index, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			cache := stemCache{}
 			for c := range jobs {
 				lo, hi := c*chunk, min((c+1)*chunk, len(docs))
 				r := result{terms: make([][]string, hi-lo)}
 				for i := lo; i < hi; i++ {
-					r.terms[i-lo] = Analyze(docs[i].Text)
+					r.terms[i-lo] = appendTerms(nil, docs[i].Text, cache)
 				}
 				results[c] <- r
 			}
@@ -141,7 +142,6 @@ func Build(ctx context.Context, docs []Doc, opts BuildOptions) (*Index, error) {
 		lens:   make([]int32, len(docs)),
 		terms:  make(map[string]int32),
 	}
-	tf := make(map[int32]int32)
 	var total int64
 	for c := 0; c < nchunks; c++ {
 		var r result
@@ -156,7 +156,6 @@ func Build(ctx context.Context, docs []Doc, opts BuildOptions) (*Index, error) {
 			ix.ids[d] = docs[d].ID
 			ix.lens[d] = int32(len(terms))
 			total += int64(len(terms))
-			clear(tf)
 			for _, t := range terms {
 				id, ok := ix.terms[t]
 				if !ok {
@@ -164,12 +163,15 @@ func Build(ctx context.Context, docs []Doc, opts BuildOptions) (*Index, error) {
 					ix.terms[t] = id
 					ix.post = append(ix.post, postings{})
 				}
-				tf[id]++
-			}
-			for id, n := range tf {
+				// Postings grow in document order, so a term already seen
+				// in this document is the last entry of its list.
 				p := &ix.post[id]
-				p.docs = append(p.docs, d)
-				p.tfs = append(p.tfs, n)
+				if n := len(p.docs); n > 0 && p.docs[n-1] == d {
+					p.tfs[n-1]++
+				} else {
+					p.docs = append(p.docs, d)
+					p.tfs = append(p.tfs, 1)
+				}
 			}
 		}
 		if opts.Progress != nil {
