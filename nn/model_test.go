@@ -1,0 +1,236 @@
+package nn_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rerank-go/rerank/backend"
+	"github.com/rerank-go/rerank/backend/cpu"
+	"github.com/rerank-go/rerank/nn"
+)
+
+func tinyConfig(arch nn.Arch) nn.Config {
+	c := nn.Config{Arch: arch, VocabSize: 50, Hidden: 16, Layers: 2, Heads: 4, Intermediate: 24,
+		MaxPositions: 40, TypeVocab: 2, PadID: 0, LayerNormEps: 1e-12,
+		HiddenDropout: 0.1, AttentionDropout: 0.1, ClassifierDropout: 0.1, NumLabels: 1}
+	if arch == nn.XLMRoberta {
+		c.TypeVocab, c.PadID, c.LayerNormEps, c.MaxPositions = 1, 1, 1e-5, 42
+	}
+	return c
+}
+
+// randomBatch builds n rows of at most s tokens with right padding.
+func randomBatch(r *rand.Rand, c nn.Config, n, s int) *nn.Batch {
+	b := &nn.Batch{N: n, S: s, InputIDs: make([]int32, n*s), TypeIDs: make([]int32, n*s), Mask: make([]int32, n*s)}
+	for i := 0; i < n; i++ {
+		l := s - r.IntN(s/2)
+		for j := 0; j < s; j++ {
+			k := i*s + j
+			if j >= l {
+				b.InputIDs[k] = int32(c.PadID)
+				continue
+			}
+			b.InputIDs[k] = int32(2 + r.IntN(c.VocabSize-2))
+			b.Mask[k] = 1
+			if c.TypeVocab > 1 && j > l/2 {
+				b.TypeIDs[k] = 1
+			}
+		}
+	}
+	return b
+}
+
+func newModel(t testing.TB, c nn.Config, seed uint64) *nn.Model {
+	m, err := nn.New(cpu.New(), c)
+	require.NoError(t, err)
+	m.InitRandom(seed, 0.2) // a large std makes every path matter
+	require.NoError(t, m.EnableGrads(nil))
+	return m
+}
+
+func lossAndGrad(t testing.TB, m *nn.Model, b *nn.Batch, o nn.RunOptions, g int) (float64, bool) {
+	logits, err := m.Forward(b, o)
+	require.NoError(t, err)
+	loss, dl, err := nn.GroupSoftmaxCE(logits, g)
+	require.NoError(t, err)
+	if dl != nil {
+		m.ZeroGrads()
+		require.NoError(t, m.Backward(dl))
+	}
+	return float64(loss), true
+}
+
+func flatGrads(m *nn.Model) []float32 {
+	var out []float32
+	for _, p := range m.Params() {
+		v := make([]float32, p.Size())
+		m.Backend().Download(v, p.G)
+		out = append(out, v...)
+	}
+	return out
+}
+
+// TestDirectionalDerivative checks the whole backward pass, in training mode
+// with every dropout active, against a finite difference of the loss along
+// a random direction in parameter space.
+func TestDirectionalDerivative(t *testing.T) {
+	for _, arch := range []nn.Arch{nn.BERT, nn.XLMRoberta} {
+		t.Run(arch.String(), func(t *testing.T) {
+			c := tinyConfig(arch)
+			r := rand.New(rand.NewPCG(11, uint64(arch)))
+			m := newModel(t, c, 3)
+			b := randomBatch(r, c, 6, 12)
+			o := nn.RunOptions{Train: true, Seed: 1234}
+			lossAndGrad(t, m, b, o, 3)
+			g := flatGrads(m)
+
+			var params [][]float32
+			var dirs [][]float32
+			dot := 0.0
+			k := 0
+			for _, p := range m.Params() {
+				v := make([]float32, p.Size())
+				m.Backend().Download(v, p.W)
+				d := make([]float32, p.Size())
+				for i := range d {
+					d[i] = float32(r.NormFloat64())
+					dot += float64(d[i]) * float64(g[k])
+					k++
+				}
+				params, dirs = append(params, v), append(dirs, d)
+			}
+			at := func(h float64) float64 {
+				for i, p := range m.Params() {
+					v := make([]float32, p.Size())
+					for j := range v {
+						v[j] = params[i][j] + float32(h)*dirs[i][j]
+					}
+					m.Backend().Upload(p.W, v)
+				}
+				logits, err := m.Forward(b, o)
+				require.NoError(t, err)
+				loss, _, err := nn.GroupSoftmaxCE(logits, 3)
+				require.NoError(t, err)
+				return float64(loss)
+			}
+			const h = 1e-3
+			fd := (at(h) - at(-h)) / (2 * h)
+			assert.InEpsilon(t, fd, dot, 2e-2, "directional derivative: finite difference %v, backward %v", fd, dot)
+		})
+	}
+}
+
+// TestGradientCheckpointing: recomputing each layer in the backward pass
+// gives the same logits and bit-identical gradients, dropout included.
+func TestGradientCheckpointing(t *testing.T) {
+	for _, arch := range []nn.Arch{nn.BERT, nn.XLMRoberta} {
+		t.Run(arch.String(), func(t *testing.T) {
+			c := tinyConfig(arch)
+			r := rand.New(rand.NewPCG(5, 6))
+			b := randomBatch(r, c, 4, 10)
+			o := nn.RunOptions{Train: true, Seed: 77}
+			plain := newModel(t, c, 9)
+			ckpt := newModel(t, c, 9)
+			ckpt.GradientCheckpointing = true
+			l1, _ := lossAndGrad(t, plain, b, o, 2)
+			l2, _ := lossAndGrad(t, ckpt, b, o, 2)
+			assert.Equal(t, l1, l2)
+			assert.Equal(t, flatGrads(plain), flatGrads(ckpt))
+		})
+	}
+}
+
+func TestDropoutSeeds(t *testing.T) {
+	c := tinyConfig(nn.BERT)
+	m := newModel(t, c, 1)
+	b := randomBatch(rand.New(rand.NewPCG(1, 2)), c, 2, 8)
+	run := func(o nn.RunOptions) []float32 {
+		l, err := m.Forward(b, o)
+		require.NoError(t, err)
+		return l
+	}
+	assert.Equal(t, run(nn.RunOptions{Train: true, Seed: 1}), run(nn.RunOptions{Train: true, Seed: 1}), "same seed, same masks")
+	assert.NotEqual(t, run(nn.RunOptions{Train: true, Seed: 1}), run(nn.RunOptions{Train: true, Seed: 2}), "new seed, new masks")
+	assert.Equal(t, run(nn.RunOptions{Seed: 1}), run(nn.RunOptions{Seed: 2}), "eval mode has no dropout")
+}
+
+// TestPaddingIsInvisible: extra padding changes no logit.
+func TestPaddingIsInvisible(t *testing.T) {
+	for _, arch := range []nn.Arch{nn.BERT, nn.XLMRoberta} {
+		c := tinyConfig(arch)
+		m := newModel(t, c, 2)
+		b := randomBatch(rand.New(rand.NewPCG(3, 4)), c, 3, 8)
+		wide := &nn.Batch{N: 3, S: 12}
+		for i := 0; i < 3; i++ {
+			wide.InputIDs = append(append(wide.InputIDs, b.InputIDs[i*8:i*8+8]...), int32(c.PadID), int32(c.PadID), int32(c.PadID), int32(c.PadID))
+			wide.TypeIDs = append(append(wide.TypeIDs, b.TypeIDs[i*8:i*8+8]...), 0, 0, 0, 0)
+			wide.Mask = append(append(wide.Mask, b.Mask[i*8:i*8+8]...), 0, 0, 0, 0)
+		}
+		l1, err := m.Forward(b, nn.RunOptions{})
+		require.NoError(t, err)
+		l2, err := m.Forward(wide, nn.RunOptions{})
+		require.NoError(t, err)
+		for i := range l1 {
+			assert.InDelta(t, l1[i], l2[i], 1e-5, "%s row %d", arch, i)
+		}
+	}
+}
+
+func TestBatchErrors(t *testing.T) {
+	c := tinyConfig(nn.BERT)
+	m := newModel(t, c, 1)
+	for _, tc := range []struct {
+		name string
+		b    nn.Batch
+		want string
+	}{
+		{"empty", nn.Batch{}, "at least one row"},
+		{"short arrays", nn.Batch{N: 1, S: 2, InputIDs: []int32{1}}, "must hold 2 values"},
+		{"bad token", nn.Batch{N: 1, S: 2, InputIDs: []int32{1, 50}, TypeIDs: []int32{0, 0}, Mask: []int32{1, 1}}, "row 0 position 1: token id 50 outside the vocabulary"},
+		{"bad type", nn.Batch{N: 1, S: 2, InputIDs: []int32{1, 2}, TypeIDs: []int32{0, 2}, Mask: []int32{1, 1}}, "token type 2"},
+		{"too long", nn.Batch{N: 1, S: 41, InputIDs: make([]int32, 41), TypeIDs: make([]int32, 41), Mask: make([]int32, 41)}, "exceeds the model's 40 positions"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := m.Forward(&tc.b, nn.RunOptions{})
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+	require.Error(t, m.Backward([]float32{1}), "backward after a failed forward")
+}
+
+func TestGroupSoftmaxCE(t *testing.T) {
+	loss, g, err := nn.GroupSoftmaxCE([]float32{0, 0, 1, 1}, 2)
+	require.NoError(t, err)
+	assert.InDelta(t, math.Log(2), loss, 1e-6)
+	assert.InDeltaSlice(t, []float32{-0.25, 0.25, -0.25, 0.25}, g, 1e-6)
+	_, _, err = nn.GroupSoftmaxCE([]float32{1, 2, 3}, 2)
+	assert.Error(t, err)
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		mod  func(*nn.Config)
+		want string
+	}{
+		{"heads", func(c *nn.Config) { c.Heads = 5 }, "not a multiple"},
+		{"pad", func(c *nn.Config) { c.PadID = 99 }, "outside the vocabulary"},
+		{"dropout", func(c *nn.Config) { c.HiddenDropout = 1 }, "hidden_dropout_prob"},
+		{"layers", func(c *nn.Config) { c.Layers = 0 }, "num_hidden_layers"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tinyConfig(nn.BERT)
+			tc.mod(&c)
+			_, err := nn.New(cpu.New(), c)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+var _ backend.Backend = cpu.New()
