@@ -237,4 +237,3 @@ func WriteFileAtomic(path string, data []byte) error {
 	}
 	return nil
 }
-
