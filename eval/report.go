@@ -177,6 +177,17 @@ func newPlot(title, x, y string) *plot.Plot {
 	return p
 }
 
+// padY leaves a little room above and below the data so that points on
+// the edge stay visible.
+func padY(p *plot.Plot) {
+	r := p.Y.Max - p.Y.Min
+	if r <= 0 {
+		r = math.Max(math.Abs(p.Y.Max), 1)
+	}
+	p.Y.Max += 0.04 * r
+	p.Y.Min -= 0.04 * r
+}
+
 func encodePNG(p *plot.Plot) ([]byte, error) {
 	wt, err := p.WriterTo(plotW, plotH, "png")
 	if err != nil {
@@ -220,6 +231,7 @@ func curvePlot(curves []Curve) ([]byte, error) {
 	}
 	sort.Slice(ticks, func(i, j int) bool { return ticks[i].Value < ticks[j].Value })
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	padY(p)
 	p.Y.Min = 0
 	p.Legend.Left = true
 	return encodePNG(p)
@@ -306,6 +318,7 @@ func trainingPlot(recs []TrainingRecord, what string, get func(TrainingRecord) f
 	l.Color = plotutil.Color(0)
 	l.Width = vg.Points(1.5)
 	p.Add(l)
+	padY(p)
 	return encodePNG(p)
 }
 
@@ -339,6 +352,7 @@ func devPlot(recs []TrainingRecord) ([]byte, error) {
 		p.Legend.Add(k, l, s)
 	}
 	p.Legend.Left = true
+	padY(p)
 	return encodePNG(p)
 }
 

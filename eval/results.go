@@ -70,6 +70,9 @@ func WriteTable(w io.Writer, r *Results) error {
 	for _, m := range r.Models {
 		labelW = max(labelW, len(m.Label))
 	}
+	if len(r.Comparisons) > 0 {
+		labelW = max(labelW, len("vs "+r.Baseline))
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-*s", labelW, "model")
 	for _, n := range names {
