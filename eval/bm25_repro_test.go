@@ -119,7 +119,24 @@ func splitsWithReference(t *testing.T, dir string) []string {
 	return splits
 }
 
+// TestReproduceBM25Metrics checks every collection of the shared data
+// folder, and every split that has bm25/<split>.metrics.json. To check a
+// collection elsewhere (for example a held-back split), set
+// RERANK_EVAL_COLLECTION=DIR and optionally RERANK_EVAL_SPLIT=NAME.
 func TestReproduceBM25Metrics(t *testing.T) {
+	if dir := os.Getenv("RERANK_EVAL_COLLECTION"); dir != "" {
+		splits := splitsWithReference(t, dir)
+		if s := os.Getenv("RERANK_EVAL_SPLIT"); s != "" {
+			splits = []string{s}
+		}
+		require.NotEmpty(t, splits, "no split with bm25 metrics in %s", dir)
+		for _, split := range splits {
+			t.Run(filepath.Base(dir)+"/"+split, func(t *testing.T) {
+				t.Logf("max abs diff %.2g", reproduceBM25(t, dir, split))
+			})
+		}
+		return
+	}
 	data := sharedtest.Data(t)
 	entries, err := os.ReadDir(data)
 	require.NoError(t, err)

@@ -44,6 +44,9 @@ func evalFixture(t *testing.T) string {
 {"qid":"q2","query":"heat transfer","doc_ids":["d3","d1","d4"],"bm25_scores":[5,4,3]}
 {"qid":"q3","query":"unjudged","doc_ids":["d1"],"bm25_scores":[1]}
 `,
+		"flag.jsonl": `{"qid":"f1","query":"wing lift","pos":["lift of a wing"],"neg":["nothing","wing only"]}
+{"qid":"f2","query":"heat","pos":["heat"],"neg":["cold"]}
+`,
 		"bad.jsonl": `{"qid":"q1","query":"x","doc_ids":["d1"],"bm25_scores":[1]}
 {"qid":"q2","query":"x","doc_ids":["d1","d99"],"bm25_scores":[1,0]}
 `,
@@ -164,6 +167,21 @@ func TestEvalModels(t *testing.T) {
 	require.Len(t, r2.Models, 2)
 	assert.Equal(t, r.Models[1].Metrics, r2.Models[1].Metrics)
 	assert.Equal(t, "candidates", r2.Baseline)
+}
+
+func TestEvalFlagEmbeddingCandidates(t *testing.T) {
+	dir := evalFixture(t)
+	fakeScorers(t)
+	out := filepath.Join(t.TempDir(), "r.json")
+	_, _, err := runEvalCLI(t, "--candidates", filepath.Join(dir, "flag.jsonl"), "--model", "m", "--json", out, "-q")
+	require.NoError(t, err)
+	r := readResults(t, out)
+	require.Len(t, r.Models, 1, "no first-stage scores: only the model")
+	assert.Equal(t, 1.0, r.Models[0].Metrics["mrr@10"], "judgments and passages come from the file")
+	assert.Len(t, r.Models[0].PerQuery, 2)
+
+	_, _, err = runEvalCLI(t, "--candidates", filepath.Join(dir, "flag.jsonl"))
+	assert.ErrorContains(t, err, "no scores of their own")
 }
 
 func TestEvalErrors(t *testing.T) {
