@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"time"
@@ -205,6 +206,10 @@ func runEval(c *cli.Context, rec *specRecorder) error {
 		return fmt.Errorf("none of the %d candidate queries has judgments in the qrels (wrong --split?)", len(cands))
 	}
 
+	// Ctrl-C stops a reranking between two batches.
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt)
+	defer stop()
+
 	// Runs: the candidates' own scores, then one per model.
 	candLabel := rec.candidatesLabel
 	if candLabel == "" {
@@ -253,7 +258,7 @@ func runEval(c *cli.Context, rec *specRecorder) error {
 		if err != nil {
 			return fmt.Errorf("--model %s: %w", spec.Model, err)
 		}
-		run, err := eval.Rerank(c.Context, s, judged, queries, passages, eval.RerankOptions{
+		run, err := eval.Rerank(ctx, s, judged, queries, passages, eval.RerankOptions{
 			TopK: c.Int("rerank-top-k"), BatchSize: c.Int("batch-size"),
 			Progress: progress(c, label),
 		})
