@@ -92,21 +92,22 @@ func newEvalCommand() *cli.Command {
 		Usage:     "evaluate first-stage candidates and rerankers with trec_eval metrics, significance tests and a report",
 		UsageText: "rerank eval --beir DIR --split NAME --candidates FILE [--model M [--adapter A] [--label L] ...] [--json OUT] [--report DIR]",
 		Description: `Reads a BEIR directory (corpus.jsonl, queries.jsonl, qrels/<split>.tsv) and
-first-stage candidates (candidate JSONL {"qid","query","doc_ids","bm25_scores"},
+first-stage candidates: candidate JSONL {"qid","query","doc_ids","bm25_scores"},
 a TREC run, or FlagEmbedding {"query","pos","neg"} JSONL whose pos/neg are the
-candidates and judgments). Without --model the candidates are evaluated by their
-own scores; --run adds precomputed TREC runs (e.g. from --runs of an earlier
-evaluation). Each --model reranks the top --rerank-top-k candidates of every judged
-query; --adapter and --label apply to the --model before them (a --label before
-any --model names the candidates' run).
+candidates and the judgments. Without --model the candidates are evaluated by
+their own scores; --run adds precomputed TREC runs (e.g. written by --runs).
+Each --model reranks the top --rerank-top-k candidates of every judged query;
+--adapter and --label apply to the --model before them (a --label before any
+--model names the candidates' run).
 
 Every run is compared with the baseline (--baseline; default: the first model
-when two or more are given, else the first row: the candidates' run): mean difference, paired
-randomization test, bootstrap confidence interval and win/tie/loss counts.
+when two or more are given, else the first row, the candidates' run): mean
+difference, paired randomization test, bootstrap confidence interval and
+win/tie/loss counts over queries.
 
-Metrics follow trec_eval (see package eval). Equal scores keep first-stage order
-(--ties input, the shared collections' protocol) or, with --ties trec_eval, are
-ordered by document id descending as trec_eval does.`,
+Metrics follow trec_eval (see package eval). Equal scores keep first-stage
+order (--ties input, the shared collections' protocol) or, with --ties
+trec_eval, are ordered by document id descending as trec_eval does.`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "beir", Usage: "BEIR `DIR` with corpus.jsonl, queries.jsonl, qrels/"},
 			&cli.StringFlag{Name: "split", Value: "dev", Usage: "qrels split `NAME` (qrels/NAME.tsv)"},
