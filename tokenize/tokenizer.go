@@ -78,8 +78,8 @@ func (t *Tokenizer) SpecialTokens(pair bool) int {
 
 // scratch is per-goroutine working memory.
 type scratch struct {
-	lat   lattice
-	word  []byte
+	lat     lattice
+	word    []byte
 	n0      int  // where the current sequence starts in dst
 	limit   int  // stop after the word that reaches this many tokens (0: never)
 	stopped bool // the limit was reached
@@ -214,7 +214,6 @@ func (t *Tokenizer) tokenizePiece(text string, atStart bool, s *scratch, dst []i
 	}
 	return dst
 }
-
 
 func (t *Tokenizer) model(word string, s *scratch, dst []int32) []int32 {
 	if t.wp != nil {
