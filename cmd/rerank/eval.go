@@ -35,7 +35,10 @@ var errScorerUnavailable = errors.New("reranking with a model is not available y
 //	func init() { newScorer = engineScorer }
 //
 // A returned Scorer that implements io.Closer is closed after use.
-var newScorer = func(modelDir, adapter string, opts scorerOptions) (eval.Scorer, error) {
+var newScorer = scorerUnavailable
+
+// scorerUnavailable is newScorer before the engine is wired in.
+func scorerUnavailable(modelDir, adapter string, opts scorerOptions) (eval.Scorer, error) {
 	return nil, errScorerUnavailable
 }
 

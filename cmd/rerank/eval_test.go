@@ -191,10 +191,10 @@ func TestEvalErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		args []string
-		fake bool
+		stub bool // newScorer as before the engine is wired
 		want string
 	}{
-		{"engine not wired", append(base, "--model", "/m/x"), false, "not available yet"},
+		{"engine not wired", append(base, "--model", "/m/x"), true, "not available yet"},
 		{"missing qrels file", []string{"--beir", dir, "--split", "test", "--candidates", cand}, false, filepath.Join(dir, "qrels", "test.tsv")},
 		{"unknown doc id", []string{"--beir", dir, "--candidates", filepath.Join(dir, "bad.jsonl")}, false, `bad.jsonl:2: query "q2": unknown document id "d99"`},
 		{"bad metric", append(base, "--metrics", "ndcg@ten"), false, "not a positive integer"},
@@ -209,8 +209,10 @@ func TestEvalErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.fake {
-				fakeScorers(t)
+			if tc.stub {
+				prev := newScorer
+				newScorer = scorerUnavailable
+				t.Cleanup(func() { newScorer = prev })
 			}
 			_, _, err := runEvalCLI(t, tc.args...)
 			require.Error(t, err)
