@@ -1,0 +1,149 @@
+package crossencoder
+
+import (
+	"context"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rerank-go/rerank/backend/cpu"
+	"github.com/rerank-go/rerank/eval"
+	"github.com/rerank-go/rerank/nn"
+	"github.com/rerank-go/rerank/tokenize"
+)
+
+// bundledTokenizer is the BERT vocabulary shipped in examples/.
+func bundledTokenizer(t *testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(filepath.Dir(file)), "examples", "bert-uncased-tokenizer")
+}
+
+func initTiny(t *testing.T) string {
+	dir := filepath.Join(t.TempDir(), "tiny")
+	_, err := Init(cpu.New(), InitOptions{Preset: "tiny", Arch: nn.BERT, Tokenizer: bundledTokenizer(t), Output: dir, Seed: 7})
+	require.NoError(t, err)
+	return dir
+}
+
+var _ eval.Scorer = (*Model)(nil)
+
+func TestInitPresets(t *testing.T) {
+	tests := []struct {
+		preset string
+		arch   nn.Arch
+		want   Shape
+		maxPos int
+		err    string
+	}{
+		{"tiny", nn.BERT, Shape{2, 128, 2, 512}, 512, ""},
+		{"mini", nn.BERT, Shape{6, 384, 12, 1536}, 512, ""},
+		{"base", nn.XLMRoberta, Shape{12, 768, 12, 3072}, 514, ""},
+		{"huge", nn.BERT, Shape{}, 0, `preset "huge"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.preset, func(t *testing.T) {
+			c, err := PresetConfig(tc.preset, tc.arch, 30522, 0)
+			if tc.arch == nn.XLMRoberta {
+				c, err = PresetConfig(tc.preset, tc.arch, 250002, 1)
+			}
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, Shape{c.Layers, c.Hidden, c.Heads, c.Intermediate})
+			assert.Equal(t, tc.maxPos, c.MaxPositions)
+			assert.Equal(t, 512, c.MaxSequence())
+		})
+	}
+}
+
+func TestInitWritesHFDirectory(t *testing.T) {
+	dir := initTiny(t)
+	for _, f := range []string{"config.json", "model.safetensors", "tokenizer.json", "vocab.txt"} {
+		assert.FileExists(t, filepath.Join(dir, f))
+	}
+	cfg, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	require.NoError(t, err)
+	assert.Contains(t, string(cfg), `"id2label"`)
+	assert.Contains(t, string(cfg), `"vocab_size": 30522`)
+	assert.Contains(t, string(cfg), `"BertForSequenceClassification"`)
+}
+
+func TestScoreMatchesSinglePairs(t *testing.T) {
+	dir := initTiny(t)
+	m, err := Load(cpu.New(), dir, Options{MaxLen: 64, BatchSize: 3})
+	require.NoError(t, err)
+	q := "does aspirin reduce the risk of heart attack"
+	ps := []string{
+		"Aspirin lowers the risk of myocardial infarction in adults.",
+		"short",
+		"The weather was pleasant and the river was calm all afternoon long, with birds singing in the trees by the water.",
+		"Heart attacks are caused by blocked arteries.",
+		"",
+	}
+	got, err := m.Score(context.Background(), q, ps)
+	require.NoError(t, err)
+	require.Len(t, got, len(ps))
+	for i, p := range ps {
+		one, err := m.Score(context.Background(), q, []string{p})
+		require.NoError(t, err)
+		assert.InDelta(t, one[0], got[i], 1e-5, "passage %d", i)
+		assert.False(t, math.IsNaN(float64(got[i])))
+	}
+	// Deterministic across calls.
+	again, err := m.Score(context.Background(), q, ps)
+	require.NoError(t, err)
+	assert.Equal(t, got, again)
+}
+
+func TestTruncationOptions(t *testing.T) {
+	tests := []struct {
+		name string
+		o    Options
+		want tokenize.Truncation
+		err  string
+	}{
+		{"default", Options{}, tokenize.Truncation{Strategy: tokenize.LongestFirst, MaxLen: 512}, ""},
+		{"max_len", Options{MaxLen: 128}, tokenize.Truncation{Strategy: tokenize.LongestFirst, MaxLen: 128}, ""},
+		{"flag", Options{QueryMaxLen: 32, PassageMaxLen: 96}, tokenize.Truncation{Strategy: tokenize.FlagEmbedding, QueryMaxLen: 32, PassageMaxLen: 96}, ""},
+		{"flag too long", Options{QueryMaxLen: 64, PassageMaxLen: 512}, tokenize.Truncation{}, "exceeds the model's 512 positions"},
+		{"flag half", Options{QueryMaxLen: 64}, tokenize.Truncation{}, "set both or neither"},
+		{"max above the model", Options{MaxLen: 1024}, tokenize.Truncation{Strategy: tokenize.LongestFirst, MaxLen: 512}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.o.Truncation(512)
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestFlagTruncationLimitsLength(t *testing.T) {
+	dir := initTiny(t)
+	m, err := Load(cpu.New(), dir, Options{QueryMaxLen: 8, PassageMaxLen: 24})
+	require.NoError(t, err)
+	long := ""
+	for i := 0; i < 100; i++ {
+		long += "word "
+	}
+	e, err := m.Encode(long, long)
+	require.NoError(t, err)
+	assert.Equal(t, 32, e.Len())
+}
+
+func TestLoadErrors(t *testing.T) {
+	empty := t.TempDir()
+	_, err := Load(cpu.New(), empty, Options{})
+	require.ErrorContains(t, err, "has no tokenizer.json")
+}

@@ -1,0 +1,118 @@
+package crossencoder
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/rerank-go/rerank/backend"
+	"github.com/rerank-go/rerank/hfmodel"
+	"github.com/rerank-go/rerank/nn"
+)
+
+// Shape is the size of an encoder preset.
+type Shape struct {
+	Layers, Hidden, Heads, Intermediate int
+}
+
+// Presets are the shapes `rerank init` creates: tiny for demos and tests,
+// mini = ms-marco-MiniLM-L-6, base = bge-base-en-v1.5 / bge-reranker-base.
+var Presets = map[string]Shape{
+	"tiny": {Layers: 2, Hidden: 128, Heads: 2, Intermediate: 512},
+	"mini": {Layers: 6, Hidden: 384, Heads: 12, Intermediate: 1536},
+	"base": {Layers: 12, Hidden: 768, Heads: 12, Intermediate: 3072},
+}
+
+// PresetNames lists the presets, sorted.
+func PresetNames() []string {
+	var n []string
+	for k := range Presets {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return n
+}
+
+// ParseArch reads bert or xlm-roberta (also xlmr, xlm_roberta).
+func ParseArch(s string) (nn.Arch, error) {
+	switch strings.ToLower(strings.ReplaceAll(s, "_", "-")) {
+	case "bert":
+		return nn.BERT, nil
+	case "xlm-roberta", "xlmr", "xlm-r", "roberta":
+		return nn.XLMRoberta, nil
+	}
+	return 0, fmt.Errorf("architecture %q: want bert or xlm-roberta", s)
+}
+
+// InitOptions describe a fresh model.
+type InitOptions struct {
+	Preset    string
+	Arch      nn.Arch
+	Tokenizer string // tokenizer.json, or a directory holding it
+	Output    string
+	Seed      uint64
+}
+
+// PresetConfig returns the model config of a preset for a tokenizer with
+// vocab ids and padding id pad: BERT has 512 positions and 2 token types,
+// XLM-R 512 + pad + 1 positions and 1 token type, as the real checkpoints.
+func PresetConfig(preset string, arch nn.Arch, vocab, pad int) (nn.Config, error) {
+	sh, ok := Presets[preset]
+	if !ok {
+		return nn.Config{}, fmt.Errorf("preset %q: want one of %s", preset, strings.Join(PresetNames(), ", "))
+	}
+	c := nn.Config{
+		Arch: arch, VocabSize: vocab, Hidden: sh.Hidden, Layers: sh.Layers, Heads: sh.Heads,
+		Intermediate: sh.Intermediate, MaxPositions: 512, TypeVocab: 2, PadID: pad,
+		LayerNormEps: 1e-12, HiddenDropout: 0.1, AttentionDropout: 0.1, ClassifierDropout: 0.1, NumLabels: 1,
+	}
+	if arch == nn.XLMRoberta {
+		c.MaxPositions, c.TypeVocab, c.LayerNormEps = 512+pad+1, 1, 1e-5
+	}
+	return c, c.Validate()
+}
+
+// Init writes a randomly initialised cross-encoder directory (config.json,
+// model.safetensors and the tokenizer files) and returns its config.
+func Init(be backend.Backend, o InitOptions) (nn.Config, error) {
+	tok, err := LoadTokenizer(o.Tokenizer)
+	if err != nil {
+		return nn.Config{}, err
+	}
+	pad := int(tok.PadID())
+	if pad < 0 {
+		return nn.Config{}, fmt.Errorf("tokenizer %s has no padding token ([PAD] or <pad>)", tok.Name())
+	}
+	cfg, err := PresetConfig(o.Preset, o.Arch, tok.VocabSize(), pad)
+	if err != nil {
+		return cfg, err
+	}
+	m, err := nn.New(be, cfg)
+	if err != nil {
+		return cfg, err
+	}
+	m.InitRandom(o.Seed, 0.02)
+	if err := os.MkdirAll(o.Output, 0o755); err != nil {
+		return cfg, fmt.Errorf("init: %w", err)
+	}
+	tokDir := o.Tokenizer
+	if st, err := os.Stat(tokDir); err == nil && !st.IsDir() {
+		tokDir = filepath.Dir(tokDir)
+		if filepath.Base(o.Tokenizer) != "tokenizer.json" {
+			// A tokenizer file under another name: copy it as tokenizer.json.
+			data, err := os.ReadFile(o.Tokenizer)
+			if err != nil {
+				return cfg, fmt.Errorf("init: %w", err)
+			}
+			if err := hfmodel.WriteFileAtomic(filepath.Join(o.Output, "tokenizer.json"), data); err != nil {
+				return cfg, fmt.Errorf("init: %w", err)
+			}
+		}
+	}
+	if err := hfmodel.Save(m, hfmodel.NewConfig(cfg, 0.02), o.Output, tokDir); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
