@@ -1,0 +1,179 @@
+// Package train fine-tunes cross-encoder rerankers on FlagEmbedding data:
+// the group sampler's batches are encoded once, scored by the model in
+// training mode (dropout on), turned into a loss (group softmax CE,
+// pointwise BCE or CE plus teacher distillation), back-propagated,
+// clipped and applied with AdamW under a linear warmup/decay schedule.
+//
+// A run writes checkpoints atomically every SaveSteps (model, optimizer
+// moments, step, sampler position and RNG, arguments) and resumes from
+// them with exactly the losses an uninterrupted run would have had. It
+// logs metrics.jsonl, evaluates on a dev candidate file every EvalSteps,
+// and stops on a NaN or Inf loss or gradient without touching the last
+// good checkpoint. The final model is a Hugging Face directory at the top
+// level of OutputDir.
+package train
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Args are the training arguments, named after FlagEmbedding's and
+// transformers' TrainingArguments (snake_case in JSON and config files,
+// kebab-case on the command line).
+type Args struct {
+	ModelDir  string `json:"model_name_or_path"`
+	TrainData string `json:"train_data"`
+	OutputDir string `json:"output_dir"`
+
+	TrainGroupSize int `json:"train_group_size"`
+	QueryMaxLen    int `json:"query_max_len"`
+	PassageMaxLen  int `json:"passage_max_len"`
+
+	LearningRate              float64 `json:"learning_rate"`
+	NumTrainEpochs            float64 `json:"num_train_epochs"`
+	MaxSteps                  int     `json:"max_steps"` // > 0 overrides epochs
+	PerDeviceTrainBatchSize   int     `json:"per_device_train_batch_size"`
+	GradientAccumulationSteps int     `json:"gradient_accumulation_steps"`
+	WarmupRatio               float64 `json:"warmup_ratio"`
+	WarmupSteps               int     `json:"warmup_steps"` // > 0 overrides the ratio
+	WeightDecay               float64 `json:"weight_decay"`
+	MaxGradNorm               float64 `json:"max_grad_norm"` // <= 0: no clipping
+	Seed                      uint64  `json:"seed"`
+	GradientCheckpointing     bool    `json:"gradient_checkpointing"`
+	// Loss is ce (group softmax cross-entropy, FlagEmbedding's), bce
+	// (pointwise binary cross-entropy with logits) or distill (ce plus
+	// -Σ softmax(teacher)·log_softmax(logits), needs pos_scores/neg_scores).
+	Loss string `json:"loss"`
+
+	LoggingSteps   int `json:"logging_steps"`
+	SaveSteps      int `json:"save_steps"`       // 0: no intermediate checkpoints
+	SaveTotalLimit int `json:"save_total_limit"` // 0: keep all
+	EvalSteps      int `json:"eval_steps"`       // 0: evaluate before and after only
+
+	// DevCandidates is a first-stage candidate file (BM25 top-k JSONL, a
+	// TREC run or FlagEmbedding JSONL) and DevBEIR the BEIR directory
+	// holding its corpus, queries and qrels/<DevSplit>.tsv.
+	DevCandidates string `json:"dev_candidates,omitempty"`
+	DevBEIR       string `json:"dev_beir,omitempty"`
+	DevSplit      string `json:"dev_split,omitempty"`
+	DevTopK       int    `json:"dev_top_k"`       // candidates reranked per query
+	DevMaxQueries int    `json:"dev_max_queries"` // 0: all
+	EvalBatchSize int    `json:"per_device_eval_batch_size"`
+
+	// Resume is "" (start fresh), "latest" (the newest checkpoint in
+	// OutputDir) or a checkpoint directory.
+	Resume string `json:"resume_from_checkpoint,omitempty"`
+}
+
+// DefaultArgs are FlagEmbedding's reranker defaults where it has them and
+// transformers' TrainingArguments defaults otherwise.
+func DefaultArgs() Args {
+	return Args{
+		TrainGroupSize: 8, QueryMaxLen: 32, PassageMaxLen: 128,
+		LearningRate: 5e-5, NumTrainEpochs: 3, PerDeviceTrainBatchSize: 8,
+		GradientAccumulationSteps: 1, MaxGradNorm: 1, Seed: 42, Loss: "ce",
+		LoggingSteps: 10, SaveSteps: 500, DevSplit: "dev", DevTopK: 100, EvalBatchSize: 32,
+	}
+}
+
+// Validate checks the arguments, naming the bad one.
+func (a *Args) Validate() error {
+	var errs []error
+	bad := func(name, format string, v ...any) {
+		errs = append(errs, fmt.Errorf("--%s: %s", name, fmt.Sprintf(format, v...)))
+	}
+	if a.ModelDir == "" {
+		bad("model", "required: a Hugging Face model directory (rerank init makes one)")
+	}
+	if a.TrainData == "" {
+		bad("train-data", "required: a FlagEmbedding JSONL file or directory")
+	}
+	if a.OutputDir == "" {
+		bad("output-dir", "required")
+	}
+	if a.TrainGroupSize < 1 {
+		bad("train-group-size", "must be at least 1, got %d", a.TrainGroupSize)
+	}
+	if a.QueryMaxLen < 1 || a.PassageMaxLen < 1 {
+		bad("query-max-len", "query and passage max lengths must be positive, got %d and %d", a.QueryMaxLen, a.PassageMaxLen)
+	}
+	if !(a.LearningRate > 0) {
+		bad("learning-rate", "must be positive, got %g", a.LearningRate)
+	}
+	if a.MaxSteps <= 0 && !(a.NumTrainEpochs > 0) {
+		bad("num-train-epochs", "must be positive when --max-steps is not set, got %g", a.NumTrainEpochs)
+	}
+	if a.PerDeviceTrainBatchSize < 1 {
+		bad("per-device-train-batch-size", "must be at least 1, got %d", a.PerDeviceTrainBatchSize)
+	}
+	if a.GradientAccumulationSteps < 1 {
+		bad("gradient-accumulation-steps", "must be at least 1, got %d", a.GradientAccumulationSteps)
+	}
+	if a.WarmupRatio < 0 || a.WarmupRatio > 1 {
+		bad("warmup-ratio", "must be in [0, 1], got %g", a.WarmupRatio)
+	}
+	if a.WarmupSteps < 0 {
+		bad("warmup-steps", "must not be negative, got %d", a.WarmupSteps)
+	}
+	if a.WeightDecay < 0 {
+		bad("weight-decay", "must not be negative, got %g", a.WeightDecay)
+	}
+	if a.LoggingSteps < 1 {
+		bad("logging-steps", "must be at least 1, got %d", a.LoggingSteps)
+	}
+	if a.SaveSteps < 0 || a.SaveTotalLimit < 0 || a.EvalSteps < 0 {
+		bad("save-steps", "save steps, save total limit and eval steps must not be negative")
+	}
+	switch a.Loss {
+	case "ce", "bce", "distill":
+	default:
+		bad("loss", "%q: want ce, bce or distill", a.Loss)
+	}
+	if a.Loss == "bce" && a.TrainGroupSize < 1 {
+		bad("train-group-size", "bce needs at least 1")
+	}
+	if a.DevBEIR != "" && a.DevCandidates == "" {
+		bad("dev-candidates", "required with --dev-beir (e.g. DIR/bm25/dev.top100.jsonl)")
+	}
+	if a.DevTopK < 1 {
+		bad("dev-top-k", "must be at least 1, got %d", a.DevTopK)
+	}
+	if a.EvalBatchSize < 1 {
+		bad("per-device-eval-batch-size", "must be at least 1, got %d", a.EvalBatchSize)
+	}
+	return errors.Join(errs...)
+}
+
+// ReadArgsFile reads a JSON config file of training arguments (snake_case
+// keys as in training_args.json) over base. Unknown keys are an error
+// naming the key, so that a typo does not silently train with a default.
+func ReadArgsFile(path string, base Args) (Args, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return base, fmt.Errorf("read config: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	a := base
+	if err := dec.Decode(&a); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			line := 1 + bytes.Count(data[:min(int(se.Offset), len(data))], []byte("\n"))
+			return base, fmt.Errorf("%s:%d: %v", path, line, se)
+		case errors.As(err, &te):
+			line := 1 + bytes.Count(data[:min(int(te.Offset), len(data))], []byte("\n"))
+			return base, fmt.Errorf("%s:%d: field %q: want a %s, got a JSON %s", path, line, te.Field, te.Type, te.Value)
+		case strings.HasPrefix(err.Error(), "json: unknown field"):
+			return base, fmt.Errorf("%s: %s (see training_args.json of a run for the known keys)", path, strings.TrimPrefix(err.Error(), "json: "))
+		}
+		return base, fmt.Errorf("%s: %w", path, err)
+	}
+	return a, nil
+}

@@ -1,0 +1,412 @@
+package train
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rerank-go/rerank/backend"
+	"github.com/rerank-go/rerank/crossencoder"
+	"github.com/rerank-go/rerank/flagdata"
+	"github.com/rerank-go/rerank/hfmodel"
+	"github.com/rerank-go/rerank/nn"
+	"github.com/rerank-go/rerank/optim"
+)
+
+// EncodingCacheFile is the tokenized training data in the output
+// directory, reused by resumed and repeated runs.
+const EncodingCacheFile = "train_encodings.cache"
+
+// StepInfo describes one finished optimizer step.
+type StepInfo struct {
+	Step     int // 1-based
+	Loss     float64
+	LR       float64
+	GradNorm float64
+}
+
+// Options are the hooks and outputs of a run besides its Args.
+type Options struct {
+	// Progress receives the progress bar and messages; nil is silent.
+	Progress io.Writer
+	// OnStep is called after every optimizer step (and after that step's
+	// logging, evaluation and checkpoint). An error stops the run and is
+	// returned.
+	OnStep func(StepInfo) error
+	// BeforeUpdate is called after the backward passes of a step, before
+	// the gradients are checked, clipped and applied (tests use it).
+	BeforeUpdate func(step int, m *nn.Model)
+}
+
+// Result summarises a finished run.
+type Result struct {
+	Steps     int       // optimizer steps done in total
+	FirstStep int       // the first step this call ran (1, or after the resumed checkpoint)
+	Losses    []float64 // the loss of every step this call ran
+	Dev       map[string]float64
+	DevBefore map[string]float64
+	ModelDir  string    // the final model directory (OutputDir)
+	Net       *nn.Model // the trained network, still on the backend
+}
+
+// NonFiniteError reports a NaN or Inf loss or gradient.
+type NonFiniteError struct {
+	Step       int
+	What       string // "loss" or "gradient norm"
+	Value      float64
+	Checkpoint string // the last good checkpoint, "" when none was written
+}
+
+func (e *NonFiniteError) Error() string {
+	kept := "no checkpoint was written before it"
+	if e.Checkpoint != "" {
+		kept = "the last good checkpoint is " + e.Checkpoint + " (resume with --resume " + e.Checkpoint + ")"
+	}
+	return fmt.Sprintf("step %d: %s is %v: training stopped without saving; %s; try a lower --learning-rate or a --max-grad-norm",
+		e.Step, e.What, e.Value, kept)
+}
+
+// trainer holds a run's state.
+type trainer struct {
+	args  Args
+	opts  Options
+	be    backend.Backend
+	net   *nn.Model
+	cfg   *hfmodel.Config
+	opt   *optim.AdamW
+	samp  *flagdata.Sampler
+	data  *Encoded
+	loss  Loss
+	sched optim.LinearSchedule
+	dev   *DevSet
+	score *crossencoder.Model
+	st    State
+	ckpt  string // last checkpoint written or resumed from
+	log   *progressLog
+}
+
+// Run trains a model as args say, on be.
+func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Result, error) {
+	if err := args.Validate(); err != nil {
+		return nil, err
+	}
+	t := &trainer{args: args, opts: opts, be: be}
+	lossFn, err := LossByName(args.Loss)
+	if err != nil {
+		return nil, err
+	}
+	t.loss = lossFn
+	if err := os.MkdirAll(args.OutputDir, 0o755); err != nil {
+		return nil, fmt.Errorf("output dir: %w", err)
+	}
+
+	// Resume: find the checkpoint first, since the model comes from it.
+	resumeDir := ""
+	switch args.Resume {
+	case "":
+	case "latest", "auto", "true":
+		d, err := LatestCheckpoint(args.OutputDir)
+		if err != nil {
+			return nil, fmt.Errorf("resume: %w", err)
+		}
+		if d == "" {
+			return nil, fmt.Errorf("resume: no checkpoint-* directory with %s in %s", StateFile, args.OutputDir)
+		}
+		resumeDir = d
+	default:
+		resumeDir = args.Resume
+	}
+	if resumeDir != "" {
+		if t.st, err = readState(resumeDir); err != nil {
+			return nil, err
+		}
+		if t.st.Seed != args.Seed {
+			return nil, fmt.Errorf("resume: %s was trained with --seed %d, this run has %d: resume with the same arguments", resumeDir, t.st.Seed, args.Seed)
+		}
+	}
+
+	if st, err := os.Stat(args.ModelDir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("--model %s: no such model directory (rerank init creates one)", args.ModelDir)
+	}
+	tok, err := crossencoder.LoadTokenizer(args.ModelDir)
+	if err != nil {
+		return nil, err
+	}
+	modelDir := args.ModelDir
+	if resumeDir != "" {
+		modelDir = resumeDir
+	}
+	net, info, err := hfmodel.Load(be, modelDir, hfmodel.LoadOptions{Seed: args.Seed})
+	if err != nil {
+		return nil, err
+	}
+	t.net, t.cfg = net, info.Config
+	if err := crossencoder.CheckTokenizer(net.Cfg, tok); err != nil {
+		return nil, err
+	}
+	if n, limit := args.QueryMaxLen+args.PassageMaxLen, net.Cfg.MaxSequence(); n > limit {
+		return nil, fmt.Errorf("--query-max-len %d + --passage-max-len %d = %d tokens, but %s takes at most %d (its position table): lower them",
+			args.QueryMaxLen, args.PassageMaxLen, n, modelDir, limit)
+	}
+	ce, err := crossencoder.New(net, tok, crossencoder.Options{QueryMaxLen: args.QueryMaxLen, PassageMaxLen: args.PassageMaxLen, BatchSize: args.EvalBatchSize})
+	if err != nil {
+		return nil, err
+	}
+	t.score = ce
+	net.GradientCheckpointing = args.GradientCheckpointing
+	if err := net.EnableGrads(nil); err != nil {
+		return nil, err
+	}
+	if t.opt, err = optim.NewAdamW(be, net.Params(), float32(args.WeightDecay)); err != nil {
+		return nil, err
+	}
+
+	examples, err := flagdata.Load(args.TrainData, flagdata.Options{RequireScores: args.Loss == "distill"})
+	if err != nil {
+		return nil, err
+	}
+	t.samp, err = flagdata.NewSampler(examples, flagdata.SamplerConfig{
+		GroupSize: args.TrainGroupSize, BatchSize: args.PerDeviceTrainBatchSize, Seed: args.Seed, Distill: args.Loss == "distill",
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", args.TrainData, err)
+	}
+	t.progressf("encoding %d training examples ...", len(examples))
+	if t.data, err = Encode(tok, examples, ce.Truncation(), int32(net.Cfg.PadID), filepath.Join(args.OutputDir, EncodingCacheFile)); err != nil {
+		return nil, err
+	}
+
+	total := args.MaxSteps
+	if total <= 0 {
+		perEpoch := max(1, t.samp.StepsPerEpoch()/args.GradientAccumulationSteps)
+		total = int(math.Ceil(args.NumTrainEpochs * float64(perEpoch)))
+	}
+	warm := args.WarmupSteps
+	if warm <= 0 {
+		warm = optim.WarmupSteps(args.WarmupRatio, total)
+	}
+	t.sched = optim.LinearSchedule{Peak: args.LearningRate, Warmup: warm, Total: total}
+
+	if args.DevCandidates != "" {
+		if t.dev, err = LoadDev(args.DevCandidates, args.DevBEIR, args.DevSplit, args.DevMaxQueries); err != nil {
+			return nil, err
+		}
+	}
+
+	if resumeDir != "" {
+		if t.st.Total != total {
+			return nil, fmt.Errorf("resume: %s is from a run of %d steps, this one has %d: resume with the same arguments", resumeDir, t.st.Total, total)
+		}
+		if err := loadOptimizer(resumeDir, t.opt, t.st.Step); err != nil {
+			return nil, err
+		}
+		if err := t.samp.Restore(t.st.Sampler); err != nil {
+			return nil, fmt.Errorf("resume: %w", err)
+		}
+		t.ckpt = resumeDir
+		if err := truncateMetrics(filepath.Join(args.OutputDir, MetricsFile), t.st.Step); err != nil {
+			return nil, err
+		}
+		t.progressf("resuming from %s at step %d of %d", resumeDir, t.st.Step, total)
+	} else {
+		t.st = State{Total: total, Seed: args.Seed}
+		os.Remove(filepath.Join(args.OutputDir, MetricsFile))
+	}
+	if err := writeArgs(filepath.Join(args.OutputDir, ArgsFile), args); err != nil {
+		return nil, err
+	}
+	return t.loop(ctx)
+}
+
+func (t *trainer) progressf(format string, a ...any) {
+	if t.opts.Progress != nil {
+		fmt.Fprintf(t.opts.Progress, format+"\n", a...)
+	}
+}
+
+func (t *trainer) evaluate(ctx context.Context) (map[string]float64, error) {
+	m, _, err := t.dev.Evaluate(ctx, t.score, t.args.DevTopK, t.args.EvalBatchSize)
+	if err != nil {
+		return nil, fmt.Errorf("dev evaluation at step %d: %w", t.st.Step, err)
+	}
+	return m, nil
+}
+
+func (t *trainer) loop(ctx context.Context) (*Result, error) {
+	a := t.args
+	res := &Result{FirstStep: t.st.Step + 1, ModelDir: a.OutputDir, Net: t.net}
+	var err error
+	t.log, err = newProgressLog(filepath.Join(a.OutputDir, MetricsFile), t.opts.Progress, t.st.Total, t.st.Step)
+	if err != nil {
+		return nil, err
+	}
+	defer t.log.close()
+	if t.dev != nil && t.st.Step == 0 {
+		t.progressf("evaluating the initial model on %d dev queries (%d pairs) ...", len(t.dev.Cands), t.dev.Pairs(a.DevTopK))
+		if res.DevBefore, err = t.evaluate(ctx); err != nil {
+			return nil, err
+		}
+		if err := t.log.write(record(0, math.NaN(), math.NaN(), 0, res.DevBefore)); err != nil {
+			return nil, err
+		}
+		t.progressf("step 0: dev ndcg@10 %.4f mrr@10 %.4f", res.DevBefore["ndcg@10"], res.DevBefore["mrr@10"])
+	}
+	G := a.TrainGroupSize
+	lastDev := -1
+	pairsSinceLog, logStart := 0, time.Now()
+	for t.st.Step < t.st.Total {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		step := t.st.Step // 0-based index of this update
+		lr := t.sched.LR(step)
+		t.net.ZeroGrads()
+		var loss float64
+		for micro := 0; micro < a.GradientAccumulationSteps; micro++ {
+			b := t.samp.Next()
+			batch, teacher := t.data.Batch(b)
+			seed := backend.SubSeed(a.Seed, uint64(step*a.GradientAccumulationSteps+micro))
+			logits, err := t.net.Forward(batch, nn.RunOptions{Train: true, Seed: seed})
+			if err != nil {
+				return res, fmt.Errorf("step %d: %w", step+1, err)
+			}
+			l, grad, err := t.loss(logits, G, teacher)
+			if err != nil {
+				return res, fmt.Errorf("step %d: %w", step+1, err)
+			}
+			if math.IsNaN(l) || math.IsInf(l, 0) {
+				return res, &NonFiniteError{Step: step + 1, What: "loss", Value: l, Checkpoint: t.ckpt}
+			}
+			if k := float32(a.GradientAccumulationSteps); k > 1 {
+				for i := range grad {
+					grad[i] /= k
+				}
+			}
+			if err := t.net.Backward(grad); err != nil {
+				return res, fmt.Errorf("step %d: %w", step+1, err)
+			}
+			loss += l / float64(a.GradientAccumulationSteps)
+			pairsSinceLog += batch.N
+			t.st.Epoch = b.Epoch
+		}
+		if t.opts.BeforeUpdate != nil {
+			t.opts.BeforeUpdate(step+1, t.net)
+		}
+		norm := optim.ClipGradNorm(t.be, t.opt.Params(), a.MaxGradNorm)
+		if math.IsNaN(norm) || math.IsInf(norm, 0) {
+			return res, &NonFiniteError{Step: step + 1, What: "gradient norm", Value: norm, Checkpoint: t.ckpt}
+		}
+		if err := t.opt.Step(float32(lr)); err != nil {
+			return res, err
+		}
+		t.st.Step++
+		res.Losses = append(res.Losses, loss)
+		t.st.LogLossSum += loss
+		t.st.LogCount++
+		t.log.tick(loss, lr, pairsSinceLog, logStart)
+
+		var dev map[string]float64
+		if t.dev != nil && ((a.EvalSteps > 0 && t.st.Step%a.EvalSteps == 0) || t.st.Step == t.st.Total) {
+			t.log.pause()
+			if dev, err = t.evaluate(ctx); err != nil {
+				return res, err
+			}
+			res.Dev, lastDev = dev, t.st.Step
+			t.progressf("step %d: dev ndcg@10 %.4f mrr@10 %.4f", t.st.Step, dev["ndcg@10"], dev["mrr@10"])
+		}
+		if t.st.Step%a.LoggingSteps == 0 || t.st.Step == t.st.Total || dev != nil {
+			el := time.Since(logStart).Seconds()
+			pps := 0.0
+			if el > 0 {
+				pps = float64(pairsSinceLog) / el
+			}
+			avg := t.st.LogLossSum / float64(max(1, t.st.LogCount))
+			if err := t.log.write(record(t.st.Step, avg, lr, pps, dev, "grad_norm", norm, "epoch", float64(t.st.Epoch))); err != nil {
+				return res, err
+			}
+			t.st.LogLossSum, t.st.LogCount = 0, 0
+			pairsSinceLog, logStart = 0, time.Now()
+		}
+		if a.SaveSteps > 0 && t.st.Step%a.SaveSteps == 0 && t.st.Step < t.st.Total {
+			t.st.Sampler = t.samp.State()
+			dir, err := saveCheckpoint(a.OutputDir, t.net, t.cfg, a.ModelDir, t.opt, t.st, a)
+			if err != nil {
+				return res, err
+			}
+			t.ckpt = dir
+			if err := rotate(a.OutputDir, a.SaveTotalLimit); err != nil {
+				return res, fmt.Errorf("save total limit: %w", err)
+			}
+		}
+		if t.opts.OnStep != nil {
+			if err := t.opts.OnStep(StepInfo{Step: t.st.Step, Loss: loss, LR: lr, GradNorm: norm}); err != nil {
+				return res, err
+			}
+		}
+	}
+	_ = lastDev
+	t.log.finish()
+	res.Steps = t.st.Step
+	if err := hfmodel.Save(t.net, t.cfg, a.OutputDir, a.ModelDir); err != nil {
+		return res, err
+	}
+	t.progressf("saved the model to %s", a.OutputDir)
+	return res, nil
+}
+
+// record builds one metrics.jsonl line: step, loss, learning_rate,
+// pairs_per_second, dev_<metric> for dev metrics, and extra key/value
+// pairs. NaN values are left out.
+func record(step int, loss, lr, pps float64, dev map[string]float64, extra ...any) map[string]any {
+	r := map[string]any{"step": step}
+	put := func(k string, v float64) {
+		if !math.IsNaN(v) && !math.IsInf(v, 0) {
+			r[k] = v
+		}
+	}
+	put("loss", loss)
+	put("learning_rate", lr)
+	if pps > 0 {
+		put("pairs_per_second", pps)
+	}
+	for k, v := range dev {
+		put("dev_"+k, v)
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		put(extra[i].(string), extra[i+1].(float64))
+	}
+	return r
+}
+
+// truncateMetrics drops the lines of metrics.jsonl after step, so that a
+// resumed run's log continues where its checkpoint was.
+func truncateMetrics(path string, step int) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var keep bytes.Buffer
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		var r struct {
+			Step int `json:"step"`
+		}
+		if json.Unmarshal(sc.Bytes(), &r) == nil && r.Step <= step {
+			keep.Write(sc.Bytes())
+			keep.WriteByte('\n')
+		}
+	}
+	return hfmodel.WriteFileAtomic(path, keep.Bytes())
+}
