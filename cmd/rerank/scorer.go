@@ -1,0 +1,32 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/rerank-go/rerank/backend/cpu"
+	"github.com/rerank-go/rerank/crossencoder"
+	"github.com/rerank-go/rerank/eval"
+)
+
+// Wire the model engine into `rerank eval`.
+func init() { newScorer = engineScorer }
+
+// engineScorer loads a model directory (and LoRA adapter) as a
+// crossencoder.Model. --query-max-len selects FlagEmbedding's truncation
+// with passage max length max-len − query-max-len, the rule the model was
+// trained with; otherwise pairs are cut longest_first to --max-len.
+func engineScorer(modelDir, adapter string, opts scorerOptions) (eval.Scorer, error) {
+	switch opts.Device {
+	case "", "cpu":
+	default:
+		return nil, fmt.Errorf("--device %q: this build runs models on the cpu only", opts.Device)
+	}
+	o := crossencoder.Options{MaxLen: opts.MaxLen, BatchSize: opts.BatchSize, Adapter: adapter}
+	if opts.QueryMaxLen > 0 {
+		if opts.MaxLen <= opts.QueryMaxLen {
+			return nil, fmt.Errorf("--query-max-len %d must be below --max-len %d", opts.QueryMaxLen, opts.MaxLen)
+		}
+		o.QueryMaxLen, o.PassageMaxLen, o.MaxLen = opts.QueryMaxLen, opts.MaxLen-opts.QueryMaxLen, 0
+	}
+	return crossencoder.Load(cpu.New(), modelDir, o)
+}

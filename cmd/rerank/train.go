@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/rerank-go/rerank/backend/cpu"
+	"github.com/rerank-go/rerank/train"
+)
+
+func trainFlags() []cli.Flag {
+	d := train.DefaultArgs()
+	return []cli.Flag{
+		&cli.StringFlag{Name: "config", Usage: "JSON file of training arguments (snake_case keys, as training_args.json); flags given on the command line win"},
+		&cli.StringFlag{Name: "model", Usage: "Hugging Face model directory to start from (rerank init makes one)"},
+		&cli.StringFlag{Name: "train-data", Usage: "FlagEmbedding JSONL (.jsonl/.json/.gz) file or directory"},
+		&cli.StringFlag{Name: "output-dir", Usage: "where the final model, checkpoints, metrics.jsonl and training_args.json go"},
+		&cli.IntFlag{Name: "train-group-size", Value: d.TrainGroupSize, Usage: "passages per query: 1 positive + N-1 negatives"},
+		&cli.IntFlag{Name: "query-max-len", Value: d.QueryMaxLen, Usage: "query tokens (FlagEmbedding truncation)"},
+		&cli.IntFlag{Name: "passage-max-len", Value: d.PassageMaxLen, Usage: "passage tokens (FlagEmbedding truncation)"},
+		&cli.Float64Flag{Name: "learning-rate", Value: d.LearningRate, Usage: "peak learning rate"},
+		&cli.Float64Flag{Name: "num-train-epochs", Value: d.NumTrainEpochs, Usage: "epochs (when --max-steps is not set)"},
+		&cli.IntFlag{Name: "max-steps", Usage: "optimizer steps; overrides --num-train-epochs"},
+		&cli.IntFlag{Name: "per-device-train-batch-size", Value: d.PerDeviceTrainBatchSize, Usage: "queries per micro-batch"},
+		&cli.IntFlag{Name: "gradient-accumulation-steps", Value: d.GradientAccumulationSteps, Usage: "micro-batches per optimizer step"},
+		&cli.Float64Flag{Name: "warmup-ratio", Value: d.WarmupRatio, Usage: "fraction of steps for linear warmup"},
+		&cli.IntFlag{Name: "warmup-steps", Usage: "warmup steps; overrides --warmup-ratio"},
+		&cli.Float64Flag{Name: "weight-decay", Value: d.WeightDecay, Usage: "AdamW weight decay (not on biases and LayerNorm)"},
+		&cli.Float64Flag{Name: "max-grad-norm", Value: d.MaxGradNorm, Usage: "clip the global gradient norm (0: off)"},
+		&cli.Uint64Flag{Name: "seed", Value: d.Seed, Usage: "seed of sampling, shuffling and dropout"},
+		&cli.BoolFlag{Name: "gradient-checkpointing", Usage: "recompute each layer's activations in backward: less memory, same losses"},
+		&cli.StringFlag{Name: "loss", Value: d.Loss, Usage: "ce (group softmax), bce (pointwise) or distill (ce + teacher pos_scores/neg_scores)"},
+		&cli.IntFlag{Name: "logging-steps", Value: d.LoggingSteps, Usage: "write a metrics.jsonl line every N steps"},
+		&cli.IntFlag{Name: "save-steps", Value: d.SaveSteps, Usage: "write a checkpoint every N steps (0: none)"},
+		&cli.IntFlag{Name: "save-total-limit", Usage: "keep only the newest N checkpoints (0: all)"},
+		&cli.IntFlag{Name: "eval-steps", Usage: "dev evaluation every N steps (0: before and after training only)"},
+		&cli.StringFlag{Name: "dev-candidates", Usage: "dev candidates, e.g. DATA/bm25/dev.top100.jsonl"},
+		&cli.StringFlag{Name: "dev-beir", Usage: "BEIR directory of the dev candidates (corpus.jsonl, queries.jsonl, qrels/)"},
+		&cli.StringFlag{Name: "dev-split", Value: d.DevSplit, Usage: "qrels split of --dev-beir"},
+		&cli.IntFlag{Name: "dev-top-k", Value: d.DevTopK, Usage: "candidates reranked per dev query"},
+		&cli.IntFlag{Name: "dev-max-queries", Usage: "evaluate only the first N dev queries (0: all)"},
+		&cli.IntFlag{Name: "per-device-eval-batch-size", Value: d.EvalBatchSize, Usage: "pairs per forward pass in evaluation"},
+		&cli.StringFlag{Name: "resume", Usage: "continue from 'latest' (newest checkpoint in --output-dir) or a checkpoint directory"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
+	}
+}
+
+// argsFromFlags builds train.Args: defaults, then --config, then every
+// flag set on the command line.
+func argsFromFlags(c *cli.Context) (train.Args, error) {
+	a := train.DefaultArgs()
+	if p := c.String("config"); p != "" {
+		var err error
+		if a, err = train.ReadArgsFile(p, a); err != nil {
+			return a, err
+		}
+	}
+	str := map[string]*string{"model": &a.ModelDir, "train-data": &a.TrainData, "output-dir": &a.OutputDir, "loss": &a.Loss,
+		"dev-candidates": &a.DevCandidates, "dev-beir": &a.DevBEIR, "dev-split": &a.DevSplit, "resume": &a.Resume}
+	ints := map[string]*int{"train-group-size": &a.TrainGroupSize, "query-max-len": &a.QueryMaxLen, "passage-max-len": &a.PassageMaxLen,
+		"max-steps": &a.MaxSteps, "per-device-train-batch-size": &a.PerDeviceTrainBatchSize, "gradient-accumulation-steps": &a.GradientAccumulationSteps,
+		"warmup-steps": &a.WarmupSteps, "logging-steps": &a.LoggingSteps, "save-steps": &a.SaveSteps, "save-total-limit": &a.SaveTotalLimit,
+		"eval-steps": &a.EvalSteps, "dev-top-k": &a.DevTopK, "dev-max-queries": &a.DevMaxQueries, "per-device-eval-batch-size": &a.EvalBatchSize}
+	floats := map[string]*float64{"learning-rate": &a.LearningRate, "num-train-epochs": &a.NumTrainEpochs, "warmup-ratio": &a.WarmupRatio,
+		"weight-decay": &a.WeightDecay, "max-grad-norm": &a.MaxGradNorm}
+	for k, p := range str {
+		if c.IsSet(k) {
+			*p = c.String(k)
+		}
+	}
+	for k, p := range ints {
+		if c.IsSet(k) {
+			*p = c.Int(k)
+		}
+	}
+	for k, p := range floats {
+		if c.IsSet(k) {
+			*p = c.Float64(k)
+		}
+	}
+	if c.IsSet("seed") {
+		a.Seed = c.Uint64("seed")
+	}
+	if c.IsSet("gradient-checkpointing") {
+		a.GradientCheckpointing = c.Bool("gradient-checkpointing")
+	}
+	return a, nil
+}
+
+func init() {
+	register(&cli.Command{
+		Name:      "train",
+		Usage:     "fine-tune a cross-encoder reranker on FlagEmbedding data",
+		UsageText: "rerank train --model DIR --train-data PATH --output-dir DIR [--max-steps N] [options]",
+		Description: "Trains like FlagEmbedding's reranker finetune (flag names are its arguments, kebab-cased). The final model\n" +
+			"(config.json, model.safetensors, tokenizer files) is written at the top level of --output-dir, with\n" +
+			"training_args.json, metrics.jsonl and checkpoint-N/ directories (--save-steps) that --resume continues from.",
+		Flags: trainFlags(),
+		Action: func(c *cli.Context) error {
+			args, err := argsFromFlags(c)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			opts := train.Options{}
+			if !c.Bool("quiet") {
+				opts.Progress = c.App.ErrWriter
+				if opts.Progress == nil {
+					opts.Progress = os.Stderr
+				}
+			}
+			res, err := train.Run(ctx, cpu.New(), args, opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "trained %d steps; model in %s\n", res.Steps, res.ModelDir)
+			if res.DevBefore != nil && res.Dev != nil {
+				fmt.Fprintf(c.App.Writer, "dev ndcg@10 %.4f -> %.4f, mrr@10 %.4f -> %.4f\n",
+					res.DevBefore["ndcg@10"], res.Dev["ndcg@10"], res.DevBefore["mrr@10"], res.Dev["mrr@10"])
+			}
+			return nil
+		},
+	})
+}
