@@ -169,9 +169,33 @@ int rk_group_ce(void *stream, const float *logits, const int32_t *label,
                 int groups, int size, float *loss, float *dlogits,
                 float dscale);
 
-/* ---- device facts and benchmark ------------------------------------------*/
-/* Copies the last CUDA error string for code into buf (NUL-terminated). */
+/* ---- runtime ------------------------------------------------------------------
+ * Thin wrappers over the CUDA runtime, so that the Go bindings need no CUDA
+ * headers. Each returns 0 or a cudaError_t.
+ */
+/* Copies the CUDA error string for code into buf (NUL-terminated). */
 void rk_error_string(int code, char *buf, int len);
+int rk_device_count(int *count);
+int rk_set_device(int dev);
+/* name (NUL-terminated), compute capability, multiprocessors. */
+int rk_device_info(int dev, char *name, int len, int *major, int *minor,
+                   int *sms);
+int rk_mem_info(size_t *free_bytes, size_t *total_bytes);
+int rk_stream_create(void **stream);
+int rk_stream_destroy(void *stream);
+int rk_stream_sync(void *stream);
+/* The error a kernel left behind (cudaGetLastError), cleared. */
+int rk_last_error(void);
+int rk_malloc(void **ptr, size_t bytes);
+int rk_free(void *ptr);
+int rk_host_alloc(void **ptr, size_t bytes); /* pinned */
+int rk_host_free(void *ptr);
+int rk_memset(void *stream, void *ptr, int value, size_t bytes);
+int rk_memcpy_h2d(void *stream, void *dst, const void *src, size_t bytes);
+int rk_memcpy_d2h(void *stream, void *dst, const void *src, size_t bytes);
+int rk_memcpy_d2d(void *stream, void *dst, const void *src, size_t bytes);
+
+/* ---- benchmark ----------------------------------------------------------------*/
 
 /* One benchmark row. */
 typedef struct rk_bench_row {

@@ -1,0 +1,21 @@
+// Package cuda implements backend.Backend on an NVIDIA GPU, over the
+// hand-written kernels of librerank_kernels.a (kernels/, C ABI in
+// kernels/rerank_kernels.h).
+//
+// The implementation is behind the build tag "cuda", so the default build
+// needs no CUDA toolkit. Build it in this order:
+//
+//	make kernels              # cmake -S . -B build && cmake --build build
+//	go build -tags cuda ./... # links build/librerank_kernels.a, libcudart, libcublas
+//
+// Semantics are those of backend.Backend, checked against backend/cpu by
+// the cuda-tagged tests (go test -tags cuda ./cuda/). Operations are queued
+// on one stream; the first failure (a launch error, an out-of-memory, a bad
+// argument) is recorded, the work after it is skipped, and Sync reports it
+// naming the operation. A fault inside a kernel surfaces at the next Sync;
+// RERANK_CUDA_SYNC=1 synchronises after every operation so the error names
+// the kernel that faulted.
+//
+// Without the tag this package is empty apart from this comment; the
+// GPU memory monitor lives in cuda/nvmon and builds either way.
+package cuda
