@@ -50,9 +50,18 @@ func readGzipJSONL(t testing.TB, path string, each func(line []byte)) {
 	require.NoError(t, sc.Err())
 }
 
+// fixtureDir is testdata, or $RERANK_TOKENIZE_FIXTURES for a larger set
+// made with FIXTURE_OUT=dir FIXTURE_RANDOM=n node gen.js.
+func fixtureDir() string {
+	if d := os.Getenv("RERANK_TOKENIZE_FIXTURES"); d != "" {
+		return d
+	}
+	return "testdata"
+}
+
 func loadFixturePairs(t testing.TB) []fixturePair {
 	var pairs []fixturePair
-	readGzipJSONL(t, filepath.Join("testdata", "pairs.jsonl.gz"), func(line []byte) {
+	readGzipJSONL(t, filepath.Join(fixtureDir(), "pairs.jsonl.gz"), func(line []byte) {
 		var p fixturePair
 		require.NoError(t, json.Unmarshal(line, &p))
 		require.Equal(t, len(pairs), p.I)
@@ -118,7 +127,7 @@ func TestMatchesHuggingFace(t *testing.T) {
 			mismatches := map[string]int{}
 			counts := map[string]int{}
 			shown := 0
-			readGzipJSONL(t, filepath.Join("testdata", "expected-"+tc.name+".jsonl.gz"), func(line []byte) {
+			readGzipJSONL(t, filepath.Join(fixtureDir(), "expected-"+tc.name+".jsonl.gz"), func(line []byte) {
 				var e fixtureExpected
 				require.NoError(t, json.Unmarshal(line, &e))
 				if e.C == "" {

@@ -15,7 +15,11 @@ const os = require('os');
 const { Tokenizer } = require('tokenizers');
 
 const shared = path.resolve(process.argv[2] || path.join(__dirname, '../../../../shared'));
-const out = path.resolve(__dirname, '..');
+// FIXTURE_OUT, FIXTURE_RANDOM and FIXTURE_SEED make larger throwaway
+// fixtures for stress runs (the Go test reads RERANK_TOKENIZE_FIXTURES).
+const out = path.resolve(process.env.FIXTURE_OUT || path.join(__dirname, '..'));
+const nRandom = Number(process.env.FIXTURE_RANDOM || 150);
+const seed = Number(process.env.FIXTURE_SEED || 42);
 
 // ---------- pairs ----------
 
@@ -155,6 +159,9 @@ function randomPairs(n, seed) {
     [0x3000, 0x30ff], [0x3130, 0x318f], [0x3200, 0x33ff], [0x4e00, 0x4fff], [0xac00, 0xad00],
     [0xf900, 0xfaff], [0xfb00, 0xfb4f], [0xfe00, 0xfe6f], [0xff00, 0xffef], [0x1d400, 0x1d7ff],
     [0x1f300, 0x1f6ff], [0x1f900, 0x1faff], [0x20000, 0x200ff], [0xe0000, 0xe007f], [0xe000, 0xe00f],
+    [0x370, 0x380], [0xfff0, 0xffff], [0x1f1e6, 0x1f1ff], [0x1f3fb, 0x1f3ff], [0xfe00, 0xfe0f], [0x200b, 0x200f],
+    [0x0e30, 0x0e4f], [0x0640, 0x065f], [0xa960, 0xa97f], [0xd7b0, 0xd7ff], [0x2e80, 0x2fdf], [0x10fff0, 0x10ffff],
+    [0x2fff0, 0x30010], [0x1e900, 0x1e95f], [0x11000, 0x1107f], [0x1d165, 0x1d1ad], [0x0300, 0x0300],
   ];
   const words = ['the', 'protein', 'cells', 'of', 'and', 'é', 'naïve', 'über', '東京', 'ÅNGSTRÖM'];
   function str(len) {
@@ -225,7 +232,7 @@ function buildPairs() {
   }
   // Very long query (longer than every truncation budget).
   pairs.push({ cat: 'long_passage', query: pairs[1].passage + ' ' + pairs[2].passage, passage: pairs[3].passage });
-  pairs = pairs.concat(randomPairs(150, 42));
+  pairs = pairs.concat(randomPairs(nRandom, seed));
   pairs = pairs.concat(probePairs(250, 7));
   return pairs;
 }
