@@ -36,7 +36,7 @@ func TestGolden(t *testing.T) {
 			continue
 		}
 		ran++
-		t.Run(c.Name, func(t *testing.T) { checkLoraCase(t, c) })
+		t.Run(c.Name, func(t *testing.T) { checkLoraCase(t, c, func() backend.Backend { return cpu.New() }) })
 	}
 	if ran == 0 {
 		t.Fatalf("no LoRA case under %s", root)
@@ -49,16 +49,16 @@ func download(be backend.Backend, b backend.Buf) []float32 {
 	return v
 }
 
-func loadBase(t *testing.T, c *golden.Case) (*nn.Model, *hfmodel.Loaded) {
+func loadBase(t *testing.T, c *golden.Case, newBE func() backend.Backend) (*nn.Model, *hfmodel.Loaded) {
 	t.Helper()
-	m, info, err := hfmodel.Load(cpu.New(), filepath.Join(c.Dir, "model"), hfmodel.LoadOptions{})
+	m, info, err := hfmodel.Load(newBE(), filepath.Join(c.Dir, "model"), hfmodel.LoadOptions{})
 	require.NoError(t, err)
 	return m, info
 }
 
-func loadAdapter(t *testing.T, c *golden.Case) (*nn.Model, *lora.Adapters) {
+func loadAdapter(t *testing.T, c *golden.Case, newBE func() backend.Backend) (*nn.Model, *lora.Adapters) {
 	t.Helper()
-	m, _ := loadBase(t, c)
+	m, _ := loadBase(t, c, newBE)
 	a, err := lora.Load(m, filepath.Join(c.Dir, "adapter"))
 	require.NoError(t, err)
 	return m, a
@@ -134,7 +134,9 @@ func keys[V any](m map[string]V) []string {
 	return out
 }
 
-func checkLoraCase(t *testing.T, c *golden.Case) {
+// checkLoraCase runs every check of one LoRA case on the backends newBE
+// returns (the cuda-tagged test passes the GPU backend).
+func checkLoraCase(t *testing.T, c *golden.Case, newBE func() backend.Backend) {
 	exp := c.Expected
 	adapterDir := filepath.Join(c.Dir, "adapter")
 
@@ -142,7 +144,7 @@ func checkLoraCase(t *testing.T, c *golden.Case) {
 		cfg, base, err := lora.ReadConfig(adapterDir)
 		require.NoError(t, err)
 		assert.Empty(t, base)
-		m, _ := loadBase(t, c)
+		m, _ := loadBase(t, c, newBE)
 		a, err := lora.Attach(m, cfg, 1)
 		require.NoError(t, err)
 		assert.ElementsMatch(t, exp.Lora.WrappedModules, a.WrappedModules(), "wrapped modules")
@@ -171,14 +173,14 @@ func checkLoraCase(t *testing.T, c *golden.Case) {
 				require.Zero(t, v, ad.B.Name)
 			}
 		}
-		base0, _ := loadBase(t, c)
+		base0, _ := loadBase(t, c, newBE)
 		want, _, _ := forwardLoss(t, base0, c)
 		got, _, _ := forwardLoss(t, m, c)
 		golden.Close(t, "logits of a fresh adapter", want, got, 0)
 	})
 
 	t.Run("forward_backward", func(t *testing.T) {
-		m, a := loadAdapter(t, c)
+		m, a := loadAdapter(t, c, newBE)
 		logits, loss, dl := forwardLoss(t, m, c)
 		golden.Close(t, "logits", exp.Logits, logits, golden.TolLogits)
 		assert.InDelta(t, exp.Loss, loss, golden.TolLogits, "loss")
@@ -195,7 +197,7 @@ func checkLoraCase(t *testing.T, c *golden.Case) {
 	})
 
 	t.Run("logits_without_adapter", func(t *testing.T) {
-		m, _ := loadBase(t, c)
+		m, _ := loadBase(t, c, newBE)
 		logits, _, _ := forwardLoss(t, m, c)
 		golden.Close(t, "logits_base_model_without_adapter", exp.LogitsBaseWithoutAdapter, logits, golden.TolLogits)
 		// Loading the adapter and detaching it again gives the base back.
@@ -207,7 +209,7 @@ func checkLoraCase(t *testing.T, c *golden.Case) {
 	})
 
 	t.Run("grads_step2_at_stored_params", func(t *testing.T) {
-		m, a := loadAdapter(t, c)
+		m, a := loadAdapter(t, c, newBE)
 		setTrainable(t, a, m.Backend(), golden.Tensors(t, filepath.Join(c.Dir, "params_step1.safetensors")), false)
 		_, _, dl := forwardLoss(t, m, c)
 		require.NoError(t, m.Backward(dl))
@@ -215,7 +217,7 @@ func checkLoraCase(t *testing.T, c *golden.Case) {
 	})
 
 	t.Run("adamw_optimizer_only", func(t *testing.T) {
-		m, a := loadAdapter(t, c)
+		m, a := loadAdapter(t, c, newBE)
 		opt := golden.NewOptimizer(t, m.Backend(), a.Trainable(), exp)
 		assert.Len(t, opt.Params(), len(exp.Lora.TrainableParams), "optimizer state only for the trainable tensors")
 		for step, files := range [][2]string{{"grads", "params_step1"}, {"grads_step2", "params_step2"}} {
@@ -229,12 +231,12 @@ func checkLoraCase(t *testing.T, c *golden.Case) {
 	})
 
 	t.Run("end_to_end_two_steps", func(t *testing.T) {
-		m, a := loadAdapter(t, c)
+		m, a := loadAdapter(t, c, newBE)
 		golden.EndToEnd(t, c, m, a.Trainable(), lora.KeyPrefix, a.ZeroGrads)
 	})
 
 	t.Run("merge", func(t *testing.T) {
-		m, a := loadAdapter(t, c)
+		m, a := loadAdapter(t, c, newBE)
 		require.NoError(t, a.Merge())
 		want := golden.Tensors(t, filepath.Join(c.Dir, "merged_targets.safetensors"))
 		assert.Len(t, want, len(a.List()), "merged targets")
@@ -251,9 +253,9 @@ func checkLoraCase(t *testing.T, c *golden.Case) {
 
 		// Our merge written as a plain HF model dir, read back.
 		out := t.TempDir()
-		_, info := loadBase(t, c)
+		_, info := loadBase(t, c, newBE)
 		require.NoError(t, hfmodel.Save(m, info.Config, out, ""))
-		mm, _, err := hfmodel.Load(cpu.New(), out, hfmodel.LoadOptions{})
+		mm, _, err := hfmodel.Load(newBE(), out, hfmodel.LoadOptions{})
 		require.NoError(t, err)
 		logits, _, _ = forwardLoss(t, mm, c)
 		golden.Close(t, "logits of rerank's merged model dir", exp.LogitsMerged, logits, golden.TolLogits)
@@ -265,7 +267,7 @@ func checkLoraCase(t *testing.T, c *golden.Case) {
 		}
 
 		// PEFT's merged/ directory.
-		pm, _, err := hfmodel.Load(cpu.New(), filepath.Join(c.Dir, "merged"), hfmodel.LoadOptions{})
+		pm, _, err := hfmodel.Load(newBE(), filepath.Join(c.Dir, "merged"), hfmodel.LoadOptions{})
 		require.NoError(t, err)
 		logits, _, _ = forwardLoss(t, pm, c)
 		golden.Close(t, "logits of PEFT's merged model", exp.LogitsMerged, logits, golden.TolLogits)
@@ -282,7 +284,7 @@ func checkLoraCase(t *testing.T, c *golden.Case) {
 	})
 
 	t.Run("peft_files_round_trip", func(t *testing.T) {
-		m, a := loadAdapter(t, c)
+		m, a := loadAdapter(t, c, newBE)
 		out := t.TempDir()
 		require.NoError(t, a.Save(out, ""))
 
@@ -319,7 +321,7 @@ func checkLoraCase(t *testing.T, c *golden.Case) {
 
 		// Read back: same logits.
 		want, _, _ := forwardLoss(t, m, c)
-		m2, _ := loadBase(t, c)
+		m2, _ := loadBase(t, c, newBE)
 		_, err = lora.Load(m2, out)
 		require.NoError(t, err)
 		got, _, _ := forwardLoss(t, m2, c)
@@ -346,7 +348,7 @@ func checkLoraCase(t *testing.T, c *golden.Case) {
 		data, err := os.ReadFile(filepath.Join(adapterDir, lora.ConfigFile))
 		require.NoError(t, err)
 		require.NoError(t, os.WriteFile(filepath.Join(dir, lora.ConfigFile), data, 0o644))
-		m, _ := loadBase(t, c)
+		m, _ := loadBase(t, c, newBE)
 		_, err = lora.Load(m, dir)
 		require.NoError(t, err)
 		logits, _, _ := forwardLoss(t, m, c)

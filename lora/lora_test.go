@@ -433,3 +433,37 @@ func TestInitDistribution(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, download(m.Backend(), a.List()[0].A.W), download(m.Backend(), b.List()[0].A.W), "seeded")
 }
+
+// TestGradientCheckpointing checks that recomputing layers in the
+// backward pass (which runs the adapters' Forward again) gives the same
+// adapter and head gradients, with LoRA dropout on.
+func TestGradientCheckpointing(t *testing.T) {
+	cases := []struct {
+		name string
+		arch nn.Arch
+	}{{"bert", nn.BERT}, {"xlmr", nn.XLMRoberta}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			grads := func(ckpt bool) map[string][]float32 {
+				m := tinyModel(t, tc.arch)
+				m.GradientCheckpointing = ckpt
+				cfg := lora.Config{R: 2, Alpha: 4, Dropout: 0.3, TargetModules: []string{"query", "key", "value", "output.dense"}, Init: lora.InitRandom}
+				a, err := lora.Attach(m, cfg, 4)
+				require.NoError(t, err)
+				logits := logitsOf(t, m, nn.RunOptions{Train: true, Seed: 77})
+				_, dl, err := nn.GroupSoftmaxCE(logits, 3)
+				require.NoError(t, err)
+				require.NoError(t, m.Backward(dl))
+				out := map[string][]float32{}
+				for _, p := range a.Trainable() {
+					out[p.Name] = download(m.Backend(), p.G)
+				}
+				return out
+			}
+			plain, ckpt := grads(false), grads(true)
+			for name, g := range plain {
+				golden.Close(t, name, g, ckpt[name], 1e-6)
+			}
+		})
+	}
+}
