@@ -77,7 +77,7 @@ type ErrorList struct {
 
 func (l *ErrorList) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d invalid training line(s):", len(l.Errors)+l.Truncated)
+	fmt.Fprintf(&b, "%d problem(s) in the training data:", len(l.Errors)+l.Truncated)
 	for _, e := range l.Errors {
 		b.WriteString("\n  ")
 		b.WriteString(e.Error())
@@ -86,6 +86,20 @@ func (l *ErrorList) Error() string {
 		fmt.Fprintf(&b, "\n  ... and %d more (raise the error limit to see them)", l.Truncated)
 	}
 	return b.String()
+}
+
+// Lines is the number of distinct file:line locations among the reported
+// errors.
+func (l *ErrorList) Lines() int {
+	type loc struct {
+		file string
+		line int
+	}
+	seen := map[loc]bool{}
+	for _, e := range l.Errors {
+		seen[loc{e.File, e.Line}] = true
+	}
+	return len(seen)
 }
 
 // Unwrap lets errors.As find the individual FieldErrors.
