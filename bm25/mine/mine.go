@@ -23,6 +23,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -188,7 +189,7 @@ type Stats struct {
 	Queries         int
 	Negatives       int // written
 	ExcludedPos     int // window candidates that were positives, their duplicates, excluded ids or the query
-	NearDuplicates  int // window candidates dropped as near-duplicates of a positive
+	NearDuplicates  int // sampled candidates skipped as near-duplicates of a positive
 	FalseNegatives  int // dropped by the cross-encoder filter
 	RandomFill      int // negatives drawn at random to top up
 	ShortQueries    int // queries left with fewer than NegativeNumber negatives
@@ -356,6 +357,22 @@ func mineOne(ctx context.Context, pool *Pool, s *bm25.Searcher, qi int, q *Query
 		}
 	}
 
+	// nearDup compares analyzed-term sets; it runs only on candidates
+	// that sampling reaches, which gives the same distribution as
+	// filtering first (a uniform random order, first N that pass).
+	nearDup := func(doc int) bool {
+		if opts.NearDupThreshold <= 0 {
+			return false
+		}
+		ts := termSet(pool.Passages[doc])
+		for _, pt := range posTerms {
+			if jaccard(ts, pt) >= opts.NearDupThreshold {
+				return true
+			}
+		}
+		return false
+	}
+
 	hits := s.Search(q.Text, opts.RangeEnd)
 	var cands []int
 	if opts.RangeStart < len(hits) {
@@ -364,20 +381,6 @@ func mineOne(ctx context.Context, pool *Pool, s *bm25.Searcher, qi int, q *Query
 			if excluded[h.Doc] || posText[normText(pool.Passages[h.Doc])] {
 				st.ExcludedPos++
 				continue
-			}
-			if opts.NearDupThreshold > 0 {
-				ts := termSet(pool.Passages[h.Doc])
-				dup := false
-				for _, pt := range posTerms {
-					if jaccard(ts, pt) >= opts.NearDupThreshold {
-						dup = true
-						break
-					}
-				}
-				if dup {
-					st.NearDuplicates++
-					continue
-				}
 			}
 			cands = append(cands, h.Doc)
 		}
@@ -414,28 +417,27 @@ func mineOne(ctx context.Context, pool *Pool, s *bm25.Searcher, qi int, q *Query
 		cands = kept
 	}
 
-	// Sample without replacement, keep rank order.
+	// Sample without replacement (lazy Fisher-Yates, skipping
+	// near-duplicates), then restore rank order.
 	r := rngFor(opts.Seed, qi)
-	chosen := cands
-	if len(cands) > opts.NegativeNumber {
-		idx := make([]int, len(cands))
-		for i := range idx {
-			idx[i] = i
+	order := make([]int, len(cands))
+	for i := range order {
+		order[i] = i
+	}
+	var picked []int
+	for k := 0; k < len(order) && len(picked) < opts.NegativeNumber; k++ {
+		j := k + uniform(r, len(order)-k)
+		order[k], order[j] = order[j], order[k]
+		if nearDup(cands[order[k]]) {
+			st.NearDuplicates++
+			continue
 		}
-		for k := 0; k < opts.NegativeNumber; k++ {
-			j := k + uniform(r, len(idx)-k)
-			idx[k], idx[j] = idx[j], idx[k]
-		}
-		pick := make([]bool, len(cands))
-		for _, k := range idx[:opts.NegativeNumber] {
-			pick[k] = true
-		}
-		chosen = nil
-		for k, c := range cands {
-			if pick[k] {
-				chosen = append(chosen, c)
-			}
-		}
+		picked = append(picked, order[k])
+	}
+	sort.Ints(picked)
+	chosen := make([]int, len(picked))
+	for i, k := range picked {
+		chosen[i] = cands[k]
 	}
 
 	// Top up with random pool passages.
@@ -447,7 +449,7 @@ func mineOne(ctx context.Context, pool *Pool, s *bm25.Searcher, qi int, q *Query
 		var extra []int
 		for tries := 0; len(chosen)+len(extra) < opts.NegativeNumber && tries < 20*opts.NegativeNumber; tries++ {
 			c := uniform(r, len(pool.IDs))
-			if taken[c] || excluded[c] || posText[normText(pool.Passages[c])] {
+			if taken[c] || excluded[c] || posText[normText(pool.Passages[c])] || nearDup(c) {
 				continue
 			}
 			taken[c] = true

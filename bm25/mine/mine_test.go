@@ -16,8 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// fakeScorer scores a passage 10 if it contains "relevant", 5 for the
-// planted false negative (contains "secretly"), else 1.
+// fakeScorer scores the positive 10, the planted false negative
+// (contains "secretly") 9.5, everything else 1.
 type fakeScorer struct{ calls atomic.Int64 }
 
 func (f *fakeScorer) Score(_ context.Context, _ string, passages []string) ([]float32, error) {
@@ -27,7 +27,7 @@ func (f *fakeScorer) Score(_ context.Context, _ string, passages []string) ([]fl
 		switch {
 		case strings.Contains(p, "secretly"):
 			out[i] = 9.5
-		case strings.Contains(p, "relevant"):
+		case strings.HasPrefix(p, "solar panels relevant"): // the positive, not its near-duplicate
 			out[i] = 10
 		default:
 			out[i] = 1
