@@ -39,4 +39,15 @@
 // judgment line; a judged query that is missing from the run scores 0 on
 // every metric (trec_eval -c). Queries of the run that have no judgments
 // are ignored.
+//
+// # Reranking and comparisons
+//
+// Rerank drives any Scorer (the model engine, or a test fake) over the top
+// k candidates of each query and returns a Run; WriteTRECRun stores it for
+// trec_eval or ranx. Compare and CompareResults pair two runs' per-query
+// values: mean difference, a two-sided paired randomization test (seeded;
+// exact over all sign flips for small query sets), a percentile bootstrap
+// confidence interval and win/tie/loss counts. WriteTable, WriteJSON and
+// WriteReport present the outcome; `rerank eval` (cmd/rerank/eval.go) is
+// the command line over this package.
 package eval
