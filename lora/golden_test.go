@@ -329,7 +329,8 @@ func checkLoraCase(t *testing.T, c *golden.Case, newBE func() backend.Backend) {
 	})
 
 	t.Run("peft_in_memory_names", func(t *testing.T) {
-		// The same tensors under PEFT's in-memory names load the same.
+		// The same tensors under PEFT's in-memory names load the same;
+		// original_module copies are ignored.
 		ref := golden.Tensors(t, filepath.Join(adapterDir, lora.WeightsFile))
 		rfile, err := safetensors.Open(filepath.Join(adapterDir, lora.WeightsFile))
 		require.NoError(t, err)
@@ -343,6 +344,7 @@ func checkLoraCase(t *testing.T, c *golden.Case, newBE func() backend.Backend) {
 			ts = append(ts, safetensors.F32Tensor(name, info.Shape, ref[k]))
 		}
 		rfile.Close()
+		ts = append(ts, safetensors.F32Tensor("base_model.model.classifier.original_module.dense.lora_A.default.weight", []int{1, 2}, []float32{1, 2}))
 		dir := t.TempDir()
 		require.NoError(t, safetensors.Write(filepath.Join(dir, lora.WeightsFile), ts, nil))
 		data, err := os.ReadFile(filepath.Join(adapterDir, lora.ConfigFile))

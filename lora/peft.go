@@ -337,6 +337,13 @@ func (a *Adapters) loadTensors(f *safetensors.File, path string) error {
 	}
 	found := map[string]string{}
 	for _, key := range f.Names() {
+		if strings.Contains(key, ".original_module.") {
+			// PEFT keeps the untouched head next to its trainable copy;
+			// when a target lies inside the head (a bare "dense" on
+			// XLM-R), the copy's LoRA tensors are saved under this name
+			// too. The modules_to_save copy is the one that counts.
+			continue
+		}
 		name := NormalizeKey(key)
 		p, ok := byName[name]
 		if !ok {
