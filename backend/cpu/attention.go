@@ -2,6 +2,8 @@ package cpu
 
 import (
 	"math"
+	"sync"
+	"sync/atomic"
 
 	"github.com/rerank-go/rerank/backend"
 )
@@ -15,77 +17,91 @@ func (*Backend) AttentionSaveLen(a backend.Attn) int { return a.N * a.Heads * a.
 // inspect attention maps; it is specific to the CPU backend.
 func Probabilities(save backend.Buf) []float32 { return f(save) }
 
-// Attention implements backend.Backend.
-func (b *Backend) Attention(a backend.Attn, qkv backend.Buf, mask backend.IntBuf, ctx, save backend.Buf) {
-	S, d, H := a.S, a.HeadDim, a.H()
-	ld := 3 * H
-	x, m, out, probs := f(qkv), ints(mask), f(ctx), f(save)
-	scale := float32(1 / math.Sqrt(float64(d)))
-	var drop []float32
-	if a.Dropout > 0 {
-		drop = make([]float32, S*S)
-	}
-	for n := 0; n < a.N; n++ {
-		base := n * S * ld
-		msk := m[n*S : n*S+S]
-		for h := 0; h < a.Heads; h++ {
-			off := ((n*a.Heads + h) * S * S)
-			p := probs[off : off+S*S]
-			q := x[base+h*d:]
-			k := x[base+H+h*d:]
-			v := x[base+2*H+h*d:]
-			sgemm(false, true, S, S, d, scale, q, ld, k, ld, 0, p, S)
-			maskedSoftmax(p, msk, S)
-			pv := p
-			if drop != nil {
-				for i := range drop {
-					if backend.Keep(a.Seed, uint64(off+i), a.Dropout) {
-						drop[i] = p[i] / (1 - a.Dropout)
-					} else {
-						drop[i] = 0
-					}
-				}
-				pv = drop
+// Attention work is split into (sequence, head) tasks that the workers
+// take in turn; each task runs single-threaded matrix products (see
+// gemm_blas.go), so the two levels of parallelism never oversubscribe the
+// cores. Keys at and after a sequence's last real token are padding with
+// exactly zero probability, so each task's products stop at that length
+// (keyLen); queries at padded positions are still computed, as Hugging
+// Face does.
+
+// keyLens sets lens[n] to 1 + the position of sequence n's last real token
+// (0 when it has none) and madd[n*S+j] to 0 for a real key, -Inf for
+// padding.
+func keyLens(m []int32, n, S int, lens []int, madd []float32) {
+	ninf := float32(math.Inf(-1))
+	for i := 0; i < n; i++ {
+		msk := m[i*S : i*S+S]
+		lens[i] = 0
+		for j, v := range msk {
+			if v != 0 {
+				lens[i] = j + 1
+				madd[i*S+j] = 0
+			} else {
+				madd[i*S+j] = ninf
 			}
-			sgemm(false, false, S, d, S, 1, pv, S, v, ld, 0, out[n*S*H+h*d:], H)
 		}
 	}
 }
 
-// maskedSoftmax applies the key padding mask and a softmax to each row of
-// the S×S score matrix p, in place. Masked keys get exactly 0; a row
-// whose keys are all masked becomes uniform, as Hugging Face's additive
-// float32-minimum mask gives.
-func maskedSoftmax(p []float32, mask []int32, S int) {
-	for i := 0; i < S; i++ {
-		row := p[i*S : i*S+S]
-		mx := float32(math.Inf(-1))
-		for j, v := range row {
-			if mask[j] != 0 && v > mx {
-				mx = v
+// forTasks runs fn(scratch, t) for t in [0, n) on up to b.workers
+// goroutines that take tasks in turn; each goroutine gets its own scratch
+// of scratchLen values. Tasks must write disjoint outputs.
+func (b *Backend) forTasks(n, scratchLen int, fn func(scratch []float32, t int)) {
+	var next atomic.Int64
+	run := func() {
+		s := getF32(scratchLen)
+		for {
+			t := int(next.Add(1) - 1)
+			if t >= n {
+				break
 			}
+			fn(*s, t)
 		}
-		if math.IsInf(float64(mx), -1) {
-			for j := range row {
-				row[j] = 1 / float32(S)
-			}
-			continue
-		}
-		var sum float64
-		for j, v := range row {
-			if mask[j] == 0 {
-				row[j] = 0
-				continue
-			}
-			e := float32(math.Exp(float64(v - mx)))
-			row[j] = e
-			sum += float64(e)
-		}
-		inv := float32(1 / sum)
-		for j := range row {
-			row[j] *= inv
-		}
+		putF32(s)
 	}
+	w := min(b.workers, n)
+	var wg sync.WaitGroup
+	for i := 1; i < w; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			run()
+		}()
+	}
+	run()
+	wg.Wait()
+}
+
+// attnSetup returns the per-sequence key lengths and additive masks.
+func attnSetup(a backend.Attn, mask backend.IntBuf) (lens []int, madd *[]float32) {
+	madd = getF32(a.N * a.S)
+	lens = make([]int, a.N)
+	keyLens(ints(mask), a.N, a.S, lens, *madd)
+	return lens, madd
+}
+
+// Attention implements backend.Backend.
+func (b *Backend) Attention(a backend.Attn, qkv backend.Buf, mask backend.IntBuf, ctx, save backend.Buf) {
+	S, d, H := a.S, a.HeadDim, a.H()
+	ld := 3 * H
+	x, out, probs := f(qkv), f(ctx), f(save)
+	lens, madd := attnSetup(a, mask)
+	scale := float32(1 / math.Sqrt(float64(d)))
+	b.forTasks(a.N*a.Heads, S*S, func(scratch []float32, t int) {
+		n, h := t/a.Heads, t%a.Heads
+		base := n * S * ld
+		off := t * S * S
+		hd := headArgs{S: S, L: lens[n], d: d, ld: ld, ldc: H, scale: scale, pd: a.Dropout, seed: a.Seed, base: uint64(off)}
+		q, k, v := x[base+h*d:], x[base+H+h*d:], x[base+2*H+h*d:]
+		p, c, m := probs[off:off+S*S], out[n*S*H+h*d:], (*madd)[n*S:n*S+S]
+		if haveC {
+			cAttnFwd(&hd, q, k, v, p, c, m, scratch)
+		} else {
+			goAttnFwd(&hd, q, k, v, p, c, m, scratch)
+		}
+	})
+	putF32(madd)
 }
 
 // AttentionBackward implements backend.Backend.
@@ -93,60 +109,126 @@ func (b *Backend) AttentionBackward(a backend.Attn, qkv backend.Buf, mask backen
 	S, d, H := a.S, a.HeadDim, a.H()
 	ld := 3 * H
 	x, dx, dc, probs := f(qkv), f(dqkv), f(dctx), f(save)
+	lens, madd := attnSetup(a, mask)
 	scale := float32(1 / math.Sqrt(float64(d)))
-	dp := make([]float32, S*S)
-	var drop []float32
-	var keep []bool
-	if a.Dropout > 0 {
-		drop = make([]float32, S*S)
-		keep = make([]bool, S*S)
-	}
-	for n := 0; n < a.N; n++ {
+	b.forTasks(a.N*a.Heads, 2*S*S, func(scratch []float32, t int) {
+		n, h := t/a.Heads, t%a.Heads
 		base := n * S * ld
-		for h := 0; h < a.Heads; h++ {
-			off := (n*a.Heads + h) * S * S
-			p := probs[off : off+S*S]
-			q, k, v := x[base+h*d:], x[base+H+h*d:], x[base+2*H+h*d:]
-			dq, dk, dv := dx[base+h*d:], dx[base+H+h*d:], dx[base+2*H+h*d:]
-			g := dc[n*S*H+h*d:]
-			pv := p
-			if drop != nil {
-				inv := 1 / (1 - a.Dropout)
-				for i := range drop {
-					keep[i] = backend.Keep(a.Seed, uint64(off+i), a.Dropout)
-					if keep[i] {
-						drop[i] = p[i] * inv
-					} else {
-						drop[i] = 0
-					}
-				}
-				pv = drop
-			}
-			// dV = P'ᵀ·dctx, dP' = dctx·Vᵀ.
-			sgemm(true, false, S, d, S, 1, pv, S, g, H, 0, dv, ld)
-			sgemm(false, true, S, S, d, 1, g, H, v, ld, 0, dp, S)
-			if drop != nil {
-				for i := range dp {
-					if !keep[i] {
-						dp[i] = 0
-					} else {
-						dp[i] /= 1 - a.Dropout
-					}
-				}
-			}
-			// Softmax backward: dS = P ⊙ (dP − rowsum(dP ⊙ P)).
-			for i := 0; i < S; i++ {
-				pr, dr := p[i*S:i*S+S], dp[i*S:i*S+S]
-				var dot float64
-				for j := range pr {
-					dot += float64(pr[j] * dr[j])
-				}
-				for j := range pr {
-					dr[j] = pr[j] * (dr[j] - float32(dot))
-				}
-			}
-			sgemm(false, false, S, d, S, scale, dp, S, k, ld, 0, dq, ld)
-			sgemm(true, false, S, d, S, scale, dp, S, q, ld, 0, dk, ld)
+		off := t * S * S
+		hd := headArgs{S: S, L: lens[n], d: d, ld: ld, ldc: H, scale: scale, pd: a.Dropout, seed: a.Seed, base: uint64(off)}
+		q, k, v := x[base+h*d:], x[base+H+h*d:], x[base+2*H+h*d:]
+		dq, dk, dv := dx[base+h*d:], dx[base+H+h*d:], dx[base+2*H+h*d:]
+		p, g := probs[off:off+S*S], dc[n*S*H+h*d:]
+		if haveC {
+			cAttnBwd(&hd, q, k, v, p, g, dq, dk, dv, scratch)
+		} else {
+			goAttnBwd(&hd, q, k, v, p, g, dq, dk, dv, scratch)
+		}
+	})
+	putF32(madd)
+}
+
+// goAttnFwd is the pure-Go twin of rr_attn_fwd (kernels_amd64.c).
+func goAttnFwd(h *headArgs, q, k, v, p, ctx, madd, scratch []float32) {
+	S, L, d, ld := h.S, h.L, h.d, h.ld
+	if L == 0 {
+		// Every key is padding: Hugging Face's additive mask makes each
+		// row uniform over all S keys.
+		for i := range p[:S*S] {
+			p[i] = 1 / float32(S)
+		}
+		L = S
+	} else {
+		sgemm(false, true, S, L, d, h.scale, q, ld, k, ld, 0, p, S)
+		for i := 0; i < S; i++ {
+			softmaxRow(p[i*S:i*S+S], madd, L)
 		}
 	}
+	pv := p
+	if h.pd > 0 {
+		dropped(scratch, p, S, L, h.pd, h.seed, h.base)
+		pv = scratch
+	}
+	sgemm(false, false, S, d, L, 1, pv, S, v, ld, 0, ctx, h.ldc)
+}
+
+// softmaxRow applies the additive key mask and a softmax to row[:L] and
+// zeroes row[L:].
+func softmaxRow(row, madd []float32, L int) {
+	mx := float32(math.Inf(-1))
+	for j := 0; j < L; j++ {
+		row[j] += madd[j]
+		mx = max(mx, row[j])
+	}
+	var sum float64
+	for j := 0; j < L; j++ {
+		if math.IsInf(float64(row[j]), -1) {
+			row[j] = 0
+			continue
+		}
+		e := float32(math.Exp(float64(row[j] - mx)))
+		row[j] = e
+		sum += float64(e)
+	}
+	inv := float32(1 / sum)
+	for j := 0; j < L; j++ {
+		row[j] *= inv
+	}
+	clear(row[L:])
+}
+
+// dropped writes pv = keep ? p/(1-pd) : 0 for the first L columns of the
+// S×S probabilities of one head, whose element (i,j) has dropout index
+// base + i·S + j.
+func dropped(pv, p []float32, S, L int, pd float32, seed, base uint64) {
+	scale := 1 / (1 - pd)
+	for i := 0; i < S; i++ {
+		for j := 0; j < L; j++ {
+			e := i*S + j
+			if backend.Keep(seed, base+uint64(e), pd) {
+				pv[e] = p[e] * scale
+			} else {
+				pv[e] = 0
+			}
+		}
+	}
+}
+
+func zeroRows(x []float32, ld, from, to, d int) {
+	for i := from; i < to; i++ {
+		clear(x[i*ld : i*ld+d])
+	}
+}
+
+// goAttnBwd is the pure-Go twin of rr_attn_bwd (kernels_amd64.c).
+func goAttnBwd(h *headArgs, q, k, v, p, g, dq, dk, dv, scratch []float32) {
+	S, L, d, ld, ldg := h.S, h.L, h.d, h.ld, h.ldc
+	if L == 0 {
+		L = S
+	}
+	pv, dp := p, scratch[:S*S]
+	if h.pd > 0 {
+		pv = scratch[S*S : 2*S*S]
+		dropped(pv, p, S, L, h.pd, h.seed, h.base)
+	}
+	// dV = P'ᵀ·g over the first L keys; the rest get nothing.
+	sgemm(true, false, L, d, S, 1, pv, S, g, ldg, 0, dv, ld)
+	zeroRows(dv, ld, L, S, d)
+	// dP' = g·Vᵀ; with dropout, P⊙dP = P'⊙dP' (a dropped element has
+	// P' = 0). Softmax backward: dS = P'⊙dP' − P·rowsum(P'⊙dP').
+	sgemm(false, true, S, L, d, 1, g, ldg, v, ld, 0, dp, S)
+	for i := 0; i < S; i++ {
+		pr, pvr, dr := p[i*S:i*S+L], pv[i*S:i*S+L], dp[i*S:i*S+L]
+		var dot float32
+		for j := range dr {
+			dr[j] *= pvr[j]
+			dot += dr[j]
+		}
+		for j := range dr {
+			dr[j] -= pr[j] * dot
+		}
+	}
+	sgemm(false, false, S, d, L, h.scale, dp, S, k, ld, 0, dq, ld)
+	sgemm(true, false, L, d, S, h.scale, dp, S, q, ld, 0, dk, ld)
+	zeroRows(dk, ld, L, S, d)
 }

@@ -108,24 +108,30 @@ func (*Backend) Sync() error { return nil }
 // to b.workers goroutines. Work smaller than minChunk items per worker runs
 // on the calling goroutine.
 func (b *Backend) parallel(n, minChunk int, fn func(lo, hi int)) {
-	w := b.workers
-	if w > n/minChunk {
-		w = n / minChunk
-	}
+	w := min(b.workers, n/max(minChunk, 1))
 	if w <= 1 {
 		fn(0, n)
 		return
 	}
+	b.split(n, (n+w-1)/w, fn)
+}
+
+// split runs fn on [0, n) in chunks of chunk items, the first on the
+// calling goroutine and each other on its own.
+func (b *Backend) split(n, chunk int, fn func(lo, hi int)) {
+	if chunk >= n {
+		fn(0, n)
+		return
+	}
 	var wg sync.WaitGroup
-	chunk := (n + w - 1) / w
-	for lo := 0; lo < n; lo += chunk {
-		hi := min(lo+chunk, n)
+	for lo := chunk; lo < n; lo += chunk {
 		wg.Add(1)
 		go func(lo, hi int) {
 			defer wg.Done()
 			fn(lo, hi)
-		}(lo, hi)
+		}(lo, min(lo+chunk, n))
 	}
+	fn(0, chunk)
 	wg.Wait()
 }
 
@@ -133,6 +139,10 @@ func (b *Backend) parallel(n, minChunk int, fn func(lo, hi int)) {
 func (b *Backend) AddBias(y, bias backend.Buf, rows, cols int) {
 	yy, bb := f(y), f(bias)
 	b.parallel(rows, 64, func(lo, hi int) {
+		if haveC {
+			cAddBias(yy[lo*cols:hi*cols], bb, hi-lo, cols)
+			return
+		}
 		for r := lo; r < hi; r++ {
 			row := yy[r*cols : r*cols+cols]
 			for c := range row {
@@ -145,17 +155,91 @@ func (b *Backend) AddBias(y, bias backend.Buf, rows, cols int) {
 // BiasGrad implements backend.Backend.
 func (b *Backend) BiasGrad(db, dy backend.Buf, rows, cols int) {
 	d, g := f(db), f(dy)
-	acc := make([]float64, cols)
-	for r := 0; r < rows; r++ {
-		row := g[r*cols : r*cols+cols]
-		for c, v := range row {
-			acc[c] += float64(v)
+	b.colReduce(rows, cols, 1, func(acc [][]float64, lo, hi int) {
+		if haveC {
+			cColSums(acc[0], g[lo*cols:hi*cols], hi-lo, cols)
+			return
+		}
+		a := acc[0]
+		for r := lo; r < hi; r++ {
+			for c, v := range g[r*cols : r*cols+cols] {
+				a[c] += float64(v)
+			}
+		}
+	}, func(sums [][]float64) {
+		for c, v := range sums[0] {
+			d[c] += float32(v)
+		}
+	})
+}
+
+// redRows is the block of rows whose column sums one task computes; the
+// blocks' partial sums are then added in block order, so that a reduction
+// gives the same bits whatever the number of workers.
+const redRows = 128
+
+// colReduce runs block(acc, lo, hi) over fixed blocks of redRows rows in
+// parallel, each block adding into its own zeroed nAcc×cols float64
+// accumulators, then hands done the block-ordered totals.
+func (b *Backend) colReduce(rows, cols, nAcc int, block func(acc [][]float64, lo, hi int), done func(sums [][]float64)) {
+	nb := (rows + redRows - 1) / redRows
+	if nb == 0 {
+		nb = 1
+	}
+	buf := getF64((nb + 1) * nAcc * cols)
+	mem := *buf
+	clear(mem)
+	part := func(blk int) [][]float64 {
+		a := make([][]float64, nAcc)
+		for i := range a {
+			off := (blk*nAcc + i) * cols
+			a[i] = mem[off : off+cols]
+		}
+		return a
+	}
+	b.parallel(nb, 1, func(lo, hi int) {
+		for blk := lo; blk < hi; blk++ {
+			block(part(blk), blk*redRows, min(rows, blk*redRows+redRows))
+		}
+	})
+	tot := part(nb)
+	for blk := 0; blk < nb; blk++ {
+		p := part(blk)
+		for i := range tot {
+			for c, v := range p[i] {
+				tot[i][c] += v
+			}
 		}
 	}
-	for c := range acc {
-		d[c] += float32(acc[c])
-	}
+	done(tot)
+	putF64(buf)
 }
+
+var f64Pool, f32Pool sync.Pool
+
+// getF64 returns a pooled scratch slice of n float64 values (not zeroed).
+func getF64(n int) *[]float64 {
+	if p, ok := f64Pool.Get().(*[]float64); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	s := make([]float64, n)
+	return &s
+}
+
+func putF64(p *[]float64) { f64Pool.Put(p) }
+
+// getF32 returns a pooled scratch slice of n float32 values (not zeroed).
+func getF32(n int) *[]float32 {
+	if p, ok := f32Pool.Get().(*[]float32); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	s := make([]float32, n)
+	return &s
+}
+
+func putF32(p *[]float32) { f32Pool.Put(p) }
 
 // Add implements backend.Backend.
 func (b *Backend) Add(dst, x, y backend.Buf) {
@@ -224,6 +308,10 @@ func (b *Backend) EmbedBackward(dtable, dout backend.Buf, ids backend.IntBuf, di
 func (b *Backend) LayerNorm(out, mean, rstd, x, gamma, beta backend.Buf, rows, dim int, eps float32) {
 	o, mu, rs, xx, g, be := f(out), f(mean), f(rstd), f(x), f(gamma), f(beta)
 	b.parallel(rows, 16, func(lo, hi int) {
+		if haveC {
+			cLayerNorm(o[lo*dim:hi*dim], mu[lo:hi], rs[lo:hi], xx[lo*dim:hi*dim], g, be, hi-lo, dim, eps)
+			return
+		}
 		for r := lo; r < hi; r++ {
 			row := xx[r*dim : r*dim+dim]
 			var s float64
@@ -249,6 +337,29 @@ func (b *Backend) LayerNorm(out, mean, rstd, x, gamma, beta backend.Buf, rows, d
 // LayerNormBackward implements backend.Backend.
 func (b *Backend) LayerNormBackward(dx, dgamma, dbeta, dout, x, mean, rstd, gamma backend.Buf, rows, dim int) {
 	ddx, dg, db, dy, xx, mu, rs, g := f(dx), f(dgamma), f(dbeta), f(dout), f(x), f(mean), f(rstd), f(gamma)
+	if haveC {
+		// One pass per row: dx and this block's dgamma/dbeta sums.
+		b.colReduce(rows, dim, 2, func(acc [][]float64, lo, hi int) {
+			ag, ab := acc[0], acc[1]
+			if dg == nil {
+				ag = nil
+			}
+			if db == nil {
+				ab = nil
+			}
+			cLayerNormBackward(ddx[lo*dim:hi*dim], ag, ab, dy[lo*dim:hi*dim], xx[lo*dim:hi*dim], mu[lo:hi], rs[lo:hi], g, hi-lo, dim)
+		}, func(sums [][]float64) {
+			for c := 0; c < dim; c++ {
+				if dg != nil {
+					dg[c] += float32(sums[0][c])
+				}
+				if db != nil {
+					db[c] += float32(sums[1][c])
+				}
+			}
+		})
+		return
+	}
 	// Parameter gradients: column sums over rows, in float64, serial
 	// over rows so the result does not depend on the worker count.
 	if dg != nil || db != nil {
@@ -299,6 +410,10 @@ const invSqrt2 = 0.70710678118654752440
 func (b *Backend) Gelu(out, x backend.Buf) {
 	o, xx := f(out), f(x)
 	b.parallel(len(xx), 4096, func(lo, hi int) {
+		if haveC {
+			cGelu(o[lo:hi], xx[lo:hi])
+			return
+		}
 		for i := lo; i < hi; i++ {
 			v := float64(xx[i])
 			o[i] = float32(0.5 * v * (1 + math.Erf(v*invSqrt2)))
@@ -311,6 +426,10 @@ func (b *Backend) GeluBackward(dx, dout, x backend.Buf) {
 	d, g, xx := f(dx), f(dout), f(x)
 	const invSqrt2Pi = 0.39894228040143267794
 	b.parallel(len(xx), 4096, func(lo, hi int) {
+		if haveC {
+			cGeluBackward(d[lo:hi], g[lo:hi], xx[lo:hi])
+			return
+		}
 		for i := lo; i < hi; i++ {
 			v := float64(xx[i])
 			cdf := 0.5 * (1 + math.Erf(v*invSqrt2))
@@ -353,6 +472,10 @@ func (b *Backend) dropout(o, x []float32, p float32, seed uint64) {
 	}
 	scale := 1 / (1 - p)
 	b.parallel(len(x), 4096, func(lo, hi int) {
+		if haveC {
+			cDropout(o[lo:hi], x[lo:hi], p, scale, seed, uint64(lo))
+			return
+		}
 		for i := lo; i < hi; i++ {
 			if backend.Keep(seed, uint64(i), p) {
 				o[i] = x[i] * scale
@@ -376,6 +499,10 @@ func (b *Backend) AdamW(p, g, m, v backend.Buf, s backend.AdamWStep) {
 	om1, om2 := float32(1-b1), float32(1-b2)
 	eps := s.Eps
 	b.parallel(len(pp), 1<<14, func(lo, hi int) {
+		if haveC {
+			cAdamW(pp[lo:hi], gg[lo:hi], mm[lo:hi], vv[lo:hi], decay, s.WeightDecay != 0, fb1, fb2, om1, om2, bc2sqrt, stepSize, eps)
+			return
+		}
 		for i := lo; i < hi; i++ {
 			gi := gg[i]
 			x := pp[i]

@@ -64,3 +64,43 @@ func (bk *Backend) GemmBatched(transA, transB bool, m, n, k int, alpha float32, 
 		sgemm(transA, transB, m, n, k, alpha, aa[i*strideA:], lda, bb[i*strideB:], ldb, beta, cc[i*strideC:], ldc)
 	}
 }
+
+// gemmSplitMin is the smallest product (m·n·k multiply-adds) worth
+// splitting across workers.
+const gemmSplitMin = 1 << 21
+
+// gemmPar computes one product, split into one block of C's rows (or,
+// when C has few rows, of its columns) per worker, each block a
+// single-threaded sgemm. The split depends only on the shape and the
+// worker count, so results are reproducible.
+func (bk *Backend) gemmPar(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	w := bk.workers
+	if w <= 1 || m*n*k < gemmSplitMin || m == 0 || n == 0 {
+		sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	const align = 32
+	if m >= n || m >= w*align*2 {
+		chunk := ((m+w-1)/w + align - 1) / align * align
+		bk.split(m, chunk, func(lo, hi int) {
+			var aa []float32
+			if transA {
+				aa = a[lo:]
+			} else {
+				aa = a[lo*lda:]
+			}
+			sgemm(transA, transB, hi-lo, n, k, alpha, aa, lda, b, ldb, beta, c[lo*ldc:], ldc)
+		})
+		return
+	}
+	chunk := ((n+w-1)/w + align - 1) / align * align
+	bk.split(n, chunk, func(lo, hi int) {
+		var bb []float32
+		if transB {
+			bb = b[lo*ldb:]
+		} else {
+			bb = b[lo:]
+		}
+		sgemm(transA, transB, m, hi-lo, k, alpha, a, lda, bb, ldb, beta, c[lo:], ldc)
+	})
+}

@@ -17,6 +17,14 @@ import (
 // GemmImpl names the matrix-product route this build uses.
 const GemmImpl = "openblas"
 
+// OpenBLAS runs single-threaded: the backend splits large products across
+// its own workers (Gemm below) and runs the small per-head attention
+// products of different heads on different cores. Debian's
+// libopenblas0-pthread would otherwise start its own threads, which
+// busy-wait after each call and fight the Go workers for the same cores.
+// Calls from several threads at once are safe in OpenBLAS ≥ 0.3.7.
+func init() { C.openblas_set_num_threads(1) }
+
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
@@ -40,5 +48,5 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 
 // Gemm implements backend.Backend.
 func (bk *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a backend.Buf, lda int, b backend.Buf, ldb int, beta float32, c backend.Buf, ldc int) {
-	sgemm(transA, transB, m, n, k, alpha, f(a), lda, f(b), ldb, beta, f(c), ldc)
+	bk.gemmPar(transA, transB, m, n, k, alpha, f(a), lda, f(b), ldb, beta, f(c), ldc)
 }

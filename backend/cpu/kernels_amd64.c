@@ -1,0 +1,435 @@
+//go:build cgo && !noblas && amd64
+
+// Fused AVX2/FMA kernels of the CPU backend: attention per (sequence,
+// head), GELU, LayerNorm, dropout, bias, AdamW. Only this file is compiled
+// for AVX2; Go calls it after rr_has_avx2_fma() says the CPU has both, and
+// falls back to the pure-Go code otherwise. Every function works on a
+// range of rows or elements so that Go can split the work across cores.
+
+#pragma GCC target("avx2,fma")
+#pragma GCC optimize("fp-contract=off")
+
+#include <immintrin.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#include <cblas.h>
+
+#include "kernels.h"
+
+int rr_has_avx2_fma(void) {
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+// ---------------------------------------------------------------- exp
+
+// exp8 is Cephes' expf over 8 lanes (about 1 ulp on [-87, 88]); inputs
+// below -87.3 (and -inf) give exactly 0.
+static inline __m256 exp8(__m256 x) {
+	const __m256 lo = _mm256_set1_ps(-87.3365478515625f);
+	__m256 under = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+	x = _mm256_min_ps(_mm256_max_ps(x, lo), _mm256_set1_ps(88.3762626647949f));
+	__m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
+	x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+	x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+	__m256 y = _mm256_set1_ps(1.9875691500E-4f);
+	y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
+	y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
+	y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
+	y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
+	y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
+	y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), x);
+	y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
+	__m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
+	y = _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+	return _mm256_andnot_ps(under, y);
+}
+
+static inline float exp1(float x) {
+	float in[8] = {x, 0, 0, 0, 0, 0, 0, 0}, out[8];
+	_mm256_storeu_ps(out, exp8(_mm256_loadu_ps(in)));
+	return out[0];
+}
+
+// ---------------------------------------------------------------- GELU
+
+// phi8 returns Φ(x) = 0.5·(1+erf(x/√2)) and, in *pdf, φ(x) = exp(-x²/2)/√(2π).
+// erfc(z) for z ≥ 0 is Numerical Recipes' Chebyshev fit (relative error
+// below 1.2e-7 everywhere), so Φ keeps its relative accuracy in both tails.
+static inline __m256 phi8(__m256 x, __m256 *pdf) {
+	const __m256 sign = _mm256_set1_ps(-0.0f);
+	__m256 z = _mm256_mul_ps(_mm256_andnot_ps(sign, x), _mm256_set1_ps(0.70710678118654752440f));
+	__m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(z, _mm256_set1_ps(0.5f), _mm256_set1_ps(1.0f)));
+	__m256 p = _mm256_set1_ps(0.17087277f);
+	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.82215223f));
+	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.48851587f));
+	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.13520398f));
+	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.27886807f));
+	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.18628806f));
+	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.09678418f));
+	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.37409196f));
+	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.00002368f));
+	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.26551223f));
+	__m256 zz = _mm256_mul_ps(z, z);
+	__m256 e = exp8(_mm256_sub_ps(p, zz));
+	__m256 half_erfc = _mm256_mul_ps(_mm256_mul_ps(t, e), _mm256_set1_ps(0.5f));
+	__m256 neg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
+	__m256 cdf = _mm256_blendv_ps(_mm256_sub_ps(_mm256_set1_ps(1.0f), half_erfc), half_erfc, neg);
+	if (pdf) {
+		*pdf = _mm256_mul_ps(exp8(_mm256_sub_ps(_mm256_setzero_ps(), zz)), _mm256_set1_ps(0.39894228040143267794f));
+	}
+	return cdf;
+}
+
+static inline __m256 loadn(const float *p, int n) {
+	float buf[8] = {0};
+	memcpy(buf, p, n * sizeof(float));
+	return _mm256_loadu_ps(buf);
+}
+
+static inline void storen(float *p, __m256 v, int n) {
+	float buf[8];
+	_mm256_storeu_ps(buf, v);
+	memcpy(p, buf, n * sizeof(float));
+}
+
+void rr_gelu(float *out, const float *x, int64_t n) {
+	int64_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		__m256 v = _mm256_loadu_ps(x + i);
+		__m256 c = phi8(v, NULL);
+		_mm256_storeu_ps(out + i, _mm256_mul_ps(v, c));
+	}
+	if (i < n) {
+		int r = (int)(n - i);
+		__m256 v = loadn(x + i, r);
+		storen(out + i, _mm256_mul_ps(v, phi8(v, NULL)), r);
+	}
+}
+
+void rr_gelu_backward(float *dx, const float *dout, const float *x, int64_t n) {
+	int64_t i = 0;
+	for (; i < n; i += 8) {
+		int r = n - i < 8 ? (int)(n - i) : 8;
+		__m256 v = r == 8 ? _mm256_loadu_ps(x + i) : loadn(x + i, r);
+		__m256 g = r == 8 ? _mm256_loadu_ps(dout + i) : loadn(dout + i, r);
+		__m256 pdf;
+		__m256 c = phi8(v, &pdf);
+		__m256 d = _mm256_mul_ps(g, _mm256_fmadd_ps(v, pdf, c));
+		if (r == 8) {
+			_mm256_storeu_ps(dx + i, d);
+		} else {
+			storen(dx + i, d, r);
+		}
+	}
+}
+
+// ---------------------------------------------------------------- dropout
+
+static inline uint64_t mix(uint64_t seed, uint64_t i) {
+	uint64_t z = seed + (i + 1) * 0x9E3779B97F4A7C15ULL;
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	z ^= z >> 31;
+	return z >> 40;
+}
+
+// keepThreshold turns "Uniform(seed,i) >= p" into an integer compare:
+// Uniform is (z>>40)·2⁻²⁴ exactly, so it is ≥ p iff z>>40 ≥ ceil(p·2²⁴).
+static inline uint64_t keep_threshold(float p) {
+	double t = ceil((double)p * 16777216.0);
+	return t < 0 ? 0 : (uint64_t)t;
+}
+
+// rr_dropout sets out[i] = keep(seed, base+i) ? x[i]·scale : 0 for i < n.
+void rr_dropout(float *out, const float *x, int64_t n, float p, float scale, uint64_t seed, uint64_t base) {
+	uint64_t th = keep_threshold(p);
+	for (int64_t i = 0; i < n; i++) {
+		out[i] = mix(seed, base + i) >= th ? x[i] * scale : 0.0f;
+	}
+}
+
+// ---------------------------------------------------------------- rows
+
+void rr_add_bias(float *restrict y, const float *restrict b, int64_t rows, int64_t cols) {
+	for (int64_t r = 0; r < rows; r++) {
+		float *row = y + r * cols;
+		for (int64_t c = 0; c < cols; c++) row[c] += b[c];
+	}
+}
+
+// rr_col_sums adds the column sums of rows [0,rows) of x (rows×cols) to
+// acc, in double.
+void rr_col_sums(double *restrict acc, const float *restrict x, int64_t rows, int64_t cols) {
+	for (int64_t r = 0; r < rows; r++) {
+		const float *row = x + r * cols;
+		for (int64_t c = 0; c < cols; c++) acc[c] += row[c];
+	}
+}
+
+static inline float hsum8(__m256 v) {
+	__m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+static inline __m256d lo4(__m256 v) { return _mm256_cvtps_pd(_mm256_castps256_ps128(v)); }
+static inline __m256d hi4(__m256 v) { return _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)); }
+static inline double hsum4d(__m256d v) {
+	__m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+	return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
+// rr_layernorm normalises rows [0,rows) of x; sums run in double.
+void rr_layernorm(float *out, float *mean, float *rstd, const float *x, const float *g, const float *b,
+                  int64_t rows, int64_t dim, float eps) {
+	for (int64_t r = 0; r < rows; r++) {
+		const float *row = x + r * dim;
+		__m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+		int64_t c = 0;
+		for (; c + 8 <= dim; c += 8) {
+			__m256 v = _mm256_loadu_ps(row + c);
+			s0 = _mm256_add_pd(s0, lo4(v));
+			s1 = _mm256_add_pd(s1, hi4(v));
+		}
+		double s = hsum4d(_mm256_add_pd(s0, s1));
+		for (; c < dim; c++) s += row[c];
+		double m = s / (double)dim;
+		__m256d vm = _mm256_set1_pd(m);
+		s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
+		for (c = 0; c + 8 <= dim; c += 8) {
+			__m256 v = _mm256_loadu_ps(row + c);
+			__m256d d0 = _mm256_sub_pd(lo4(v), vm), d1 = _mm256_sub_pd(hi4(v), vm);
+			s0 = _mm256_fmadd_pd(d0, d0, s0);
+			s1 = _mm256_fmadd_pd(d1, d1, s1);
+		}
+		double ss = hsum4d(_mm256_add_pd(s0, s1));
+		for (; c < dim; c++) {
+			double d = (double)row[c] - m;
+			ss += d * d;
+		}
+		double inv = 1.0 / sqrt(ss / (double)dim + (double)eps);
+		mean[r] = (float)m;
+		rstd[r] = (float)inv;
+		float fm = (float)m, fi = (float)inv;
+		float *o = out + r * dim;
+		for (c = 0; c < dim; c++) o[c] = (row[c] - fm) * fi * g[c] + b[c];
+	}
+}
+
+// rr_layernorm_backward sets dx for rows [0,rows) and, when ag/ab are not
+// NULL, adds this block's dgamma/dbeta sums (double) to them. dx may
+// alias dy.
+void rr_layernorm_backward(float *dx, double *ag, double *ab, const float *dy, const float *x, const float *mean,
+                           const float *rstd, const float *g, int64_t rows, int64_t dim) {
+	for (int64_t r = 0; r < rows; r++) {
+		float m = mean[r], inv = rstd[r];
+		const float *xr = x + r * dim, *dr = dy + r * dim;
+		float *o = dx + r * dim;
+		__m256 vm = _mm256_set1_ps(m), vi = _mm256_set1_ps(inv);
+		__m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), b0 = _mm256_setzero_pd(), b1 = _mm256_setzero_pd();
+		int64_t c = 0;
+		for (; c + 8 <= dim; c += 8) {
+			__m256 d = _mm256_loadu_ps(dr + c);
+			__m256 xhat = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(xr + c), vm), vi);
+			__m256 dxhat = _mm256_mul_ps(d, _mm256_loadu_ps(g + c));
+			a0 = _mm256_add_pd(a0, lo4(dxhat));
+			a1 = _mm256_add_pd(a1, hi4(dxhat));
+			__m256 t = _mm256_mul_ps(dxhat, xhat);
+			b0 = _mm256_add_pd(b0, lo4(t));
+			b1 = _mm256_add_pd(b1, hi4(t));
+			if (ag) {
+				__m256 u = _mm256_mul_ps(d, xhat);
+				_mm256_storeu_pd(ag + c, _mm256_add_pd(_mm256_loadu_pd(ag + c), lo4(u)));
+				_mm256_storeu_pd(ag + c + 4, _mm256_add_pd(_mm256_loadu_pd(ag + c + 4), hi4(u)));
+			}
+			if (ab) {
+				_mm256_storeu_pd(ab + c, _mm256_add_pd(_mm256_loadu_pd(ab + c), lo4(d)));
+				_mm256_storeu_pd(ab + c + 4, _mm256_add_pd(_mm256_loadu_pd(ab + c + 4), hi4(d)));
+			}
+		}
+		double sdx = hsum4d(_mm256_add_pd(a0, a1)), sdxx = hsum4d(_mm256_add_pd(b0, b1));
+		for (; c < dim; c++) {
+			float xhat = (xr[c] - m) * inv;
+			float dxhat = dr[c] * g[c];
+			sdx += dxhat;
+			sdxx += (double)(dxhat * xhat);
+			if (ag) ag[c] += dr[c] * xhat;
+			if (ab) ab[c] += dr[c];
+		}
+		float fsdx = (float)(sdx / (double)dim), fsdxx = (float)(sdxx / (double)dim);
+		for (c = 0; c < dim; c++) {
+			float xhat = (xr[c] - m) * inv;
+			float dxhat = dr[c] * g[c];
+			o[c] = inv * (dxhat - fsdx - xhat * fsdxx);
+		}
+	}
+}
+
+// ---------------------------------------------------------------- AdamW
+
+void rr_adamw(float *p, const float *g, float *m, float *v, int64_t n, float decay, int use_decay, float b1,
+              float b2, float om1, float om2, float bc2sqrt, float step, float eps) {
+	int64_t i = 0;
+	__m256 vdec = _mm256_set1_ps(decay), vb1 = _mm256_set1_ps(b1), vb2 = _mm256_set1_ps(b2);
+	__m256 vom1 = _mm256_set1_ps(om1), vom2 = _mm256_set1_ps(om2), vbc = _mm256_set1_ps(bc2sqrt);
+	__m256 vstep = _mm256_set1_ps(step), veps = _mm256_set1_ps(eps);
+	// Same operations in the same order, and this file is compiled with
+	// -ffp-contract=off: the result is bit-identical to the Go loop.
+	for (; i + 8 <= n; i += 8) {
+		__m256 gi = _mm256_loadu_ps(g + i);
+		__m256 x = _mm256_loadu_ps(p + i);
+		if (use_decay) x = _mm256_mul_ps(x, vdec);
+		__m256 mi = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(m + i), vb1), _mm256_mul_ps(gi, vom1));
+		__m256 vi = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(v + i), vb2), _mm256_mul_ps(_mm256_mul_ps(gi, gi), vom2));
+		_mm256_storeu_ps(m + i, mi);
+		_mm256_storeu_ps(v + i, vi);
+		__m256 denom = _mm256_add_ps(_mm256_div_ps(_mm256_sqrt_ps(vi), vbc), veps);
+		_mm256_storeu_ps(p + i, _mm256_sub_ps(x, _mm256_mul_ps(vstep, _mm256_div_ps(mi, denom))));
+	}
+	for (; i < n; i++) {
+		float gi = g[i], x = p[i];
+		if (use_decay) x *= decay;
+		float mi = m[i] * b1 + gi * om1;
+		float vi = v[i] * b2 + gi * gi * om2;
+		m[i] = mi;
+		v[i] = vi;
+		float denom = sqrtf(vi) / bc2sqrt + eps;
+		p[i] = x - step * (mi / denom);
+	}
+}
+
+// ---------------------------------------------------------------- attention
+
+// softmax_rows applies the key mask and a softmax to rows [0,rows) of the
+// rows×L block p (leading dimension ld), where madd[j] is 0 for a real
+// key and -inf for padding, then zeroes columns [L, S).
+static void softmax_rows(float *p, int ld, int rows, int L, int S, const float *madd) {
+	for (int i = 0; i < rows; i++) {
+		float *row = p + (int64_t)i * ld;
+		__m256 vmx = _mm256_set1_ps(-INFINITY);
+		int j = 0;
+		for (; j + 8 <= L; j += 8) {
+			__m256 s = _mm256_add_ps(_mm256_loadu_ps(row + j), _mm256_loadu_ps(madd + j));
+			_mm256_storeu_ps(row + j, s);
+			vmx = _mm256_max_ps(vmx, s);
+		}
+		float mx;
+		{
+			float buf[8];
+			_mm256_storeu_ps(buf, vmx);
+			mx = buf[0];
+			for (int k = 1; k < 8; k++) mx = buf[k] > mx ? buf[k] : mx;
+		}
+		for (; j < L; j++) {
+			row[j] += madd[j];
+			if (row[j] > mx) mx = row[j];
+		}
+		__m256 vm = _mm256_set1_ps(mx), vs = _mm256_setzero_ps();
+		for (j = 0; j + 8 <= L; j += 8) {
+			__m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(row + j), vm));
+			_mm256_storeu_ps(row + j, e);
+			vs = _mm256_add_ps(vs, e);
+		}
+		float sum = hsum8(vs);
+		for (; j < L; j++) {
+			float e = exp1(row[j] - mx);
+			row[j] = e;
+			sum += e;
+		}
+		float inv = 1.0f / sum;
+		__m256 vi = _mm256_set1_ps(inv);
+		for (j = 0; j + 8 <= L; j += 8) _mm256_storeu_ps(row + j, _mm256_mul_ps(_mm256_loadu_ps(row + j), vi));
+		for (; j < L; j++) row[j] *= inv;
+		for (j = L; j < S; j++) row[j] = 0;
+	}
+}
+
+// dropped writes pv = keep ? p·scale : 0 for the first L columns of an S×S
+// block of probabilities whose element (i,j) has dropout index
+// base + i·S + j.
+static void dropped(float *pv, const float *p, int S, int L, float pd, float scale, uint64_t seed, uint64_t base) {
+	uint64_t th = keep_threshold(pd);
+	for (int i = 0; i < S; i++) {
+		const float *pr = p + (int64_t)i * S;
+		float *o = pv + (int64_t)i * S;
+		uint64_t b = base + (uint64_t)i * S;
+		for (int j = 0; j < L; j++) o[j] = mix(seed, b + j) >= th ? pr[j] * scale : 0.0f;
+	}
+}
+
+static void zero_rows(float *x, int ld, int from, int to, int d) {
+	for (int i = from; i < to; i++) memset(x + (int64_t)i * ld, 0, d * sizeof(float));
+}
+
+// rr_attn_fwd runs one (sequence, head): p = softmax(q·kᵀ·scale + mask)
+// (S×S, kept for the backward pass), ctx = dropout(p)·v. Keys at and past
+// L are padding (the caller passes L = 1 + the last real key), so the
+// products stop there. madd holds the additive mask of the first L keys.
+void rr_attn_fwd(int S, int L, int d, float scale, const float *q, const float *k, const float *v, int ld, float *p,
+                 float *ctx, int ldc, const float *madd, float pd, uint64_t seed, uint64_t base, float *scratch) {
+	if (L == 0) {
+		// Every key is padding: Hugging Face's additive mask makes each row
+		// uniform over all S keys.
+		for (int64_t i = 0; i < (int64_t)S * S; i++) p[i] = 1.0f / (float)S;
+		L = S;
+	} else {
+		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, S, L, d, scale, q, ld, k, ld, 0.0f, p, S);
+		softmax_rows(p, S, S, L, S, madd);
+	}
+	const float *pv = p;
+	if (pd > 0) {
+		dropped(scratch, p, S, L, pd, 1.0f / (1.0f - pd), seed, base);
+		pv = scratch;
+	}
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, S, d, L, 1.0f, pv, S, v, ld, 0.0f, ctx, ldc);
+}
+
+// rr_attn_bwd is the backward pass of rr_attn_fwd for one (sequence,
+// head). It overwrites dq, dk, dv (leading dimension ld). scratch holds
+// 2·S·S floats.
+void rr_attn_bwd(int S, int L, int d, float scale, const float *q, const float *k, const float *v, int ld,
+                 const float *p, const float *g, int ldg, float *dq, float *dk, float *dv, float pd, uint64_t seed,
+                 uint64_t base, float *scratch) {
+	// All keys padding: the forward pass made P uniform over all S keys,
+	// and the gradient flows through it like through any softmax.
+	if (L == 0) L = S;
+	const float *pv = p;
+	float *dp = scratch;
+	if (pd > 0) {
+		dropped(scratch + (int64_t)S * S, p, S, L, pd, 1.0f / (1.0f - pd), seed, base);
+		pv = scratch + (int64_t)S * S;
+	}
+	// dV = P'ᵀ·g over the first L keys; the rest get nothing.
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L, d, S, 1.0f, pv, S, g, ldg, 0.0f, dv, ld);
+	zero_rows(dv, ld, L, S, d);
+	// dP' = g·Vᵀ; with dropout, P⊙dP = P'⊙dP' (a dropped element has P' = 0).
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, S, L, d, 1.0f, g, ldg, v, ld, 0.0f, dp, S);
+	for (int i = 0; i < S; i++) {
+		const float *pr = p + (int64_t)i * S, *pvr = pv + (int64_t)i * S;
+		float *dr = dp + (int64_t)i * S;
+		__m256 acc = _mm256_setzero_ps();
+		int j = 0;
+		for (; j + 8 <= L; j += 8) {
+			__m256 t = _mm256_mul_ps(_mm256_loadu_ps(pvr + j), _mm256_loadu_ps(dr + j));
+			_mm256_storeu_ps(dr + j, t);
+			acc = _mm256_add_ps(acc, t);
+		}
+		float dot = hsum8(acc);
+		for (; j < L; j++) {
+			dr[j] *= pvr[j];
+			dot += dr[j];
+		}
+		__m256 vd = _mm256_set1_ps(dot);
+		for (j = 0; j + 8 <= L; j += 8) {
+			__m256 t = _mm256_fnmadd_ps(_mm256_loadu_ps(pr + j), vd, _mm256_loadu_ps(dr + j));
+			_mm256_storeu_ps(dr + j, t);
+		}
+		for (; j < L; j++) dr[j] -= pr[j] * dot;
+	}
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, S, d, L, scale, dp, S, k, ld, 0.0f, dq, ld);
+	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L, d, S, scale, dp, S, q, ld, 0.0f, dk, ld);
+	zero_rows(dk, ld, L, S, d);
+}

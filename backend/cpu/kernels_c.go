@@ -1,0 +1,85 @@
+//go:build cgo && !noblas && amd64
+
+package cpu
+
+/*
+#cgo CFLAGS: -O3
+#cgo LDFLAGS: -lopenblas -lm
+#include "kernels.h"
+*/
+import "C"
+
+import (
+	"unsafe"
+)
+
+// haveC reports whether the fused AVX2/FMA kernels of kernels_amd64.c can
+// run on this CPU; without them every op takes its pure-Go path.
+var haveC = C.rr_has_avx2_fma() != 0
+
+func fp(x []float32) *C.float {
+	if len(x) == 0 {
+		return nil
+	}
+	return (*C.float)(unsafe.Pointer(&x[0]))
+}
+
+func dp(x []float64) *C.double {
+	if len(x) == 0 {
+		return nil
+	}
+	return (*C.double)(unsafe.Pointer(&x[0]))
+}
+
+func cGelu(out, x []float32) { C.rr_gelu(fp(out), fp(x), C.int64_t(len(x))) }
+
+func cGeluBackward(dx, dout, x []float32) {
+	C.rr_gelu_backward(fp(dx), fp(dout), fp(x), C.int64_t(len(x)))
+}
+
+func cDropout(out, x []float32, p, scale float32, seed, base uint64) {
+	C.rr_dropout(fp(out), fp(x), C.int64_t(len(x)), C.float(p), C.float(scale), C.uint64_t(seed), C.uint64_t(base))
+}
+
+func cAddBias(y, b []float32, rows, cols int) {
+	C.rr_add_bias(fp(y), fp(b), C.int64_t(rows), C.int64_t(cols))
+}
+
+func cColSums(acc []float64, x []float32, rows, cols int) {
+	C.rr_col_sums(dp(acc), fp(x), C.int64_t(rows), C.int64_t(cols))
+}
+
+func cLayerNorm(out, mean, rstd, x, g, b []float32, rows, dim int, eps float32) {
+	C.rr_layernorm(fp(out), fp(mean), fp(rstd), fp(x), fp(g), fp(b), C.int64_t(rows), C.int64_t(dim), C.float(eps))
+}
+
+func cLayerNormBackward(dx []float32, ag, ab []float64, dy, x, mean, rstd, g []float32, rows, dim int) {
+	C.rr_layernorm_backward(fp(dx), dp(ag), dp(ab), fp(dy), fp(x), fp(mean), fp(rstd), fp(g), C.int64_t(rows), C.int64_t(dim))
+}
+
+func cAdamW(p, g, m, v []float32, decay float32, useDecay bool, b1, b2, om1, om2, bc2sqrt, step, eps float32) {
+	ud := C.int(0)
+	if useDecay {
+		ud = 1
+	}
+	C.rr_adamw(fp(p), fp(g), fp(m), fp(v), C.int64_t(len(p)), C.float(decay), ud, C.float(b1), C.float(b2),
+		C.float(om1), C.float(om2), C.float(bc2sqrt), C.float(step), C.float(eps))
+}
+
+// headArgs describes one (sequence, head) of attention for the C kernels;
+// q, k, v, p, ctx and the gradients start at that head's first element.
+type headArgs struct {
+	S, L, d, ld, ldc int
+	scale, pd        float32
+	seed, base       uint64
+}
+
+func cAttnFwd(h *headArgs, q, k, v, p, ctx, madd, scratch []float32) {
+	C.rr_attn_fwd(C.int(h.S), C.int(h.L), C.int(h.d), C.float(h.scale), fp(q), fp(k), fp(v), C.int(h.ld), fp(p),
+		fp(ctx), C.int(h.ldc), fp(madd), C.float(h.pd), C.uint64_t(h.seed), C.uint64_t(h.base), fp(scratch))
+}
+
+func cAttnBwd(h *headArgs, q, k, v, p, g, dq, dk, dv, scratch []float32) {
+	C.rr_attn_bwd(C.int(h.S), C.int(h.L), C.int(h.d), C.float(h.scale), fp(q), fp(k), fp(v), C.int(h.ld), fp(p),
+		fp(g), C.int(h.ldc), fp(dq), fp(dk), fp(dv), C.float(h.pd), C.uint64_t(h.seed), C.uint64_t(h.base), fp(scratch))
+}
