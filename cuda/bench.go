@@ -18,6 +18,7 @@ type BenchOptions struct {
 	Quick           bool   // fewer shapes and repeats
 	Warmup, Repeats int    // 0: the harness's defaults (5, 30; 10 when quick)
 	Filter          string // run only kernels whose name contains it
+	Quiet           bool   // no progress lines on stdout
 }
 
 // BenchPeak holds the device's peaks that percentages refer to.
@@ -48,11 +49,21 @@ type BenchRow struct {
 // BenchKernels runs the kernel benchmark of kernels/bench.cu on the
 // current device. Progress lines go to the process's stdout as it runs.
 func BenchKernels(o BenchOptions) (BenchPeak, []BenchRow, error) {
+	var count C.int
+	if err := cudaErr("cudaGetDeviceCount", C.rk_device_count(&count)); err != nil || count == 0 {
+		if err == nil {
+			err = fmt.Errorf("no CUDA device")
+		}
+		return BenchPeak{}, nil, fmt.Errorf("bench-kernels: %w: run it on a machine with an NVIDIA GPU and driver", err)
+	}
 	var opts C.rk_bench_opts
 	if o.Quick {
 		opts.quick = 1
 	}
 	opts.warmup, opts.repeats = C.int(o.Warmup), C.int(o.Repeats)
+	if o.Quiet {
+		opts.quiet = 1
+	}
 	if o.Filter != "" {
 		cs := C.CString(o.Filter)
 		defer C.free(unsafe.Pointer(cs))

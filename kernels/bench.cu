@@ -135,6 +135,7 @@ void fill(uint16_t *x, long long n, uint64_t seed, float lo = -1.f, float hi = 1
 
 struct Bench {
   int warmup = 5, repeats = 30;
+  bool quiet = false;
   const char *filter = nullptr;
   cublasHandle_t blas = nullptr;
   cudaEvent_t e0, e1;
@@ -176,6 +177,7 @@ struct Bench {
     r.pct_peak = flops > 0 ? 100.0 * r.tflops / peak_tf : 100.0 * r.gbps / peak.dram_gbps;
     r.max_rel_err = err;
     rows.push_back(r);
+    if (quiet) return;
     printf("  %-22s %-34s %-14s %9.4f ms %8.2f %s %6.1f%%\n", r.name, r.shape, r.impl, ms,
            flops > 0 ? r.tflops : r.gbps, flops > 0 ? "TFLOP/s" : "GB/s   ", r.pct_peak);
     fflush(stdout);
@@ -227,7 +229,8 @@ struct Bench {
       peak.dram_gbps = 2.0 * bytes / (ms * 1e-3) / 1e9;
     }
     peak.measured = 1;
-    printf("device %s\npeaks (measured): bf16 %.0f TFLOP/s (cuBLAS 8192^3), fp32 %.1f TFLOP/s "
+    if (!quiet)
+      printf("device %s\npeaks (measured): bf16 %.0f TFLOP/s (cuBLAS 8192^3), fp32 %.1f TFLOP/s "
            "(cuBLAS SGEMM 4096^3, no TF32), DRAM %.0f GB/s (1 GiB copy, read+write)\n",
            peak.device, peak.bf16_tflops, peak.fp32_tflops, peak.dram_gbps);
   }
@@ -523,6 +526,7 @@ extern "C" int rk_bench_run(const rk_bench_opts *opts, rk_bench_peak *peak, rk_b
     if (opts->repeats > 0) b.repeats = opts->repeats;
     else if (opts->quick) b.repeats = 10;
     b.filter = opts->filter;
+    b.quiet = opts->quiet != 0;
   }
   try {
     BLAS(cublasCreate(&b.blas));
@@ -530,7 +534,8 @@ extern "C" int rk_bench_run(const rk_bench_opts *opts, rk_bench_peak *peak, rk_b
     BCHECK(cudaEventCreate(&b.e1));
     b.measure_peaks();
     for (const Model &md : kModels) {
-      printf("%s: %d x %d, %d heads, I=%d; batch %d x %d tokens\n", md.name, md.layers, md.hidden,
+      if (!b.quiet)
+        printf("%s: %d x %d, %d heads, I=%d; batch %d x %d tokens\n", md.name, md.layers, md.hidden,
              md.heads, md.inter, md.n, md.s);
       b.gemm_rows(md);
       b.attention_rows(md, md.n, md.s);

@@ -215,6 +215,7 @@ typedef struct rk_bench_opts {
   int quick;          /* fewer shapes and repeats */
   int warmup, repeats;/* 0: defaults */
   const char *filter; /* substring of kernel names to run; NULL: all */
+  int quiet;          /* no progress lines on stdout */
 } rk_bench_opts;
 
 typedef struct rk_bench_peak {
