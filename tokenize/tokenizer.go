@@ -79,6 +79,7 @@ func (t *Tokenizer) SpecialTokens(pair bool) int {
 // scratch is per-goroutine working memory.
 type scratch struct {
 	lat     lattice
+	cache   map[string][]int32 // word -> ids
 	word    []byte
 	n0      int  // where the current sequence starts in dst
 	limit   int  // stop after the word that reaches this many tokens (0: never)
@@ -215,11 +216,32 @@ func (t *Tokenizer) tokenizePiece(text string, atStart bool, s *scratch, dst []i
 	return dst
 }
 
+// Words repeat a lot in natural text, so each scratch space remembers the
+// ids of up to wordCacheSize short words (cleared when full).
+const (
+	wordCacheSize  = 1 << 15
+	wordCacheBytes = 48
+)
+
 func (t *Tokenizer) model(word string, s *scratch, dst []int32) []int32 {
-	if t.wp != nil {
-		return t.wp.encode(word, dst)
+	if len(word) <= wordCacheBytes {
+		if ids, ok := s.cache[word]; ok {
+			return append(dst, ids...)
+		}
 	}
-	return t.uni.encode(word, &s.lat, dst)
+	n := len(dst)
+	if t.wp != nil {
+		dst = t.wp.encode(word, dst)
+	} else {
+		dst = t.uni.encode(word, &s.lat, dst)
+	}
+	if len(word) <= wordCacheBytes {
+		if s.cache == nil || len(s.cache) >= wordCacheSize {
+			s.cache = make(map[string][]int32, 1024)
+		}
+		s.cache[strings.Clone(word)] = append([]int32(nil), dst[n:]...)
+	}
+	return dst
 }
 
 func isASCII(s string) bool {
@@ -456,3 +478,7 @@ func (t *Tokenizer) postProcess(a, b []int32) Encoding {
 	}
 	return e
 }
+
+// dropScratch forgets the per-goroutine scratch spaces and their word
+// caches (benchmarks use it to measure cold passes).
+func (t *Tokenizer) dropScratch() { t.pool = sync.Pool{} }
