@@ -36,6 +36,9 @@
 //     pre-tokenized word that brings it to max_length tokens (no early stop
 //     for the first sequence under only_second); longest_first then compares
 //     those capped lengths, which decides which sequence keeps the odd token.
+//     Truncation.FullLengths gives the behaviour of tokenizers before 0.23
+//     (Python wheels pinned below 0.23, older TEI builds), which compared the
+//     full lengths.
 //
 // Not supported (Load fails, naming the field): BPE and WordLevel models,
 // byte_fallback, added tokens with normalized=true, and pre-tokenizers

@@ -214,6 +214,39 @@ func TestTruncationLimits(t *testing.T) {
 	}
 }
 
+// TestFullLengths checks the two LongestFirst behaviours on a query of 34
+// tokens against a long passage at 32: tokenizers 0.23 caps both at 32
+// while tokenizing, finds the query longer and gives it the odd token;
+// earlier versions compare 34 with the full passage and give it to the
+// passage.
+func TestFullLengths(t *testing.T) {
+	bert, _ := sharedTokenizers(t)
+	q := "Allogeneic mechanical circulatory support is not as effective as autologous mechanical circulatory support for treating acute myocardial infarction."
+	p := strings.Repeat("acute myocardial infarction ", 40)
+	require.Len(t, bert.Tokenize(q), 34)
+	for _, tc := range []struct {
+		name        string
+		fullLengths bool
+		queryTokens int
+	}{
+		{"tokenizers 0.23", false, 15},
+		{"tokenizers before 0.23", true, 14},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := bert.EncodePair(q, p, Truncation{Strategy: LongestFirst, MaxLen: 32, FullLengths: tc.fullLengths})
+			require.NoError(t, err)
+			require.Equal(t, 32, e.Len())
+			zeros := 0
+			for _, ty := range e.TypeIDs {
+				if ty == 0 {
+					zeros++
+				}
+			}
+			assert.Equal(t, tc.queryTokens, zeros-2) // [CLS] and the first [SEP]
+		})
+	}
+}
+
 func TestEncodeBatch(t *testing.T) {
 	bert, xlmr := sharedTokenizers(t)
 	pairs := []Pair{{"what is bm25", "a ranking function"}, {"q", "a much longer passage about ranking functions and retrieval"}, {"", ""}}

@@ -302,6 +302,12 @@ type Truncation struct {
 	// QueryMaxLen and PassageMaxLen are FlagEmbedding's query_max_len and
 	// passage_max_len.
 	QueryMaxLen, PassageMaxLen int
+	// FullLengths reproduces Hugging Face tokenizers before 0.23, which
+	// tokenized both sequences in full before truncating. From 0.23 on (and
+	// by default here), a sequence stops after the word that reaches MaxLen
+	// tokens and LongestFirst compares those capped lengths. The two differ
+	// only in which sequence keeps the odd token when both are cut.
+	FullLengths bool
 }
 
 // Limit is the most tokens a pair can have under tr (0: no limit).
@@ -362,12 +368,17 @@ func (t *Tokenizer) EncodePair(query, passage string, tr Truncation) (Encoding, 
 }
 
 func (t *Tokenizer) encodePair(query, passage string, tr Truncation, s *scratch) (Encoding, error) {
+	// Limits at which tokenization stops early (0: never).
 	la, lb := tr.MaxLen, tr.MaxLen
-	switch tr.Strategy {
-	case OnlySecond:
-		la = 0 // HF does not stop early on the first sequence here
-	case FlagEmbedding:
+	switch {
+	case tr.Strategy == FlagEmbedding:
+		// Each side is cut to a fixed length first, so stopping there
+		// changes nothing but the work done.
 		la, lb = tr.QueryMaxLen+tr.PassageMaxLen/4, tr.PassageMaxLen+tr.QueryMaxLen/2
+	case tr.FullLengths:
+		la, lb = 0, 0
+	case tr.Strategy == OnlySecond:
+		la = 0 // HF does not stop early on the first sequence here
 	}
 	a := t.tokenize(query, la, s, nil)
 	b := t.tokenize(passage, lb, s, nil)

@@ -33,6 +33,7 @@ func init() {
 			&cli.IntFlag{Name: "max-len", Usage: "most tokens of a pair, special tokens included (longest_first, only_first, only_second)", Value: 512},
 			&cli.IntFlag{Name: "query-max-len", Usage: "FlagEmbedding's query_max_len (flag)", Value: 32},
 			&cli.IntFlag{Name: "passage-max-len", Usage: "FlagEmbedding's passage_max_len (flag)", Value: 128},
+			&cli.BoolFlag{Name: "full-lengths", Usage: "longest_first as Hugging Face tokenizers before 0.23 (full lengths compared, no early stop)"},
 			&cli.IntFlag{Name: "workers", Usage: "encoding goroutines (0: all cores)"},
 		},
 		Action: runTokenize,
@@ -45,7 +46,7 @@ func runTokenize(c *cli.Context) error {
 		return fmt.Errorf("tokenize: --truncation: %w", err)
 	}
 	tr := tokenize.Truncation{Strategy: strategy, MaxLen: c.Int("max-len"),
-		QueryMaxLen: c.Int("query-max-len"), PassageMaxLen: c.Int("passage-max-len")}
+		QueryMaxLen: c.Int("query-max-len"), PassageMaxLen: c.Int("passage-max-len"), FullLengths: c.Bool("full-lengths")}
 	tok, err := tokenize.Load(c.String("tokenizer"))
 	if err != nil {
 		return err
