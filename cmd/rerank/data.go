@@ -4,10 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/rerank-go/rerank/flagdata"
+	"github.com/rerank-go/rerank/tokenize"
 	"github.com/urfave/cli/v2"
 )
 
@@ -35,7 +39,12 @@ func newDataCommand() *cli.Command {
 				Usage:     "count queries and passages, positives and negatives per query",
 				ArgsUsage: "PATH",
 				Flags: append(validation[:len(validation):len(validation)],
-					&cli.BoolFlag{Name: "json", Usage: "print the statistics as JSON"}),
+					&cli.BoolFlag{Name: "json", Usage: "print the statistics as JSON"},
+					&cli.StringFlag{Name: "tokenizer", Usage: "tokenizer.json or model `DIR`: also count tokens per field and the pairs truncation cuts"},
+					&cli.IntFlag{Name: "query-max-len", Usage: "query_max_len for the truncation count", Value: 32},
+					&cli.IntFlag{Name: "passage-max-len", Usage: "passage_max_len for the truncation count", Value: 128},
+					&cli.IntFlag{Name: "workers", Usage: "tokenizing goroutines (0 = all cores)"},
+					&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"}),
 				Action: runDataStats,
 			},
 		},
@@ -99,6 +108,22 @@ type dataStats struct {
 	// NegBelow lists how many queries have fewer negatives than common
 	// train_group_size-1 values.
 	NegBelow map[string]int `json:"queries_with_fewer_negatives_than"`
+	// Tokens is filled with --tokenizer.
+	Tokens *tokenStats `json:"tokens,omitempty"`
+}
+
+// tokenStats are token lengths (without special tokens) and how many
+// (query, passage) pairs FlagEmbedding's truncation cuts.
+type tokenStats struct {
+	Tokenizer     string       `json:"tokenizer"`
+	QueryMaxLen   int          `json:"query_max_len"`
+	PassageMaxLen int          `json:"passage_max_len"`
+	Query         countSummary `json:"query_tokens"`
+	Pos           countSummary `json:"pos_tokens"`
+	Neg           countSummary `json:"neg_tokens"`
+	Pairs         int          `json:"pairs"`
+	PairsCut      int          `json:"pairs_cut"`
+	QueriesCut    int          `json:"queries_cut"`
 }
 
 type countSummary struct {
@@ -106,6 +131,7 @@ type countSummary struct {
 	Min    int     `json:"min"`
 	Mean   float64 `json:"mean"`
 	Median float64 `json:"median"`
+	P95    int     `json:"p95"`
 	Max    int     `json:"max"`
 }
 
@@ -123,7 +149,8 @@ func summarize(xs []int) countSummary {
 	if len(s)%2 == 0 {
 		med = float64(s[len(s)/2-1]+s[len(s)/2]) / 2
 	}
-	return countSummary{Total: total, Min: s[0], Max: s[len(s)-1], Mean: float64(total) / float64(len(s)), Median: med}
+	p95 := s[min(len(s)-1, (95*len(s)+99)/100-1)]
+	return countSummary{Total: total, Min: s[0], Max: s[len(s)-1], Mean: float64(total) / float64(len(s)), Median: med, P95: p95}
 }
 
 func computeDataStats(exs []flagdata.Example, files, invalid int) dataStats {
@@ -182,6 +209,18 @@ func runDataStats(c *cli.Context) error {
 		return err
 	}
 	st := computeDataStats(exs, len(files), invalid)
+	if tp := c.String("tokenizer"); tp != "" {
+		tok, err := tokenize.Load(tp)
+		if err != nil {
+			return fmt.Errorf("--tokenizer: %w", err)
+		}
+		ts, err := computeTokenStats(c, tok, exs, c.Int("query-max-len"), c.Int("passage-max-len"))
+		if err != nil {
+			return err
+		}
+		ts.Tokenizer = tp
+		st.Tokens = ts
+	}
 	w := c.App.Writer
 	if c.Bool("json") {
 		enc := json.NewEncoder(w)
@@ -194,12 +233,19 @@ func runDataStats(c *cli.Context) error {
 	}
 	fmt.Fprintln(w)
 	row := func(name string, s countSummary) {
-		fmt.Fprintf(w, "  %-22s total %8d  min %5d  mean %8.1f  median %7.1f  max %6d\n", name, s.Total, s.Min, s.Mean, s.Median, s.Max)
+		fmt.Fprintf(w, "  %-22s total %8d  min %5d  mean %8.1f  median %7.1f  p95 %6d  max %6d\n", name, s.Total, s.Min, s.Mean, s.Median, s.P95, s.Max)
 	}
 	row("pos per query", st.Pos)
 	row("neg per query", st.Neg)
 	row("words per query", st.QueryWords)
 	row("words per passage", st.PassageWords)
+	if ts := st.Tokens; ts != nil {
+		row("tokens per query", ts.Query)
+		row("tokens per pos", ts.Pos)
+		row("tokens per neg", ts.Neg)
+		fmt.Fprintf(w, "  truncation             %d of %d pairs cut (%.1f%%), %d queries cut, at query_max_len %d + passage_max_len %d\n",
+			ts.PairsCut, ts.Pairs, 100*float64(ts.PairsCut)/float64(max(ts.Pairs, 1)), ts.QueriesCut, ts.QueryMaxLen, ts.PassageMaxLen)
+	}
 	fmt.Fprintf(w, "  unique passages        %d\n", st.UniquePassages)
 	fmt.Fprintf(w, "  with teacher scores    %d\n", st.WithScores)
 	fmt.Fprintf(w, "  with prompt            %d\n", st.WithPrompt)
@@ -215,4 +261,98 @@ func runDataStats(c *cli.Context) error {
 		}
 	}
 	return nil
+}
+
+// computeTokenStats tokenizes every distinct text once (concurrently) and
+// applies FlagEmbedding's truncation rule to the lengths: the query is cut
+// to query_max_len + passage_max_len/4 tokens, the passage to
+// passage_max_len + query_max_len/2, then the passage (only_second) so
+// that the pair with its special tokens fits query_max_len +
+// passage_max_len. A pair counts as cut when any of these removes tokens.
+func computeTokenStats(c *cli.Context, tok *tokenize.Tokenizer, exs []flagdata.Example, qml, pml int) (*tokenStats, error) {
+	if qml < 1 || pml < 1 {
+		return nil, fmt.Errorf("--query-max-len %d and --passage-max-len %d must be positive", qml, pml)
+	}
+	index := map[string]int{}
+	var texts []string
+	add := func(s string) {
+		if _, ok := index[s]; !ok {
+			index[s] = len(texts)
+			texts = append(texts, s)
+		}
+	}
+	for _, e := range exs {
+		add(e.Query)
+		for _, p := range e.Pos {
+			add(p)
+		}
+		for _, p := range e.Neg {
+			add(p)
+		}
+	}
+	lens := make([]int, len(texts))
+	workers := c.Int("workers")
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	bar := stepBar(c, len(texts), "tokenize", "texts")
+	var (
+		wg   sync.WaitGroup
+		next atomic.Int64
+		done atomic.Int64
+		mu   sync.Mutex
+	)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(texts) {
+					return
+				}
+				lens[i] = len(tok.Tokenize(texts[i]))
+				if n := done.Add(1); n%256 == 0 || int(n) == len(texts) {
+					mu.Lock()
+					bar.set(int(n))
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	bar.finish()
+
+	ts := &tokenStats{QueryMaxLen: qml, PassageMaxLen: pml}
+	special := tok.SpecialTokens(true)
+	qcap, pcap, total := qml+pml/4, pml+qml/2, qml+pml
+	cut := func(lq, lp int) bool {
+		return lq > qcap || lp > pcap || min(lq, qcap)+min(lp, pcap)+special > total
+	}
+	var q, pos, neg []int
+	for _, e := range exs {
+		lq := lens[index[e.Query]]
+		q = append(q, lq)
+		if lq > qcap {
+			ts.QueriesCut++
+		}
+		for _, p := range e.Pos {
+			lp := lens[index[p]]
+			pos = append(pos, lp)
+			ts.Pairs++
+			if cut(lq, lp) {
+				ts.PairsCut++
+			}
+		}
+		for _, p := range e.Neg {
+			lp := lens[index[p]]
+			neg = append(neg, lp)
+			ts.Pairs++
+			if cut(lq, lp) {
+				ts.PairsCut++
+			}
+		}
+	}
+	ts.Query, ts.Pos, ts.Neg = summarize(q), summarize(pos), summarize(neg)
+	return ts, nil
 }

@@ -2,11 +2,14 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rerank-go/rerank/internal/sharedtest"
+	"github.com/rerank-go/rerank/tokenize"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -64,7 +67,8 @@ not json
 		var st dataStats
 		require.NoError(t, json.Unmarshal([]byte(stdout), &st))
 		assert.Equal(t, 2, st.Examples)
-		assert.Equal(t, countSummary{Total: 3, Min: 1, Mean: 1.5, Median: 1.5, Max: 2}, st.Pos)
+		assert.Equal(t, countSummary{Total: 3, Min: 1, Mean: 1.5, Median: 1.5, P95: 2, Max: 2}, st.Pos)
+		assert.Nil(t, st.Tokens)
 		assert.Equal(t, 2, st.NegBelow["7"])
 		assert.Zero(t, st.NegBelow["1"])
 		assert.Equal(t, 5, st.UniquePassages)
@@ -81,4 +85,46 @@ func TestDataCheckSharedFiles(t *testing.T) {
 			assert.Contains(t, stdout, "ok: ")
 		})
 	}
+}
+
+func TestDataStatsTokens(t *testing.T) {
+	tokPath := filepath.Join(sharedtest.Models(t), "bert-uncased-wordpiece-tokenizer")
+	tok, err := tokenize.Load(tokPath)
+	require.NoError(t, err)
+	long := strings.Repeat("aerodynamic heating of slender wings ", 40)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "d.jsonl")
+	require.NoError(t, os.WriteFile(path, []byte(`{"query":"heat transfer","pos":["short passage"],"neg":["`+long+`","tiny"]}`+"\n"), 0o644))
+	tests := []struct {
+		name     string
+		qml, pml int
+		cut      int
+	}{
+		{"defaults cut the long passage", 32, 128, 1},
+		{"room for everything", 32, 1000, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, _, err := runCmd(t, newDataCommand(), "stats", "--json", "-q", "--tokenizer", tokPath,
+				"--query-max-len", fmt.Sprint(tc.qml), "--passage-max-len", fmt.Sprint(tc.pml), path)
+			require.NoError(t, err)
+			var st dataStats
+			require.NoError(t, json.Unmarshal([]byte(stdout), &st))
+			require.NotNil(t, st.Tokens)
+			assert.Equal(t, 3, st.Tokens.Pairs)
+			assert.Equal(t, tc.cut, st.Tokens.PairsCut)
+			assert.Equal(t, len(tok.Tokenize("heat transfer")), st.Tokens.Query.Max)
+			assert.Equal(t, len(tok.Tokenize(long)), st.Tokens.Neg.Max)
+			assert.Equal(t, len(tok.Tokenize("short passage")), st.Tokens.Pos.Max)
+		})
+	}
+	t.Run("text output", func(t *testing.T) {
+		stdout, _, err := runCmd(t, newDataCommand(), "stats", "-q", "--tokenizer", tokPath, path)
+		require.NoError(t, err)
+		assert.Contains(t, stdout, "1 of 3 pairs cut")
+	})
+	t.Run("bad tokenizer", func(t *testing.T) {
+		_, _, err := runCmd(t, newDataCommand(), "stats", "--tokenizer", dir, path)
+		assert.ErrorContains(t, err, "--tokenizer")
+	})
 }
