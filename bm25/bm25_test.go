@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 
@@ -276,5 +277,12 @@ func FuzzAnalyze(f *testing.F) {
 				t.Fatalf("bad token %q from %q", tok, s)
 			}
 		}
+	})
+}
+
+// sortHits sorts hits best first (score, then corpus order).
+func sortHits(h []Hit) {
+	sort.Slice(h, func(i, j int) bool {
+		return better(scored{int32(h[i].Doc), h[i].Score}, scored{int32(h[j].Doc), h[j].Score})
 	})
 }

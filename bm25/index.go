@@ -14,7 +14,6 @@ package bm25
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -247,6 +246,3 @@ func (ix *Index) DocFreq(term string) int {
 	}
 	return len(ix.post[id].docs)
 }
-
-// ErrEmptyIndex is returned when searching an index without documents.
-var ErrEmptyIndex = errors.New("bm25: the index has no documents")

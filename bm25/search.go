@@ -4,7 +4,6 @@ import (
 	"container/heap"
 	"context"
 	"runtime"
-	"sort"
 	"sync"
 )
 
@@ -165,11 +164,4 @@ feed:
 		return nil, err
 	}
 	return out, nil
-}
-
-// sortHits sorts hits best first (score, then corpus order).
-func sortHits(h []Hit) {
-	sort.Slice(h, func(i, j int) bool {
-		return better(scored{int32(h[i].Doc), h[i].Score}, scored{int32(h[j].Doc), h[j].Score})
-	})
 }
