@@ -1,0 +1,368 @@
+// Package bench measures the CPU speed of cross-encoder inference and
+// training steps at given shapes, and prints them in the layout of the
+// PyTorch reference (../shared/bench/torch_cpu_ref.py) so that the two
+// can be compared line by line: pairs/s, tokens/s, step time, GFLOP/s of
+// the matrix products, the share of the measured FMA peak, and peak RSS.
+package bench
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rerank-go/rerank/backend"
+	"github.com/rerank-go/rerank/nn"
+	"github.com/rerank-go/rerank/optim"
+)
+
+// Preset is a model shape of the reference script.
+type Preset struct {
+	Hidden, Layers, Heads, Inter, Vocab int
+}
+
+// Presets are the shapes torch_cpu_ref.py knows, by the same names.
+var Presets = map[string]Preset{
+	"minilm-l6":  {384, 6, 12, 1536, 30522},
+	"minilm-l12": {384, 12, 12, 1536, 30522},
+	"bert-base":  {768, 12, 12, 3072, 30522},
+	"xlmr-base":  {768, 12, 12, 3072, 250002},
+	"bert-large": {1024, 24, 16, 4096, 30522},
+}
+
+// PresetNames lists the presets, sorted.
+func PresetNames() []string {
+	var n []string
+	for k := range Presets {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return n
+}
+
+// Options select one benchmark run.
+type Options struct {
+	Shape string
+	Seq   int // padded sequence length
+	// Batch sequences per step, in groups of Group (1 positive + Group-1
+	// negatives) for the training loss.
+	Batch, Group  int
+	Warmup, Steps int
+	Dropout       float32
+	LR            float32
+	Seed          uint64
+	// Lengths, when set, are the real lengths of the rows (cycled); the
+	// rest of each row is padding. Nil means every row is Seq real tokens,
+	// as in the reference script.
+	Lengths []int
+	// Backend computes the steps.
+	Backend backend.Backend
+}
+
+// Result is one mode's measurement.
+type Result struct {
+	Mode, Shape                     string
+	Preset                          Preset
+	Seq, N, Threads                 int
+	RealTokens                      int
+	StepMedian, StepMin, StepMax    float64
+	FwdMedian, BwdMedian, OptMedian float64
+	PairsPerS, TokensPerS           float64
+	GFLOPPerStep, GFLOPs            float64
+	FMAPeakGFLOPs                   float64
+	PeakRSSMiB                      float64
+	ParamsTotal, ParamsTrainable    int
+	OwnCores, OtherLoad, Load1      float64
+	AllocsPerStep                   float64
+}
+
+// FLOPs counts the matrix-product FLOPs of one forward pass exactly as the
+// reference script's count_flops does (all positions, padding included).
+func FLOPs(p Preset, nSeq, seq int) float64 {
+	h, L, I, l := float64(p.Hidden), float64(p.Layers), float64(p.Inter), float64(seq)
+	tok := float64(nSeq) * l
+	perLayer := 2*tok*(4*h*h+2*h*I) + 2*2*float64(nSeq)*l*l*h
+	head := 2 * float64(nSeq) * (h*h + h)
+	return L*perLayer + head
+}
+
+// Config returns the BERT config of a preset with the given dropout.
+func Config(p Preset, dropout float32) nn.Config {
+	return nn.Config{Arch: nn.BERT, VocabSize: p.Vocab, Hidden: p.Hidden, Layers: p.Layers, Heads: p.Heads,
+		Intermediate: p.Inter, MaxPositions: 514, TypeVocab: 2, LayerNormEps: 1e-12,
+		HiddenDropout: dropout, AttentionDropout: dropout, ClassifierDropout: dropout, NumLabels: 1}
+}
+
+// MakeBatch builds the reference script's batch: random ids above 1000,
+// id 1 first, token type 1 from seq/4 on. With lengths, row i keeps
+// lengths[i%len] real tokens and the rest is padding (id 0, type 0,
+// mask 0).
+func MakeBatch(p Preset, n, seq int, lengths []int, seed uint64) *nn.Batch {
+	r := rand.New(rand.NewPCG(seed, 7))
+	b := &nn.Batch{N: n, S: seq, InputIDs: make([]int32, n*seq), TypeIDs: make([]int32, n*seq), Mask: make([]int32, n*seq)}
+	lo := min(1000, p.Vocab/2)
+	for i := 0; i < n; i++ {
+		real := seq
+		if len(lengths) > 0 {
+			real = min(seq, max(1, lengths[i%len(lengths)]))
+		}
+		for s := 0; s < real; s++ {
+			k := i*seq + s
+			b.InputIDs[k] = int32(lo + r.IntN(p.Vocab-lo))
+			if s == 0 {
+				b.InputIDs[k] = 1
+			}
+			if s >= seq/4 {
+				b.TypeIDs[k] = 1
+			}
+			b.Mask[k] = 1
+		}
+	}
+	return b
+}
+
+// Run measures one mode: "infer" (forward only, dropout off) or "train"
+// (forward, group softmax cross-entropy, backward, AdamW step, dropout
+// on).
+func Run(mode string, o Options) (Result, error) {
+	p, ok := Presets[o.Shape]
+	if !ok {
+		return Result{}, fmt.Errorf("unknown shape %q: use one of %s", o.Shape, strings.Join(PresetNames(), ", "))
+	}
+	if o.Batch <= 0 || o.Group <= 0 || o.Batch%o.Group != 0 {
+		return Result{}, fmt.Errorf("batch %d is not a positive multiple of the group size %d", o.Batch, o.Group)
+	}
+	if mode != "infer" && mode != "train" {
+		return Result{}, fmt.Errorf("unknown mode %q: use infer or train", mode)
+	}
+	if o.Steps <= 0 {
+		return Result{}, fmt.Errorf("steps must be positive, got %d", o.Steps)
+	}
+	be := o.Backend
+	m, err := nn.New(be, Config(p, o.Dropout))
+	if err != nil {
+		return Result{}, err
+	}
+	m.InitRandom(o.Seed+1, 0.02)
+	var opt *optim.AdamW
+	if mode == "train" {
+		if err := m.EnableGrads(nil); err != nil {
+			return Result{}, err
+		}
+		if opt, err = optim.NewAdamW(be, m.Params(), 0.01); err != nil {
+			return Result{}, err
+		}
+	}
+	batch := MakeBatch(p, o.Batch, o.Seq, o.Lengths, o.Seed)
+	res := Result{Mode: mode, Shape: o.Shape, Preset: p, Seq: o.Seq, N: o.Batch, Threads: runtime.GOMAXPROCS(0)}
+	for _, v := range batch.Mask {
+		res.RealTokens += int(v)
+	}
+	for _, prm := range m.Params() {
+		res.ParamsTotal += prm.Size()
+		if prm.G != nil {
+			res.ParamsTrainable += prm.Size()
+		}
+	}
+	var fwd, bwd, upd []float64
+	step := func(i int) error {
+		seed := o.Seed + uint64(i) + 1
+		t0 := time.Now()
+		logits, err := m.Forward(batch, nn.RunOptions{Train: mode == "train", Seed: seed})
+		if err != nil {
+			return err
+		}
+		if mode == "infer" {
+			return nil
+		}
+		_, dl, err := nn.GroupSoftmaxCE(logits, o.Group)
+		if err != nil {
+			return err
+		}
+		t1 := time.Now()
+		m.ZeroGrads()
+		if err := m.Backward(dl); err != nil {
+			return err
+		}
+		t2 := time.Now()
+		if err := opt.Step(o.LR); err != nil {
+			return err
+		}
+		t3 := time.Now()
+		fwd = append(fwd, t1.Sub(t0).Seconds())
+		bwd = append(bwd, t2.Sub(t1).Seconds())
+		upd = append(upd, t3.Sub(t2).Seconds())
+		return nil
+	}
+	var times []float64
+	var busy0, own0 uint64
+	var wall0 time.Time
+	var ms0 runtime.MemStats
+	for i := 0; i < o.Warmup+o.Steps; i++ {
+		if i == o.Warmup {
+			busy0, own0 = jiffies()
+			wall0 = time.Now()
+			fwd, bwd, upd = fwd[:0], bwd[:0], upd[:0]
+			runtime.ReadMemStats(&ms0)
+			res.Load1 = loadavg()
+		}
+		t0 := time.Now()
+		if err := step(i); err != nil {
+			return Result{}, err
+		}
+		if i >= o.Warmup {
+			times = append(times, time.Since(t0).Seconds())
+		}
+	}
+	var ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms1)
+	busy1, own1 := jiffies()
+	wall := time.Since(wall0).Seconds()
+	const hz = 100 // USER_HZ on Linux
+	ncpu := float64(runtime.NumCPU())
+	res.OwnCores = float64(own1-own0) / hz / wall
+	res.OtherLoad = max(0, (float64(busy1-busy0)-float64(own1-own0))/hz/(wall*ncpu))
+	res.AllocsPerStep = float64(ms1.Mallocs-ms0.Mallocs) / float64(o.Steps)
+	res.StepMedian, res.StepMin, res.StepMax = Median(times), slices.Min(times), slices.Max(times)
+	if len(fwd) > 0 {
+		res.FwdMedian, res.BwdMedian, res.OptMedian = Median(fwd), Median(bwd), Median(upd)
+	}
+	res.PairsPerS = float64(o.Batch) / res.StepMedian
+	res.TokensPerS = float64(o.Batch*o.Seq) / res.StepMedian
+	f := FLOPs(p, o.Batch, o.Seq)
+	if mode == "train" {
+		f *= 3
+	}
+	res.GFLOPPerStep = f / 1e9
+	res.GFLOPs = f / res.StepMedian / 1e9
+	res.PeakRSSMiB = PeakRSSMiB()
+	return res, nil
+}
+
+// Median returns the median of v (the mean of the middle two for an even
+// count).
+func Median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// String formats r like torch_cpu_ref.py's line for the same mode.
+func (r Result) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s h=%d L=%d seq=%d n=%d thr=%d %-5s: %.2f pairs/s, %.0f tok/s, step %.3fs (min %.3f, max %.3f), %.1f GFLOP/s",
+		r.Shape, r.Preset.Hidden, r.Preset.Layers, r.Seq, r.N, r.Threads, r.Mode, r.PairsPerS, r.TokensPerS,
+		r.StepMedian, r.StepMin, r.StepMax, r.GFLOPs)
+	if r.FMAPeakGFLOPs > 0 {
+		fmt.Fprintf(&b, " (%.0f%% of FMA peak %.0f)", 100*r.GFLOPs/r.FMAPeakGFLOPs, r.FMAPeakGFLOPs)
+	}
+	fmt.Fprintf(&b, ", peak RSS %.0f MiB, trainable %.2fM/%.1fM, own cores %.2f, other load %.0f%%",
+		r.PeakRSSMiB, float64(r.ParamsTrainable)/1e6, float64(r.ParamsTotal)/1e6, r.OwnCores, 100*r.OtherLoad)
+	if r.Mode == "train" {
+		fmt.Fprintf(&b, ", fwd/bwd/opt %.3f/%.3f/%.3fs", r.FwdMedian, r.BwdMedian, r.OptMedian)
+	}
+	if r.RealTokens < r.N*r.Seq {
+		fmt.Fprintf(&b, ", real tokens %d/%d", r.RealTokens, r.N*r.Seq)
+	}
+	fmt.Fprintf(&b, ", allocs/step %.0f", r.AllocsPerStep)
+	return b.String()
+}
+
+// FMAPeak measures the float32 FMA throughput of workers cores, in
+// GFLOP/s, with an AVX2 loop of independent FMA chains on each core at
+// once; 0 when the CPU (or this build) has no such loop.
+func FMAPeak(workers int, d time.Duration) float64 {
+	if !fmaAvailable() || workers <= 0 {
+		return 0
+	}
+	const iters = 1 << 20
+	var total float64
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			fmaLoop(iters / 16) // warm up the clocks
+			best := 0.0
+			for end := time.Now().Add(d); time.Now().Before(end); {
+				t0 := time.Now()
+				fmaLoop(iters)
+				best = max(best, float64(iters)*fmaFLOPsPerIter/time.Since(t0).Seconds())
+			}
+			mu.Lock()
+			total += best
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return total / 1e9
+}
+
+// PeakRSSMiB is the process's peak resident set size.
+func PeakRSSMiB() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Maxrss) / 1024
+}
+
+// jiffies returns the machine's busy jiffies (all but idle and iowait) and
+// this process's (user + system), as the reference script counts them.
+func jiffies() (busy, own uint64) {
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		line, _, _ := strings.Cut(string(b), "\n")
+		f := strings.Fields(line)
+		for i, s := range f[1:] {
+			v, _ := strconv.ParseUint(s, 10, 64)
+			if i != 3 && i != 4 {
+				busy += v
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/self/stat"); err == nil {
+		s := string(b)
+		if i := strings.LastIndexByte(s, ')'); i >= 0 {
+			f := strings.Fields(s[i+1:])
+			if len(f) > 12 {
+				u, _ := strconv.ParseUint(f[11], 10, 64)
+				k, _ := strconv.ParseUint(f[12], 10, 64)
+				own = u + k
+			}
+		}
+	}
+	return busy, own
+}
+
+// loadavg returns the 1-minute load average, or -1.
+func loadavg() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return -1
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return -1
+	}
+	return v
+}
