@@ -129,6 +129,9 @@ func Load(be backend.Backend, dir string, opts Options) (*Model, error) {
 // New wraps a network and its tokenizer, checking that they belong
 // together. Training uses it to evaluate the model it is updating.
 func New(net *nn.Model, tok *tokenize.Tokenizer, opts Options) (*Model, error) {
+	if net == nil || tok == nil {
+		return nil, fmt.Errorf("crossencoder: a model and a tokenizer are both needed")
+	}
 	if err := CheckTokenizer(net.Cfg, tok); err != nil {
 		return nil, err
 	}

@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/rerank-go/rerank/lora"
 )
 
 // Args are the training arguments, named after FlagEmbedding's and
@@ -65,6 +67,15 @@ type Args struct {
 	DevMaxQueries int    `json:"dev_max_queries"` // 0: all
 	EvalBatchSize int    `json:"per_device_eval_batch_size"`
 
+	// LoraRank > 0 trains LoRA adapters (PEFT format) on the frozen base
+	// model instead of every weight; the adapter, not a full model, is
+	// then written at the top level of OutputDir.
+	LoraRank          int      `json:"lora_rank"`
+	LoraAlpha         float64  `json:"lora_alpha"`
+	LoraDropout       float64  `json:"lora_dropout"`
+	LoraTargetModules []string `json:"target_modules,omitempty"`
+	UseRSLoRA         bool     `json:"use_rslora"`
+
 	// Resume is "" (start fresh), "latest" (the newest checkpoint in
 	// OutputDir) or a checkpoint directory.
 	Resume string `json:"resume_from_checkpoint,omitempty"`
@@ -78,6 +89,7 @@ func DefaultArgs() Args {
 		LearningRate: 5e-5, NumTrainEpochs: 3, PerDeviceTrainBatchSize: 8,
 		GradientAccumulationSteps: 1, MaxGradNorm: 1, Seed: 42, Loss: "ce",
 		LoggingSteps: 10, SaveSteps: 500, DevSplit: "dev", DevTopK: 100, EvalBatchSize: 32,
+		LoraAlpha: 64, LoraDropout: 0.1,
 	}
 }
 
@@ -146,7 +158,26 @@ func (a *Args) Validate() error {
 	if a.EvalBatchSize < 1 {
 		bad("per-device-eval-batch-size", "must be at least 1, got %d", a.EvalBatchSize)
 	}
+	if a.LoraRank < 0 {
+		bad("lora-rank", "must not be negative, got %d", a.LoraRank)
+	}
+	if a.LoraRank > 0 {
+		if err := a.LoraConfig().Validate(); err != nil {
+			bad("lora-rank", "%v", err)
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// LoraConfig is the adapter configuration the LoRA arguments describe
+// (target modules default to PEFT's query and value).
+func (a *Args) LoraConfig() lora.Config {
+	c := lora.Config{R: a.LoraRank, Alpha: a.LoraAlpha, Dropout: a.LoraDropout, UseRSLoRA: a.UseRSLoRA,
+		TargetModules: a.LoraTargetModules}
+	if len(c.TargetModules) == 0 {
+		c.TargetModules = append([]string(nil), lora.DefaultTargets...)
+	}
+	return c
 }
 
 // ReadArgsFile reads a JSON config file of training arguments (snake_case

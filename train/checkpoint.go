@@ -12,7 +12,6 @@ import (
 
 	"github.com/rerank-go/rerank/flagdata"
 	"github.com/rerank-go/rerank/hfmodel"
-	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/optim"
 	"github.com/rerank-go/rerank/safetensors"
 )
@@ -96,7 +95,7 @@ func LatestCheckpoint(out string) (string, error) {
 
 // saveCheckpoint writes checkpoint-<step> atomically: everything goes to
 // a temporary directory beside it, which is renamed into place last.
-func saveCheckpoint(out string, m *nn.Model, cfg *hfmodel.Config, tokDir string, opt *optim.AdamW, st State, args Args) (string, error) {
+func saveCheckpoint(out string, saveModel func(dir string) error, opt *optim.AdamW, st State, args Args) (string, error) {
 	final := CheckpointDir(out, st.Step)
 	tmp, err := os.MkdirTemp(out, "."+checkpointPre+strconv.Itoa(st.Step)+".tmp-")
 	if err != nil {
@@ -106,7 +105,7 @@ func saveCheckpoint(out string, m *nn.Model, cfg *hfmodel.Config, tokDir string,
 		os.RemoveAll(tmp)
 		return "", fmt.Errorf("checkpoint %d: %w", st.Step, err)
 	}
-	if err := hfmodel.Save(m, cfg, tmp, tokDir); err != nil {
+	if err := saveModel(tmp); err != nil {
 		return fail(err)
 	}
 	os_, err := opt.State()

@@ -17,6 +17,7 @@ import (
 	"github.com/rerank-go/rerank/crossencoder"
 	"github.com/rerank-go/rerank/flagdata"
 	"github.com/rerank-go/rerank/hfmodel"
+	"github.com/rerank-go/rerank/lora"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/optim"
 )
@@ -88,6 +89,7 @@ type trainer struct {
 	sched optim.LinearSchedule
 	dev   *DevSet
 	score *crossencoder.Model
+	lora  *lora.Adapters // nil for full fine-tuning
 	st    State
 	ckpt  string // last checkpoint written or resumed from
 	log   *progressLog
@@ -141,7 +143,7 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 		return nil, err
 	}
 	modelDir := args.ModelDir
-	if resumeDir != "" {
+	if resumeDir != "" && args.LoraRank == 0 {
 		modelDir = resumeDir
 	}
 	net, info, err := hfmodel.Load(be, modelDir, hfmodel.LoadOptions{Seed: args.Seed})
@@ -149,6 +151,9 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 		return nil, err
 	}
 	t.net, t.cfg = net, info.Config
+	if len(info.Initialized) > 0 && resumeDir == "" {
+		t.progressf("%s has no trained head: initialised %d tensors (%s, ...)", modelDir, len(info.Initialized), info.Initialized[0])
+	}
 	if err := crossencoder.CheckTokenizer(net.Cfg, tok); err != nil {
 		return nil, err
 	}
@@ -162,10 +167,25 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 	}
 	t.score = ce
 	net.GradientCheckpointing = args.GradientCheckpointing
-	if err := net.EnableGrads(nil); err != nil {
-		return nil, err
+	params := net.Params()
+	switch {
+	case args.LoraRank > 0 && resumeDir != "":
+		if t.lora, err = lora.Load(net, resumeDir); err != nil {
+			return nil, fmt.Errorf("resume: %w", err)
+		}
+		params = t.lora.Trainable()
+	case args.LoraRank > 0:
+		if t.lora, err = lora.Attach(net, args.LoraConfig(), args.Seed); err != nil {
+			return nil, fmt.Errorf("--lora-rank: %w", err)
+		}
+		params = t.lora.Trainable()
+		t.progressf("LoRA r=%d alpha=%g on %d modules: %d trainable values", args.LoraRank, args.LoraAlpha, len(t.lora.List()), t.lora.NumTrainable())
+	default:
+		if err := net.EnableGrads(nil); err != nil {
+			return nil, err
+		}
 	}
-	if t.opt, err = optim.NewAdamW(be, net.Params(), float32(args.WeightDecay)); err != nil {
+	if t.opt, err = optim.NewAdamW(be, params, float32(args.WeightDecay)); err != nil {
 		return nil, err
 	}
 
@@ -269,6 +289,9 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		step := t.st.Step // 0-based index of this update
 		lr := t.sched.LR(step)
 		t.net.ZeroGrads()
+		if t.lora != nil {
+			t.lora.ZeroGrads()
+		}
 		var loss float64
 		for micro := 0; micro < a.GradientAccumulationSteps; micro++ {
 			b := t.samp.Next()
@@ -337,7 +360,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		}
 		if a.SaveSteps > 0 && t.st.Step%a.SaveSteps == 0 && t.st.Step < t.st.Total {
 			t.st.Sampler = t.samp.State()
-			dir, err := saveCheckpoint(a.OutputDir, t.net, t.cfg, a.ModelDir, t.opt, t.st, a)
+			dir, err := saveCheckpoint(a.OutputDir, t.saveModel, t.opt, t.st, a)
 			if err != nil {
 				return res, err
 			}
@@ -355,11 +378,27 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 	_ = lastDev
 	t.log.finish()
 	res.Steps = t.st.Step
-	if err := hfmodel.Save(t.net, t.cfg, a.OutputDir, a.ModelDir); err != nil {
+	if err := t.saveModel(a.OutputDir); err != nil {
 		return res, err
 	}
-	t.progressf("saved the model to %s", a.OutputDir)
+	what := "model"
+	if t.lora != nil {
+		what = "LoRA adapter (base: " + a.ModelDir + ")"
+	}
+	t.progressf("saved the %s to %s", what, a.OutputDir)
 	return res, nil
+}
+
+// saveModel writes the model directory, or with LoRA the PEFT adapter
+// directory (with the tokenizer files), to dir.
+func (t *trainer) saveModel(dir string) error {
+	if t.lora == nil {
+		return hfmodel.Save(t.net, t.cfg, dir, t.args.ModelDir)
+	}
+	if err := t.lora.Save(dir, t.args.ModelDir); err != nil {
+		return err
+	}
+	return hfmodel.CopyTokenizer(t.args.ModelDir, dir)
 }
 
 // record builds one metrics.jsonl line: step, loss, learning_rate,

@@ -91,15 +91,17 @@ func TestResumeGivesIdenticalLosses(t *testing.T) {
 		interrupt  int // stop after this step
 		resumeFrom string
 		limit      int
+		lora       int
 	}{
-		{"latest", 1, 5, "latest", 0},
-		{"explicit checkpoint with accumulation", 2, 3, "checkpoint-2", 0},
-		{"latest with save limit", 1, 5, "latest", 1},
+		{"latest", 1, 5, "latest", 0, 0},
+		{"explicit checkpoint with accumulation", 2, 3, "checkpoint-2", 0, 0},
+		{"latest with save limit", 1, 5, "latest", 1, 0},
+		{"lora", 1, 3, "latest", 0, 4},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			a := microArgs(t, model, data)
-			a.GradientAccumulationSteps, a.SaveTotalLimit = tc.accum, tc.limit
+			a.GradientAccumulationSteps, a.SaveTotalLimit, a.LoraRank = tc.accum, tc.limit, tc.lora
 			full, err := Run(context.Background(), cpu.New(), a, Options{})
 			require.NoError(t, err)
 			require.Len(t, full.Losses, 6)
@@ -116,6 +118,7 @@ func TestResumeGivesIdenticalLosses(t *testing.T) {
 			}})
 			require.ErrorIs(t, err, context.Canceled)
 			assert.NoFileExists(t, filepath.Join(b.OutputDir, "model.safetensors"), "an interrupted run writes no final model")
+			assert.NoFileExists(t, filepath.Join(b.OutputDir, "adapter_model.safetensors"), "an interrupted run writes no final adapter")
 
 			b.Resume = tc.resumeFrom
 			if tc.resumeFrom != "latest" {
@@ -128,9 +131,13 @@ func TestResumeGivesIdenticalLosses(t *testing.T) {
 			assert.Equal(t, full.Losses[from:], resumed.Losses, "losses after resuming at step %d", from)
 
 			// Same final weights, byte for byte, and the same metrics log.
-			wa, err := os.ReadFile(filepath.Join(a.OutputDir, "model.safetensors"))
+			weights := "model.safetensors"
+			if tc.lora > 0 {
+				weights = "adapter_model.safetensors"
+			}
+			wa, err := os.ReadFile(filepath.Join(a.OutputDir, weights))
 			require.NoError(t, err)
-			wb, err := os.ReadFile(filepath.Join(b.OutputDir, "model.safetensors"))
+			wb, err := os.ReadFile(filepath.Join(b.OutputDir, weights))
 			require.NoError(t, err)
 			assert.True(t, string(wa) == string(wb), "final weights differ")
 			assert.Equal(t, metricSteps(t, a.OutputDir), metricSteps(t, b.OutputDir))
@@ -148,6 +155,38 @@ func metricSteps(t *testing.T, dir string) []string {
 		out = append(out, fmt.Sprintf("%v %v %v", r["step"], r["loss"], r["learning_rate"]))
 	}
 	return out
+}
+
+func TestLoRAAdapterOutput(t *testing.T) {
+	model, data := microModel(t), microData(t, 10, false)
+	a := microArgs(t, model, data)
+	a.MaxSteps, a.SaveSteps, a.LoraRank, a.LoraAlpha, a.LoraTargetModules = 4, 0, 4, 8, []string{"query", "key", "value", "dense"}
+	res, err := Run(context.Background(), cpu.New(), a, Options{})
+	require.NoError(t, err)
+	for _, f := range []string{"adapter_config.json", "adapter_model.safetensors", "tokenizer.json", ArgsFile, MetricsFile} {
+		assert.FileExists(t, filepath.Join(a.OutputDir, f))
+	}
+	assert.NoFileExists(t, filepath.Join(a.OutputDir, "model.safetensors"))
+	opts := crossencoder.Options{QueryMaxLen: 8, PassageMaxLen: 24}
+	_, err = crossencoder.New(res.Net, nil, opts)
+	require.Error(t, err, "New without a tokenizer")
+	opts.Adapter = a.OutputDir
+	loaded, err := crossencoder.Load(cpu.New(), model, opts)
+	require.NoError(t, err)
+	opts.Adapter = ""
+	trained, err := crossencoder.New(res.Net, loaded.Tok, opts)
+	require.NoError(t, err)
+	ps := []string{"protein cell", "about heart blood", "nothing here"}
+	want, err := trained.Score(context.Background(), "protein gene", ps)
+	require.NoError(t, err)
+	got, err := loaded.Score(context.Background(), "protein gene", ps)
+	require.NoError(t, err)
+	assert.InDeltaSlice(t, want, got, 1e-5, "merged adapter scores like the trained model")
+	base, err := crossencoder.Load(cpu.New(), model, opts)
+	require.NoError(t, err)
+	before, err := base.Score(context.Background(), "protein gene", ps)
+	require.NoError(t, err)
+	assert.NotEqual(t, before, got, "the adapter changes the scores")
 }
 
 func TestNonFiniteStopsAndKeepsCheckpoint(t *testing.T) {

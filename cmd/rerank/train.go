@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -45,6 +46,11 @@ func trainFlags() []cli.Flag {
 		&cli.IntFlag{Name: "dev-top-k", Value: d.DevTopK, Usage: "candidates reranked per dev query"},
 		&cli.IntFlag{Name: "dev-max-queries", Usage: "evaluate only the first N dev queries (0: all)"},
 		&cli.IntFlag{Name: "per-device-eval-batch-size", Value: d.EvalBatchSize, Usage: "pairs per forward pass in evaluation"},
+		&cli.IntFlag{Name: "lora-rank", Usage: "train LoRA adapters of this rank on the frozen model (0: full fine-tuning); the adapter is written to --output-dir"},
+		&cli.Float64Flag{Name: "lora-alpha", Value: d.LoraAlpha, Usage: "LoRA alpha (update scaled by alpha/rank)"},
+		&cli.Float64Flag{Name: "lora-dropout", Value: d.LoraDropout, Usage: "dropout on the adapters' input"},
+		&cli.StringFlag{Name: "lora-target-modules", Usage: "comma-separated module names to adapt (default: query,value)"},
+		&cli.BoolFlag{Name: "use-rslora", Usage: "rank-stabilised LoRA scaling alpha/sqrt(rank)"},
 		&cli.StringFlag{Name: "resume", Usage: "continue from 'latest' (newest checkpoint in --output-dir) or a checkpoint directory"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
 	}
@@ -66,7 +72,8 @@ func argsFromFlags(c *cli.Context) (train.Args, error) {
 		"max-steps": &a.MaxSteps, "per-device-train-batch-size": &a.PerDeviceTrainBatchSize, "gradient-accumulation-steps": &a.GradientAccumulationSteps,
 		"warmup-steps": &a.WarmupSteps, "logging-steps": &a.LoggingSteps, "save-steps": &a.SaveSteps, "save-total-limit": &a.SaveTotalLimit,
 		"eval-steps": &a.EvalSteps, "dev-top-k": &a.DevTopK, "dev-max-queries": &a.DevMaxQueries, "per-device-eval-batch-size": &a.EvalBatchSize}
-	floats := map[string]*float64{"learning-rate": &a.LearningRate, "num-train-epochs": &a.NumTrainEpochs, "warmup-ratio": &a.WarmupRatio,
+	ints["lora-rank"] = &a.LoraRank
+	floats := map[string]*float64{"lora-alpha": &a.LoraAlpha, "lora-dropout": &a.LoraDropout, "learning-rate": &a.LearningRate, "num-train-epochs": &a.NumTrainEpochs, "warmup-ratio": &a.WarmupRatio,
 		"weight-decay": &a.WeightDecay, "max-grad-norm": &a.MaxGradNorm}
 	for k, p := range str {
 		if c.IsSet(k) {
@@ -85,6 +92,17 @@ func argsFromFlags(c *cli.Context) (train.Args, error) {
 	}
 	if c.IsSet("seed") {
 		a.Seed = c.Uint64("seed")
+	}
+	if c.IsSet("use-rslora") {
+		a.UseRSLoRA = c.Bool("use-rslora")
+	}
+	if c.IsSet("lora-target-modules") {
+		a.LoraTargetModules = nil
+		for _, m := range strings.Split(c.String("lora-target-modules"), ",") {
+			if m = strings.TrimSpace(m); m != "" {
+				a.LoraTargetModules = append(a.LoraTargetModules, m)
+			}
+		}
 	}
 	if c.IsSet("gradient-checkpointing") {
 		a.GradientCheckpointing = c.Bool("gradient-checkpointing")
