@@ -29,6 +29,7 @@ func init() {
 			"python3 can import torch. Percentages are of the peaks measured at start.",
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "json", Usage: "print the results as JSON instead of a table"},
+			&cli.StringFlag{Name: "json-out", Usage: "also write the JSON results to this file (written atomically)"},
 			&cli.BoolFlag{Name: "quick", Usage: "fewer shapes and repeats"},
 			&cli.StringFlag{Name: "filter", Usage: "only kernels whose name contains this"},
 			&cli.IntFlag{Name: "warmup", Usage: "warm-up launches per kernel (0: 5)"},
@@ -76,6 +77,11 @@ func runBenchKernels(c *cli.Context) error {
 		}
 	}
 	rep.Ratios = ratios(rep.Rows)
+	if path := c.String("json-out"); path != "" {
+		if err := writeJSONAtomic(path, rep); err != nil {
+			return err
+		}
+	}
 	if asJSON {
 		enc := json.NewEncoder(c.App.Writer)
 		enc.SetIndent("", "  ")
@@ -224,4 +230,31 @@ func printBenchTable(w io.Writer, rep benchReport) {
 		}
 		tw.Flush()
 	}
+}
+
+// writeJSONAtomic writes v as indented JSON to a temporary file beside path,
+// then renames it into place.
+func writeJSONAtomic(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("bench-kernels: --json-out %s: %w", path, err)
+	}
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("bench-kernels: write %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("bench-kernels: write %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("bench-kernels: --json-out %s: %w", path, err)
+	}
+	return nil
 }
