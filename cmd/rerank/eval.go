@@ -13,6 +13,7 @@ import (
 	"github.com/rerank-go/rerank/eval"
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
+	"golang.org/x/term"
 )
 
 // scorerOptions are the model settings of `rerank eval` handed to newScorer.
@@ -436,6 +437,11 @@ func progress(c *cli.Context, label string) func(done, total int) {
 	if c.Bool("quiet") {
 		return nil
 	}
+	// Redraw often on a terminal, rarely into a log file.
+	throttle := 100 * time.Millisecond
+	if f, ok := c.App.ErrWriter.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+		throttle = 5 * time.Second
+	}
 	var bar *progressbar.ProgressBar
 	return func(done, total int) {
 		if bar == nil {
@@ -445,7 +451,7 @@ func progress(c *cli.Context, label string) func(done, total int) {
 				progressbar.OptionShowCount(),
 				progressbar.OptionShowIts(),
 				progressbar.OptionSetItsString("pairs"),
-				progressbar.OptionThrottle(100*time.Millisecond),
+				progressbar.OptionThrottle(throttle),
 				progressbar.OptionOnCompletion(func() { fmt.Fprintln(c.App.ErrWriter) }),
 			)
 		}
