@@ -13,6 +13,7 @@ import (
 
 	"github.com/rerank-go/rerank/backend/cpu"
 	"github.com/rerank-go/rerank/eval"
+	"github.com/rerank-go/rerank/internal/sharedtest"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/tokenize"
 )
@@ -146,4 +147,25 @@ func TestLoadErrors(t *testing.T) {
 	empty := t.TempDir()
 	_, err := Load(cpu.New(), empty, Options{})
 	require.ErrorContains(t, err, "has no tokenizer.json")
+}
+
+// An XLM-R model from the XLM-R-layout tokenizer: <pad> = 1, positions
+// 512 + pad + 1, one token type; it scores and truncates like BERT.
+func TestInitXLMRoberta(t *testing.T) {
+	tok := filepath.Join(sharedtest.Models(t), "xlmr-layout-unigram-tokenizer", "tokenizer.json")
+	dir := filepath.Join(t.TempDir(), "xlmr")
+	cfg, err := Init(cpu.New(), InitOptions{Preset: "tiny", Arch: nn.XLMRoberta, Tokenizer: tok, Output: dir, Seed: 1})
+	require.NoError(t, err)
+	assert.Equal(t, 1, cfg.PadID)
+	assert.Equal(t, 514, cfg.MaxPositions)
+	assert.Equal(t, 1, cfg.TypeVocab)
+	m, err := Load(cpu.New(), dir, Options{QueryMaxLen: 8, PassageMaxLen: 24})
+	require.NoError(t, err)
+	got, err := m.Score(context.Background(), "what is a wing", []string{"A wing generates lift.", "Heat transfer in slabs and plates of various shapes."})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	assert.NotEqual(t, got[0], got[1])
+	js, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	require.NoError(t, err)
+	assert.Contains(t, string(js), `"XLMRobertaForSequenceClassification"`)
 }

@@ -126,6 +126,11 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 	default:
 		resumeDir = args.Resume
 	}
+	if resumeDir == "" {
+		if old, err := LatestCheckpoint(args.OutputDir); err == nil && old != "" {
+			return nil, fmt.Errorf("--output-dir %s holds checkpoints of an earlier run (%s): continue it with --resume latest, or use another --output-dir", args.OutputDir, filepath.Base(old))
+		}
+	}
 	if resumeDir != "" {
 		if t.st, err = readState(resumeDir); err != nil {
 			return nil, err

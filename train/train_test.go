@@ -419,6 +419,10 @@ func TestBadInput(t *testing.T) {
 		{"unknown loss", good + good, func(a *Args) { a.Loss = "mse" }, []string{"--loss", `"mse"`}},
 		{"no model", good + good, func(a *Args) { a.ModelDir = filepath.Join(a.OutputDir, "none") }, []string{"--model", "none", "no such"}},
 		{"resume without checkpoint", good + good, func(a *Args) { a.Resume = "latest" }, []string{"resume: no checkpoint"}},
+		{"earlier checkpoints", good + good, func(a *Args) {
+			require.NoError(t, os.MkdirAll(CheckpointDir(a.OutputDir, 3), 0o755))
+			require.NoError(t, os.WriteFile(filepath.Join(CheckpointDir(a.OutputDir, 3), StateFile), []byte("{}"), 0o644))
+		}, []string{"checkpoint-3", "--resume latest"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
