@@ -1,0 +1,173 @@
+//go:build cgo && !noblas && amd64
+
+package cpu
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rerank-go/rerank/backend"
+)
+
+// withGo runs fn on the pure-Go paths (as a noblas build or a CPU without
+// AVX2 would), then restores the C kernels.
+func withGo(fn func()) {
+	haveC = false
+	defer func() { haveC = true }()
+	fn()
+}
+
+// maxRel is the largest |a-b| / max(1, |b|).
+func maxRel(a, b []float32) float64 {
+	worst := 0.0
+	for i := range a {
+		d := math.Abs(float64(a[i])-float64(b[i])) / math.Max(1, math.Abs(float64(b[i])))
+		if math.IsNaN(d) {
+			return math.Inf(1)
+		}
+		worst = math.Max(worst, d)
+	}
+	return worst
+}
+
+// TestKernelsMatchGo holds every C kernel to its pure-Go path on sizes
+// that are not multiples of the 8-lane vectors.
+func TestKernelsMatchGo(t *testing.T) {
+	require.True(t, haveC, "this amd64 machine has no AVX2/FMA: the C kernels are untested")
+	r := rand.New(rand.NewPCG(3, 4))
+	type op struct {
+		name string
+		tol  float64
+		run  func(be *Backend) []float32
+	}
+	x := randVec(r, 4099, 3)
+	dout := randVec(r, 4099, 1)
+	const rows, dim = 37, 389
+	lx, ldy := randVec(r, rows*dim, 2), randVec(r, rows*dim, 1)
+	lg, lb := randVec(r, dim, 1), randVec(r, dim, 1)
+	ops := []op{
+		{"gelu", 2e-6, func(be *Backend) []float32 {
+			out := make(F32, len(x))
+			be.Gelu(out, F32(x))
+			return out
+		}},
+		{"gelu backward", 2e-6, func(be *Backend) []float32 {
+			out := make(F32, len(x))
+			be.GeluBackward(out, F32(dout), F32(x))
+			return out
+		}},
+		{"dropout", 0, func(be *Backend) []float32 {
+			out := make(F32, len(x))
+			be.Dropout(out, F32(x), 0.1, 77)
+			return out
+		}},
+		{"dropout p=0.5", 0, func(be *Backend) []float32 {
+			out := make(F32, len(x))
+			be.DropoutBackward(out, F32(x), 0.5, 78)
+			return out
+		}},
+		{"add bias", 0, func(be *Backend) []float32 {
+			y := append(F32(nil), lx...)
+			be.AddBias(y, F32(lb), rows, dim)
+			return y
+		}},
+		{"bias grad", 1e-6, func(be *Backend) []float32 {
+			db := make(F32, dim)
+			be.BiasGrad(db, F32(ldy), rows, dim)
+			return db
+		}},
+		{"layernorm", 1e-6, func(be *Backend) []float32 {
+			out, mean, rstd := make(F32, rows*dim), make(F32, rows), make(F32, rows)
+			be.LayerNorm(out, mean, rstd, F32(lx), F32(lg), F32(lb), rows, dim, 1e-12)
+			return append(append(out, mean...), rstd...)
+		}},
+		{"layernorm backward", 1e-5, func(be *Backend) []float32 {
+			out, mean, rstd := make(F32, rows*dim), make(F32, rows), make(F32, rows)
+			be.LayerNorm(out, mean, rstd, F32(lx), F32(lg), F32(lb), rows, dim, 1e-12)
+			dx, dg, db := make(F32, rows*dim), make(F32, dim), make(F32, dim)
+			be.LayerNormBackward(dx, dg, db, F32(ldy), F32(lx), mean, rstd, F32(lg), rows, dim)
+			return append(append(dx, dg...), db...)
+		}},
+		{"adamw", 0, func(be *Backend) []float32 {
+			p, m, v := append(F32(nil), x...), make(F32, len(x)), make(F32, len(x))
+			for step := 1; step <= 3; step++ {
+				be.AdamW(p, F32(dout), m, v, backend.AdamWStep{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, WeightDecay: 0.01, Step: step})
+			}
+			return append(append(p, m...), v...)
+		}},
+	}
+	for _, tc := range []struct {
+		name  string
+		a     backend.Attn
+		lens  []int
+		holes bool // padding inside the sequences too
+	}{
+		{"attention", backend.Attn{N: 3, S: 37, Heads: 2, HeadDim: 12}, []int{37, 20, 9}, false},
+		{"attention dropout holes", backend.Attn{N: 3, S: 33, Heads: 3, HeadDim: 8, Dropout: 0.2, Seed: 5}, []int{33, 17, 0}, true},
+	} {
+		a := tc.a
+		T, H := a.N*a.S, a.H()
+		qkv, g := randVec(r, T*3*H, 1), randVec(r, T*H, 1)
+		mask := make(I32, T)
+		for n, l := range tc.lens {
+			for s := 0; s < l; s++ {
+				if !tc.holes || s%5 != 3 {
+					mask[n*a.S+s] = 1
+				}
+			}
+		}
+		ops = append(ops, op{tc.name, 2e-6, func(be *Backend) []float32 {
+			ctx, save, dqkv := make(F32, T*H), make(F32, be.AttentionSaveLen(a)), make(F32, T*3*H)
+			be.Attention(a, F32(qkv), mask, ctx, save)
+			be.AttentionBackward(a, F32(qkv), mask, ctx, F32(g), save, dqkv)
+			return append(append(ctx, save...), dqkv...)
+		}})
+	}
+	for _, tc := range ops {
+		t.Run(tc.name, func(t *testing.T) {
+			be := New()
+			got := tc.run(be)
+			var want []float32
+			withGo(func() { want = tc.run(be) })
+			require.Len(t, got, len(want))
+			assert.LessOrEqual(t, maxRel(got, want), tc.tol)
+		})
+	}
+}
+
+// TestGeluAccuracy checks the C GELU and its derivative against float64
+// math.Erf over the range where they matter, in relative terms.
+func TestGeluAccuracy(t *testing.T) {
+	n := 20001
+	x, one := make(F32, n), make(F32, n)
+	for i := range x {
+		x[i] = float32(-10 + 20*float64(i)/float64(n-1))
+		one[i] = 1
+	}
+	be := New()
+	y, d := make(F32, n), make(F32, n)
+	be.Gelu(y, x)
+	be.GeluBackward(d, one, x)
+	worst, worstD := 0.0, 0.0
+	for i, v := range x {
+		xf := float64(v)
+		cdf := 0.5 * math.Erfc(-xf/math.Sqrt2)
+		want := xf * cdf
+		wantD := cdf + xf*math.Exp(-0.5*xf*xf)/math.Sqrt(2*math.Pi)
+		// Relative error down to x = -3; beyond, GELU is below 0.005
+		// and its error is held in absolute terms (the exponent of the
+		// erfc fit, about -x²/2, carries float32 rounding).
+		if xf >= -3 {
+			worst = math.Max(worst, math.Abs(float64(y[i])-want)/math.Max(math.Abs(want), 1e-30))
+		} else {
+			worst = math.Max(worst, math.Abs(float64(y[i])-want)/1e-2)
+		}
+		worstD = math.Max(worstD, math.Abs(float64(d[i])-wantD))
+	}
+	assert.LessOrEqual(t, worst, 1.5e-6, "gelu") // about 1e-7 for |x| < 2
+	assert.LessOrEqual(t, worstD, 2e-7, "gelu' (absolute)")
+}
