@@ -64,6 +64,11 @@ cuda-vet:
 gpu-check:
 	bash scripts/gpu-check.sh
 
+# demo builds rerank, creates a tiny random BERT reranker, trains it on the
+# bundled SciFact excerpt and prints dev metrics before and after training.
+demo:
+	GO=$(GO) BIN=$(BIN) bash scripts/demo.sh
+
 clean:
 	rm -rf $(BIN) build
 
