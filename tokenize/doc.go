@@ -27,11 +27,14 @@
 //
 //   - Added (special) tokens are split out of the raw text first, leftmost
 //     longest, honouring lstrip, rstrip and single_word.
+//
 //   - BertNormalizer classifies characters with the tables of the Rust crate
 //     unicode_categories 0.1.1 (Unicode 9 era; see unicode_tables.go), as HF
 //     does, and resolves strip_accents: null to lowercase.
+//
 //   - Precompiled looks each grapheme cluster shorter than 6 bytes up whole
 //     (the shortest matching key wins), else character by character.
+//
 //   - With truncation set, HF stops tokenizing a sequence after the
 //     pre-tokenized word that brings it to max_length tokens (no early stop
 //     for the first sequence under only_second); longest_first then compares
@@ -40,9 +43,12 @@
 //     (Python wheels pinned below 0.23, older TEI builds), which compared the
 //     full lengths.
 //
+//   - Added tokens with normalized=true are matched, in their normalized
+//     form, in the normalized text of the stretches between the others.
+//
 // Not supported (Load fails, naming the field): BPE and WordLevel models,
-// byte_fallback, added tokens with normalized=true, and pre-tokenizers
-// other than BertPreTokenizer and Metaspace. Only right truncation exists.
+// byte_fallback, and pre-tokenizers other than BertPreTokenizer and
+// Metaspace. Only right truncation exists.
 // Go's Unicode tables (15.0) may differ from Rust's for characters assigned
 // after Unicode 15 (lowercasing, NFD).
 package tokenize

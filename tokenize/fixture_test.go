@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -81,6 +82,24 @@ var fixtureConfigs = map[string]Truncation{
 	// Post-processor variants, on the first pairs.
 	"bertprocessing_longest_first_128":    {Strategy: LongestFirst, MaxLen: 128},
 	"robertaprocessing_longest_first_128": {Strategy: LongestFirst, MaxLen: 128},
+	// Normalized added tokens (the header's added_tokens), on some pairs.
+	"added_none":             {},
+	"added_longest_first_32": {Strategy: LongestFirst, MaxLen: 32},
+}
+
+// withAddedTokens returns the tokenizer.json at path with its added_tokens
+// replaced, as gen.js's tokenizer.addTokens left them.
+func withAddedTokens(t testing.TB, path string, added json.RawMessage) *Tokenizer {
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var j map[string]any
+	require.NoError(t, json.Unmarshal(data, &j))
+	j["added_tokens"] = added
+	data, err = json.Marshal(j)
+	require.NoError(t, err)
+	tok, err := LoadJSON(path+" (added tokens)", data)
+	require.NoError(t, err)
+	return tok
 }
 
 // withPostProcessor returns the tokenizer.json at path with its
@@ -124,20 +143,30 @@ func TestMatchesHuggingFace(t *testing.T) {
 			tok, err := Load(path)
 			require.NoError(t, err)
 			variant := withPostProcessor(t, path, tc.variant)
+			var added *Tokenizer
 			mismatches := map[string]int{}
 			counts := map[string]int{}
 			shown := 0
 			readGzipJSONL(t, filepath.Join(fixtureDir(), "expected-"+tc.name+".jsonl.gz"), func(line []byte) {
 				var e fixtureExpected
 				require.NoError(t, json.Unmarshal(line, &e))
-				if e.C == "" {
-					return // header
+				if e.C == "" { // header
+					var h struct {
+						AddedTokens json.RawMessage `json:"added_tokens"`
+					}
+					require.NoError(t, json.Unmarshal(line, &h))
+					require.NotEmpty(t, h.AddedTokens, "header without added_tokens")
+					added = withAddedTokens(t, path, h.AddedTokens)
+					return
 				}
 				tr, ok := fixtureConfigs[e.C]
 				require.True(t, ok, "unknown configuration %q", e.C)
 				tk := tok
-				if e.C == tc.variant+"processing_longest_first_128" {
+				switch {
+				case e.C == tc.variant+"processing_longest_first_128":
 					tk = variant
+				case strings.HasPrefix(e.C, "added_"):
+					tk = added
 				}
 				p := pairs[e.I]
 				counts[e.C]++
@@ -165,7 +194,7 @@ func TestMatchesHuggingFace(t *testing.T) {
 			for _, c := range names {
 				t.Logf("%s %-36s %5d pairs, %d mismatches", tc.name, c, counts[c], mismatches[c])
 			}
-			require.Len(t, counts, 7, "configurations in the fixture")
+			require.Len(t, counts, 9, "configurations in the fixture")
 			for _, c := range names {
 				require.Zero(t, mismatches[c], fmt.Sprintf("mismatches in %s", c))
 			}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strings"
 
 	"golang.org/x/text/unicode/norm"
@@ -45,21 +44,6 @@ func LoadJSON(name string, data []byte) (*Tokenizer, error) {
 		return fmt.Errorf("tokenize: %s: %s: %s", name, field, fmt.Sprintf(format, args...))
 	}
 
-	for i, a := range cfg.AddedTokens {
-		field := fmt.Sprintf("added_tokens[%d]", i)
-		if a.Content == "" {
-			return nil, fail(field, "empty content")
-		}
-		if a.Normalized {
-			return nil, fail(field, "token %q has normalized=true, which this package does not support yet", a.Content)
-		}
-		t.added = append(t.added, addedToken{content: a.Content, id: int32(a.Id), lstrip: a.Lstrip, rstrip: a.Rstrip, singleWord: a.SingleWord})
-	}
-	sort.SliceStable(t.added, func(i, j int) bool { return len(t.added[i].content) > len(t.added[j].content) })
-	for _, a := range t.added {
-		t.addedFirst[a.content[0]] = true
-	}
-
 	var err error
 	if err = t.loadModel(cfg.Model, fail); err != nil {
 		return nil, err
@@ -84,6 +68,31 @@ func LoadJSON(name string, data []byte) (*Tokenizer, error) {
 			t.bert = b
 		}
 	}
+	for i, a := range cfg.AddedTokens {
+		field := fmt.Sprintf("added_tokens[%d]", i)
+		if a.Content == "" {
+			return nil, fail(field, "empty content")
+		}
+		if a.Id < 0 || a.Id > 1<<30 {
+			return nil, fail(field+".id", "%d is not a valid id", a.Id)
+		}
+		tok := addedToken{content: a.Content, id: int32(a.Id), lstrip: a.Lstrip, rstrip: a.Rstrip, singleWord: a.SingleWord}
+		t.all = append(t.all, tok)
+		if !a.Normalized {
+			t.raw.add(tok)
+			continue
+		}
+		// Matched against normalized text in its normalized form, as HF's
+		// normalized_cache does.
+		if tok.content = t.normalize(a.Content); tok.content != "" {
+			t.normAdded.add(tok)
+		}
+	}
+	for _, a := range t.all {
+		if int(a.id) >= t.vocabSize {
+			t.vocabSize = int(a.id) + 1
+		}
+	}
 
 	// Padding id: the file's padding settings if any, else the usual pad
 	// tokens.
@@ -101,7 +110,7 @@ func LoadJSON(name string, data []byte) (*Tokenizer, error) {
 }
 
 func (t *Tokenizer) tokenID(tok string) (int32, bool) {
-	for _, a := range t.added {
+	for _, a := range t.all {
 		if a.content == tok {
 			return a.id, true
 		}
@@ -192,11 +201,6 @@ func (t *Tokenizer) loadModel(m map[string]interface{}, fail failFunc) error {
 		t.models = &unigramModel{t.uni, pieces}
 	default:
 		return fail("model.type", "%q is not supported (WordPiece and Unigram are)", typ)
-	}
-	for _, a := range t.added {
-		if int(a.id) >= t.vocabSize {
-			t.vocabSize = int(a.id) + 1
-		}
 	}
 	return nil
 }

@@ -100,7 +100,7 @@ func TestLoadErrors(t *testing.T) {
 		{"charsmap", write("pc.json", `{"normalizer":{"type":"Sequence","normalizers":[{"type":"Precompiled","precompiled_charsmap":"!!"}]},`+wp+`}`), []string{"pc.json", "normalizer.normalizers[0].precompiled_charsmap"}},
 		{"pre_tokenizer", write("pre.json", `{"pre_tokenizer":{"type":"ByteLevel"},`+wp+`}`), []string{"pre.json", "pre_tokenizer.type"}},
 		{"template", write("tp.json", `{"post_processor":{"type":"TemplateProcessing","single":[],"pair":[{"SpecialToken":{"id":"[X]","type_id":0}}]},`+wp+`}`), []string{"tp.json", "post_processor.pair[0]", "[X]"}},
-		{"normalized added", write("added.json", `{"added_tokens":[{"id":0,"content":"[UNK]","normalized":true}],`+wp+`}`), []string{"added.json", "added_tokens[0]"}},
+		{"empty added token", write("added.json", `{"added_tokens":[{"id":0,"content":""}],`+wp+`}`), []string{"added.json", "added_tokens[0]"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(tc.path)

@@ -3,6 +3,7 @@ package tokenize
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -17,8 +18,9 @@ type Tokenizer struct {
 	name        string
 	fingerprint [32]byte
 
-	added      []addedToken // longest first
-	addedFirst [256]bool
+	all       []addedToken // as listed in the file
+	raw       addedSet     // added tokens matched in the raw text (normalized=false)
+	normAdded addedSet     // added tokens matched in normalized text (normalized=true)
 
 	norm    []normalizer
 	bert    *bertNormalizer // set when the normalizer is a lone BertNormalizer
@@ -110,35 +112,71 @@ func (t *Tokenizer) Tokenize(text string) []int32 {
 func (t *Tokenizer) tokenize(text string, limit int, s *scratch, dst []int32) []int32 {
 	text = validUTF8(text)
 	s.n0, s.limit, s.stopped = len(dst), limit, false
-	if len(t.added) == 0 {
-		return t.tokenizePiece(text, true, s, dst)
+	t.raw.split(text,
+		func(piece string, atStart bool) bool {
+			dst = t.tokenizePiece(piece, atStart, s, dst)
+			return !s.stopped
+		},
+		func(id int32) bool {
+			dst = append(dst, id) // counted, but never what stops tokenization
+			return true
+		})
+	return dst
+}
+
+// addedSet is a set of added tokens, matched leftmost-longest.
+type addedSet struct {
+	tokens []addedToken // longest first
+	first  [256]bool    // first bytes of the tokens
+}
+
+func (a *addedSet) add(tok addedToken) {
+	a.tokens = append(a.tokens, tok)
+	sort.SliceStable(a.tokens, func(i, j int) bool { return len(a.tokens[i].content) > len(a.tokens[j].content) })
+	a.first[tok.content[0]] = true
+}
+
+// match finds the longest token starting at text[i].
+func (a *addedSet) match(text string, i int) (addedToken, bool) {
+	if !a.first[text[i]] {
+		return addedToken{}, false
 	}
+	for _, tok := range a.tokens {
+		if strings.HasPrefix(text[i:], tok.content) {
+			return tok, true
+		}
+	}
+	return addedToken{}, false
+}
+
+// split walks text as HF's AddedVocabulary does: piece gets each non-empty
+// stretch between matches (atStart when it begins the text), token each
+// match's id; the walk ends when either returns false.
+func (a *addedSet) split(text string, piece func(p string, atStart bool) bool, token func(id int32) bool) {
 	start := 0 // start of the text not yet emitted
-	for i := 0; i < len(text); {
-		a, ok := t.matchAdded(text, i)
+	for i := 0; i < len(text) && len(a.tokens) > 0; {
+		m, ok := a.match(text, i)
 		if !ok {
 			i++
 			continue
 		}
-		b, e := i, i+len(a.content)
-		if a.singleWord {
+		b, e := i, i+len(m.content)
+		if m.singleWord {
 			if (b > 0 && endsWithWord(text[:b])) || (e < len(text) && startsWithWord(text[e:])) {
 				i = e // HF's match iterator resumes after the discarded match
 				continue
 			}
 		}
-		if a.lstrip {
-			j := b
-			for j > start {
-				r, size := utf8.DecodeLastRuneInString(text[:j])
+		if m.lstrip {
+			for b > start {
+				r, size := utf8.DecodeLastRuneInString(text[:b])
 				if !isSpace(r) {
 					break
 				}
-				j -= size
+				b -= size
 			}
-			b = j
 		}
-		if a.rstrip {
+		if m.rstrip {
 			for e < len(text) {
 				r, size := utf8.DecodeRuneInString(text[e:])
 				if !isSpace(r) {
@@ -147,32 +185,17 @@ func (t *Tokenizer) tokenize(text string, limit int, s *scratch, dst []int32) []
 				e += size
 			}
 		}
-		if start < b {
-			dst = t.tokenizePiece(text[start:b], start == 0, s, dst)
+		if start < b && !piece(text[start:b], start == 0) {
+			return
 		}
-		if s.stopped {
-			return dst
+		if !token(m.id) {
+			return
 		}
-		dst = append(dst, a.id) // counted, but never what stops tokenization
 		start, i = e, e
 	}
 	if start < len(text) {
-		dst = t.tokenizePiece(text[start:], start == 0, s, dst)
+		piece(text[start:], start == 0)
 	}
-	return dst
-}
-
-// matchAdded finds the longest added token starting at text[i].
-func (t *Tokenizer) matchAdded(text string, i int) (addedToken, bool) {
-	if !t.addedFirst[text[i]] {
-		return addedToken{}, false
-	}
-	for _, a := range t.added {
-		if strings.HasPrefix(text[i:], a.content) {
-			return a, true
-		}
-	}
-	return addedToken{}, false
 }
 
 func endsWithWord(s string) bool {
@@ -196,24 +219,43 @@ func (t *Tokenizer) tokenizePiece(text string, atStart bool, s *scratch, dst []i
 		s.stopped = s.limit > 0 && len(dst)-s.n0 >= s.limit
 		return !s.stopped
 	}
-	if t.bert != nil && t.bertPre && isASCII(text) {
+	if t.bert != nil && t.bertPre && len(t.normAdded.tokens) == 0 && isASCII(text) {
 		s.word = t.bert.wordsASCII(text, s.word, emit)
 		return dst
 	}
+	text = t.normalize(text)
+	pre := func(p string, first bool) bool {
+		switch {
+		case t.bertPre:
+			bertPreTokenize(p, emit)
+		case t.meta != nil:
+			t.meta.preTokenize(p, first, emit)
+		default:
+			if p != "" {
+				emit(p)
+			}
+		}
+		return !s.stopped
+	}
+	if len(t.normAdded.tokens) == 0 {
+		pre(text, atStart)
+		return dst
+	}
+	// Added tokens with normalized=true match the normalized text.
+	t.normAdded.split(text,
+		func(p string, first bool) bool { return pre(p, atStart && first) },
+		func(id int32) bool {
+			dst = append(dst, id)
+			return true
+		})
+	return dst
+}
+
+func (t *Tokenizer) normalize(text string) string {
 	for _, n := range t.norm {
 		text = n.normalize(text)
 	}
-	switch {
-	case t.bertPre:
-		bertPreTokenize(text, emit)
-	case t.meta != nil:
-		t.meta.preTokenize(text, atStart, emit)
-	default:
-		if text != "" {
-			emit(text)
-		}
-	}
-	return dst
+	return text
 }
 
 // Words repeat a lot in natural text, so each scratch space remembers the

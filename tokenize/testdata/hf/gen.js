@@ -146,6 +146,12 @@ const adversarial = {
     '[cls] lowercase [Sep] variants <S> <MASK>',
     '▁ literal metaspace ▁▁ and ▁word',
   ],
+  // Words that the 'added' variants add as normalized (non-special) tokens.
+  added_tokens: [
+    'I said Hello World to a naïve NAÏVE naive CO2 co2 Straße strasse',
+    'hello worldhello world  hello   world helloworld',
+    'CO2CO2 xco2x Café-Straße',
+  ],
   empty: ['', ' ', '\u00A0', '\u200B', '.', 'a'],
 };
 
@@ -333,8 +339,25 @@ async function main() {
     const cfg = { name: 'longest_first_128', strategy: 'LongestFirst', max: 128 };
     const res = await runConfig(vt, cfg, sub);
     res.forEach((r, i) => lines.push(JSON.stringify({ i, c: t.variant + 'processing_longest_first_128', ...r })));
+    n += res.length;
+    // Normalized added tokens (tokenizer.addTokens) on the first 300 pairs
+    // and the added_tokens category. The header line records the resulting
+    // added_tokens so that the Go test can rebuild the same tokenizer.
+    const at = Tokenizer.fromFile(file);
+    at.addTokens(['hello world', 'naïve', 'CO2', 'Straße']);
+    const tmp = path.join(os.tmpdir(), `rerank-added-${process.pid}.json`);
+    at.save(tmp);
+    const added = JSON.parse(fs.readFileSync(tmp, 'utf8')).added_tokens;
+    fs.unlinkSync(tmp);
+    lines[0] = JSON.stringify({ ...JSON.parse(lines[0]), added_tokens: added });
+    const idx = pairs.map((p, i) => i).filter((i) => i < 300 || pairs[i].cat === 'added_tokens');
+    for (const c of [configs[0], configs[1]]) {
+      const r2 = await runConfig(at, c, idx.map((i) => pairs[i]));
+      r2.forEach((r, j) => lines.push(JSON.stringify({ i: idx[j], c: 'added_' + c.name, ...r })));
+      n += r2.length;
+    }
     fs.writeFileSync(path.join(out, `expected-${t.name}.jsonl.gz`), zlib.gzipSync(lines.join('\n') + '\n', { level: 9 }));
-    console.log(`${t.name}: ${pairs.length} pairs, ${n + res.length} encodings (tokenizers ${version})`);
+    console.log(`${t.name}: ${pairs.length} pairs, ${n} encodings (tokenizers ${version})`);
   }
 }
 
