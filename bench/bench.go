@@ -175,7 +175,7 @@ func Run(mode string, o Options) (Result, error) {
 	step := func(i int) error {
 		seed := o.Seed + uint64(i) + 1
 		t0 := time.Now()
-		logits, err := m.Forward(batch, nn.RunOptions{Train: mode == "train", Seed: seed})
+		logits, err := m.Forward(batch, nn.RunOptions{Train: mode == "train", Seed: seed, SkipPadding: true})
 		if err != nil {
 			return err
 		}

@@ -15,8 +15,17 @@ type acts struct {
 	imem backend.IntBuf
 
 	n, s int // shape the views are carved for
-	ckpt bool
+	// rows is the number of token rows the dense layers compute: n·s, or
+	// with packing the real tokens' rows only.
+	rows   int
+	ckpt   bool
+	packed bool
+	// seqOff[i] is the first row of sequence i in the token rows and
+	// seqLen[i] its number of rows (s when not packed; with packing, up to
+	// and including its last real token, at least 1).
+	seqOff, seqLen []int
 
+	// ids, typ and pos are per token row; mask is [n·s] (padded layout).
 	ids, typ, pos, mask backend.IntBuf
 
 	// Embeddings: sum of the three lookups (LayerNorm input), its row
@@ -36,20 +45,28 @@ type acts struct {
 	dlogits, dhD, dh, dclsD, dcls backend.Buf
 	dx, dxNext, dA, dctx          backend.Buf
 	dqkv, dff                     backend.Buf
+
+	// Packing scratch (nil when not packed): the QKV product and the
+	// attention output in token rows, and the padded-layout gradients of
+	// the attention. Each layer's qkv and ctx stay in the padded layout
+	// the attention works on.
+	qkvP, ctxP, dctxPad, dqkvPad backend.Buf
 }
 
 type layerActs struct {
-	qkv, save, ctx      backend.Buf // [T,3H], attention save, [T,H]
+	qkv, save, ctx      backend.Buf // [n·s,3H], attention save, [n·s,H] (padded layout)
 	r1, mean1, rstd1, a backend.Buf // attention residual sum, its stats, LayerNorm output
 	f1, f2              backend.Buf // intermediate pre- and post-GELU, [T,I]
 	r2, mean2, rstd2    backend.Buf // output residual sum and stats
 }
 
-// ensure carves the views for an n×s batch, growing the allocation when
-// needed.
-func (a *acts) ensure(m *Model, n, s int) error {
+// ensure carves the views for an n×s batch whose dense layers compute
+// rows token rows (rows < n·s when packed), growing the allocation when
+// needed. The allocation is sized for n·s rows, so that batches of the
+// same shape never regrow it whatever their lengths.
+func (a *acts) ensure(m *Model, n, s, rows int, packed bool) error {
 	ckpt := m.GradientCheckpointing
-	if a.mem != nil && a.n == n && a.s == s && a.ckpt == ckpt {
+	if a.mem != nil && a.n == n && a.s == s && a.rows == rows && a.ckpt == ckpt && a.packed == packed {
 		return nil
 	}
 	c := m.Cfg
@@ -64,6 +81,9 @@ func (a *acts) ensure(m *Model, n, s int) error {
 		4*n*H + n*c.NumLabels + // head
 		n*c.NumLabels + 4*n*H + // head backward
 		4*T*H + 3*T*H + T*I // layer backward
+	if packed {
+		size += 4*T*H + 4*T*H // qkvP, ctxP, dctxPad, dqkvPad
+	}
 	if a.mem == nil || a.mem.Len() < size {
 		if a.mem != nil {
 			m.be.Free(a.mem)
@@ -85,33 +105,46 @@ func (a *acts) ensure(m *Model, n, s int) error {
 		a.imem = im
 	}
 	off := 0
-	take := func(k int) backend.Buf {
-		v := a.mem.Slice(off, k)
+	// take carves k values; buffers with a token dimension are carved at
+	// full size (T) so that their offsets do not depend on rows, and viewed
+	// at their used size.
+	take := func(k, used int) backend.Buf {
+		v := a.mem.Slice(off, used)
 		off += k
 		return v
 	}
-	a.ids, a.typ, a.pos, a.mask = a.imem.Slice(0, T), a.imem.Slice(T, T), a.imem.Slice(2*T, T), a.imem.Slice(3*T, T)
-	a.embSum, a.embMean, a.embRstd = take(T*H), take(T), take(T)
-	a.xs = make([]backend.Buf, L+1)
-	for l := range a.xs {
-		a.xs[l] = take(T * H)
+	R := rows
+	a.ids, a.typ, a.pos, a.mask = a.imem.Slice(0, R), a.imem.Slice(T, R), a.imem.Slice(2*T, R), a.imem.Slice(3*T, T)
+	a.embSum, a.embMean, a.embRstd = take(T*H, R*H), take(T, R), take(T, R)
+	if len(a.xs) != L+1 {
+		a.xs = make([]backend.Buf, L+1)
 	}
-	a.per = make([]layerActs, nPer)
+	for l := range a.xs {
+		a.xs[l] = take(T*H, R*H)
+	}
+	if len(a.per) != nPer {
+		a.per = make([]layerActs, nPer)
+	}
 	for i := range a.per {
 		p := &a.per[i]
-		p.qkv, p.save, p.ctx = take(3*T*H), take(save), take(T*H)
-		p.r1, p.mean1, p.rstd1, p.a = take(T*H), take(T), take(T), take(T*H)
-		p.f1, p.f2 = take(T*I), take(T*I)
-		p.r2, p.mean2, p.rstd2 = take(T*H), take(T), take(T)
+		p.qkv, p.save, p.ctx = take(3*T*H, 3*T*H), take(save, save), take(T*H, T*H)
+		p.r1, p.mean1, p.rstd1, p.a = take(T*H, R*H), take(T, R), take(T, R), take(T*H, R*H)
+		p.f1, p.f2 = take(T*I, R*I), take(T*I, R*I)
+		p.r2, p.mean2, p.rstd2 = take(T*H, R*H), take(T, R), take(T, R)
 	}
-	a.cls, a.clsD, a.h, a.hD = take(n*H), take(n*H), take(n*H), take(n*H)
-	a.logits = take(n * c.NumLabels)
-	a.dlogits = take(n * c.NumLabels)
-	a.dhD, a.dh, a.dclsD, a.dcls = take(n*H), take(n*H), take(n*H), take(n*H)
-	a.dx, a.dxNext, a.dA, a.dctx = take(T*H), take(T*H), take(T*H), take(T*H)
-	a.dqkv = take(3 * T * H)
-	a.dff = take(T * I)
-	a.n, a.s, a.ckpt = n, s, ckpt
+	a.cls, a.clsD, a.h, a.hD = take(n*H, n*H), take(n*H, n*H), take(n*H, n*H), take(n*H, n*H)
+	a.logits = take(n*c.NumLabels, n*c.NumLabels)
+	a.dlogits = take(n*c.NumLabels, n*c.NumLabels)
+	a.dhD, a.dh, a.dclsD, a.dcls = take(n*H, n*H), take(n*H, n*H), take(n*H, n*H), take(n*H, n*H)
+	a.dx, a.dxNext, a.dA, a.dctx = take(T*H, R*H), take(T*H, R*H), take(T*H, R*H), take(T*H, R*H)
+	a.dqkv = take(3*T*H, 3*R*H)
+	a.dff = take(T*I, R*I)
+	a.qkvP, a.ctxP, a.dctxPad, a.dqkvPad = nil, nil, nil, nil
+	if packed {
+		a.qkvP, a.ctxP = take(3*T*H, 3*R*H), take(T*H, R*H)
+		a.dctxPad, a.dqkvPad = take(T*H, T*H), take(3*T*H, 3*T*H)
+	}
+	a.n, a.s, a.rows, a.ckpt, a.packed = n, s, rows, ckpt, packed
 	return nil
 }
 

@@ -4,8 +4,9 @@ import (
 	"github.com/rerank-go/rerank/backend"
 )
 
-// Each layer's forward and backward sit side by side below. Shapes: T =
-// N·S tokens, H hidden, I intermediate. Activations live in m.acts.
+// Each layer's forward and backward sit side by side below. Shapes: T
+// token rows (N·S, or the real tokens' rows with RunOptions.SkipPadding),
+// H hidden, I intermediate. Activations live in m.acts.
 
 // grad returns a parameter's gradient view, or nil when it is frozen.
 func grad(p *Param) backend.Buf { return p.G }
@@ -53,7 +54,7 @@ func (m *Model) dropoutP(p float32, o RunOptions) float32 {
 func (m *Model) embForward(o RunOptions) error {
 	a, e, be := &m.acts, &m.emb, m.be
 	H := m.Cfg.Hidden
-	T := a.n * a.s
+	T := a.rows
 	// HF order: (word + token_type) + position.
 	be.Embed(a.embSum, e.word.W, a.ids, H, false)
 	be.Embed(a.embSum, e.typ.W, a.typ, H, true)
@@ -69,7 +70,7 @@ func (m *Model) embForward(o RunOptions) error {
 func (m *Model) embBackward(o RunOptions) {
 	a, e, be := &m.acts, &m.emb, m.be
 	H := m.Cfg.Hidden
-	T := a.n * a.s
+	T := a.rows
 	if p := m.dropoutP(m.Cfg.HiddenDropout, o); p > 0 {
 		be.DropoutBackward(a.dx, a.dx, p, m.seed(o, -1, siteEmb))
 	}
@@ -100,24 +101,38 @@ func (m *Model) layerForward(l int, o RunOptions) error {
 	a, be, L := &m.acts, m.be, &m.layers[l]
 	p := a.layer(l)
 	H := m.Cfg.Hidden
-	T := a.n * a.s
+	T := a.rows
 	x := a.xs[l]
 
 	// Q, K, V in one product: [T,H]·[3H,H]ᵀ.
-	be.Gemm(false, true, T, 3*H, H, 1, x, H, L.qkvW, H, 0, p.qkv, 3*H)
-	be.AddBias(p.qkv, L.qkvB, T, 3*H)
+	qkv := p.qkv
+	if a.packed {
+		qkv = a.qkvP
+	}
+	be.Gemm(false, true, T, 3*H, H, 1, x, H, L.qkvW, H, 0, qkv, 3*H)
+	be.AddBias(qkv, L.qkvB, T, 3*H)
 	for j, lin := range []*Linear{&L.q, &L.k, &L.v} {
 		if lin.Adapter != nil {
-			y := p.qkv.Slice(j*H, 3*T*H-j*H)
+			y := qkv.Slice(j*H, 3*T*H-j*H)
 			if err := lin.Adapter.Forward(be, x, H, y, 3*H, T, o.Train, backend.SubSeed(o.Seed, lin.site)); err != nil {
 				return err
 			}
 		}
 	}
+	// Attention runs on the padded layout; packed rows are spread out to
+	// it (skipped positions zero) and the output gathered back.
+	if a.packed {
+		m.scatterRows(p.qkv, qkv, 3*H)
+	}
 	be.Attention(m.attn(o, l), p.qkv, a.mask, p.ctx, p.save)
+	ctx := p.ctx
+	if a.packed {
+		ctx = a.ctxP
+		m.gatherRows(ctx, p.ctx, H)
+	}
 
 	// A = LayerNorm(dropout(ctx·Woᵀ + bo) + x).
-	if err := m.linearForward(&L.ao, p.ctx, p.r1, T, o); err != nil {
+	if err := m.linearForward(&L.ao, ctx, p.r1, T, o); err != nil {
 		return err
 	}
 	if pd := m.dropoutP(m.Cfg.HiddenDropout, o); pd > 0 {
@@ -147,7 +162,7 @@ func (m *Model) layerBackward(l int, o RunOptions) error {
 	a, be, L := &m.acts, m.be, &m.layers[l]
 	p := a.layer(l)
 	H := m.Cfg.Hidden
-	T := a.n * a.s
+	T := a.rows
 	x := a.xs[l]
 
 	// Output LayerNorm: dA = d(r2); the residual sends it on to A as is.
@@ -166,10 +181,21 @@ func (m *Model) layerBackward(l int, o RunOptions) error {
 	// dropout, to the attention output projection.
 	be.LayerNormBackward(a.dx, grad(L.ln1W), grad(L.ln1B), a.dA, p.r1, p.mean1, p.rstd1, L.ln1W.W, T, H)
 	be.DropoutBackward(a.dA, a.dx, m.dropoutP(m.Cfg.HiddenDropout, o), m.seed(o, l, siteAttnOut))
-	if err := m.linearBackward(&L.ao, p.ctx, a.dA, a.dctx, T, false, o); err != nil {
+	ctx := p.ctx
+	if a.packed {
+		ctx = a.ctxP
+		m.gatherRows(ctx, p.ctx, H)
+	}
+	if err := m.linearBackward(&L.ao, ctx, a.dA, a.dctx, T, false, o); err != nil {
 		return err
 	}
-	be.AttentionBackward(m.attn(o, l), p.qkv, a.mask, p.ctx, a.dctx, p.save, a.dqkv)
+	if a.packed {
+		m.scatterRows(a.dctxPad, a.dctx, H)
+		be.AttentionBackward(m.attn(o, l), p.qkv, a.mask, p.ctx, a.dctxPad, p.save, a.dqkvPad)
+		m.gatherRows(a.dqkv, a.dqkvPad, 3*H)
+	} else {
+		be.AttentionBackward(m.attn(o, l), p.qkv, a.mask, p.ctx, a.dctx, p.save, a.dqkv)
+	}
 
 	// Q, K, V: weight gradients, then d(x) = d(r1) + dqkv·Wqkv.
 	if L.qkvGW != nil {
@@ -198,7 +224,14 @@ func (m *Model) headForward(o RunOptions) error {
 	a, be, hd := &m.acts, m.be, &m.head
 	H, n, s := m.Cfg.Hidden, a.n, a.s
 	pd := m.dropoutP(m.Cfg.ClassifierDropout, o)
-	be.Copy2D(a.cls, H, a.xs[len(a.xs)-1], s*H, n, H)
+	if a.packed {
+		last := a.xs[len(a.xs)-1]
+		for i, off := range a.seqOff {
+			be.Copy2D(a.cls.Slice(i*H, H), H, last.Slice(off*H, H), H, 1, H)
+		}
+	} else {
+		be.Copy2D(a.cls, H, a.xs[len(a.xs)-1], s*H, n, H)
+	}
 	if hd.dropoutIn && pd > 0 {
 		be.Dropout(a.clsD, a.cls, pd, m.seed(o, -1, siteHeadIn))
 	} else {
@@ -234,8 +267,37 @@ func (m *Model) headBackward(o RunOptions) error {
 	} else {
 		be.Copy2D(a.dcls, H, a.dclsD, H, n, H)
 	}
-	T := n * s
-	be.Fill(a.dx.Slice(0, T*H), 0)
-	be.Copy2D(a.dx, s*H, a.dcls, H, n, H)
+	be.Fill(a.dx, 0)
+	if a.packed {
+		for i, off := range a.seqOff {
+			be.Copy2D(a.dx.Slice(off*H, H), H, a.dcls.Slice(i*H, H), H, 1, H)
+		}
+	} else {
+		be.Copy2D(a.dx, s*H, a.dcls, H, n, H)
+	}
 	return nil
+}
+
+// scatterRows copies packed token rows (width values each) to the padded
+// layout [N·S, width], zeroing the positions that were skipped.
+func (m *Model) scatterRows(dst, src backend.Buf, width int) {
+	a, be := &m.acts, m.be
+	S := a.s
+	for i, off := range a.seqOff {
+		l := a.seqLen[i]
+		be.Copy2D(dst.Slice(i*S*width, l*width), width, src.Slice(off*width, l*width), width, l, width)
+		if l < S {
+			be.Fill(dst.Slice((i*S+l)*width, (S-l)*width), 0)
+		}
+	}
+}
+
+// gatherRows copies the computed positions of the padded layout [N·S,
+// width] into packed token rows.
+func (m *Model) gatherRows(dst, src backend.Buf, width int) {
+	a, be := &m.acts, m.be
+	for i, off := range a.seqOff {
+		l := a.seqLen[i]
+		be.Copy2D(dst.Slice(off*width, l*width), width, src.Slice(i*a.s*width, l*width), width, l, width)
+	}
 }

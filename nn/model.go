@@ -59,6 +59,7 @@ type run struct {
 	n, s  int
 	train bool
 	seed  uint64
+	skip  bool
 	ok    bool
 }
 
@@ -287,6 +288,14 @@ type RunOptions struct {
 	// Seed determines every dropout mask of the pass (and of its backward
 	// and any recomputation); use a new seed for each step.
 	Seed uint64
+	// SkipPadding packs each sequence's tokens up to its last real one
+	// and runs the embeddings, projections, FFN and LayerNorms on those
+	// rows only; attention stops at each sequence's last real key either
+	// way. Logits and parameter gradients are those of the padded pass up
+	// to float rounding (dropout draws other masks), but the hidden states
+	// of the skipped padded positions are not computed: HiddenState
+	// returns zeros there.
+	SkipPadding bool
 }
 
 // dropout site numbers, combined with the layer index into SubSeed.
@@ -311,22 +320,66 @@ func (m *Model) Forward(b *Batch, o RunOptions) ([]float32, error) {
 	if err := b.Validate(m.Cfg); err != nil {
 		return nil, err
 	}
-	if err := m.acts.ensure(m, b.N, b.S); err != nil {
-		return nil, err
-	}
-	a := &m.acts
-	be := m.be
-	be.UploadInt(a.ids, b.InputIDs)
-	be.UploadInt(a.typ, b.TypeIDs)
-	be.UploadInt(a.mask, b.Mask)
 	pos := PositionIDs(m.Cfg, b)
 	for i, p := range pos {
 		if int(p) >= m.Cfg.MaxPositions {
 			return nil, fmt.Errorf("row %d: position id %d exceeds max_position_embeddings %d", i/b.S, p, m.Cfg.MaxPositions)
 		}
 	}
-	be.UploadInt(a.pos, pos)
-	m.last = run{n: b.N, s: b.S, train: o.Train, seed: o.Seed}
+	a := &m.acts
+	be := m.be
+	rows := b.N * b.S
+	a.seqOff, a.seqLen = a.seqOff[:0], a.seqLen[:0]
+	for n := 0; n < b.N; n++ {
+		l := 1 // keep position 0 (the [CLS]/<s> the head reads)
+		for s := b.S - 1; s > 0; s-- {
+			if b.Mask[n*b.S+s] != 0 {
+				l = s + 1
+				break
+			}
+		}
+		if !o.SkipPadding {
+			l = b.S
+		}
+		a.seqOff = append(a.seqOff, 0)
+		a.seqLen = append(a.seqLen, l)
+	}
+	packed := false
+	if o.SkipPadding {
+		rows = 0
+		for n, l := range a.seqLen {
+			a.seqOff[n] = rows
+			rows += l
+		}
+		packed = rows < b.N*b.S
+	}
+	if !packed {
+		rows = b.N * b.S
+		for n := range a.seqLen {
+			a.seqOff[n], a.seqLen[n] = n*b.S, b.S
+		}
+	}
+	if err := a.ensure(m, b.N, b.S, rows, packed); err != nil {
+		return nil, err
+	}
+	be.UploadInt(a.mask, b.Mask)
+	if packed {
+		pk := func(v []int32) []int32 {
+			out := make([]int32, 0, rows)
+			for n, l := range a.seqLen {
+				out = append(out, v[n*b.S:n*b.S+l]...)
+			}
+			return out
+		}
+		be.UploadInt(a.ids, pk(b.InputIDs))
+		be.UploadInt(a.typ, pk(b.TypeIDs))
+		be.UploadInt(a.pos, pk(pos))
+	} else {
+		be.UploadInt(a.ids, b.InputIDs)
+		be.UploadInt(a.typ, b.TypeIDs)
+		be.UploadInt(a.pos, pos)
+	}
+	m.last = run{n: b.N, s: b.S, train: o.Train, seed: o.Seed, skip: o.SkipPadding}
 
 	if err := m.embForward(o); err != nil {
 		return nil, err
@@ -361,7 +414,7 @@ func (m *Model) Backward(dlogits []float32) error {
 	if len(dlogits) != n {
 		return fmt.Errorf("backward: %d logit gradients for %d logits", len(dlogits), n)
 	}
-	o := RunOptions{Train: m.last.train, Seed: m.last.seed}
+	o := RunOptions{Train: m.last.train, Seed: m.last.seed, SkipPadding: m.last.skip}
 	m.be.Upload(m.acts.dlogits, dlogits)
 	if err := m.headBackward(o); err != nil {
 		return err
@@ -394,10 +447,21 @@ func (m *Model) hasAdapters() bool {
 
 // HiddenState returns hidden state k of the last forward pass, [N*S*H]:
 // k = 0 is the embedding output, k = l+1 the output of layer l (Hugging
-// Face's output_hidden_states order).
+// Face's output_hidden_states order). Positions a SkipPadding pass did
+// not compute are zero.
 func (m *Model) HiddenState(k int) []float32 {
-	v := make([]float32, m.acts.xs[k].Len())
-	m.be.Download(v, m.acts.xs[k])
+	a := &m.acts
+	H := m.Cfg.Hidden
+	v := make([]float32, a.n*a.s*H)
+	if !a.packed {
+		m.be.Download(v, a.xs[k])
+		return v
+	}
+	p := make([]float32, a.rows*H)
+	m.be.Download(p, a.xs[k])
+	for n, l := range a.seqLen {
+		copy(v[n*a.s*H:(n*a.s+l)*H], p[a.seqOff[n]*H:(a.seqOff[n]+l)*H])
+	}
 	return v
 }
 

@@ -1,0 +1,93 @@
+package nn_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+
+	"github.com/rerank-go/rerank/nn"
+)
+
+// closeRel reports the largest |a-b| / max(1, |b|).
+func closeRel(a, b []float32) float64 {
+	worst := 0.0
+	for i := range a {
+		worst = math.Max(worst, math.Abs(float64(a[i])-float64(b[i]))/math.Max(1, math.Abs(float64(b[i]))))
+	}
+	return worst
+}
+
+// TestSkipPadding: packing the real tokens (RunOptions.SkipPadding) gives
+// the padded pass's logits, loss, gradients and hidden states at computed
+// positions, with and without gradient checkpointing; with dropout, the
+// checkpointed and plain packed passes agree bit for bit.
+func TestSkipPadding(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		arch    nn.Arch
+		dropout bool
+		ckpt    bool
+	}{
+		{"bert", nn.BERT, false, false},
+		{"bert checkpointing", nn.BERT, false, true},
+		{"xlmr", nn.XLMRoberta, false, false},
+		{"xlmr checkpointing", nn.XLMRoberta, false, true},
+		{"bert dropout", nn.BERT, true, false},
+		{"xlmr dropout", nn.XLMRoberta, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tinyConfig(tc.arch)
+			if !tc.dropout {
+				c.HiddenDropout, c.AttentionDropout, c.ClassifierDropout = 0, 0, 0
+			}
+			r := rand.New(rand.NewPCG(21, uint64(tc.arch)))
+			b := randomBatch(r, c, 6, 14)
+			// One row with padding inside too, one with a single token.
+			b.Mask[2*14+3] = 0
+			for j := 1; j < 14; j++ {
+				b.Mask[5*14+j], b.InputIDs[5*14+j] = 0, int32(c.PadID)
+			}
+			o := nn.RunOptions{Train: true, Seed: 99}
+			ref := newModel(t, c, 4)
+			ref.GradientCheckpointing = tc.ckpt
+			skip := newModel(t, c, 4)
+			skip.GradientCheckpointing = tc.ckpt
+			l1, _ := lossAndGrad(t, ref, b, o, 3)
+			o.SkipPadding = true
+			l2, _ := lossAndGrad(t, skip, b, o, 3)
+			if tc.dropout {
+				// Other masks: compare plain and checkpointed packed passes.
+				again := newModel(t, c, 4)
+				again.GradientCheckpointing = true
+				l3, _ := lossAndGrad(t, again, b, o, 3)
+				assert.Equal(t, l2, l3)
+				assert.Equal(t, flatGrads(skip), flatGrads(again))
+				return
+			}
+			assert.InDelta(t, l1, l2, 1e-6)
+			assert.LessOrEqual(t, closeRel(flatGrads(skip), flatGrads(ref)), 1e-5)
+			for k := 0; k <= c.Layers; k++ {
+				want, got := ref.HiddenState(k), skip.HiddenState(k)
+				for i := 0; i < b.N; i++ {
+					last := 0
+					for j := 0; j < b.S; j++ {
+						if b.Mask[i*b.S+j] != 0 {
+							last = j
+						}
+					}
+					H := c.Hidden
+					row := func(v []float32, j int) []float32 { return v[(i*b.S+j)*H : (i*b.S+j+1)*H] }
+					for j := 0; j < b.S; j++ {
+						if j <= last {
+							assert.LessOrEqualf(t, closeRel(row(got, j), row(want, j)), 1e-5, "hidden %d row %d pos %d", k, i, j)
+						} else {
+							assert.Equalf(t, make([]float32, H), row(got, j), "hidden %d row %d pos %d is skipped", k, i, j)
+						}
+					}
+				}
+			}
+		})
+	}
+}
