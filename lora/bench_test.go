@@ -101,7 +101,7 @@ type trainer struct {
 	params, grads, optState int64
 }
 
-func newTrainer(b *testing.B, loraRank int, loraDropout float64) *trainer {
+func newTrainer(b *testing.B, loraRank int, loraDropout float64, ckpt bool) *trainer {
 	b.Helper()
 	cfg, err := hfmodel.ParseConfig("miniLM config.json", []byte(miniLMConfig))
 	if err != nil {
@@ -112,6 +112,7 @@ func newTrainer(b *testing.B, loraRank int, loraDropout float64) *trainer {
 		b.Fatal(err)
 	}
 	tr.m.InitRandom(1, cfg.InitializerRange)
+	tr.m.GradientCheckpointing = ckpt
 	var trainable []*nn.Param
 	if loraRank > 0 {
 		lc := lora.Config{R: loraRank, Alpha: 2 * float64(loraRank), Dropout: loraDropout, TargetModules: []string{"query", "key", "value"}}
@@ -174,15 +175,18 @@ func (tr *trainer) step(b *testing.B, i int) {
 }
 
 // benchModes: full fine-tuning, and LoRA r=16 on query, key and value
-// with lora_dropout 0.1 (rerank train's default) and without dropout.
+// with lora_dropout 0.1 (rerank train's default), without dropout, and
+// with gradient checkpointing on top.
 var benchModes = []struct {
 	name    string
 	rank    int
 	dropout float64
+	ckpt    bool
 }{
-	{"full", 0, 0},
-	{"lora_r16_qkv", 16, 0.1},
-	{"lora_r16_qkv_nodropout", 16, 0},
+	{"full", 0, 0, false},
+	{"lora_r16_qkv", 16, 0.1, false},
+	{"lora_r16_qkv_nodropout", 16, 0, false},
+	{"lora_r16_qkv_checkpointing", 16, 0.1, true},
 }
 
 // BenchmarkTrainStep times one training step (forward + backward + AdamW)
@@ -193,7 +197,7 @@ var benchModes = []struct {
 func BenchmarkTrainStep(b *testing.B) {
 	for _, mode := range benchModes {
 		b.Run(mode.name, func(b *testing.B) {
-			tr := newTrainer(b, mode.rank, mode.dropout)
+			tr := newTrainer(b, mode.rank, mode.dropout, mode.ckpt)
 			tr.step(b, 0) // allocate activations
 			cpu0 := cpuSeconds()
 			b.ResetTimer()
@@ -229,7 +233,7 @@ func BenchmarkTrainMemory(b *testing.B) {
 			debug.FreeOSMemory()
 			reset := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
 			base := procStatus("VmRSS")
-			tr := newTrainer(b, mode.rank, mode.dropout)
+			tr := newTrainer(b, mode.rank, mode.dropout, mode.ckpt)
 			for i := 0; i < b.N; i++ {
 				tr.step(b, i)
 			}
