@@ -86,11 +86,17 @@ func (*Backend) Download(dst []float32, src backend.Buf) { copy(dst, f(src)[:len
 func (*Backend) UploadInt(dst backend.IntBuf, src []int32) { copy(ints(dst)[:len(src)], src) }
 
 // Fill implements backend.Backend.
-func (*Backend) Fill(dst backend.Buf, v float32) {
+func (b *Backend) Fill(dst backend.Buf, v float32) {
 	d := f(dst)
-	for i := range d {
-		d[i] = v
-	}
+	b.parallel(len(d), 1<<16, func(lo, hi int) {
+		if v == 0 {
+			clear(d[lo:hi])
+			return
+		}
+		for i := lo; i < hi; i++ {
+			d[i] = v
+		}
+	})
 }
 
 // Copy2D implements backend.Backend.

@@ -142,12 +142,56 @@ static inline uint64_t keep_threshold(float p) {
 	return t < 0 ? 0 : (uint64_t)t;
 }
 
+#define PHI 0x9E3779B97F4A7C15ULL
+
+// mul64c multiplies four 64-bit lanes by a constant, modulo 2⁶⁴, from
+// 32-bit products (AVX2 has no 64-bit multiply).
+static inline __m256i mul64c(__m256i z, uint64_t c) {
+	const __m256i clo = _mm256_set1_epi64x((long long)(c & 0xffffffffULL));
+	const __m256i chi = _mm256_set1_epi64x((long long)(c >> 32));
+	__m256i lo = _mm256_mul_epu32(z, clo);
+	__m256i cross = _mm256_add_epi64(_mm256_mul_epu32(_mm256_srli_epi64(z, 32), clo), _mm256_mul_epu32(z, chi));
+	return _mm256_add_epi64(lo, _mm256_slli_epi64(cross, 32));
+}
+
+// mix4 is mix() on four lanes that already hold seed + (i+1)·φ.
+static inline __m256i mix4(__m256i z) {
+	z = mul64c(_mm256_xor_si256(z, _mm256_srli_epi64(z, 30)), 0xBF58476D1CE4E5B9ULL);
+	z = mul64c(_mm256_xor_si256(z, _mm256_srli_epi64(z, 27)), 0x94D049BB133111EBULL);
+	z = _mm256_xor_si256(z, _mm256_srli_epi64(z, 31));
+	return _mm256_srli_epi64(z, 40);
+}
+
+// drop8 returns an 8-lane mask, all ones where dropout drops element
+// idx..idx+7 (mix < th), bit-identical to the scalar mix().
+static inline __m256 drop8(uint64_t seed, uint64_t idx, __m256i th) {
+	__m256i z0 = _mm256_add_epi64(_mm256_set1_epi64x((long long)(seed + (idx + 1) * PHI)),
+	                              _mm256_set_epi64x((long long)(3 * PHI), (long long)(2 * PHI), (long long)PHI, 0));
+	__m256i z1 = _mm256_add_epi64(z0, _mm256_set1_epi64x((long long)(4 * PHI)));
+	// The mixed values are below 2²⁴, so the signed compare is exact.
+	__m256i d0 = _mm256_cmpgt_epi64(th, mix4(z0));
+	__m256i d1 = _mm256_cmpgt_epi64(th, mix4(z1));
+	__m256i ab = _mm256_blend_epi32(d0, _mm256_slli_epi64(d1, 32), 0xAA);
+	ab = _mm256_permutevar8x32_epi32(ab, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+	return _mm256_castsi256_ps(ab);
+}
+
+// dropout_span sets out[j] = keep(seed, idx+j) ? x[j]·scale : 0 for j < n.
+static inline void dropout_span(float *out, const float *x, int64_t n, float scale, uint64_t seed, uint64_t idx,
+                                uint64_t th) {
+	const __m256i vth = _mm256_set1_epi64x((long long)th);
+	const __m256 vs = _mm256_set1_ps(scale);
+	int64_t j = 0;
+	for (; j + 8 <= n; j += 8) {
+		__m256 d = drop8(seed, idx + (uint64_t)j, vth);
+		_mm256_storeu_ps(out + j, _mm256_andnot_ps(d, _mm256_mul_ps(_mm256_loadu_ps(x + j), vs)));
+	}
+	for (; j < n; j++) out[j] = mix(seed, idx + (uint64_t)j) >= th ? x[j] * scale : 0.0f;
+}
+
 // rr_dropout sets out[i] = keep(seed, base+i) ? x[i]·scale : 0 for i < n.
 void rr_dropout(float *out, const float *x, int64_t n, float p, float scale, uint64_t seed, uint64_t base) {
-	uint64_t th = keep_threshold(p);
-	for (int64_t i = 0; i < n; i++) {
-		out[i] = mix(seed, base + i) >= th ? x[i] * scale : 0.0f;
-	}
+	dropout_span(out, x, n, scale, seed, base, keep_threshold(p));
 }
 
 // ---------------------------------------------------------------- rows
@@ -353,10 +397,7 @@ static void softmax_rows(float *p, int ld, int rows, int L, int S, const float *
 static void dropped(float *pv, const float *p, int S, int L, float pd, float scale, uint64_t seed, uint64_t base) {
 	uint64_t th = keep_threshold(pd);
 	for (int i = 0; i < S; i++) {
-		const float *pr = p + (int64_t)i * S;
-		float *o = pv + (int64_t)i * S;
-		uint64_t b = base + (uint64_t)i * S;
-		for (int j = 0; j < L; j++) o[j] = mix(seed, b + j) >= th ? pr[j] * scale : 0.0f;
+		dropout_span(pv + (int64_t)i * S, p + (int64_t)i * S, L, scale, seed, base + (uint64_t)i * S, th);
 	}
 }
 

@@ -70,6 +70,11 @@ func TestKernelsMatchGo(t *testing.T) {
 			be.DropoutBackward(out, F32(x), 0.5, 78)
 			return out
 		}},
+		{"dropout 64-bit seed", 0, func(be *Backend) []float32 {
+			out := make(F32, len(x))
+			be.Dropout(out, F32(x), 0.3, 0xDEADBEEFCAFEBABE)
+			return out
+		}},
 		{"add bias", 0, func(be *Backend) []float32 {
 			y := append(F32(nil), lx...)
 			be.AddBias(y, F32(lb), rows, dim)
