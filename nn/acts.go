@@ -20,6 +20,10 @@ type acts struct {
 	rows   int
 	ckpt   bool
 	packed bool
+	// noGrad: no backward pass can follow (no gradient buffers, no
+	// adapters), so one set of layer activations is shared by all layers
+	// and there is no backward scratch.
+	noGrad bool
 	// seqOff[i] is the first row of sequence i in the token rows and
 	// seqLen[i] its number of rows (s when not packed; with packing, up to
 	// and including its last real token, at least 1).
@@ -64,16 +68,16 @@ type layerActs struct {
 // rows token rows (rows < n·s when packed), growing the allocation when
 // needed. The allocation is sized for n·s rows, so that batches of the
 // same shape never regrow it whatever their lengths.
-func (a *acts) ensure(m *Model, n, s, rows int, packed bool) error {
+func (a *acts) ensure(m *Model, n, s, rows int, packed, noGrad bool) error {
 	ckpt := m.GradientCheckpointing
-	if a.mem != nil && a.n == n && a.s == s && a.rows == rows && a.ckpt == ckpt && a.packed == packed {
+	if a.mem != nil && a.n == n && a.s == s && a.rows == rows && a.ckpt == ckpt && a.packed == packed && a.noGrad == noGrad {
 		return nil
 	}
 	c := m.Cfg
 	T, H, I, L := n*s, c.Hidden, c.Intermediate, c.Layers
 	save := m.be.AttentionSaveLen(backend.Attn{N: n, S: s, Heads: c.Heads, HeadDim: c.HeadDim()})
 	nPer := L
-	if ckpt {
+	if ckpt || noGrad {
 		nPer = 1
 	}
 	perSize := 3*T*H + save + T*H + T*H + 2*T + T*H + 2*T*I + T*H + 2*T
@@ -81,8 +85,14 @@ func (a *acts) ensure(m *Model, n, s, rows int, packed bool) error {
 		4*n*H + n*c.NumLabels + // head
 		n*c.NumLabels + 4*n*H + // head backward
 		4*T*H + 3*T*H + T*I // layer backward
+	if noGrad {
+		size -= n*c.NumLabels + 4*n*H + 4*T*H + 3*T*H + T*I
+	}
 	if packed {
-		size += 4*T*H + 4*T*H // qkvP, ctxP, dctxPad, dqkvPad
+		size += 4 * T * H // qkvP, ctxP
+		if !noGrad {
+			size += 4 * T * H // dctxPad, dqkvPad
+		}
 	}
 	if a.mem == nil || a.mem.Len() < size {
 		if a.mem != nil {
@@ -134,17 +144,23 @@ func (a *acts) ensure(m *Model, n, s, rows int, packed bool) error {
 	}
 	a.cls, a.clsD, a.h, a.hD = take(n*H, n*H), take(n*H, n*H), take(n*H, n*H), take(n*H, n*H)
 	a.logits = take(n*c.NumLabels, n*c.NumLabels)
-	a.dlogits = take(n*c.NumLabels, n*c.NumLabels)
-	a.dhD, a.dh, a.dclsD, a.dcls = take(n*H, n*H), take(n*H, n*H), take(n*H, n*H), take(n*H, n*H)
-	a.dx, a.dxNext, a.dA, a.dctx = take(T*H, R*H), take(T*H, R*H), take(T*H, R*H), take(T*H, R*H)
-	a.dqkv = take(3*T*H, 3*R*H)
-	a.dff = take(T*I, R*I)
+	a.dlogits, a.dhD, a.dh, a.dclsD, a.dcls = nil, nil, nil, nil, nil
+	a.dx, a.dxNext, a.dA, a.dctx, a.dqkv, a.dff = nil, nil, nil, nil, nil, nil
+	if !noGrad {
+		a.dlogits = take(n*c.NumLabels, n*c.NumLabels)
+		a.dhD, a.dh, a.dclsD, a.dcls = take(n*H, n*H), take(n*H, n*H), take(n*H, n*H), take(n*H, n*H)
+		a.dx, a.dxNext, a.dA, a.dctx = take(T*H, R*H), take(T*H, R*H), take(T*H, R*H), take(T*H, R*H)
+		a.dqkv = take(3*T*H, 3*R*H)
+		a.dff = take(T*I, R*I)
+	}
 	a.qkvP, a.ctxP, a.dctxPad, a.dqkvPad = nil, nil, nil, nil
 	if packed {
 		a.qkvP, a.ctxP = take(3*T*H, 3*R*H), take(T*H, R*H)
-		a.dctxPad, a.dqkvPad = take(T*H, T*H), take(3*T*H, 3*T*H)
+		if !noGrad {
+			a.dctxPad, a.dqkvPad = take(T*H, T*H), take(3*T*H, 3*T*H)
+		}
 	}
-	a.n, a.s, a.rows, a.ckpt, a.packed = n, s, rows, ckpt, packed
+	a.n, a.s, a.rows, a.ckpt, a.packed, a.noGrad = n, s, rows, ckpt, packed, noGrad
 	return nil
 }
 

@@ -359,7 +359,8 @@ func (m *Model) Forward(b *Batch, o RunOptions) ([]float32, error) {
 			a.seqOff[n], a.seqLen[n] = n*b.S, b.S
 		}
 	}
-	if err := a.ensure(m, b.N, b.S, rows, packed); err != nil {
+	noGrad := m.grads == nil && !m.hasAdapters()
+	if err := a.ensure(m, b.N, b.S, rows, packed, noGrad); err != nil {
 		return nil, err
 	}
 	be.UploadInt(a.mask, b.Mask)
@@ -409,6 +410,9 @@ func (m *Model) Backward(dlogits []float32) error {
 	}
 	if m.grads == nil && !m.hasAdapters() {
 		return errors.New("backward needs gradient buffers: call EnableGrads first")
+	}
+	if m.acts.noGrad {
+		return errors.New("backward after a forward pass without gradient buffers (it kept no activations): run Forward again after EnableGrads")
 	}
 	n := m.last.n * m.Cfg.NumLabels
 	if len(dlogits) != n {
@@ -475,5 +479,7 @@ func (m *Model) Pooled() []float32 {
 
 // AttentionSave returns what the backend kept of layer l's attention in
 // the last forward pass (the probabilities, on the CPU backend). Under
-// gradient checkpointing only the last recomputed layer is kept.
+// gradient checkpointing only the last recomputed layer is kept, and
+// without gradient buffers or adapters (pure inference) only the last
+// layer.
 func (m *Model) AttentionSave(l int) backend.Buf { return m.acts.layer(l).save }

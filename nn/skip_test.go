@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/rerank-go/rerank/nn"
 )
@@ -88,6 +89,44 @@ func TestSkipPadding(t *testing.T) {
 					}
 				}
 			}
+		})
+	}
+}
+
+// TestInferenceKeepsOneLayer: without gradient buffers the forward pass
+// shares one set of layer activations; logits and hidden states are the
+// same, and Backward refuses to run on it.
+func TestInferenceKeepsOneLayer(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		arch nn.Arch
+		skip bool
+	}{
+		{"bert", nn.BERT, false},
+		{"bert skip padding", nn.BERT, true},
+		{"xlmr", nn.XLMRoberta, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tinyConfig(tc.arch)
+			b := randomBatch(rand.New(rand.NewPCG(8, 9)), c, 4, 11)
+			o := nn.RunOptions{SkipPadding: tc.skip}
+			train := newModel(t, c, 6)
+			infer, err := nn.New(train.Backend(), c)
+			require.NoError(t, err)
+			infer.InitRandom(6, 0.2)
+			want, err := train.Forward(b, o)
+			require.NoError(t, err)
+			got, err := infer.Forward(b, o)
+			require.NoError(t, err)
+			assert.Equal(t, want, got)
+			for k := 0; k <= c.Layers; k++ {
+				assert.Equal(t, train.HiddenState(k), infer.HiddenState(k), "hidden state %d", k)
+			}
+			require.NoError(t, infer.EnableGrads(nil))
+			assert.ErrorContains(t, infer.Backward(make([]float32, b.N)), "run Forward again")
+			_, err = infer.Forward(b, o)
+			require.NoError(t, err)
+			assert.NoError(t, infer.Backward(make([]float32, b.N)))
 		})
 	}
 }
