@@ -15,8 +15,9 @@ const os = require('os');
 const { Tokenizer } = require('tokenizers');
 
 const shared = path.resolve(process.argv[2] || path.join(__dirname, '../../../../shared'));
-// FIXTURE_OUT, FIXTURE_RANDOM and FIXTURE_SEED make larger throwaway
-// fixtures for stress runs (the Go test reads RERANK_TOKENIZE_FIXTURES).
+// FIXTURE_OUT, FIXTURE_RANDOM, FIXTURE_SEED and FIXTURE_REAL_CANDS make
+// larger throwaway fixtures for stress runs (the Go test reads
+// RERANK_TOKENIZE_FIXTURES).
 const out = path.resolve(process.env.FIXTURE_OUT || path.join(__dirname, '..'));
 const nRandom = Number(process.env.FIXTURE_RANDOM || 150);
 const seed = Number(process.env.FIXTURE_SEED || 42);
@@ -215,6 +216,12 @@ function buildPairs() {
   let pairs = [];
   pairs = pairs.concat(realPairs('scifact', 200, 5));
   for (const c of ['cranfield', 'med', 'cisi', 'cacm', 'npl']) pairs = pairs.concat(realPairs(c, 6, 5));
+  // FIXTURE_REAL_CANDS=k adds every dev query of every collection with its
+  // top k candidates (stress runs only).
+  const realCands = Number(process.env.FIXTURE_REAL_CANDS || 0);
+  if (realCands > 0) {
+    for (const c of ['scifact', 'cranfield', 'med', 'cisi', 'cacm', 'npl']) pairs = pairs.concat(realPairs(c, 100000, realCands));
+  }
   // Adversarial: each string as a query against a real passage, as a
   // passage against a real query, and paired with every other string of
   // its category.
