@@ -52,6 +52,7 @@ func BenchmarkTrainStep(b *testing.B) {
 				require.NoError(b, m.Backward(dl))
 			}
 			step(0) // allocate the activation arena
+			b.ReportAllocs()
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				step(uint64(i + 1))
@@ -60,5 +61,50 @@ func BenchmarkTrainStep(b *testing.B) {
 			b.ReportMetric(16/sec, "pairs/s")
 			b.ReportMetric(trainFLOPs(sh.cfg, 16, 128)/sec/1e9, "GFLOP/s")
 		})
+	}
+}
+
+// BenchmarkInferStep measures one inference forward pass (no gradient
+// buffers) of 16 sequences × 128 tokens, fully real and with the real
+// lengths of npl pairs packed (RunOptions.SkipPadding).
+func BenchmarkInferStep(b *testing.B) {
+	// Token counts of 16 npl training pairs at max length 128.
+	npl := []int{74, 75, 90, 98, 89, 46, 128, 128, 87, 54, 93, 34, 20, 72, 65, 110}
+	for _, sh := range benchShapes {
+		for _, tc := range []struct {
+			name string
+			lens []int
+		}{{"full", nil}, {"npl-lengths", npl}} {
+			b.Run(sh.name+"/16x128/"+tc.name, func(b *testing.B) {
+				c := sh.cfg
+				m, err := nn.New(cpu.New(), c)
+				require.NoError(b, err)
+				m.InitRandom(1, 0.02)
+				r := rand.New(rand.NewPCG(1, 2))
+				batch := &nn.Batch{N: 16, S: 128}
+				for i := 0; i < 16*128; i++ {
+					real := tc.lens == nil || i%128 < tc.lens[i/128]
+					id, mask := int32(0), int32(0)
+					if real {
+						id, mask = int32(1+r.IntN(30000)), 1
+					}
+					batch.InputIDs = append(batch.InputIDs, id)
+					batch.TypeIDs = append(batch.TypeIDs, 0)
+					batch.Mask = append(batch.Mask, mask)
+				}
+				o := nn.RunOptions{SkipPadding: true}
+				_, err = m.Forward(batch, o)
+				require.NoError(b, err)
+				b.ReportAllocs()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					_, err := m.Forward(batch, o)
+					require.NoError(b, err)
+				}
+				sec := b.Elapsed().Seconds() / float64(b.N)
+				b.ReportMetric(16/sec, "pairs/s")
+				b.ReportMetric(trainFLOPs(c, 16, 128)/3/sec/1e9, "GFLOP/s")
+			})
+		}
 	}
 }
