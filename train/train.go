@@ -289,7 +289,11 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 	pairsSinceLog, logStart := 0, time.Now()
 	for t.st.Step < t.st.Total {
 		if err := ctx.Err(); err != nil {
-			return res, err
+			last := "none yet"
+			if t.ckpt != "" {
+				last = t.ckpt + "; continue with --resume latest"
+			}
+			return res, fmt.Errorf("interrupted after step %d (last checkpoint: %s): %w", t.st.Step, last, err)
 		}
 		step := t.st.Step // 0-based index of this update
 		lr := t.sched.LR(step)
