@@ -470,3 +470,37 @@ func TestReadArgsFile(t *testing.T) {
 		})
 	}
 }
+
+// A run killed while writing a checkpoint leaves a temporary directory or,
+// at worst, a checkpoint without its state file: neither is resumed from.
+func TestCheckpointsIgnoreIncomplete(t *testing.T) {
+	tests := []struct {
+		name   string
+		dirs   map[string]bool // name → has trainer_state.json
+		latest string
+	}{
+		{"none", map[string]bool{}, ""},
+		{"complete ones by step", map[string]bool{"checkpoint-2": true, "checkpoint-10": true, "checkpoint-4": true}, "checkpoint-10"},
+		{"temporary left by a kill", map[string]bool{"checkpoint-2": true, ".checkpoint-4.tmp-123": true}, "checkpoint-2"},
+		{"state file missing", map[string]bool{"checkpoint-2": true, "checkpoint-4": false}, "checkpoint-2"},
+		{"not a step", map[string]bool{"checkpoint-2": true, "checkpoint-final": true}, "checkpoint-2"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			for d, complete := range tc.dirs {
+				require.NoError(t, os.MkdirAll(filepath.Join(out, d), 0o755))
+				if complete {
+					require.NoError(t, os.WriteFile(filepath.Join(out, d, StateFile), []byte("{}"), 0o644))
+				}
+			}
+			got, err := LatestCheckpoint(out)
+			require.NoError(t, err)
+			if tc.latest == "" {
+				assert.Empty(t, got)
+				return
+			}
+			assert.Equal(t, filepath.Join(out, tc.latest), got)
+		})
+	}
+}
