@@ -73,7 +73,7 @@ func LoadJSON(name string, data []byte) (*Tokenizer, error) {
 		if a.Content == "" {
 			return nil, fail(field, "empty content")
 		}
-		if a.Id < 0 || a.Id > 1<<30 {
+		if a.Id < 0 || a.Id >= 1<<24 {
 			return nil, fail(field+".id", "%d is not a valid id", a.Id)
 		}
 		tok := addedToken{content: a.Content, id: int32(a.Id), lstrip: a.Lstrip, rstrip: a.Rstrip, singleWord: a.SingleWord}
@@ -147,8 +147,8 @@ func (t *Tokenizer) loadModel(m map[string]interface{}, fail failFunc) error {
 		vocab := make(map[string]int32, len(raw))
 		for k, v := range raw {
 			f, ok := v.(float64)
-			if !ok || f < 0 || f != float64(int32(f)) {
-				return fail("model.vocab", "id of %q is not a non-negative integer", k)
+			if !ok || f < 0 || f >= 1<<24 || f != float64(int32(f)) {
+				return fail("model.vocab", "id of %q is not an integer in [0, 2^24)", k)
 			}
 			vocab[k] = int32(f)
 			if int(f) >= t.vocabSize {
@@ -169,7 +169,7 @@ func (t *Tokenizer) loadModel(m map[string]interface{}, fail failFunc) error {
 			maxChars = int(f)
 		}
 		t.wp = newWordPiece(vocab, unk, prefix, maxChars)
-		t.models = &wordPieceModel{t.wp}
+		t.models = &wordPieceModel{w: t.wp}
 	case "Unigram":
 		raw, ok := m["vocab"].([]interface{})
 		if !ok || len(raw) == 0 {

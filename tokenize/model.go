@@ -2,6 +2,7 @@ package tokenize
 
 import (
 	"errors"
+	"sync"
 
 	sugar "github.com/sugarme/tokenizer"
 )
@@ -19,7 +20,12 @@ var (
 // Model returns the tokenizer's model as a sugarme/tokenizer Model.
 func (t *Tokenizer) Model() sugar.Model { return t.models.(sugar.Model) }
 
-type wordPieceModel struct{ w *wordPiece }
+type wordPieceModel struct {
+	w    *wordPiece
+	once sync.Once
+	byID []string // built on first IdToToken
+	has  []bool
+}
 
 func (m *wordPieceModel) Tokenize(sequence string) ([]sugar.Token, error) {
 	ids := m.w.encode(sequence, nil)
@@ -37,12 +43,23 @@ func (m *wordPieceModel) TokenToId(token string) (int, bool) {
 }
 
 func (m *wordPieceModel) IdToToken(id int) (string, bool) {
-	for k, v := range m.w.vocab {
-		if int(v) == id {
-			return k, true
+	m.once.Do(func() {
+		n := 0
+		for _, v := range m.w.vocab {
+			if int(v) >= n {
+				n = int(v) + 1
+			}
 		}
+		m.byID = make([]string, n)
+		m.has = make([]bool, n)
+		for k, v := range m.w.vocab {
+			m.byID[v], m.has[v] = k, true
+		}
+	})
+	if id < 0 || id >= len(m.byID) || !m.has[id] {
+		return "", false
 	}
-	return "", false
+	return m.byID[id], true
 }
 
 func (m *wordPieceModel) GetVocab() map[string]int {
