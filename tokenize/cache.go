@@ -109,7 +109,11 @@ func (c *Cache) header() []byte {
 	b.WriteString(cacheMagic)
 	fp := c.tok.Fingerprint()
 	b.Write(fp[:])
-	for _, v := range []int{int(c.tr.Strategy), c.tr.MaxLen, c.tr.QueryMaxLen, c.tr.PassageMaxLen} {
+	full := 0
+	if c.tr.FullLengths {
+		full = 1
+	}
+	for _, v := range []int{int(c.tr.Strategy), c.tr.MaxLen, c.tr.QueryMaxLen, c.tr.PassageMaxLen, full} {
 		_ = binary.Write(&b, binary.LittleEndian, int64(v))
 	}
 	return b.Bytes()

@@ -332,6 +332,7 @@ func TestCache(t *testing.T) {
 		want string
 	}{
 		{"other truncation", Truncation{Strategy: LongestFirst, MaxLen: 64}, path, "another tokenizer.json or truncation"},
+		{"full lengths", Truncation{Strategy: FlagEmbedding, QueryMaxLen: 16, PassageMaxLen: 48, FullLengths: true}, path, "another tokenizer.json or truncation"},
 		{"missing", tr, path + ".nope", "no such file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
