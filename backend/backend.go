@@ -159,3 +159,13 @@ type Backend interface {
 	// the last Sync, if any.
 	Sync() error
 }
+
+// BiasGemmer is an optional extension of Backend for the forward pass of
+// a Linear layer: C = A·Bᵀ + bias, with A m×k, B n×k (the weight,
+// [out, in]) and bias added to every row of the m×n C. A backend that
+// implements it adds the bias in the same pass over C as the product
+// instead of a second pass; the result equals Gemm then AddBias up to
+// float rounding.
+type BiasGemmer interface {
+	GemmBias(m, n, k int, a Buf, lda int, b Buf, ldb int, bias Buf, c Buf, ldc int)
+}

@@ -14,12 +14,22 @@ func grad(p *Param) backend.Buf { return p.G }
 // linearForward computes y = x·Wᵀ + b (+ adapter) for rows rows; x and y
 // are dense (leading dimensions In and Out).
 func (m *Model) linearForward(lin *Linear, x, y backend.Buf, rows int, o RunOptions) error {
-	m.be.Gemm(false, true, rows, lin.Out, lin.In, 1, x, lin.In, lin.W.W, lin.In, 0, y, lin.Out)
-	m.be.AddBias(y, lin.B.W, rows, lin.Out)
+	m.gemmBias(rows, lin.Out, lin.In, x, lin.W.W, lin.B.W, y)
 	if lin.Adapter != nil {
 		return lin.Adapter.Forward(m.be, x, lin.In, y, lin.Out, rows, o.Train, backend.SubSeed(o.Seed, lin.site))
 	}
 	return nil
+}
+
+// gemmBias sets y = x·wᵀ + b for rows×in x and out×in w (dense), in one
+// pass when the backend can.
+func (m *Model) gemmBias(rows, out, in int, x, w, b, y backend.Buf) {
+	if bg, ok := m.be.(backend.BiasGemmer); ok {
+		bg.GemmBias(rows, out, in, x, in, w, in, b, y, out)
+		return
+	}
+	m.be.Gemm(false, true, rows, out, in, 1, x, in, w, in, 0, y, out)
+	m.be.AddBias(y, b, rows, out)
 }
 
 // linearBackward accumulates W's and b's gradients from dy and sets (or,
@@ -109,8 +119,7 @@ func (m *Model) layerForward(l int, o RunOptions) error {
 	if a.packed {
 		qkv = a.qkvP
 	}
-	be.Gemm(false, true, T, 3*H, H, 1, x, H, L.qkvW, H, 0, qkv, 3*H)
-	be.AddBias(qkv, L.qkvB, T, 3*H)
+	m.gemmBias(T, 3*H, H, x, L.qkvW, L.qkvB, qkv)
 	for j, lin := range []*Linear{&L.q, &L.k, &L.v} {
 		if lin.Adapter != nil {
 			y := qkv.Slice(j*H, 3*T*H-j*H)

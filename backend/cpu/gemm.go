@@ -69,6 +69,25 @@ func (bk *Backend) GemmBatched(transA, transB bool, m, n, k int, alpha float32, 
 // splitting across workers.
 const gemmSplitMin = 1 << 21
 
+// GemmBias implements backend.BiasGemmer: each worker writes the bias
+// into its block of C's rows and accumulates the product onto it (beta =
+// 1), so C is swept once.
+func (bk *Backend) GemmBias(m, n, k int, a backend.Buf, lda int, b backend.Buf, ldb int, bias backend.Buf, c backend.Buf, ldc int) {
+	aa, bb, bs, cc := f(a), f(b), f(bias), f(c)
+	block := func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			copy(cc[r*ldc:r*ldc+n], bs[:n])
+		}
+		sgemm(false, true, hi-lo, n, k, 1, aa[lo*lda:], lda, bb, ldb, 1, cc[lo*ldc:], ldc)
+	}
+	w := bk.workers
+	if w <= 1 || m*n*k < gemmSplitMin || m < 2*w*32 {
+		block(0, m)
+		return
+	}
+	bk.split(m, ((m+w-1)/w+31)/32*32, block)
+}
+
 // gemmPar computes one product, split into one block of C's rows (or,
 // when C has few rows, of its columns) per worker, each block a
 // single-threaded sgemm. The split depends only on the shape and the
