@@ -161,19 +161,18 @@ func (b *Backend) AddBias(y, bias backend.Buf, rows, cols int) {
 // BiasGrad implements backend.Backend.
 func (b *Backend) BiasGrad(db, dy backend.Buf, rows, cols int) {
 	d, g := f(db), f(dy)
-	b.colReduce(rows, cols, 1, func(acc [][]float64, lo, hi int) {
+	b.colReduce(rows, cols, 1, func(a, _ []float64, lo, hi int) {
 		if haveC {
-			cColSums(acc[0], g[lo*cols:hi*cols], hi-lo, cols)
+			cColSums(a, g[lo*cols:hi*cols], hi-lo, cols)
 			return
 		}
-		a := acc[0]
 		for r := lo; r < hi; r++ {
 			for c, v := range g[r*cols : r*cols+cols] {
 				a[c] += float64(v)
 			}
 		}
-	}, func(sums [][]float64) {
-		for c, v := range sums[0] {
+	}, func(sums, _ []float64) {
+		for c, v := range sums {
 			d[c] += float32(v)
 		}
 	})
@@ -184,40 +183,36 @@ func (b *Backend) BiasGrad(db, dy backend.Buf, rows, cols int) {
 // gives the same bits whatever the number of workers.
 const redRows = 128
 
-// colReduce runs block(acc, lo, hi) over fixed blocks of redRows rows in
-// parallel, each block adding into its own zeroed nAcc×cols float64
-// accumulators, then hands done the block-ordered totals.
-func (b *Backend) colReduce(rows, cols, nAcc int, block func(acc [][]float64, lo, hi int), done func(sums [][]float64)) {
-	nb := (rows + redRows - 1) / redRows
-	if nb == 0 {
-		nb = 1
-	}
+// colReduce runs block(acc0, acc1, lo, hi) over fixed blocks of redRows
+// rows in parallel, each block adding into its own zeroed cols-long
+// float64 accumulators (acc1 is nil when nAcc is 1), then hands done the
+// block-ordered totals.
+func (b *Backend) colReduce(rows, cols, nAcc int, block func(acc0, acc1 []float64, lo, hi int), done func(sum0, sum1 []float64)) {
+	nb := max(1, (rows+redRows-1)/redRows)
 	buf := getF64((nb + 1) * nAcc * cols)
 	mem := *buf
 	clear(mem)
-	part := func(blk int) [][]float64 {
-		a := make([][]float64, nAcc)
-		for i := range a {
-			off := (blk*nAcc + i) * cols
-			a[i] = mem[off : off+cols]
+	part := func(blk, i int) []float64 {
+		if i >= nAcc {
+			return nil
 		}
-		return a
+		off := (blk*nAcc + i) * cols
+		return mem[off : off+cols]
 	}
 	b.parallel(nb, 1, func(lo, hi int) {
 		for blk := lo; blk < hi; blk++ {
-			block(part(blk), blk*redRows, min(rows, blk*redRows+redRows))
+			block(part(blk, 0), part(blk, 1), blk*redRows, min(rows, blk*redRows+redRows))
 		}
 	})
-	tot := part(nb)
-	for blk := 0; blk < nb; blk++ {
-		p := part(blk)
-		for i := range tot {
-			for c, v := range p[i] {
-				tot[i][c] += v
+	for i := 0; i < nAcc; i++ {
+		tot := part(nb, i)
+		for blk := 0; blk < nb; blk++ {
+			for c, v := range part(blk, i) {
+				tot[c] += v
 			}
 		}
 	}
-	done(tot)
+	done(part(nb, 0), part(nb, 1))
 	putF64(buf)
 }
 
@@ -345,8 +340,7 @@ func (b *Backend) LayerNormBackward(dx, dgamma, dbeta, dout, x, mean, rstd, gamm
 	ddx, dg, db, dy, xx, mu, rs, g := f(dx), f(dgamma), f(dbeta), f(dout), f(x), f(mean), f(rstd), f(gamma)
 	if haveC {
 		// One pass per row: dx and this block's dgamma/dbeta sums.
-		b.colReduce(rows, dim, 2, func(acc [][]float64, lo, hi int) {
-			ag, ab := acc[0], acc[1]
+		b.colReduce(rows, dim, 2, func(ag, ab []float64, lo, hi int) {
 			if dg == nil {
 				ag = nil
 			}
@@ -354,13 +348,13 @@ func (b *Backend) LayerNormBackward(dx, dgamma, dbeta, dout, x, mean, rstd, gamm
 				ab = nil
 			}
 			cLayerNormBackward(ddx[lo*dim:hi*dim], ag, ab, dy[lo*dim:hi*dim], xx[lo*dim:hi*dim], mu[lo:hi], rs[lo:hi], g, hi-lo, dim)
-		}, func(sums [][]float64) {
+		}, func(sg, sb []float64) {
 			for c := 0; c < dim; c++ {
 				if dg != nil {
-					dg[c] += float32(sums[0][c])
+					dg[c] += float32(sg[c])
 				}
 				if db != nil {
-					db[c] += float32(sums[1][c])
+					db[c] += float32(sb[c])
 				}
 			}
 		})
