@@ -11,7 +11,7 @@ NVCC    ?= $(shell command -v nvcc 2>/dev/null)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: setup all build test vet gotest fmt-check bench kernels kernels-check cuda-vet gpu-check demo clean
+.PHONY: setup all build test vet gotest fmt-check bench kernels kernels-check kernels-emu cuda-vet gpu-check demo clean
 
 all: build
 
@@ -33,11 +33,12 @@ gotest:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./...
 
-# kernels-check compiles every CUDA kernel (nvcc 11.8 here: sm_80 and sm_90;
-# nvcc 12+ adds sm_90a) and builds and vets the cuda-tagged Go code, linking
-# it against build/librerank_kernels.a (no GPU needed). Without nvcc it says
-# so and passes, except under CI=true.
-kernels-check:
+# kernels-check tests the kernels' logic on the CPU (kernels-emu), compiles
+# every CUDA kernel (nvcc 11.8 here: sm_80 and sm_90; nvcc 12+ adds sm_90a)
+# and builds and vets the cuda-tagged Go code, linking it against
+# build/librerank_kernels.a (no GPU needed). Without nvcc the compile steps
+# say so and pass, except under CI=true.
+kernels-check: kernels-emu
 	@if [ -z "$(NVCC)" ]; then \
 		if [ "$$CI" = "true" ]; then echo "nvcc not found: CI must compile the kernels (see .ci/run)"; exit 1; fi; \
 		echo "nvcc not found: skipping the CUDA compile check"; \
@@ -59,6 +60,12 @@ cuda-vet:
 		$(GO) vet -tags cuda ./cuda/... ./cmd/rerank/ && \
 		$(GO) test -tags cuda -c -o /dev/null ./cuda/ && \
 		$(GO) build -tags cuda -o /dev/null ./cmd/rerank && echo "cuda-tagged Go code: vetted and linked"; fi
+
+# kernels-emu runs every SIMT kernel on the CPU through kernels/emu (one OS
+# thread per CUDA thread, real barriers and warp shuffles) against the float64
+# references of kernels/check: the kernels' logic is tested without a GPU.
+kernels-emu:
+	@bash kernels/emu/build.sh >/dev/null && build/emu/rerank_kernels_emu --no-bench
 
 # gpu-check runs everything that needs a GPU (see scripts/gpu-check.sh).
 gpu-check:

@@ -2,8 +2,11 @@
 // counter RNG of backend/rng.go, warp reductions, bf16 conversion).
 #pragma once
 
+#ifdef RK_EMU
+#include "emu/cuda_emu.h"  // CPU emulation for tests without a GPU (kernels/emu)
+#else
 #include <cuda_runtime.h>
-#include <cuda_bf16.h>
+#endif
 #include <stdint.h>
 
 #include "rerank_kernels.h"

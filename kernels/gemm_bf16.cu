@@ -305,6 +305,9 @@ int gemm_bf16(cudaStream_t st, int transA, int transB, int m, int n, int k, floa
   int contigA = transA ? m : k, contigB = transB ? k : n;
   bool tc = contigA % 8 == 0 && contigB % 8 == 0 && lda % 8 == 0 && ldb % 8 == 0 &&
             (batch == 1 || (sA % 8 == 0 && sB % 8 == 0)) && aligned16(A) && aligned16(B) && k > 0;
+#ifdef RK_EMU
+  tc = false;  // the CPU emulation has no tensor cores (kernels/emu)
+#endif
   if (tc) {
     if (!transA && !transB) return launch_tc<false, false>(st, m, n, k, alpha, A, lda, sA, B, ldb, sB, beta, C, ldc, sC, batch);
     if (!transA && transB) return launch_tc<false, true>(st, m, n, k, alpha, A, lda, sA, B, ldb, sB, beta, C, ldc, sC, batch);

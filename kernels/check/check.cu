@@ -12,8 +12,6 @@
 // written, norm-wise relative error under 1e-5 for fp32 kernels (bf16 GEMM:
 // under 1e-4 against a reference on the same bf16-rounded inputs). Ends
 // with "N passed, M failed" and exits non-zero on any failure.
-#include <cuda_runtime.h>
-
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -89,6 +87,62 @@ void check(const std::string &name, const std::vector<float> &got, const std::ve
 
 std::vector<double> widen(const std::vector<float> &v) { return std::vector<double>(v.begin(), v.end()); }
 
+// backend.Uniform(seed, i) as float32 bits, printed by the Go code: the
+// device and host RNG must match it bit for bit.
+struct UniformCase {
+  uint64_t seed, i;
+  uint32_t bits;
+};
+const UniformCase kUniform[] = {
+    {0x0000000000000000ull, 0ull, 0x3f6220a8u}, {0x0000000000000000ull, 1ull, 0x3edcf13cu},
+    {0x0000000000000000ull, 12345ull, 0x3f2e3b8au}, {0x0000000000000000ull, 1099511627783ull, 0x3e85acd2u},
+    {0x0000000000000001ull, 0ull, 0x3f110a2du}, {0x0000000000000001ull, 1ull, 0x3f3eeb8du},
+    {0x0000000000000001ull, 12345ull, 0x3e8186c8u}, {0x0000000000000001ull, 1099511627783ull, 0x3f6d0825u},
+    {0x000000000000feedull, 0ull, 0x3e4d979cu}, {0x000000000000feedull, 1ull, 0x3e31de90u},
+    {0x000000000000feedull, 12345ull, 0x3f25a439u}, {0x000000000000feedull, 1099511627783ull, 0x3f242625u},
+    {0x9e3779b97f4a7c15ull, 0ull, 0x3edcf13cu}, {0x9e3779b97f4a7c15ull, 1ull, 0x3cd88ba0u},
+    {0x9e3779b97f4a7c15ull, 12345ull, 0x3dd6c848u}, {0x9e3779b97f4a7c15ull, 1099511627783ull, 0x3ede7df0u},
+    {0x14c35b611e029bedull, 0ull, 0x3ea0f240u}, {0x14c35b611e029bedull, 1ull, 0x3e7176f8u},
+    {0x14c35b611e029bedull, 12345ull, 0x3f6500b3u}, {0x14c35b611e029bedull, 1099511627783ull, 0x3f772030u},
+};
+constexpr int kUniformN = sizeof(kUniform) / sizeof(kUniform[0]);
+
+__global__ void uniform_kernel(const UniformCase *c, uint32_t *out, int n) {
+  int t = blockIdx.x * blockDim.x + threadIdx.x;
+  if (t < n) out[t] = __float_as_uint(rk_uniform(c[t].seed, c[t].i));
+}
+
+// host_uniform_ok checks the host copy of the RNG (used by the references).
+bool host_uniform_ok() {
+  for (const auto &c : kUniform) {
+    float u = rk_uniform(c.seed, c.i);
+    uint32_t b;
+    memcpy(&b, &u, 4);
+    if (b != c.bits) return false;
+  }
+  return true;
+}
+
+void test_uniform() {
+  if (host_uniform_ok()) g_pass++; else g_fail++;
+  printf("%s %-58s\n", host_uniform_ok() ? "ok  " : "FAIL", "rng: host rk_uniform == backend.Uniform bits");
+  UniformCase *dc;
+  uint32_t *dout;
+  CK(cudaMalloc(&dc, sizeof kUniform));
+  CK(cudaMalloc(&dout, kUniformN * 4));
+  CK(cudaMemcpy(dc, kUniform, sizeof kUniform, cudaMemcpyHostToDevice));
+  uniform_kernel<<<1, 32>>>(dc, dout, kUniformN);
+  CK(cudaGetLastError());
+  uint32_t got[kUniformN];
+  CK(cudaMemcpy(got, dout, sizeof got, cudaMemcpyDeviceToHost));
+  int bad = 0;
+  for (int i = 0; i < kUniformN; i++) bad += got[i] != kUniform[i].bits;
+  if (bad) g_fail++; else g_pass++;
+  printf("%s %-58s %d of %d differ\n", bad ? "FAIL" : "ok  ", "rng: device rk_uniform == backend.Uniform bits", bad, kUniformN);
+  cudaFree(dc);
+  cudaFree(dout);
+}
+
 // ---- GEMM --------------------------------------------------------------------------
 std::vector<double> ref_gemm(bool ta, bool tb, int m, int n, int k, double alpha, const std::vector<float> &A,
                              int lda, const std::vector<float> &B, int ldb, double beta,
@@ -114,7 +168,11 @@ std::vector<float> round_bf16(std::vector<float> v) {
 }
 
 void test_gemm() {
+#ifdef RK_EMU
+  const int shapes[][3] = {{37, 53, 29}, {128, 192, 96}, {300, 264, 72}};  // emulation: keep it small
+#else
   const int shapes[][3] = {{37, 53, 29}, {128, 192, 96}, {300, 264, 72}, {256, 384, 512}};
+#endif
   for (int bf = 0; bf < 2; bf++)
     for (int t = 0; t < 4; t++)
       for (auto &sh : shapes)
@@ -454,7 +512,11 @@ void test_optim() {
   for (long long i = 0; i < n; i++) pf[i] = rk_bf2f(h16[i]);
   check("adamw bf16 copy", pf, pw, 1e-2);
 
+#ifdef RK_EMU
+  const long long ns = (1 << 14) + 3;
+#else
   const long long ns = (1 << 20) + 3;
+#endif
   auto x = randn(ns);
   double want = 0;
   for (auto e : x) want += (double)e * e;
@@ -466,7 +528,11 @@ void test_optim() {
 }
 
 void test_lora() {
+#ifdef RK_EMU
+  const int shapes[][3] = {{96, 128, 8}, {77, 130, 40}, {64, 512, 16}};  // emulation: keep it small
+#else
   const int shapes[][3] = {{96, 128, 8}, {77, 130, 40}, {1024, 4096, 16}};
+#endif
   for (auto &sh : shapes) {
     int out = sh[0], in = sh[1], r = sh[2];
     auto w = randn((size_t)out * in), a = randn((size_t)r * in), b = randn((size_t)out * r);
@@ -514,6 +580,11 @@ void test_loss() {
 int main(int argc, char **argv) {
   bool bench = true, tests = true, quick = false;
   const char *filter = nullptr, *json = nullptr;
+  if (argc == 2 && std::string(argv[1]) == "--host-rng") {  // needs no GPU
+    bool ok = host_uniform_ok();
+    printf("host rk_uniform matches backend.Uniform: %s\n", ok ? "yes" : "NO");
+    return ok ? 0 : 1;
+  }
   for (int i = 1; i < argc; i++) {
     std::string a = argv[i];
     if (a == "--no-bench") bench = false;
@@ -522,7 +593,7 @@ int main(int argc, char **argv) {
     else if (a == "--filter" && i + 1 < argc) filter = argv[++i];
     else if (a == "--json" && i + 1 < argc) json = argv[++i];
     else {
-      fprintf(stderr, "usage: %s [--no-bench | --bench-only] [--quick] [--filter NAME] [--json FILE]\n", argv[0]);
+      fprintf(stderr, "usage: %s [--no-bench | --bench-only] [--quick] [--filter NAME] [--json FILE] | --host-rng\n", argv[0]);
       return 2;
     }
   }
@@ -535,6 +606,7 @@ int main(int argc, char **argv) {
   CK(cudaGetDeviceProperties(&prop, 0));
   printf("device: %s (sm_%d%d, %d SMs)\n", prop.name, prop.major, prop.minor, prop.multiProcessorCount);
   if (tests) {
+    test_uniform();
     test_gemm();
     test_attention();
     test_rows();
@@ -545,6 +617,10 @@ int main(int argc, char **argv) {
     test_loss();
     printf("kernel tests: %d passed, %d failed\n", g_pass, g_fail);
   }
+#ifdef RK_EMU
+  bench = false;  // no timing on the emulator
+#endif
+#ifndef RK_EMU
   if (bench) {
     rk_bench_opts o{};
     o.quick = quick;
@@ -574,6 +650,7 @@ int main(int argc, char **argv) {
       fclose(f);
     }
   }
+#endif
   if (tests) printf("%d passed, %d failed\n", g_pass, g_fail);
   return g_fail ? 1 : 0;
 }

@@ -1,0 +1,233 @@
+// cuda_emu.h: just enough of CUDA to run the SIMT kernels of kernels/ on
+// the CPU, one OS thread per CUDA thread, so their indexing, masking,
+// barriers and reductions are tested where no GPU exists (CI).
+//
+// kernels/emu/build.sh rewrites `k<<<grid, block, smem, stream>>>(args)`
+// into RK_EMU_LAUNCH(k, grid, block, smem, stream)(args) and dynamic
+// `extern __shared__` arrays into a per-block buffer, then compiles with
+// -DRK_EMU. Blocks run one after another; the threads of a block run
+// concurrently with real barriers (__syncthreads, __syncwarp) and warp
+// shuffles through a per-warp exchange buffer. Static __shared__ arrays
+// become function statics, shared by the threads of the running block.
+// Inline PTX (mma.sync, ldmatrix, cp.async) is not emulated: the
+// tensor-core GEMM path is switched off under RK_EMU.
+#pragma once
+
+#include <atomic>
+#include <barrier>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#define __global__
+#define __device__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __align__(n) __attribute__((aligned(n)))
+#define __shared__ static
+
+using std::max;
+using std::min;
+
+struct __attribute__((aligned(16))) float4 {
+  float x, y, z, w;
+};
+struct uint3 {
+  unsigned x = 0, y = 0, z = 0;
+};
+struct dim3 {
+  unsigned x = 1, y = 1, z = 1;
+  dim3(unsigned a = 1, unsigned b = 1, unsigned c = 1) : x(a), y(b), z(c) {}
+};
+
+typedef void *cudaStream_t;
+enum cudaError_t { cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorLaunchFailure = 719 };
+enum cudaMemcpyKind { cudaMemcpyHostToHost, cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice };
+enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
+
+namespace rk_emu {
+
+struct Warp {
+  std::barrier<> bar{32};
+  uint64_t xchg[32];
+  int orflag = 0;
+};
+
+struct Block {
+  std::unique_ptr<std::barrier<>> bar;
+  std::vector<std::unique_ptr<Warp>> warps;
+  std::vector<unsigned char> smem;
+  std::atomic<int> orflag{0};
+};
+
+inline thread_local uint3 tIdx, bIdx;
+inline thread_local dim3 bDim, gDim;
+inline thread_local Block *cur = nullptr;
+inline std::atomic<int> launch_error{0};
+
+inline void *dyn_smem() { return cur->smem.data(); }
+inline Warp &warp() { return *cur->warps[(tIdx.x + tIdx.y * bDim.x + tIdx.z * bDim.x * bDim.y) / 32]; }
+inline int lane() { return (int)((tIdx.x + tIdx.y * bDim.x + tIdx.z * bDim.x * bDim.y) % 32); }
+
+template <typename... P>
+struct Launch {
+  void (*k)(P...);
+  dim3 grid, block;
+  size_t smem;
+  template <typename... A>
+  void operator()(A &&...args) const {
+    const unsigned nt = block.x * block.y * block.z;
+    if (nt == 0 || nt > 1024 || nt % 32 != 0) {  // the kernels here always use whole warps
+      launch_error = (int)cudaErrorInvalidValue;
+      return;
+    }
+    const unsigned long long total = (unsigned long long)grid.x * grid.y * grid.z;
+    if (total == 0) return;
+    auto fresh = [&]() {
+      auto b = std::make_unique<Block>();
+      b->bar = std::make_unique<std::barrier<>>((std::ptrdiff_t)nt);
+      for (unsigned w = 0; w < nt / 32; w++) b->warps.push_back(std::make_unique<Warp>());
+      b->smem.assign(smem + 16, 0xff);  // poisoned, as uninitialised GPU memory may be
+      return b;
+    };
+    // One OS thread per CUDA thread for the whole launch; blocks run one
+    // after another, separated by a launch-wide barrier that sets up the
+    // next block's barriers and shared memory.
+    std::unique_ptr<Block> blk = fresh();
+    unsigned long long bi = 0;
+    auto advance = [&]() noexcept {
+      if (++bi < total) blk = fresh();
+    };
+    std::barrier<decltype(advance)> next((std::ptrdiff_t)nt, advance);
+    std::vector<std::thread> ts;
+    ts.reserve(nt);
+    for (unsigned t = 0; t < nt; t++) {
+      ts.emplace_back([&, t]() {
+        bDim = block;
+        gDim = grid;
+        tIdx = {t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
+        while (bi < total) {
+          cur = blk.get();
+          bIdx = {(unsigned)(bi % grid.x), (unsigned)((bi / grid.x) % grid.y), (unsigned)(bi / ((unsigned long long)grid.x * grid.y))};
+          k(args...);
+          // An exited thread no longer takes part in the block's barriers, as on a GPU.
+          warp().bar.arrive_and_drop();
+          cur->bar->arrive_and_drop();
+          next.arrive_and_wait();
+        }
+      });
+    }
+    for (auto &th : ts) th.join();
+  }
+};
+
+template <typename... P>
+Launch<P...> make_launch(void (*k)(P...), dim3 grid, dim3 block, size_t smem = 0, cudaStream_t = nullptr) {
+  return Launch<P...>{k, grid, block, smem};
+}
+
+}  // namespace rk_emu
+
+#define RK_EMU_LAUNCH(k, ...) rk_emu::make_launch(k, __VA_ARGS__)
+#define threadIdx (rk_emu::tIdx)
+#define blockIdx (rk_emu::bIdx)
+#define blockDim (rk_emu::bDim)
+#define gridDim (rk_emu::gDim)
+
+inline void __syncthreads() { rk_emu::cur->bar->arrive_and_wait(); }
+inline void __syncwarp(unsigned = 0xffffffffu) { rk_emu::warp().bar.arrive_and_wait(); }
+inline int __syncthreads_or(int v) {
+  auto *b = rk_emu::cur;
+  b->bar->arrive_and_wait();  // everyone has read the previous result
+  if (threadIdx.x == 0 && threadIdx.y == 0 && threadIdx.z == 0) b->orflag = 0;
+  b->bar->arrive_and_wait();
+  if (v) b->orflag = 1;
+  b->bar->arrive_and_wait();
+  return b->orflag.load();
+}
+
+template <typename T>
+T __shfl_xor_sync(unsigned, T v, int o) {
+  static_assert(sizeof(T) <= 8, "shuffle of a wide type");
+  auto &w = rk_emu::warp();
+  const int l = rk_emu::lane();
+  uint64_t bits = 0;
+  std::memcpy(&bits, &v, sizeof(T));
+  w.xchg[l] = bits;
+  w.bar.arrive_and_wait();
+  uint64_t got = w.xchg[l ^ o];
+  w.bar.arrive_and_wait();
+  T r;
+  std::memcpy(&r, &got, sizeof(T));
+  return r;
+}
+
+inline float atomicAdd(float *p, float v) { return std::atomic_ref<float>(*p).fetch_add(v); }
+inline unsigned __float_as_uint(float f) {
+  unsigned u;
+  std::memcpy(&u, &f, 4);
+  return u;
+}
+inline float __uint_as_float(unsigned u) {
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+inline float __fadd_rn(float a, float b) { return a + b; }
+inline float __fsub_rn(float a, float b) { return a - b; }
+inline float __fmul_rn(float a, float b) { return a * b; }
+inline float __fdiv_rn(float a, float b) { return a / b; }
+inline float __fsqrt_rn(float a) { return std::sqrt(a); }
+[[noreturn]] inline void __trap() { std::abort(); }
+inline size_t __cvta_generic_to_shared(const void *p) { return (size_t)p; }
+
+inline cudaError_t cudaGetLastError() { return (cudaError_t)rk_emu::launch_error.exchange(0); }
+inline const char *cudaGetErrorString(cudaError_t e) { return e == cudaSuccess ? "no error" : "emulated error"; }
+template <typename K>
+cudaError_t cudaFuncSetAttribute(K, cudaFuncAttribute, int) { return cudaSuccess; }
+inline cudaError_t cudaMemcpy2DAsync(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
+                                     size_t height, cudaMemcpyKind, cudaStream_t) {
+  for (size_t r = 0; r < height; r++) std::memcpy((char *)dst + r * dpitch, (const char *)src + r * spitch, width);
+  return cudaSuccess;
+}
+
+// Host-side runtime used by the check program.
+inline cudaError_t cudaMalloc(void **p, size_t n) {
+  *p = std::aligned_alloc(256, (n + 255) / 256 * 256);
+  return *p ? cudaSuccess : cudaErrorInvalidValue;
+}
+template <typename T>
+cudaError_t cudaMalloc(T **p, size_t n) { return cudaMalloc((void **)p, n); }
+inline cudaError_t cudaFree(void *p) {
+  std::free(p);
+  return cudaSuccess;
+}
+inline cudaError_t cudaMemcpy(void *d, const void *s, size_t n, cudaMemcpyKind) {
+  std::memcpy(d, s, n);
+  return cudaSuccess;
+}
+inline cudaError_t cudaMemset(void *d, int v, size_t n) {
+  std::memset(d, v, n);
+  return cudaSuccess;
+}
+inline cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
+inline cudaError_t cudaGetDeviceCount(int *n) {
+  *n = 1;
+  return cudaSuccess;
+}
+struct cudaDeviceProp {
+  char name[256];
+  int major, minor, multiProcessorCount;
+};
+inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int) {
+  std::strcpy(p->name, "CPU emulator (kernels/emu)");
+  p->major = 0;
+  p->minor = 0;
+  p->multiProcessorCount = 1;
+  return cudaSuccess;
+}
