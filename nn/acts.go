@@ -86,7 +86,11 @@ func (a *acts) ensure(m *Model, n, s, rows int, packed, noGrad bool) error {
 		n*c.NumLabels + 4*n*H + // head backward
 		4*T*H + 3*T*H + T*I // layer backward
 	if noGrad {
+		// No backward scratch; within the one layer set, the GELU runs in
+		// place (f2 = f1) and the output residual reuses the attention
+		// residual's memory (r2 = r1).
 		size -= n*c.NumLabels + 4*n*H + 4*T*H + 3*T*H + T*I
+		size -= T*I + T*H
 	}
 	if packed {
 		size += 4 * T * H // qkvP, ctxP
@@ -139,8 +143,14 @@ func (a *acts) ensure(m *Model, n, s, rows int, packed, noGrad bool) error {
 		p := &a.per[i]
 		p.qkv, p.save, p.ctx = take(3*T*H, 3*T*H), take(save, save), take(T*H, T*H)
 		p.r1, p.mean1, p.rstd1, p.a = take(T*H, R*H), take(T, R), take(T, R), take(T*H, R*H)
-		p.f1, p.f2 = take(T*I, R*I), take(T*I, R*I)
-		p.r2, p.mean2, p.rstd2 = take(T*H, R*H), take(T, R), take(T, R)
+		if noGrad {
+			p.f1 = take(T*I, R*I)
+			p.f2 = p.f1
+			p.r2, p.mean2, p.rstd2 = p.r1, take(T, R), take(T, R)
+		} else {
+			p.f1, p.f2 = take(T*I, R*I), take(T*I, R*I)
+			p.r2, p.mean2, p.rstd2 = take(T*H, R*H), take(T, R), take(T, R)
+		}
 	}
 	a.cls, a.clsD, a.h, a.hD = take(n*H, n*H), take(n*H, n*H), take(n*H, n*H), take(n*H, n*H)
 	a.logits = take(n*c.NumLabels, n*c.NumLabels)

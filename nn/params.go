@@ -153,23 +153,36 @@ func (m *Model) InitRandom(seed uint64, std float32) {
 }
 
 // InitParam initialises one parameter as InitRandom does, drawing from rng.
+// Values are drawn and uploaded in chunks, so that initialising a large
+// embedding needs no host copy of it.
 func InitParam(be backend.Backend, p *Param, rng *rand.Rand, std float32) {
-	v := make([]float32, p.Size())
-	switch p.kind {
-	case kindLinearW, kindEmbedding:
-		for i := range v {
-			v[i] = float32(rng.NormFloat64()) * std
-		}
-		if p.kind == kindEmbedding && p.Skip >= 0 && len(p.Shape) == 2 {
-			row := int(p.Skip) * p.Shape[1]
-			clear(v[row : row+p.Shape[1]])
-		}
-	case kindLNWeight:
-		for i := range v {
-			v[i] = 1
-		}
+	const chunk = 1 << 16
+	n := p.Size()
+	v := make([]float32, min(n, chunk))
+	skipLo, skipHi := -1, -1
+	if p.kind == kindEmbedding && p.Skip >= 0 && len(p.Shape) == 2 {
+		skipLo = int(p.Skip) * p.Shape[1]
+		skipHi = skipLo + p.Shape[1]
 	}
-	be.Upload(p.W, v)
+	for off := 0; off < n; off += chunk {
+		c := v[:min(chunk, n-off)]
+		switch p.kind {
+		case kindLinearW, kindEmbedding:
+			for i := range c {
+				c[i] = float32(rng.NormFloat64()) * std
+				if j := off + i; j >= skipLo && j < skipHi {
+					c[i] = 0
+				}
+			}
+		case kindLNWeight:
+			for i := range c {
+				c[i] = 1
+			}
+		default:
+			clear(c)
+		}
+		be.Upload(p.W.Slice(off, len(c)), c)
+	}
 }
 
 // checkFinite returns an error naming the first tensor holding NaN or Inf.

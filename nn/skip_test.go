@@ -98,18 +98,20 @@ func TestSkipPadding(t *testing.T) {
 // same, and Backward refuses to run on it.
 func TestInferenceKeepsOneLayer(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		arch nn.Arch
-		skip bool
+		name  string
+		arch  nn.Arch
+		skip  bool
+		train bool
 	}{
-		{"bert", nn.BERT, false},
-		{"bert skip padding", nn.BERT, true},
-		{"xlmr", nn.XLMRoberta, false},
+		{"bert", nn.BERT, false, false},
+		{"bert skip padding", nn.BERT, true, false},
+		{"bert dropout", nn.BERT, true, true},
+		{"xlmr", nn.XLMRoberta, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tinyConfig(tc.arch)
 			b := randomBatch(rand.New(rand.NewPCG(8, 9)), c, 4, 11)
-			o := nn.RunOptions{SkipPadding: tc.skip}
+			o := nn.RunOptions{SkipPadding: tc.skip, Train: tc.train, Seed: 5}
 			train := newModel(t, c, 6)
 			infer, err := nn.New(train.Backend(), c)
 			require.NoError(t, err)
