@@ -100,11 +100,13 @@ func (b *Backend) Fill(dst backend.Buf, v float32) {
 }
 
 // Copy2D implements backend.Backend.
-func (*Backend) Copy2D(dst backend.Buf, ldd int, src backend.Buf, lds int, rows, cols int) {
+func (b *Backend) Copy2D(dst backend.Buf, ldd int, src backend.Buf, lds int, rows, cols int) {
 	d, s := f(dst), f(src)
-	for r := 0; r < rows; r++ {
-		copy(d[r*ldd:r*ldd+cols], s[r*lds:r*lds+cols])
-	}
+	b.parallel(rows, max(1, (1<<16)/max(cols, 1)), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			copy(d[r*ldd:r*ldd+cols], s[r*lds:r*lds+cols])
+		}
+	})
 }
 
 // Sync implements backend.Backend; CPU work is synchronous and cannot fail.
