@@ -63,9 +63,12 @@ cuda-vet:
 
 # kernels-emu runs every SIMT kernel on the CPU through kernels/emu (one OS
 # thread per CUDA thread, real barriers and warp shuffles) against the float64
-# references of kernels/check: the kernels' logic is tested without a GPU.
+# references of kernels/check, then the cuda-tagged Go tests (every op of the
+# Go backend against backend/cpu) on that emulation: the kernels' logic and
+# the cgo bindings are tested without a GPU.
 kernels-emu:
 	@bash kernels/emu/build.sh >/dev/null && build/emu/rerank_kernels_emu --no-bench
+	$(GO) test -tags cuda,cudaemu -count=1 ./cuda/
 
 # gpu-check runs everything that needs a GPU (see scripts/gpu-check.sh).
 gpu-check:

@@ -4,13 +4,13 @@ package cuda
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../kernels
-#cgo LDFLAGS: ${SRCDIR}/../build/librerank_kernels.a -L/usr/local/cuda/lib64 -lcudart -lcublas -lstdc++ -lm
 #include <stdlib.h>
 #include "rerank_kernels.h"
 */
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -94,6 +94,7 @@ type Backend struct {
 	stage           unsafe.Pointer // pinned staging buffer
 	stageBytes      int
 	closeOnce       sync.Once
+	closed          bool
 }
 
 var _ backend.Backend = (*Backend)(nil)
@@ -161,12 +162,13 @@ func (b *Backend) Close() error {
 		b.ReleaseCache()
 		if b.stage != nil {
 			C.rk_host_free(b.stage)
-			b.stage = nil
+			b.stage, b.stageBytes = nil, 0
 		}
 		if b.stream != nil {
 			C.rk_stream_destroy(b.stream)
 			b.stream = nil
 		}
+		b.closed = true
 	})
 	return err
 }
@@ -319,8 +321,15 @@ func (b *Backend) fail(err error) {
 	}
 }
 
-// ok reports whether work may still be queued.
-func (b *Backend) ok() bool { return b.err == nil }
+// ok reports whether work may still be queued; after Close it records
+// an error instead.
+func (b *Backend) ok() bool {
+	if b.closed {
+		b.fail(errors.New("backend used after Close"))
+		return false
+	}
+	return b.err == nil
+}
 
 // check records a kernel call's result under op, and synchronises when
 // SyncEach is set so faults are attributed to op.
@@ -344,7 +353,9 @@ func (b *Backend) badArg(op, format string, args ...any) {
 
 // Sync implements backend.Backend.
 func (b *Backend) Sync() error {
-	if rc := C.rk_stream_sync(b.stream); rc != 0 {
+	if b.closed {
+		b.fail(errors.New("backend used after Close"))
+	} else if rc := C.rk_stream_sync(b.stream); rc != 0 {
 		b.fail(fmt.Errorf("%w (a kernel faulted; the last op queued was %s; rerun with RERANK_CUDA_SYNC=1 to name the faulting one)",
 			cudaErr("synchronize", rc), b.lastOp))
 	}

@@ -2,8 +2,10 @@
 # Builds build/emu/rerank_kernels_emu: the SIMT kernels and the standalone
 # check program compiled for the CPU through kernels/emu/cuda_emu.h (see
 # there), so CI without a GPU runs every kernel's logic against the float64
-# references of kernels/check/check.cu. The tensor-core GEMM path and the
-# benchmark are left out.
+# references of kernels/check/check.cu; and build/emu/librerank_kernels_emu.a,
+# the same kernels behind the C ABI, which the cuda-tagged Go code links
+# under the extra tag cudaemu (go test -tags cuda,cudaemu ./cuda/). The
+# tensor-core GEMM path and the benchmark are left out.
 #
 #   bash kernels/emu/build.sh && build/emu/rerank_kernels_emu
 set -euo pipefail
@@ -26,11 +28,13 @@ rewrite() {
 	fi
 }
 srcs=()
-for f in attention elementwise embed gemm_bf16 gemm_f32 layernorm lora loss optim; do
+for f in attention device elementwise embed gemm_bf16 gemm_f32 layernorm lora loss optim; do
 	rewrite "kernels/$f.cu" "$out/$f.cc"
 	srcs+=("$out/$f.cc")
 done
 rewrite kernels/check/check.cu "$out/check/check.cc"
+cp kernels/emu/bench_stub.cc "$out/bench_stub.cc"
+srcs+=("$out/bench_stub.cc")
 CXX=${CXX:-g++}
 objs=()
 for s in "${srcs[@]}" "$out/check/check.cc"; do
@@ -39,5 +43,7 @@ for s in "${srcs[@]}" "$out/check/check.cc"; do
 	objs+=("$o")
 done
 wait
-"$CXX" -pthread -o "$out/rerank_kernels_emu" "${objs[@]}"
-echo "built $out/rerank_kernels_emu"
+# The library the cuda-tagged Go code links under the extra tag cudaemu.
+ar rcs "$out/librerank_kernels_emu.a" "${objs[@]:0:${#objs[@]}-1}"
+"$CXX" -pthread -o "$out/rerank_kernels_emu" "$out/check/check.o" "$out/librerank_kernels_emu.a"
+echo "built $out/rerank_kernels_emu and $out/librerank_kernels_emu.a"

@@ -226,8 +226,29 @@ struct cudaDeviceProp {
 };
 inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int) {
   std::strcpy(p->name, "CPU emulator (kernels/emu)");
-  p->major = 0;
+  p->major = 8;  // passes the bindings' sm_80 check
   p->minor = 0;
   p->multiProcessorCount = 1;
+  return cudaSuccess;
+}
+
+// Stream and memory API behind kernels/device.cu (the Go bindings' runtime):
+// everything is synchronous host memory.
+enum { cudaStreamNonBlocking = 1, cudaHostAllocDefault = 0 };
+inline cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : cudaErrorInvalidValue; }
+inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned) {
+  *s = (cudaStream_t)0x5eed;
+  return cudaSuccess;
+}
+inline cudaError_t cudaStreamDestroy(cudaStream_t) { return cudaSuccess; }
+inline cudaError_t cudaStreamSynchronize(cudaStream_t) { return (cudaError_t)rk_emu::launch_error.exchange(0); }
+inline cudaError_t cudaHostAlloc(void **p, size_t n, unsigned) { return cudaMalloc(p, n); }
+inline cudaError_t cudaFreeHost(void *p) { return cudaFree(p); }
+inline cudaError_t cudaMemsetAsync(void *d, int v, size_t n, cudaStream_t) { return cudaMemset(d, v, n); }
+inline cudaError_t cudaMemcpyAsync(void *d, const void *s, size_t n, cudaMemcpyKind k, cudaStream_t) {
+  return cudaMemcpy(d, s, n, k);
+}
+inline cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes) {
+  *free_bytes = *total_bytes = (size_t)1 << 34;
   return cudaSuccess;
 }
