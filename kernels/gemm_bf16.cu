@@ -32,6 +32,8 @@ __device__ __forceinline__ void cp_async16(void *smem, const void *gmem, bool pr
   int n = pred ? 16 : 0;
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(smem)),
                "l"(gmem), "r"(n));
+#elif defined(RK_EMU)
+  rk_emu::cp_async16(smem, gmem, pred);
 #endif
 }
 __device__ __forceinline__ void cp_async_commit() {
@@ -51,6 +53,8 @@ __device__ __forceinline__ void ldsm_x4(uint32_t *r, const void *p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(smem_u32(p)));
+#elif defined(RK_EMU)
+  rk_emu::ldmatrix_x4(r, p, false);
 #endif
 }
 __device__ __forceinline__ void ldsm_x4_t(uint32_t *r, const void *p) {
@@ -58,6 +62,8 @@ __device__ __forceinline__ void ldsm_x4_t(uint32_t *r, const void *p) {
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(smem_u32(p)));
+#elif defined(RK_EMU)
+  rk_emu::ldmatrix_x4(r, p, true);
 #endif
 }
 
@@ -68,6 +74,8 @@ __device__ __forceinline__ void mma_bf16(float *c, const uint32_t *a, const uint
       "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
       : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+#elif defined(RK_EMU)
+  rk_emu::mma_m16n8k16_bf16(c, a, b);
 #endif
 }
 
@@ -85,7 +93,7 @@ __global__ void __launch_bounds__(NT)
     gemm_bf16_tc(int m, int n, int k, float alpha, const uint16_t *__restrict__ A, int lda,
                  long long sA, const uint16_t *__restrict__ B, int ldb, long long sB, float beta,
                  OutT *__restrict__ C, int ldc, long long sC) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+#if (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800) || defined(RK_EMU)
   extern __shared__ __align__(16) uint16_t smem[];
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int wm = warp >> 2, wn = warp & 3;  // 2 x 4 warps, 64 x 32 each
@@ -306,7 +314,9 @@ int gemm_bf16(cudaStream_t st, int transA, int transB, int m, int n, int k, floa
   bool tc = contigA % 8 == 0 && contigB % 8 == 0 && lda % 8 == 0 && ldb % 8 == 0 &&
             (batch == 1 || (sA % 8 == 0 && sB % 8 == 0)) && aligned16(A) && aligned16(B) && k > 0;
 #ifdef RK_EMU
-  tc = false;  // the CPU emulation has no tensor cores (kernels/emu)
+  // The CPU emulation runs the tensor-core path through its models of
+  // ldmatrix, mma.sync and cp.async; RK_EMU_NO_TC tests the fallback.
+  if (getenv("RK_EMU_NO_TC")) tc = false;
 #endif
   if (tc) {
     if (!transA && !transB) return launch_tc<false, false>(st, m, n, k, alpha, A, lda, sA, B, ldb, sB, beta, C, ldc, sC, batch);

@@ -50,12 +50,20 @@ enum cudaError_t { cudaSuccess = 0, cudaErrorInvalidValue = 1, cudaErrorLaunchFa
 enum cudaMemcpyKind { cudaMemcpyHostToHost, cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost, cudaMemcpyDeviceToDevice };
 enum cudaFuncAttribute { cudaFuncAttributeMaxDynamicSharedMemorySize = 8 };
 
+inline float rk_emu_bf2f(uint16_t h) {
+  uint32_t u = (uint32_t)h << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
 namespace rk_emu {
 
 struct Warp {
   std::barrier<> bar{32};
   uint64_t xchg[32];
-  int orflag = 0;
+  const void *addr[32];
+  uint32_t frag[32][6];
 };
 
 struct Block {
@@ -231,6 +239,74 @@ inline cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int) {
   p->multiProcessorCount = 1;
   return cudaSuccess;
 }
+
+// Models of the warp-wide matrix instructions the bf16 GEMM uses, written
+// from the PTX ISA's fragment layouts (g = lane/4, t = lane%4).
+namespace rk_emu {
+
+inline void cp_async16(void *smem, const void *gmem, bool pred) {
+  if (pred) std::memcpy(smem, gmem, 16);
+  else std::memset(smem, 0, 16);
+}
+
+// ldmatrix.m8n8.x4(.trans).b16: lanes 8i..8i+7 give the row addresses of
+// matrix i; register i of lane l holds row g, columns 2t and 2t+1 (low half
+// first), or with .trans rows 2t and 2t+1 of column g.
+inline void ldmatrix_x4(uint32_t *r, const void *p, bool trans) {
+  Warp &w = warp();
+  const int l = lane(), g = l / 4, t = l % 4;
+  w.addr[l] = p;
+  w.bar.arrive_and_wait();
+  for (int i = 0; i < 4; i++) {
+    uint16_t lo, hi;
+    if (!trans) {
+      const uint16_t *row = (const uint16_t *)w.addr[8 * i + g];
+      lo = row[2 * t];
+      hi = row[2 * t + 1];
+    } else {
+      lo = ((const uint16_t *)w.addr[8 * i + 2 * t])[g];
+      hi = ((const uint16_t *)w.addr[8 * i + 2 * t + 1])[g];
+    }
+    r[i] = (uint32_t)lo | ((uint32_t)hi << 16);
+  }
+  w.bar.arrive_and_wait();
+}
+
+inline float bf_lo(uint32_t v) { return rk_emu_bf2f((uint16_t)(v & 0xffff)); }
+inline float bf_hi(uint32_t v) { return rk_emu_bf2f((uint16_t)(v >> 16)); }
+
+// mma.sync.m16n8k16.row.col.f32.bf16.bf16.f32: a0 (g, 2t..2t+1), a1 (g+8,
+// 2t..), a2 (g, 2t+8..), a3 (g+8, 2t+8..); b0 (k 2t..2t+1, n g), b1 (k
+// 2t+8.., n g); c0 c1 (g, 2t..2t+1), c2 c3 (g+8, 2t..2t+1).
+inline void mma_m16n8k16_bf16(float *c, const uint32_t *a, const uint32_t *b) {
+  Warp &w = warp();
+  const int l = lane();
+  for (int i = 0; i < 4; i++) w.frag[l][i] = a[i];
+  w.frag[l][4] = b[0];
+  w.frag[l][5] = b[1];
+  w.bar.arrive_and_wait();
+  float A[16][16], B[16][8];
+  for (int L = 0; L < 32; L++) {
+    const int g = L / 4, t = L % 4;
+    const uint32_t *f = w.frag[L];
+    A[g][2 * t] = bf_lo(f[0]), A[g][2 * t + 1] = bf_hi(f[0]);
+    A[g + 8][2 * t] = bf_lo(f[1]), A[g + 8][2 * t + 1] = bf_hi(f[1]);
+    A[g][2 * t + 8] = bf_lo(f[2]), A[g][2 * t + 9] = bf_hi(f[2]);
+    A[g + 8][2 * t + 8] = bf_lo(f[3]), A[g + 8][2 * t + 9] = bf_hi(f[3]);
+    B[2 * t][g] = bf_lo(f[4]), B[2 * t + 1][g] = bf_hi(f[4]);
+    B[2 * t + 8][g] = bf_lo(f[5]), B[2 * t + 9][g] = bf_hi(f[5]);
+  }
+  w.bar.arrive_and_wait();
+  const int g = l / 4, t = l % 4;
+  for (int k = 0; k < 16; k++) {
+    c[0] += A[g][k] * B[k][2 * t];
+    c[1] += A[g][k] * B[k][2 * t + 1];
+    c[2] += A[g + 8][k] * B[k][2 * t];
+    c[3] += A[g + 8][k] * B[k][2 * t + 1];
+  }
+}
+
+}  // namespace rk_emu
 
 // Stream and memory API behind kernels/device.cu (the Go bindings' runtime):
 // everything is synchronous host memory.
