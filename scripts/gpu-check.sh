@@ -14,9 +14,11 @@
 #    `rerank bench-kernels` (with the PyTorch SDPA reference) and, when the
 #    train command and ../shared/data are there, a short training run;
 #    without Go: the benchmark from rerank_kernels_check plus
-#    scripts/sdpa_bench.py.
+#    scripts/sdpa_bench.py;
+# 4. when time is left, compute-sanitizer (memcheck, then racecheck) over the
+#    standalone kernel tests.
 # Files in $OUT (at most 8, so the device tool brings them all back):
-#   build.log check.log gotest.log bench.txt bench.json sdpa.json train.log summary.txt
+#   build.log check.log gotest.log bench.txt bench.json sdpa.json sanitizer.log summary.txt
 # Exit status: non-zero when a build or a test failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -130,6 +132,36 @@ else
 			>"$OUT/sdpa.json" 2>>"$OUT/bench.txt" || say "sdpa reference failed"
 	fi
 	say "benchmark done ($(elapsed))"
+fi
+
+# 4. Sanitizers over the kernel tests, in the time that is left (8 minutes in all).
+if command -v compute-sanitizer >/dev/null; then
+	left=$((450 - ($(date +%s) - t0)))
+	if [ $left -gt 60 ]; then
+		: >"$OUT/sanitizer.log"
+		for tool in memcheck racecheck; do
+			left=$((450 - ($(date +%s) - t0)))
+			[ $left -gt 30 ] || break
+			echo "== $tool" >>"$OUT/sanitizer.log"
+			if timeout $left compute-sanitizer --tool $tool --error-exitcode 3 build/rerank_kernels_check --no-bench \
+				>>"$OUT/sanitizer.log" 2>&1; then
+				say "compute-sanitizer $tool: clean ($(elapsed))"
+			else
+				rc=$?
+				if [ $rc = 124 ]; then
+					say "compute-sanitizer $tool: ran out of time ($(elapsed))"
+				else
+					status=1
+					say "FAIL compute-sanitizer $tool (exit $rc; see sanitizer.log)"
+					grep -m5 -E '=========.*(Invalid|Race|hazard|Error)' "$OUT/sanitizer.log" | tee -a "$SUMMARY"
+				fi
+			fi
+		done
+	else
+		say "compute-sanitizer: skipped, too little time left"
+	fi
+else
+	say "compute-sanitizer: not installed"
 fi
 
 # Short table last: the device tool returns the end of the output.
