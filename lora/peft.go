@@ -267,7 +267,10 @@ func ParseConfig(path string, data []byte) (Config, string, error) {
 // adapter's classification head, which replaces the base model's (Detach
 // restores it). Tensor names may carry PEFT's in-memory forms
 // (".lora_A.default.weight", "modules_to_save.default."), and may lack
-// the "base_model.model." prefix. Trainable state is as after Attach.
+// the "base_model.model." prefix. Bias tensors of an adapter trained with
+// bias "all" or "lora_only" are loaded into the model's biases (rerank
+// itself trains and saves bias "none"). Trainable state is as after
+// Attach.
 func Load(m *nn.Model, dir string) (*Adapters, error) {
 	cfg, base, err := ReadConfig(dir)
 	if err != nil {
