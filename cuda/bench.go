@@ -28,6 +28,9 @@ type BenchPeak struct {
 	FP32TFLOPS float64 `json:"fp32_tflops"`
 	DRAMGBps   float64 `json:"dram_gbps"`
 	Measured   bool    `json:"measured"`
+	// FailedSections counts benchmark sections that failed (details on
+	// standard error); their rows are missing.
+	FailedSections int `json:"failed_sections"`
 }
 
 // BenchRow is one timed kernel (or its reference) at one shape.
@@ -82,6 +85,8 @@ func BenchKernels(o BenchOptions) (BenchPeak, []BenchRow, error) {
 		FP32TFLOPS: float64(peak.fp32_tflops),
 		DRAMGBps:   float64(peak.dram_gbps),
 		Measured:   peak.measured != 0,
+
+		FailedSections: int(peak.failed_sections),
 	}
 	out := make([]BenchRow, 0, int(n))
 	for _, r := range rows[:n] {

@@ -521,10 +521,11 @@ struct Bench {
 extern "C" int rk_bench_run(const rk_bench_opts *opts, rk_bench_peak *peak, rk_bench_row *rows,
                             int max) {
   Bench b;
+  const bool quick = opts && opts->quick;
   if (opts) {
     if (opts->warmup > 0) b.warmup = opts->warmup;
     if (opts->repeats > 0) b.repeats = opts->repeats;
-    else if (opts->quick) b.repeats = 10;
+    else if (quick) b.repeats = 10;
     b.filter = opts->filter;
     b.quiet = opts->quiet != 0;
   }
@@ -532,25 +533,50 @@ extern "C" int rk_bench_run(const rk_bench_opts *opts, rk_bench_peak *peak, rk_b
     BLAS(cublasCreate(&b.blas));
     BCHECK(cudaEventCreate(&b.e0));
     BCHECK(cudaEventCreate(&b.e1));
-    b.measure_peaks();
-    for (const Model &md : kModels) {
-      if (!b.quiet)
-        printf("%s: %d x %d, %d heads, I=%d; batch %d x %d tokens\n", md.name, md.layers, md.hidden,
-             md.heads, md.inter, md.n, md.s);
-      b.gemm_rows(md);
-      b.attention_rows(md, md.n, md.s);
-      if (!(opts && opts->quick)) b.memory_rows(md);
-      b.model_rows(md);
-    }
-    // The SDPA comparison point of the acceptance criteria: seq 512, head dim 64.
-    if (!(opts && opts->quick)) b.attention_rows(Model{"bge-base", 768, 12, 3072, 12, 16, 512}, 16, 512);
   } catch (int e) {
     if (b.blas) cublasDestroy(b.blas);
     return e > 0 ? -e : -1;
   }
+  // Each section runs on its own: a failure is reported and counted, and
+  // the rest still runs unless the CUDA context itself is broken.
+  int failed = 0;
+  bool broken = false;
+  auto section = [&](const char *what, auto fn) {
+    if (broken) return;
+    try {
+      fn();
+    } catch (int e) {
+      failed++;
+      fprintf(stderr, "bench: section %s failed (%d)\n", what, e);
+      cudaError_t sticky = cudaDeviceSynchronize();
+      if (sticky != cudaSuccess) {
+        fprintf(stderr, "bench: the CUDA context is broken (%s); stopping\n", cudaGetErrorString(sticky));
+        broken = true;
+      }
+    }
+  };
+  section("peaks", [&] { b.measure_peaks(); });
+  if (!b.peak.measured) {  // datasheet figures of an H100 SXM, dense
+    b.peak.bf16_tflops = 989;
+    b.peak.fp32_tflops = 67;
+    b.peak.dram_gbps = 3350;
+    if (!b.quiet) printf("peaks: not measured; using the H100 SXM datasheet (bf16 989, fp32 67 TFLOP/s, 3350 GB/s)\n");
+  }
+  for (const Model &md : kModels) {
+    if (!b.quiet && !broken)
+      printf("%s: %d x %d, %d heads, I=%d; batch %d x %d tokens\n", md.name, md.layers, md.hidden, md.heads,
+             md.inter, md.n, md.s);
+    section("gemm", [&] { b.gemm_rows(md); });
+    section("attention", [&] { b.attention_rows(md, md.n, md.s); });
+    if (!quick) section("memory", [&] { b.memory_rows(md); });
+    section("model", [&] { b.model_rows(md); });
+  }
+  // The SDPA comparison point of the acceptance criteria: seq 512, head dim 64.
+  if (!quick) section("attention-512", [&] { b.attention_rows(Model{"bge-base", 768, 12, 3072, 12, 16, 512}, 16, 512); });
   cublasDestroy(b.blas);
   cudaEventDestroy(b.e0);
   cudaEventDestroy(b.e1);
+  b.peak.failed_sections = failed;
   if (peak) *peak = b.peak;
   int n = std::min<int>(max, (int)b.rows.size());
   for (int i = 0; i < n && rows; i++) rows[i] = b.rows[i];

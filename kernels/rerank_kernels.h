@@ -223,7 +223,8 @@ typedef struct rk_bench_peak {
   double bf16_tflops; /* measured with cuBLAS, or the datasheet */
   double fp32_tflops;
   double dram_gbps;   /* measured device-to-device copy, read + write */
-  int measured;
+  int measured;       /* 0: the H100 SXM datasheet figures */
+  int failed_sections;/* benchmark sections that failed (see stderr) */
 } rk_bench_peak;
 
 /* Runs the benchmark; fills at most max rows and returns the number
