@@ -467,3 +467,24 @@ func TestGradientCheckpointing(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadBiasTensors loads an adapter trained with bias "all": its bias
+// tensors replace the model's.
+func TestLoadBiasTensors(t *testing.T) {
+	const bias = "bert.encoder.layer.0.attention.self.query.bias"
+	cases := []struct{ name, key string }{
+		{"peft name", lora.KeyPrefix + bias},
+		{"bare name", bias},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := writeAdapter(t, nn.BERT, lora.Config{R: 2, Alpha: 2, TargetModules: []string{"query"}})
+			want := []float32{1, 2, 3, 4, 5, 6, 7, 8}
+			rewriteWeights(t, dir, func(v map[string][]float32, s map[string][]int) { v[tc.key], s[tc.key] = want, []int{8} })
+			m := tinyModel(t, nn.BERT)
+			_, err := lora.Load(m, dir)
+			require.NoError(t, err)
+			assert.Equal(t, want, download(m.Backend(), m.Param(bias).W))
+		})
+	}
+}
