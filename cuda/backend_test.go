@@ -191,8 +191,13 @@ func batchedCase(bf16 bool) opCase {
 }
 
 func attentionCase(n, s, heads, d int, dropout float32, maskKind string) opCase {
+	return attentionCaseP(n, s, heads, d, dropout, maskKind, false)
+}
+
+func attentionCaseP(n, s, heads, d int, dropout float32, maskKind string, bf16 bool) opCase {
 	return opCase{
-		name: fmt.Sprintf("attention/N%d,S%d,h%d,d%d,p%g,%s", n, s, heads, d, dropout, maskKind),
+		name: fmt.Sprintf("attention/N%d,S%d,h%d,d%d,p%g,%s,bf16=%v", n, s, heads, d, dropout, maskKind, bf16),
+		bf16: bf16,
 		run: func(e *env, tol float64) {
 			a := backend.Attn{N: n, S: s, Heads: heads, HeadDim: d, Dropout: dropout, Seed: e.rng.Uint64()}
 			H := a.H()
@@ -268,6 +273,8 @@ func cases() []opCase {
 		attentionCase(3, 45, 2, 32, 0, "one-empty"),
 		attentionCase(2, 96, 2, 64, 0.1, "padded"),
 		attentionCase(2, 33, 1, 128, 0.3, "one-empty"),
+		attentionCaseP(3, 77, 2, 64, 0, "padded", true),
+		attentionCaseP(2, 96, 2, 32, 0.1, "one-empty", true),
 	)
 
 	const n = 3*4096 + 17

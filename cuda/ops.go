@@ -358,13 +358,30 @@ func (b *Backend) attnArgs(op string, a backend.Attn, qkv backend.Buf, mask back
 	return b.need(op, "qkv", qkv, a.N*a.S*3*a.H())
 }
 
-// Attention implements backend.Backend with the fused kernel.
+// Attention implements backend.Backend with the fused kernel (on tensor
+// cores with bf16 inputs when Options.BF16 is set).
 func (b *Backend) Attention(a backend.Attn, qkv backend.Buf, mask backend.IntBuf, ctx, save backend.Buf) {
 	const op = "Attention"
 	if !b.ok() || !b.own(op, qkv, ctx, save) || !b.attnArgs(op, a, qkv, mask) {
 		return
 	}
 	if !b.need(op, "ctx", ctx, a.N*a.S*a.H()) || !b.need(op, "save", save, b.AttentionSaveLen(a)) {
+		return
+	}
+	if b.opt.BF16 {
+		// Tensor-core forward on a bf16 copy of qkv; the backward pass stays
+		// fp32 and recomputes the probabilities from this lse.
+		n := a.N * a.S * 3 * a.H()
+		blk, err := b.alloc(2 * n)
+		if err != nil {
+			b.fail(fmt.Errorf("attention_forward_bf16: scratch: %w", err))
+			return
+		}
+		defer b.release(blk)
+		b.check("f32_to_bf16", C.rk_f32_to_bf16(b.stream, (*C.rk_bf16)(blk.ptr), f(qkv), C.longlong(n)))
+		if b.ok() {
+			b.check("attention_forward_bf16", C.rk_attention_forward_bf16(b.stream, attnC(a), (*C.rk_bf16)(blk.ptr), ip(mask), f(ctx), f(save)))
+		}
 		return
 	}
 	b.check("attention_forward", C.rk_attention_forward(b.stream, attnC(a), f(qkv), ip(mask), f(ctx), f(save)))

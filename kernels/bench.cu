@@ -399,6 +399,21 @@ struct Bench {
     add("attention_fwd_f32", shape, "rerank", ms, fwd_flops, bytes, peak.fp32_tflops, err);
     add("attention_fwd_f32", shape, "cublas+softmax", msr, fwd_flops, bytes + N * heads * (double)S * S * 8,
         peak.fp32_tflops);
+    {  // the tensor-core forward on bf16 copies of the same inputs
+      std::vector<DBuf> Q16;
+      for (int s = 0; s < sets; s++) {
+        Q16.emplace_back(nq * 2);
+        BRC(rk_f32_to_bf16(nullptr, Q16.back().as<uint16_t>(), Q[s].as<float>(), (long long)nq));
+      }
+      double ms16 = time([&](int i) {
+        BRC(rk_attention_forward_bf16(nullptr, a, Q16[i % sets].as<uint16_t>(), mask.as<int32_t>(),
+                                      ctx.as<float>(), lse.as<float>()));
+      });
+      BRC(rk_attention_forward_bf16(nullptr, a, Q16[0].as<uint16_t>(), mask.as<int32_t>(), ctx.as<float>(),
+                                    lse.as<float>()));
+      double err16 = max_rel(download(ctx.as<float>(), nc), download(R.as<float>(), nc));
+      add("attention_fwd_bf16", shape, "rerank", ms16, fwd_flops, nq * 2.0 + nc * 4.0, peak.bf16_tflops, err16);
+    }
     double msb = time([&](int i) {
       int s = i % sets;
       BRC(rk_attention_forward(nullptr, a, Q[s].as<float>(), mask.as<int32_t>(), ctx.as<float>(),

@@ -80,6 +80,11 @@ int rk_attention_backward(void *stream, rk_attn a, const float *qkv,
                           const int32_t *mask, const float *ctx,
                           const float *dctx, const float *lse, float *dqkv,
                           float *scratch);
+/* The forward pass on tensor cores (sm_80+): qkv in bf16 (16-byte aligned),
+ * fp32 softmax and accumulation, ctx and lse in fp32 as above. About 1e-2
+ * relative to the fp32 kernel (P is rounded to bf16 before P*V). */
+int rk_attention_forward_bf16(void *stream, rk_attn a, const rk_bf16 *qkv,
+                              const int32_t *mask, float *ctx, float *lse);
 /* Number of floats rk_attention_forward keeps for the backward pass. */
 long long rk_attention_save_len(rk_attn a);
 

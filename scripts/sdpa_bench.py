@@ -74,7 +74,8 @@ def main(argv):
             for kind, fn, flops in (("attention_fwd", fwd, fwd_flops),
                                     ("attention_fwdbwd", fwdbwd, 3.5 * fwd_flops)):
                 ms = timed(fn, sets)
-                rows.append({"name": kind + "_f32", "shape": shape, "impl": "torch-sdpa-" + tag,
+                suffix = "_f32" if dtype == torch.float32 else "_bf16"
+                rows.append({"name": kind + suffix, "shape": shape, "impl": "torch-sdpa-" + tag,
                              "ms": ms, "flops": flops, "tflops": flops / (ms * 1e-3) / 1e12})
             del sets
             torch.cuda.empty_cache()

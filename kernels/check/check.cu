@@ -349,6 +349,22 @@ void test_attention() {
     check(std::string(name) + " fwd", ctx.down(), want.ctx, 1e-5);
     CK(rk_attention_backward(nullptr, a, dq.p, dm.p, ctx.p, dg.p, lse.p, dqkv.p, scr.p));
     check(std::string(name) + " bwd", dqkv.down(), want.dqkv, 1e-5);
+    // Tensor-core forward on the same inputs rounded to bf16.
+    auto q16 = round_bf16(qkv);
+    auto want16 = ref_attention(a, q16, mask, dctx);
+    std::vector<uint16_t> h16(q16.size());
+    for (size_t i = 0; i < q16.size(); i++) h16[i] = rk_f2bf(q16[i]);
+    Dev<uint16_t> dq16(h16);
+    ctx.poison();
+    lse.poison();
+    CK(rk_attention_forward_bf16(nullptr, a, dq16.p, dm.p, ctx.p, lse.p));
+    check(std::string(name) + " fwd bf16", ctx.down(), want16.ctx, 1e-2);
+    auto lse_gpu = lse.down();
+    std::vector<double> lse_want(lse_gpu.size());
+    CK(rk_attention_forward(nullptr, a, dq.p, dm.p, ctx.p, lse.p));  // fp32 lse as the reference
+    auto lse32 = lse.down();
+    for (size_t i = 0; i < lse32.size(); i++) lse_want[i] = lse32[i];
+    check(std::string(name) + " fwd bf16 lse", lse_gpu, lse_want, 1e-2);
   }
 }
 

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 out=build/emu
 rm -rf "$out"
 mkdir -p "$out/emu" "$out/check"
-cp kernels/common.cuh kernels/rerank_kernels.h "$out/"
+cp kernels/common.cuh kernels/mma.cuh kernels/rerank_kernels.h "$out/"
 cp kernels/emu/cuda_emu.h "$out/emu/"
 # k<<<cfg>>>(args) -> rk_emu::make_launch(k, cfg)(args); dynamic shared
 # arrays -> the running block's buffer.
@@ -28,7 +28,7 @@ rewrite() {
 	fi
 }
 srcs=()
-for f in attention device elementwise embed gemm_bf16 gemm_f32 layernorm lora loss optim; do
+for f in attention attention_bf16 device elementwise embed gemm_bf16 gemm_f32 layernorm lora loss optim; do
 	rewrite "kernels/$f.cu" "$out/$f.cc"
 	srcs+=("$out/$f.cc")
 done
