@@ -68,8 +68,8 @@ type block struct {
 type Options struct {
 	// Device is the CUDA device ordinal.
 	Device int
-	// BF16 runs Gemm, GemmBatched and the attention forward pass on tensor
-	// cores with bf16 operands (rounded from the float32 buffers) and
+	// BF16 runs Gemm, GemmBatched and attention (forward and backward) on
+	// tensor cores with bf16 operands (rounded from the float32 buffers) and
 	// float32 accumulation. Everything else stays float32.
 	BF16 bool
 	// SyncEach synchronises after every operation, so an error names the

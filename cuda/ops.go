@@ -359,7 +359,8 @@ func (b *Backend) attnArgs(op string, a backend.Attn, qkv backend.Buf, mask back
 }
 
 // Attention implements backend.Backend with the fused kernel (on tensor
-// cores with bf16 inputs when Options.BF16 is set).
+// cores with bf16 inputs when Options.BF16 is set; AttentionBackward
+// likewise).
 func (b *Backend) Attention(a backend.Attn, qkv backend.Buf, mask backend.IntBuf, ctx, save backend.Buf) {
 	const op = "Attention"
 	if !b.ok() || !b.own(op, qkv, ctx, save) || !b.attnArgs(op, a, qkv, mask) {
@@ -369,8 +370,7 @@ func (b *Backend) Attention(a backend.Attn, qkv backend.Buf, mask backend.IntBuf
 		return
 	}
 	if b.opt.BF16 {
-		// Tensor-core forward on a bf16 copy of qkv; the backward pass stays
-		// fp32 and recomputes the probabilities from this lse.
+		// Tensor-core forward on a bf16 copy of qkv.
 		n := a.N * a.S * 3 * a.H()
 		blk, err := b.alloc(2 * n)
 		if err != nil {
@@ -403,6 +403,10 @@ func (b *Backend) AttentionBackward(a backend.Attn, qkv backend.Buf, mask backen
 		return
 	}
 	defer b.release(blk)
+	if b.opt.BF16 {
+		b.attentionBackwardBF16(a, qkv, mask, ctx, dctx, save, dqkv, blk)
+		return
+	}
 	b.check("attention_backward", C.rk_attention_backward(b.stream, attnC(a), f(qkv), ip(mask), f(ctx), f(dctx), f(save),
 		f(dqkv), (*C.float)(blk.ptr)))
 }
@@ -497,4 +501,25 @@ func (b *Backend) GroupCE(logits backend.Buf, label backend.IntBuf, groups, size
 		lp = ip(label)
 	}
 	b.check("group_ce", C.rk_group_ce(b.stream, f(logits), lp, C.int(groups), C.int(size), f(loss), f(dlogits), C.float(dscale)))
+}
+
+// attentionBackwardBF16 runs the tensor-core backward pass on bf16 copies of
+// qkv and dctx.
+func (b *Backend) attentionBackwardBF16(a backend.Attn, qkv backend.Buf, mask backend.IntBuf, ctx, dctx, save, dqkv backend.Buf, dsum *block) {
+	nq, nc := a.N*a.S*3*a.H(), a.N*a.S*a.H()
+	blk, err := b.alloc(2*nq + 16 + 2*nc)
+	if err != nil {
+		b.fail(fmt.Errorf("attention_backward_bf16: scratch: %w", err))
+		return
+	}
+	defer b.release(blk)
+	q16 := blk.ptr
+	g16 := unsafe.Add(blk.ptr, (2*nq+15)&^15)
+	b.check("f32_to_bf16", C.rk_f32_to_bf16(b.stream, (*C.rk_bf16)(q16), f(qkv), C.longlong(nq)))
+	b.check("f32_to_bf16", C.rk_f32_to_bf16(b.stream, (*C.rk_bf16)(g16), f(dctx), C.longlong(nc)))
+	if !b.ok() {
+		return
+	}
+	b.check("attention_backward_bf16", C.rk_attention_backward_bf16(b.stream, attnC(a), (*C.rk_bf16)(q16), (*C.rk_bf16)(g16),
+		ip(mask), f(ctx), f(dctx), f(save), f(dqkv), (*C.float)(dsum.ptr)))
 }

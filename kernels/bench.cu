@@ -413,6 +413,21 @@ struct Bench {
                                     lse.as<float>()));
       double err16 = max_rel(download(ctx.as<float>(), nc), download(R.as<float>(), nc));
       add("attention_fwd_bf16", shape, "rerank", ms16, fwd_flops, nq * 2.0 + nc * 4.0, peak.bf16_tflops, err16);
+      std::vector<DBuf> G16;
+      for (int s = 0; s < sets; s++) {
+        G16.emplace_back(nc * 2);
+        BRC(rk_f32_to_bf16(nullptr, G16.back().as<uint16_t>(), G[s].as<float>(), (long long)nc));
+      }
+      double msb16 = time([&](int i) {
+        int s = i % sets;
+        BRC(rk_attention_forward_bf16(nullptr, a, Q16[s].as<uint16_t>(), mask.as<int32_t>(), ctx.as<float>(),
+                                      lse.as<float>()));
+        BRC(rk_attention_backward_bf16(nullptr, a, Q16[s].as<uint16_t>(), G16[s].as<uint16_t>(),
+                                       mask.as<int32_t>(), ctx.as<float>(), G[s].as<float>(), lse.as<float>(),
+                                       dq.as<float>(), scratch.as<float>()));
+      });
+      add("attention_fwdbwd_bf16", shape, "rerank", msb16, 3.5 * fwd_flops, 2 * (nq * 2.0 + nc * 4.0) + nq * 4.0,
+          peak.bf16_tflops);
     }
     double msb = time([&](int i) {
       int s = i % sets;

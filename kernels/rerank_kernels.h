@@ -85,6 +85,14 @@ int rk_attention_backward(void *stream, rk_attn a, const float *qkv,
  * relative to the fp32 kernel (P is rounded to bf16 before P*V). */
 int rk_attention_forward_bf16(void *stream, rk_attn a, const rk_bf16 *qkv,
                               const int32_t *mask, float *ctx, float *lse);
+/* The backward pass on tensor cores: qkv and dctx16 in bf16 (16-byte
+ * aligned), ctx, dctx (fp32, for D = rowsum(dO*O)) and lse from the forward
+ * pass. Sets dqkv; dQ is summed over key tiles with float atomics.
+ * scratch holds n*heads*s floats. */
+int rk_attention_backward_bf16(void *stream, rk_attn a, const rk_bf16 *qkv,
+                               const rk_bf16 *dctx16, const int32_t *mask,
+                               const float *ctx, const float *dctx,
+                               const float *lse, float *dqkv, float *scratch);
 /* Number of floats rk_attention_forward keeps for the backward pass. */
 long long rk_attention_save_len(rk_attn a);
 

@@ -365,6 +365,17 @@ void test_attention() {
     auto lse32 = lse.down();
     for (size_t i = 0; i < lse32.size(); i++) lse_want[i] = lse32[i];
     check(std::string(name) + " fwd bf16 lse", lse_gpu, lse_want, 1e-2);
+    // Tensor-core backward: reference on bf16-rounded qkv and dctx.
+    auto g16r = round_bf16(dctx);
+    auto want16b = ref_attention(a, q16, mask, g16r);
+    std::vector<uint16_t> hg16(g16r.size());
+    for (size_t i = 0; i < g16r.size(); i++) hg16[i] = rk_f2bf(g16r[i]);
+    Dev<uint16_t> dg16(hg16);
+    Dev<float> dgr(g16r), ctx16(want16b.ctx.size());
+    CK(rk_attention_forward_bf16(nullptr, a, dq16.p, dm.p, ctx16.p, lse.p));
+    dqkv.poison();
+    CK(rk_attention_backward_bf16(nullptr, a, dq16.p, dg16.p, dm.p, ctx16.p, dgr.p, lse.p, dqkv.p, scr.p));
+    check(std::string(name) + " bwd bf16", dqkv.down(), want16b.dqkv, 1e-2);
   }
 }
 
