@@ -16,6 +16,10 @@
 // RERANK_CUDA_SYNC=1 synchronises after every operation so the error names
 // the kernel that faulted.
 //
+// With the extra tag "cudaemu" the package links the CPU emulation of the
+// kernels instead (bash kernels/emu/build.sh; make kernels-emu), so the
+// bindings and their tests run without a GPU or nvcc.
+//
 // Without the tag this package is empty apart from this comment; the
 // GPU memory monitor lives in cuda/nvmon and builds either way.
 package cuda
