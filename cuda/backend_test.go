@@ -273,6 +273,9 @@ func cases() []opCase {
 		attentionCase(3, 45, 2, 32, 0, "one-empty"),
 		attentionCase(2, 96, 2, 64, 0.1, "padded"),
 		attentionCase(2, 33, 1, 128, 0.3, "one-empty"),
+		attentionCase(3, 16, 4, 8, 0, "padded"), // tiny golden models
+		attentionCase(2, 40, 2, 48, 0.2, "one-empty"),
+		attentionCaseP(2, 20, 3, 8, 0, "padded", true), // BF16 mode falls back to fp32 here
 		attentionCaseP(3, 77, 2, 64, 0, "padded", true),
 		attentionCaseP(2, 96, 2, 32, 0.1, "one-empty", true),
 	)
@@ -510,7 +513,7 @@ func TestErrorsAreStickyAndNamed(t *testing.T) {
 		{"gemm-too-small", func(b *Backend, s backend.Buf) { b.Gemm(false, false, 64, 64, 64, 1, s, 64, s, 64, 0, s, 64) }, "Gemm"},
 		{"attention-head-dim", func(b *Backend, s backend.Buf) {
 			m, _ := b.AllocInt(4)
-			b.Attention(backend.Attn{N: 1, S: 4, Heads: 1, HeadDim: 48}, s, m, s, s)
+			b.Attention(backend.Attn{N: 1, S: 4, Heads: 1, HeadDim: 160}, s, m, s, s)
 		}, "Attention"},
 		{"layernorm-short", func(b *Backend, s backend.Buf) { b.LayerNorm(s, s, s, s, s, s, 100, 100, 1e-5) }, "LayerNorm"},
 	}

@@ -343,8 +343,8 @@ func attnC(a backend.Attn) C.rk_attn {
 func (*Backend) AttentionSaveLen(a backend.Attn) int { return a.N * a.Heads * a.S }
 
 func (b *Backend) attnArgs(op string, a backend.Attn, qkv backend.Buf, mask backend.IntBuf) bool {
-	if a.N <= 0 || a.S <= 0 || a.Heads <= 0 || (a.HeadDim != 32 && a.HeadDim != 64 && a.HeadDim != 128) {
-		b.badArg(op, "unsupported shape N=%d S=%d heads=%d head dim=%d (head dims 32, 64, 128)", a.N, a.S, a.Heads, a.HeadDim)
+	if a.N <= 0 || a.S <= 0 || a.Heads <= 0 || a.HeadDim < 1 || a.HeadDim > 128 {
+		b.badArg(op, "unsupported shape N=%d S=%d heads=%d head dim=%d (head dims 1 to 128)", a.N, a.S, a.Heads, a.HeadDim)
 		return false
 	}
 	if a.Dropout < 0 || a.Dropout >= 1 {
@@ -369,7 +369,7 @@ func (b *Backend) Attention(a backend.Attn, qkv backend.Buf, mask backend.IntBuf
 	if !b.need(op, "ctx", ctx, a.N*a.S*a.H()) || !b.need(op, "save", save, b.AttentionSaveLen(a)) {
 		return
 	}
-	if b.opt.BF16 {
+	if b.opt.BF16 && tensorCoreHeadDim(a.HeadDim) {
 		// Tensor-core forward on a bf16 copy of qkv.
 		n := a.N * a.S * 3 * a.H()
 		blk, err := b.alloc(2 * n)
@@ -403,7 +403,7 @@ func (b *Backend) AttentionBackward(a backend.Attn, qkv backend.Buf, mask backen
 		return
 	}
 	defer b.release(blk)
-	if b.opt.BF16 {
+	if b.opt.BF16 && tensorCoreHeadDim(a.HeadDim) {
 		b.attentionBackwardBF16(a, qkv, mask, ctx, dctx, save, dqkv, blk)
 		return
 	}
@@ -523,3 +523,7 @@ func (b *Backend) attentionBackwardBF16(a backend.Attn, qkv backend.Buf, mask ba
 	b.check("attention_backward_bf16", C.rk_attention_backward_bf16(b.stream, attnC(a), (*C.rk_bf16)(q16), (*C.rk_bf16)(g16),
 		ip(mask), f(ctx), f(dctx), f(save), f(dqkv), (*C.float)(dsum.ptr)))
 }
+
+// tensorCoreHeadDim reports whether the bf16 attention kernels take head
+// dimension d; other sizes run the fp32 kernels also in BF16 mode.
+func tensorCoreHeadDim(d int) bool { return d == 32 || d == 64 || d == 128 }

@@ -29,7 +29,7 @@ constexpr int BR = 32, BC = 32, NT = 128;
 struct AttnArgs {
   const float *qkv;
   const int32_t *mask;
-  int S, heads;
+  int S, heads, dh;
   float scale, pdrop, inv_keep;
   uint64_t seed;
 };
@@ -42,22 +42,20 @@ __device__ __forceinline__ bool all_keys_masked(const int32_t *msk, int S) {
   return !__syncthreads_or(any);
 }
 
-// load_rows copies rows [r0, r0+rows) of one head's column block (col0) into
+// load_rows copies rows [r0, r0+rows) of one head's cols columns into
 // shared memory with row stride ld_s; rows past S are zero.
-template <int D>
-__device__ __forceinline__ void load_rows(float *dst, int ld_s, const float *src, long long ld_g,
-                                          int r0, int rows, int S) {
-  for (int e = threadIdx.x; e < rows * D; e += blockDim.x) {
-    int r = e / D, d = e % D;
+__device__ __forceinline__ void load_rows(int cols, float *dst, int ld_s, const float *src,
+                                          long long ld_g, int r0, int rows, int S) {
+  for (int e = threadIdx.x; e < rows * cols; e += blockDim.x) {
+    int r = e / cols, d = e % cols;
     dst[r * ld_s + d] = (r0 + r < S) ? src[(long long)(r0 + r) * ld_g + d] : 0.f;
   }
 }
 
-template <int D>
-__device__ __forceinline__ float dot_s(const float *a, const float *b) {
+__device__ __forceinline__ float dot_s(int n, const float *a, const float *b) {
   float s = 0.f;
 #pragma unroll 16
-  for (int d = 0; d < D; d++) s = fmaf(a[d], b[d], s);
+  for (int d = 0; d < n; d++) s = fmaf(a[d], b[d], s);
   return s;
 }
 
@@ -66,7 +64,7 @@ constexpr int fwd_smem() {
   return (BR * (D + 1) + BC * (D + 1) + BC * D + BR * (BC + 1)) * 4 + BC * 4;
 }
 
-template <int D>
+template <int D, bool EXACT>
 __global__ void __launch_bounds__(NT) attn_fwd(AttnArgs a, float *__restrict__ ctx,
                                                float *__restrict__ lse) {
   extern __shared__ __align__(16) float sm[];
@@ -77,14 +75,15 @@ __global__ void __launch_bounds__(NT) attn_fwd(AttnArgs a, float *__restrict__ c
   int *Mk = (int *)(Ps + BR * (BC + 1));  // [BC]: key usable
 
   const int n = blockIdx.z, h = blockIdx.y, i0 = blockIdx.x * BR, S = a.S;
-  const int H = a.heads * D;
+  const int dh = EXACT ? D : a.dh;  // head dim; D is its upper bound
+  const int H = a.heads * dh;
   const long long ld = 3LL * H;
   const float *base = a.qkv + (long long)n * S * ld;
   const int32_t *msk = a.mask + (long long)n * S;
   const int tid = threadIdx.x, r = tid >> 2, q4 = tid & 3;
   const bool none = all_keys_masked(msk, S);
 
-  load_rows<D>(Qs, D + 1, base + h * D, ld, i0, BR, S);
+  load_rows(dh, Qs, D + 1, base + h * dh, ld, i0, BR, S);
   const uint64_t rowbase = ((uint64_t)(n * a.heads + h) * S + (uint64_t)(i0 + r)) * (uint64_t)S;
 
   float o[D / 4];
@@ -94,8 +93,8 @@ __global__ void __launch_bounds__(NT) attn_fwd(AttnArgs a, float *__restrict__ c
 
   for (int j0 = 0; j0 < S; j0 += BC) {
     __syncthreads();
-    load_rows<D>(Ks, D + 1, base + H + h * D, ld, j0, BC, S);
-    load_rows<D>(Vs, D, base + 2 * H + h * D, ld, j0, BC, S);
+    load_rows(dh, Ks, D + 1, base + H + h * dh, ld, j0, BC, S);
+    load_rows(dh, Vs, D, base + 2 * H + h * dh, ld, j0, BC, S);
     for (int c = tid; c < BC; c += NT) Mk[c] = (j0 + c < S) && (none || msk[j0 + c] != 0);
     __syncthreads();
 
@@ -105,7 +104,7 @@ __global__ void __launch_bounds__(NT) attn_fwd(AttnArgs a, float *__restrict__ c
     for (int jj = 0; jj < BC / 4; jj++) {
       int c = q4 + 4 * jj;
       float v = -INFINITY;
-      if (Mk[c]) v = none ? 0.f : a.scale * dot_s<D>(Qs + r * (D + 1), Ks + c * (D + 1));
+      if (Mk[c]) v = none ? 0.f : a.scale * dot_s(dh, Qs + r * (D + 1), Ks + c * (D + 1));
       s[jj] = v;
       tmax = fmaxf(tmax, v);
     }
@@ -140,9 +139,10 @@ __global__ void __launch_bounds__(NT) attn_fwd(AttnArgs a, float *__restrict__ c
   const int i = i0 + r;
   if (i < S) {
     const float inv = 1.f / lrow;
-    float *out = ctx + ((long long)n * S + i) * H + h * D;
+    float *out = ctx + ((long long)n * S + i) * H + h * dh;
 #pragma unroll
-    for (int e = 0; e < D / 4; e++) out[q4 + 4 * e] = o[e] * inv;
+    for (int e = 0; e < D / 4; e++)
+      if (EXACT || q4 + 4 * e < dh) out[q4 + 4 * e] = o[e] * inv;
     if (q4 == 0) lse[((long long)n * a.heads + h) * S + i] = mrow + logf(lrow);
   }
 }
@@ -173,7 +173,7 @@ constexpr int dkv_smem() {
 }
 
 // One block per key tile: dV_j = sum_i Pdrop_ij dO_i, dK_j = scale sum_i dS_ij Q_i.
-template <int D>
+template <int D, bool EXACT>
 __global__ void __launch_bounds__(NT) attn_bwd_dkv(AttnArgs a, const float *__restrict__ dctx,
                                                    const float *__restrict__ lse,
                                                    const float *__restrict__ dsum,
@@ -190,17 +190,18 @@ __global__ void __launch_bounds__(NT) attn_bwd_dkv(AttnArgs a, const float *__re
   int *Mk = (int *)(Ds + BR);          // [BC]
 
   const int n = blockIdx.z, h = blockIdx.y, j0 = blockIdx.x * BC, S = a.S;
-  const int H = a.heads * D;
+  const int dh = EXACT ? D : a.dh;  // head dim; D is its upper bound
+  const int H = a.heads * dh;
   const long long ld = 3LL * H;
   const float *base = a.qkv + (long long)n * S * ld;
-  const float *gbase = dctx + (long long)n * S * H + h * D;
+  const float *gbase = dctx + (long long)n * S * H + h * dh;
   const int32_t *msk = a.mask + (long long)n * S;
   const long long lbase = ((long long)n * a.heads + h) * S;
   const int tid = threadIdx.x, c = tid >> 2, q4 = tid & 3;
   const bool none = all_keys_masked(msk, S);
 
-  load_rows<D>(Ks, D + 1, base + H + h * D, ld, j0, BC, S);
-  load_rows<D>(Vs, D + 1, base + 2 * H + h * D, ld, j0, BC, S);
+  load_rows(dh, Ks, D + 1, base + H + h * dh, ld, j0, BC, S);
+  load_rows(dh, Vs, D + 1, base + 2 * H + h * dh, ld, j0, BC, S);
   for (int t = tid; t < BC; t += NT) Mk[t] = (j0 + t < S) && (none || msk[j0 + t] != 0);
 
   float dk[D / 4], dv[D / 4];
@@ -209,8 +210,8 @@ __global__ void __launch_bounds__(NT) attn_bwd_dkv(AttnArgs a, const float *__re
 
   for (int i0 = 0; i0 < S; i0 += BR) {
     __syncthreads();
-    load_rows<D>(Qs, D + 1, base + h * D, ld, i0, BR, S);
-    load_rows<D>(Gs, D + 1, gbase, H, i0, BR, S);
+    load_rows(dh, Qs, D + 1, base + h * dh, ld, i0, BR, S);
+    load_rows(dh, Gs, D + 1, gbase, H, i0, BR, S);
     for (int t = tid; t < BR; t += NT) {
       bool ok = i0 + t < S;
       Ls[t] = ok ? lse[lbase + i0 + t] : 0.f;
@@ -222,9 +223,9 @@ __global__ void __launch_bounds__(NT) attn_bwd_dkv(AttnArgs a, const float *__re
       int i = q4 + 4 * ii;
       float pd = 0.f, ds = 0.f;
       if (i0 + i < S && Mk[c]) {
-        float s = none ? 0.f : a.scale * dot_s<D>(Qs + i * (D + 1), Ks + c * (D + 1));
+        float s = none ? 0.f : a.scale * dot_s(dh, Qs + i * (D + 1), Ks + c * (D + 1));
         float p = expf(s - Ls[i]);
-        float dp = dot_s<D>(Gs + i * (D + 1), Vs + c * (D + 1));
+        float dp = dot_s(dh, Gs + i * (D + 1), Vs + c * (D + 1));
         pd = p;
         if (a.pdrop > 0.f) {
           uint64_t idx = (lbase + i0 + i) * (uint64_t)S + (uint64_t)(j0 + c);
@@ -250,9 +251,10 @@ __global__ void __launch_bounds__(NT) attn_bwd_dkv(AttnArgs a, const float *__re
 
   const int j = j0 + c;
   if (j < S) {
-    float *row = dqkv + ((long long)n * S + j) * ld + h * D;
+    float *row = dqkv + ((long long)n * S + j) * ld + h * dh;
 #pragma unroll
     for (int e = 0; e < D / 4; e++) {
+      if (!EXACT && q4 + 4 * e >= dh) continue;
       row[H + q4 + 4 * e] = a.scale * dk[e];
       row[2 * H + q4 + 4 * e] = dv[e];
     }
@@ -265,7 +267,7 @@ constexpr int dq_smem() {
 }
 
 // One block per query tile: dQ_i = scale sum_j dS_ij K_j.
-template <int D>
+template <int D, bool EXACT>
 __global__ void __launch_bounds__(NT) attn_bwd_dq(AttnArgs a, const float *__restrict__ dctx,
                                                   const float *__restrict__ lse,
                                                   const float *__restrict__ dsum,
@@ -279,7 +281,8 @@ __global__ void __launch_bounds__(NT) attn_bwd_dq(AttnArgs a, const float *__res
   int *Mk = (int *)(Ss + BR * (BC + 1));
 
   const int n = blockIdx.z, h = blockIdx.y, i0 = blockIdx.x * BR, S = a.S;
-  const int H = a.heads * D;
+  const int dh = EXACT ? D : a.dh;  // head dim; D is its upper bound
+  const int H = a.heads * dh;
   const long long ld = 3LL * H;
   const float *base = a.qkv + (long long)n * S * ld;
   const int32_t *msk = a.mask + (long long)n * S;
@@ -288,8 +291,8 @@ __global__ void __launch_bounds__(NT) attn_bwd_dq(AttnArgs a, const float *__res
   const bool none = all_keys_masked(msk, S);
   const int i = i0 + r;
 
-  load_rows<D>(Qs, D + 1, base + h * D, ld, i0, BR, S);
-  load_rows<D>(Gs, D + 1, dctx + (long long)n * S * H + h * D, H, i0, BR, S);
+  load_rows(dh, Qs, D + 1, base + h * dh, ld, i0, BR, S);
+  load_rows(dh, Gs, D + 1, dctx + (long long)n * S * H + h * dh, H, i0, BR, S);
   const float Li = i < S ? lse[lbase + i] : 0.f;
   const float Di = i < S ? dsum[lbase + i] : 0.f;
 
@@ -299,8 +302,8 @@ __global__ void __launch_bounds__(NT) attn_bwd_dq(AttnArgs a, const float *__res
 
   for (int j0 = 0; j0 < S; j0 += BC) {
     __syncthreads();
-    load_rows<D>(Ks, D + 1, base + H + h * D, ld, j0, BC, S);
-    load_rows<D>(Vs, D + 1, base + 2 * H + h * D, ld, j0, BC, S);
+    load_rows(dh, Ks, D + 1, base + H + h * dh, ld, j0, BC, S);
+    load_rows(dh, Vs, D + 1, base + 2 * H + h * dh, ld, j0, BC, S);
     for (int t = tid; t < BC; t += NT) Mk[t] = (j0 + t < S) && (none || msk[j0 + t] != 0);
     __syncthreads();
 #pragma unroll
@@ -308,9 +311,9 @@ __global__ void __launch_bounds__(NT) attn_bwd_dq(AttnArgs a, const float *__res
       int c = q4 + 4 * jj;
       float ds = 0.f;
       if (i < S && Mk[c]) {
-        float s = none ? 0.f : a.scale * dot_s<D>(Qs + r * (D + 1), Ks + c * (D + 1));
+        float s = none ? 0.f : a.scale * dot_s(dh, Qs + r * (D + 1), Ks + c * (D + 1));
         float p = expf(s - Li);
-        float dp = dot_s<D>(Gs + r * (D + 1), Vs + c * (D + 1));
+        float dp = dot_s(dh, Gs + r * (D + 1), Vs + c * (D + 1));
         if (a.pdrop > 0.f) {
           uint64_t idx = (lbase + i) * (uint64_t)S + (uint64_t)(j0 + c);
           dp = rk_keep(a.seed, idx, a.pdrop) ? dp * a.inv_keep : 0.f;
@@ -327,9 +330,10 @@ __global__ void __launch_bounds__(NT) attn_bwd_dq(AttnArgs a, const float *__res
     }
   }
   if (i < S) {
-    float *row = dqkv + ((long long)n * S + i) * ld + h * D;
+    float *row = dqkv + ((long long)n * S + i) * ld + h * dh;
 #pragma unroll
-    for (int e = 0; e < D / 4; e++) row[q4 + 4 * e] = a.scale * dq[e];
+    for (int e = 0; e < D / 4; e++)
+      if (EXACT || q4 + 4 * e < dh) row[q4 + 4 * e] = a.scale * dq[e];
   }
 }
 
@@ -348,6 +352,7 @@ AttnArgs make_args(const rk_attn &a, const float *qkv, const int32_t *mask) {
   r.mask = mask;
   r.S = a.s;
   r.heads = a.heads;
+  r.dh = a.head_dim;
   r.scale = (float)(1.0 / sqrt((double)a.head_dim));
   r.pdrop = a.dropout > 0.f ? a.dropout : 0.f;
   r.inv_keep = r.pdrop > 0.f ? 1.f / (1.f - r.pdrop) : 1.f;
@@ -355,36 +360,36 @@ AttnArgs make_args(const rk_attn &a, const float *qkv, const int32_t *mask) {
   return r;
 }
 
-template <int D>
+template <int D, bool EXACT>
 int fwd(cudaStream_t st, const rk_attn &a, const float *qkv, const int32_t *mask, float *ctx,
         float *lse) {
   static bool done = false;
-  int rc = set_smem(attn_fwd<D>, fwd_smem<D>(), &done);
+  int rc = set_smem(attn_fwd<D, EXACT>, fwd_smem<D>(), &done);
   if (rc) return rc;
   dim3 grid((a.s + BR - 1) / BR, a.heads, a.n);
-  attn_fwd<D><<<grid, NT, fwd_smem<D>(), st>>>(make_args(a, qkv, mask), ctx, lse);
+  attn_fwd<D, EXACT><<<grid, NT, fwd_smem<D>(), st>>>(make_args(a, qkv, mask), ctx, lse);
   return rk_launched();
 }
 
-template <int D>
+template <int D, bool EXACT>
 int bwd(cudaStream_t st, const rk_attn &a, const float *qkv, const int32_t *mask,
         const float *dctx, const float *lse, const float *dsum, float *dqkv) {
   static bool d1 = false, d2 = false;
-  int rc = set_smem(attn_bwd_dkv<D>, dkv_smem<D>(), &d1);
+  int rc = set_smem(attn_bwd_dkv<D, EXACT>, dkv_smem<D>(), &d1);
   if (rc) return rc;
-  if ((rc = set_smem(attn_bwd_dq<D>, dq_smem<D>(), &d2))) return rc;
+  if ((rc = set_smem(attn_bwd_dq<D, EXACT>, dq_smem<D>(), &d2))) return rc;
   AttnArgs args = make_args(a, qkv, mask);
   dim3 gk((a.s + BC - 1) / BC, a.heads, a.n);
-  attn_bwd_dkv<D><<<gk, NT, dkv_smem<D>(), st>>>(args, dctx, lse, dsum, dqkv);
+  attn_bwd_dkv<D, EXACT><<<gk, NT, dkv_smem<D>(), st>>>(args, dctx, lse, dsum, dqkv);
   if ((rc = rk_launched())) return rc;
   dim3 gq((a.s + BR - 1) / BR, a.heads, a.n);
-  attn_bwd_dq<D><<<gq, NT, dq_smem<D>(), st>>>(args, dctx, lse, dsum, dqkv);
+  attn_bwd_dq<D, EXACT><<<gq, NT, dq_smem<D>(), st>>>(args, dctx, lse, dsum, dqkv);
   return rk_launched();
 }
 
 bool valid(const rk_attn &a) {
-  return a.n > 0 && a.s > 0 && a.heads > 0 && a.n <= 65535 && a.heads <= 65535 &&
-         (a.head_dim == 32 || a.head_dim == 64 || a.head_dim == 128) && a.dropout < 1.f;
+  return a.n > 0 && a.s > 0 && a.heads > 0 && a.n <= 65535 && a.heads <= 65535 && a.head_dim >= 1 &&
+         a.head_dim <= 128 && a.dropout < 1.f;
 }
 
 }  // namespace
@@ -395,11 +400,14 @@ extern "C" int rk_attention_forward(void *stream, rk_attn a, const float *qkv,
                                     const int32_t *mask, float *ctx, float *lse) {
   if (!valid(a)) return RK_INVALID;
   cudaStream_t st = rk_stream(stream);
-  switch (a.head_dim) {
-    case 32: return fwd<32>(st, a, qkv, mask, ctx, lse);
-    case 64: return fwd<64>(st, a, qkv, mask, ctx, lse);
-    default: return fwd<128>(st, a, qkv, mask, ctx, lse);
+  switch (a.head_dim) {  // exact kernels for the usual sizes, bounded ones for the rest
+    case 32: return fwd<32, true>(st, a, qkv, mask, ctx, lse);
+    case 64: return fwd<64, true>(st, a, qkv, mask, ctx, lse);
+    case 128: return fwd<128, true>(st, a, qkv, mask, ctx, lse);
   }
+  if (a.head_dim < 32) return fwd<32, false>(st, a, qkv, mask, ctx, lse);
+  if (a.head_dim < 64) return fwd<64, false>(st, a, qkv, mask, ctx, lse);
+  return fwd<128, false>(st, a, qkv, mask, ctx, lse);
 }
 
 extern "C" int rk_attention_backward(void *stream, rk_attn a, const float *qkv,
@@ -413,8 +421,11 @@ extern "C" int rk_attention_backward(void *stream, rk_attn a, const float *qkv,
   int rc = rk_launched();
   if (rc) return rc;
   switch (a.head_dim) {
-    case 32: return bwd<32>(st, a, qkv, mask, dctx, lse, scratch, dqkv);
-    case 64: return bwd<64>(st, a, qkv, mask, dctx, lse, scratch, dqkv);
-    default: return bwd<128>(st, a, qkv, mask, dctx, lse, scratch, dqkv);
+    case 32: return bwd<32, true>(st, a, qkv, mask, dctx, lse, scratch, dqkv);
+    case 64: return bwd<64, true>(st, a, qkv, mask, dctx, lse, scratch, dqkv);
+    case 128: return bwd<128, true>(st, a, qkv, mask, dctx, lse, scratch, dqkv);
   }
+  if (a.head_dim < 32) return bwd<32, false>(st, a, qkv, mask, dctx, lse, scratch, dqkv);
+  if (a.head_dim < 64) return bwd<64, false>(st, a, qkv, mask, dctx, lse, scratch, dqkv);
+  return bwd<128, false>(st, a, qkv, mask, dctx, lse, scratch, dqkv);
 }

@@ -63,8 +63,9 @@ int rk_bf16_to_f32(void *stream, float *dst, const rk_bf16 *src, long long n);
 /* ---- attention -----------------------------------------------------------
  * Fused (flash-style) multi-head self-attention over the fused projection
  * qkv [n*s, 3*heads*head_dim] (Q | K | V column blocks), key padding mask
- * [n*s] (1 real, 0 padding), dropout on the probabilities. head_dim is 32,
- * 64 or 128. ctx is [n*s, heads*head_dim]. lse [n*heads*s] receives the
+ * [n*s] (1 real, 0 padding), dropout on the probabilities. The fp32
+ * kernels take head_dim 1..128 (32, 64 and 128 have exact-size kernels);
+ * the bf16 ones 32, 64 or 128. ctx is [n*s, heads*head_dim]. lse [n*heads*s] receives the
  * log-sum-exp of each score row, all the backward pass keeps.
  */
 typedef struct rk_attn {
