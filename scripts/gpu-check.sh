@@ -10,7 +10,7 @@
 # 2. runs build/rerank_kernels_check: every kernel against a float64 C++
 #    reference on random inputs with NaN-poisoned outputs;
 # 3. with Go: the cuda-tagged Go tests (every op against backend/cpu; the
-#    golden parity tests once internal/golden exists), then
+#    golden parity tests of every package with cuda-tagged tests), then
 #    `rerank bench-kernels` (with the PyTorch SDPA reference) and, when the
 #    train command and ../shared/data are there, a short training run;
 #    without Go: the benchmark from rerank_kernels_check plus
@@ -93,9 +93,16 @@ export GOPROXY=off
 
 if [ $use_go = 1 ]; then
 	say "go: $(go version)"
-	# 3a. cuda-tagged Go tests (and golden parity tests where present).
-	if RERANK_REQUIRE_GPU=1 timeout 240 go test -tags cuda -count=1 -timeout 230s ./cuda/... \
-		$(test -d internal/golden && echo ./internal/golden/...) >"$OUT/gotest.log" 2>&1; then
+	# 3a. Every package's cuda-tagged Go tests: the backend against backend/cpu,
+	# and the golden parity tests (lora, nn, ...) on the GPU backend. The
+	# golden vectors come from $RERANK_GOLDEN, ./shared/golden (copy
+	# ../shared/golden there before the run: ../shared does not travel to
+	# the GPU machine) or ../shared/golden.
+	if [ -z "${RERANK_GOLDEN:-}" ] && [ -d shared/golden ]; then export RERANK_GOLDEN="$PWD/shared/golden"; fi
+	say "golden vectors: ${RERANK_GOLDEN:-$( [ -d ../shared/golden ] && echo ../shared/golden || echo 'none (golden cases skip)')}"
+	pkgs=$(grep -rl --include='*_test.go' '^//go:build cuda' . 2>/dev/null | xargs -r -n1 dirname | sort -u | tr '\n' ' ')
+	if RERANK_REQUIRE_GPU=1 timeout 240 go test -tags cuda -count=1 -timeout 230s ./cuda/... $pkgs \
+		>"$OUT/gotest.log" 2>&1; then
 		say "go tests: ok ($(grep -c -- '--- PASS' "$OUT/gotest.log") passed lines; $(elapsed))"
 	else
 		status=1
