@@ -15,9 +15,10 @@ import (
 
 // progressLog writes metrics.jsonl and draws the progress bar.
 type progressLog struct {
-	f   *os.File
-	w   io.Writer
-	bar *progressbar.ProgressBar
+	f      *os.File
+	w      io.Writer
+	bar    *progressbar.ProgressBar
+	status func() string // device status for the bar, or nil
 }
 
 func newProgressLog(path string, w io.Writer, total, done int) (*progressLog, error) {
@@ -52,7 +53,13 @@ func (p *progressLog) tick(loss, lr float64, pairs int, since time.Time) {
 		return
 	}
 	pps := float64(pairs) / max(1e-9, time.Since(since).Seconds())
-	p.bar.Describe(fmt.Sprintf("loss %.4f lr %.2e %.1f pairs/s mem %s", loss, lr, pps, memString()))
+	desc := fmt.Sprintf("loss %.4f lr %.2e %.1f pairs/s mem %s", loss, lr, pps, memString())
+	if p.status != nil {
+		if s := p.status(); s != "" {
+			desc += " " + s
+		}
+	}
+	p.bar.Describe(desc)
 	_ = p.bar.Add(1)
 }
 

@@ -45,6 +45,18 @@ type Options struct {
 	// BeforeUpdate is called after the backward passes of a step, before
 	// the gradients are checked, clipped and applied (tests use it).
 	BeforeUpdate func(step int, m *nn.Model)
+	// Monitor, when set, reports the device's memory and utilisation (a
+	// GPU monitor; nil on the CPU): Status goes into the progress line at
+	// every step and Metrics into every metrics.jsonl record.
+	Monitor Monitor
+}
+
+// Monitor reports a device's state during training.
+type Monitor interface {
+	// Status is a short text for the progress line.
+	Status() string
+	// Metrics are numbers added to each metrics.jsonl record.
+	Metrics() map[string]float64
 }
 
 // Result summarises a finished run.
@@ -270,6 +282,9 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 	res := &Result{FirstStep: t.st.Step + 1, ModelDir: a.OutputDir, Net: t.net}
 	var err error
 	t.log, err = newProgressLog(filepath.Join(a.OutputDir, MetricsFile), t.opts.Progress, t.st.Total, t.st.Step)
+	if err == nil && t.opts.Monitor != nil {
+		t.log.status = t.opts.Monitor.Status
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -361,7 +376,13 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 				pps = float64(pairsSinceLog) / el
 			}
 			avg := t.st.LogLossSum / float64(max(1, t.st.LogCount))
-			if err := t.log.write(record(t.st.Step, avg, lr, pps, dev, "grad_norm", norm, "epoch", float64(t.st.Epoch))); err != nil {
+			rec := record(t.st.Step, avg, lr, pps, dev, "grad_norm", norm, "epoch", float64(t.st.Epoch))
+			if t.opts.Monitor != nil {
+				for k, v := range t.opts.Monitor.Metrics() {
+					rec[k] = v
+				}
+			}
+			if err := t.log.write(rec); err != nil {
 				return res, err
 			}
 			t.st.LogLossSum, t.st.LogCount = 0, 0

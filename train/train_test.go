@@ -504,3 +504,33 @@ func TestCheckpointsIgnoreIncomplete(t *testing.T) {
 		})
 	}
 }
+
+type fakeMonitor struct{ calls int }
+
+func (f *fakeMonitor) Status() string { f.calls++; return "gpu 1GiB/80GiB" }
+func (f *fakeMonitor) Metrics() map[string]float64 {
+	return map[string]float64{"gpu_memory_used": 1 << 30}
+}
+
+// TestMonitorReachesProgressAndLog: a device monitor's status is shown on
+// the progress line and its numbers land in every metrics.jsonl record.
+func TestMonitorReachesProgressAndLog(t *testing.T) {
+	model, data := microModel(t), microData(t, 10, false)
+	a := microArgs(t, model, data)
+	a.MaxSteps, a.SaveSteps = 2, 0
+	var progress strings.Builder
+	mon := &fakeMonitor{}
+	_, err := Run(context.Background(), cpu.New(), a, Options{Monitor: mon, Progress: &progress})
+	require.NoError(t, err)
+	assert.Positive(t, mon.calls)
+	assert.Contains(t, progress.String(), "gpu 1GiB/80GiB")
+	raw, err := os.ReadFile(filepath.Join(a.OutputDir, MetricsFile))
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	require.Len(t, lines, 2)
+	for _, l := range lines {
+		var r map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &r))
+		assert.EqualValues(t, 1<<30, r["gpu_memory_used"])
+	}
+}

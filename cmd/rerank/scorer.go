@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 
-	"github.com/rerank-go/rerank/backend/cpu"
 	"github.com/rerank-go/rerank/crossencoder"
 	"github.com/rerank-go/rerank/eval"
 )
@@ -16,10 +15,9 @@ func init() { newScorer = engineScorer }
 // with passage max length max-len − query-max-len, the rule the model was
 // trained with; otherwise pairs are cut longest_first to --max-len.
 func engineScorer(modelDir, adapter string, opts scorerOptions) (eval.Scorer, error) {
-	switch opts.Device {
-	case "", "cpu":
-	default:
-		return nil, fmt.Errorf("--device %q: this build runs models on the cpu only", opts.Device)
+	be, _, err := openDevice(opts.Device, false)
+	if err != nil {
+		return nil, err
 	}
 	o := crossencoder.Options{MaxLen: opts.MaxLen, BatchSize: opts.BatchSize, Adapter: adapter}
 	if opts.QueryMaxLen > 0 {
@@ -28,5 +26,5 @@ func engineScorer(modelDir, adapter string, opts scorerOptions) (eval.Scorer, er
 		}
 		o.QueryMaxLen, o.PassageMaxLen, o.MaxLen = opts.QueryMaxLen, opts.MaxLen-opts.QueryMaxLen, 0
 	}
-	return crossencoder.Load(cpu.New(), modelDir, o)
+	return crossencoder.Load(be, modelDir, o)
 }

@@ -10,13 +10,12 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/rerank-go/rerank/backend/cpu"
 	"github.com/rerank-go/rerank/train"
 )
 
 func trainFlags() []cli.Flag {
 	d := train.DefaultArgs()
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: "config", Usage: "JSON file of training arguments (snake_case keys, as training_args.json); flags given on the command line win"},
 		&cli.StringFlag{Name: "model", Usage: "Hugging Face model directory to start from (rerank init makes one)"},
 		&cli.StringFlag{Name: "train-data", Usage: "FlagEmbedding JSONL (.jsonl/.json/.gz) file or directory"},
@@ -53,7 +52,7 @@ func trainFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "use-rslora", Usage: "rank-stabilised LoRA scaling alpha/sqrt(rank)"},
 		&cli.StringFlag{Name: "resume", Usage: "continue from 'latest' (newest checkpoint in --output-dir) or a checkpoint directory"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
-	}
+	}, deviceFlags()...)
 }
 
 // argsFromFlags builds train.Args: defaults, then --config, then every
@@ -133,7 +132,21 @@ func init() {
 					opts.Progress = os.Stderr
 				}
 			}
-			res, err := train.Run(ctx, cpu.New(), args, opts)
+			be, release, err := openDevice(c.String("device"), c.Bool("bf16"))
+			if err != nil {
+				return err
+			}
+			defer release()
+			mon, peak := openMonitor(c.String("device"), func(f string, a ...any) {
+				fmt.Fprintf(c.App.ErrWriter, "rerank: "+f+"\n", a...)
+			})
+			opts.Monitor = mon
+			res, err := train.Run(ctx, be, args, opts)
+			if peak != nil {
+				if s := peak(); s != "" {
+					fmt.Fprintln(c.App.Writer, s)
+				}
+			}
 			if err != nil {
 				return err
 			}
