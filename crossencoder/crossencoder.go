@@ -207,7 +207,7 @@ func (m *Model) ScoreEncoded(ctx context.Context, encs []tokenize.Encoding) ([]f
 		for i, k := range idx {
 			chunk[i] = encs[k]
 		}
-		logits, err := m.Net.Forward(Pad(chunk, int32(m.Net.Cfg.PadID)), nn.RunOptions{})
+		logits, err := m.Net.Forward(Pad(chunk, int32(m.Net.Cfg.PadID)), nn.RunOptions{SkipPadding: true})
 		if err != nil {
 			return nil, err
 		}

@@ -321,7 +321,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 			b := t.samp.Next()
 			batch, teacher := t.data.Batch(b)
 			seed := backend.SubSeed(a.Seed, uint64(step*a.GradientAccumulationSteps+micro))
-			logits, err := t.net.Forward(batch, nn.RunOptions{Train: true, Seed: seed})
+			logits, err := t.net.Forward(batch, nn.RunOptions{Train: true, Seed: seed, SkipPadding: true})
 			if err != nil {
 				return res, fmt.Errorf("step %d: %w", step+1, err)
 			}
