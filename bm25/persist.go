@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+
+	"github.com/rerank-go/rerank/internal/atomicfile"
 )
 
 const (
@@ -30,32 +31,8 @@ type onDisk struct {
 // Save writes the index to path atomically (a temporary file in the same
 // directory, renamed into place).
 func (ix *Index) Save(path string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("bm25: save %s: %w", path, err)
-	}
-	fail := func(err error) error {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("bm25: save %s: %w", path, err)
-	}
-	w := bufio.NewWriterSize(tmp, 1<<20)
-	if err := ix.Encode(w); err != nil {
-		return fail(err)
-	}
-	if err := w.Flush(); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("bm25: save %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("bm25: save %s: %w", path, err)
+	if err := atomicfile.Write(path, ix.Encode); err != nil {
+		return fmt.Errorf("bm25: save: %w", err)
 	}
 	return nil
 }

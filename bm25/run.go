@@ -1,14 +1,14 @@
 package bm25
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
+	"io"
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/rerank-go/rerank/internal/atomicfile"
 )
 
 // RunLine is one line of a candidate file such as
@@ -147,38 +147,19 @@ func WriteRunFile(path, format, tag string, lines []RunLine) error {
 	if format != "jsonl" && format != "trec" {
 		return fmt.Errorf("unknown run format %q: use jsonl or trec", format)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	w := bufio.NewWriterSize(tmp, 1<<20)
-	var buf []byte
-	for _, l := range lines {
-		buf = buf[:0]
-		if format == "jsonl" {
-			buf = l.AppendJSONL(buf)
-		} else {
-			buf = l.AppendTREC(buf, tag)
+	return atomicfile.Write(path, func(w io.Writer) error {
+		var buf []byte
+		for _, l := range lines {
+			buf = buf[:0]
+			if format == "jsonl" {
+				buf = l.AppendJSONL(buf)
+			} else {
+				buf = l.AppendTREC(buf, tag)
+			}
+			if _, err := w.Write(buf); err != nil {
+				return err
+			}
 		}
-		if _, err = w.Write(buf); err != nil {
-			break
-		}
-	}
-	if err == nil {
-		err = w.Flush()
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+		return nil
+	})
 }

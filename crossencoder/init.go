@@ -9,6 +9,7 @@ import (
 
 	"github.com/rerank-go/rerank/backend"
 	"github.com/rerank-go/rerank/hfmodel"
+	"github.com/rerank-go/rerank/internal/atomicfile"
 	"github.com/rerank-go/rerank/nn"
 )
 
@@ -106,7 +107,7 @@ func Init(be backend.Backend, o InitOptions) (nn.Config, error) {
 			if err != nil {
 				return cfg, fmt.Errorf("init: %w", err)
 			}
-			if err := hfmodel.WriteFileAtomic(filepath.Join(o.Output, "tokenizer.json"), data); err != nil {
+			if err := atomicfile.WriteFile(filepath.Join(o.Output, "tokenizer.json"), data); err != nil {
 				return cfg, fmt.Errorf("init: %w", err)
 			}
 		}

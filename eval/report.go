@@ -18,6 +18,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+
+	"github.com/rerank-go/rerank/internal/atomicfile"
 )
 
 // Curve is a metric at several cutoffs for one model (nDCG@k vs k).
@@ -93,17 +95,17 @@ func WriteReport(dir string, r Report) error {
 	}
 	for _, p := range plots {
 		data := p.PNG
-		if err := WriteFileAtomic(filepath.Join(dir, p.Name), func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, p.Name), func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
 			return err
 		}
 	}
 	if err := WriteJSON(filepath.Join(dir, "results.json"), r.Results); err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(filepath.Join(dir, "summary.md"), func(w io.Writer) error { return writeMarkdown(w, r, names, plots) }); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, "summary.md"), func(w io.Writer) error { return writeMarkdown(w, r, names, plots) }); err != nil {
 		return err
 	}
-	return WriteFileAtomic(filepath.Join(dir, "index.html"), func(w io.Writer) error { return writeHTML(w, r, names, plots) })
+	return atomicfile.Write(filepath.Join(dir, "index.html"), func(w io.Writer) error { return writeHTML(w, r, names, plots) })
 }
 
 func renderPlots(r Report) ([]plotFile, error) {

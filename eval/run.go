@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/rerank-go/rerank/internal/atomicfile"
 )
 
 // ScoredDoc is a document with its retrieval score.
@@ -128,7 +130,7 @@ func ParseTRECRun(r io.Reader, name string, known DocFilter) (Run, error) {
 // trec_eval ignores the rank column: on equal scores it reproduces this
 // order only for TiesTrecEval.
 func WriteTRECRun(path string, run Run, tag string, ties TieBreak) error {
-	return WriteFileAtomic(path, func(w io.Writer) error { return FormatTRECRun(w, run, tag, ties) })
+	return atomicfile.Write(path, func(w io.Writer) error { return FormatTRECRun(w, run, tag, ties) })
 }
 
 // FormatTRECRun writes run to w in TREC run format (see WriteTRECRun).

@@ -7,10 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/rerank-go/rerank/internal/atomicfile"
 )
 
 // Marshal encodes one example as a JSON line (without the newline): the
@@ -90,7 +90,7 @@ func Marshal(ex *Example) ([]byte, error) {
 // A path ending in .gz is gzip-compressed.
 type Writer struct {
 	path string
-	tmp  *os.File
+	tmp  *atomicfile.File
 	gz   *gzip.Writer
 	buf  *bufio.Writer
 	n    int
@@ -99,10 +99,9 @@ type Writer struct {
 
 // Create starts writing path.
 func Create(path string) (*Writer, error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	tmp, err := atomicfile.Create(path)
 	if err != nil {
-		return nil, fmt.Errorf("write %s: %w", path, err)
+		return nil, err
 	}
 	w := &Writer{path: path, tmp: tmp}
 	var out io.Writer = tmp
@@ -149,20 +148,13 @@ func (w *Writer) Close() error {
 	if err == nil && w.gz != nil {
 		err = w.gz.Close()
 	}
-	if err == nil {
-		err = w.tmp.Sync()
-	}
-	if cerr := w.tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(w.tmp.Name(), w.path)
-	}
 	if err != nil {
-		os.Remove(w.tmp.Name())
+		w.tmp.Abort()
 		if w.err == nil {
 			err = fmt.Errorf("write %s: %w", w.path, err)
 		}
+	} else {
+		err = w.tmp.Commit()
 	}
 	w.tmp = nil
 	return err
@@ -171,8 +163,7 @@ func (w *Writer) Close() error {
 // Abort discards what was written; the destination is left untouched.
 func (w *Writer) Abort() {
 	if w.tmp != nil {
-		w.tmp.Close()
-		os.Remove(w.tmp.Name())
+		w.tmp.Abort()
 		w.tmp = nil
 	}
 }

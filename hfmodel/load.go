@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/rerank-go/rerank/backend"
+	"github.com/rerank-go/rerank/internal/atomicfile"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/safetensors"
 )
@@ -182,7 +183,7 @@ func Save(m *nn.Model, cfg *Config, dir, tokenizerDir string) error {
 	if err != nil {
 		return fmt.Errorf("save model: %w", err)
 	}
-	if err := WriteFileAtomic(filepath.Join(dir, "config.json"), js); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, "config.json"), js); err != nil {
 		return fmt.Errorf("save model: %w", err)
 	}
 	if tokenizerDir != "" && tokenizerDir != dir {
@@ -203,37 +204,9 @@ func CopyTokenizer(src, dst string) error {
 		if err != nil {
 			return fmt.Errorf("copy tokenizer: %w", err)
 		}
-		if err := WriteFileAtomic(filepath.Join(dst, name), data); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(dst, name), data); err != nil {
 			return fmt.Errorf("copy tokenizer: %w", err)
 		}
-	}
-	return nil
-}
-
-// WriteFileAtomic writes data to a temporary file in path's directory,
-// syncs it and renames it over path.
-func WriteFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }

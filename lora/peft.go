@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/rerank-go/rerank/hfmodel"
+	"github.com/rerank-go/rerank/internal/atomicfile"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/safetensors"
 )
@@ -135,7 +135,7 @@ func (a *Adapters) Save(dir, baseModel string) error {
 	if err := safetensors.Write(filepath.Join(dir, WeightsFile), tensors, map[string]string{"format": "pt"}); err != nil {
 		return fmt.Errorf("lora: save adapter: %w", err)
 	}
-	if err := hfmodel.WriteFileAtomic(filepath.Join(dir, ConfigFile), js); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, ConfigFile), js); err != nil {
 		return fmt.Errorf("lora: save adapter: %w", err)
 	}
 	return nil

@@ -9,8 +9,9 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"sync"
+
+	"github.com/rerank-go/rerank/internal/atomicfile"
 )
 
 // Cache memoizes the encodings of (query, passage) pairs under one
@@ -121,42 +122,28 @@ func (c *Cache) header() []byte {
 
 // Save writes the cache to path atomically (a temporary file in the same
 // directory, then a rename).
-func (c *Cache) Save(path string) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+func (c *Cache) Save(path string) error {
+	err := atomicfile.Write(path, func(w io.Writer) error {
+		w.Write(c.header())
+		c.mu.RLock()
+		_ = binary.Write(w, binary.LittleEndian, uint64(len(c.m)))
+		buf := make([]byte, 0, 4096)
+		for k, e := range c.m {
+			buf = append(buf[:0], k[:]...)
+			buf = binary.LittleEndian.AppendUint32(buf, uint32(len(e.IDs)))
+			for _, id := range e.IDs {
+				buf = binary.LittleEndian.AppendUint32(buf, uint32(id))
+			}
+			for _, t := range e.TypeIDs {
+				buf = append(buf, byte(t))
+			}
+			w.Write(buf)
+		}
+		c.mu.RUnlock()
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("tokenize: saving cache: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	w := bufio.NewWriter(f)
-	w.Write(c.header())
-	c.mu.RLock()
-	_ = binary.Write(w, binary.LittleEndian, uint64(len(c.m)))
-	buf := make([]byte, 0, 4096)
-	for k, e := range c.m {
-		buf = append(buf[:0], k[:]...)
-		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(e.IDs)))
-		for _, id := range e.IDs {
-			buf = binary.LittleEndian.AppendUint32(buf, uint32(id))
-		}
-		for _, t := range e.TypeIDs {
-			buf = append(buf, byte(t))
-		}
-		w.Write(buf)
-	}
-	c.mu.RUnlock()
-	if err = w.Flush(); err != nil {
-		return fmt.Errorf("tokenize: saving cache %s: %w", path, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("tokenize: saving cache %s: %w", path, err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("tokenize: saving cache %s: %w", path, err)
 	}
 	return nil
 }

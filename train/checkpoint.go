@@ -11,7 +11,7 @@ import (
 	"strings"
 
 	"github.com/rerank-go/rerank/flagdata"
-	"github.com/rerank-go/rerank/hfmodel"
+	"github.com/rerank-go/rerank/internal/atomicfile"
 	"github.com/rerank-go/rerank/optim"
 	"github.com/rerank-go/rerank/safetensors"
 )
@@ -128,7 +128,7 @@ func saveCheckpoint(out string, saveModel func(dir string) error, opt *optim.Ada
 		return fail(err)
 	}
 	js, _ := json.MarshalIndent(st, "", "  ")
-	if err := hfmodel.WriteFileAtomic(filepath.Join(tmp, StateFile), append(js, '\n')); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(tmp, StateFile), append(js, '\n')); err != nil {
 		return fail(err)
 	}
 	if err := writeArgs(filepath.Join(tmp, ArgsFile), args); err != nil {
@@ -148,7 +148,7 @@ func writeArgs(path string, a Args) error {
 	if err != nil {
 		return err
 	}
-	return hfmodel.WriteFileAtomic(path, append(js, '\n'))
+	return atomicfile.WriteFile(path, append(js, '\n'))
 }
 
 // readState reads a checkpoint's trainer_state.json.

@@ -17,6 +17,7 @@ import (
 	"github.com/rerank-go/rerank/crossencoder"
 	"github.com/rerank-go/rerank/flagdata"
 	"github.com/rerank-go/rerank/hfmodel"
+	"github.com/rerank-go/rerank/internal/atomicfile"
 	"github.com/rerank-go/rerank/lora"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/optim"
@@ -477,5 +478,5 @@ func truncateMetrics(path string, step int) error {
 			keep.WriteByte('\n')
 		}
 	}
-	return hfmodel.WriteFileAtomic(path, keep.Bytes())
+	return atomicfile.WriteFile(path, keep.Bytes())
 }

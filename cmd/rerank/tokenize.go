@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/rerank-go/rerank/internal/atomicfile"
 	"github.com/rerank-go/rerank/tokenize"
 )
 
@@ -152,24 +152,8 @@ func tokenizeJSONL(tok *tokenize.Tokenizer, tr tokenize.Truncation, workers int,
 
 // tokenizeWriteAtomic writes path through a temporary file in the same directory,
 // renamed into place only when write succeeds.
-func tokenizeWriteAtomic(path string, write func(io.Writer) error) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("tokenize: --output: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = write(f); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("tokenize: --output: %w", err)
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
+func tokenizeWriteAtomic(path string, write func(io.Writer) error) error {
+	if err := atomicfile.Write(path, write); err != nil {
 		return fmt.Errorf("tokenize: --output: %w", err)
 	}
 	return nil
