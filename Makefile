@@ -1,9 +1,12 @@
 # rerank: build, test, benchmark.
 #
-#   make demo    build rerank, create a small model, train it on the bundled
-#                sample and evaluate it before and after
-#   make test    vet and test everything (and compile the CUDA kernels when
-#                nvcc is installed; CI=true requires it)
+#   make demo    install what is missing, build rerank, create a small model,
+#                train it on the bundled sample and evaluate it before and after
+#   make test    install what is missing, then check formatting, vet and test
+#                everything, and compile the CUDA kernels (CI runs exactly this)
+#
+# Both start with `setup` (scripts/setup-debian.sh), which does nothing when
+# everything is installed.
 
 GO      ?= go
 BIN     ?= bin
@@ -18,7 +21,8 @@ all: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/rerank ./cmd/rerank
 
-test: fmt-check vet gotest kernels-check
+test: setup
+	$(MAKE) fmt-check vet gotest kernels-check
 
 fmt-check:
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -76,7 +80,7 @@ gpu-check:
 
 # demo builds rerank, creates a tiny random BERT reranker, trains it on the
 # bundled SciFact excerpt and prints dev metrics before and after training.
-demo:
+demo: setup
 	GO=$(GO) BIN=$(BIN) bash scripts/demo.sh
 
 clean:
