@@ -8,10 +8,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rerank-go/rerank/internal/sharedtest"
-	"github.com/rerank-go/rerank/tokenize"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/rerank-go/rerank/internal/sharedtest"
+	"github.com/rerank-go/rerank/tokenize"
 )
 
 func TestDataCommands(t *testing.T) {

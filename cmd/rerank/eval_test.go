@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -9,20 +8,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rerank-go/rerank/eval"
-	"github.com/rerank-go/rerank/internal/sharedtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/urfave/cli/v2"
+
+	"github.com/rerank-go/rerank/eval"
+	"github.com/rerank-go/rerank/internal/sharedtest"
 )
 
 // runEvalCLI runs `rerank eval args...` with a fresh command.
 func runEvalCLI(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	app := &cli.App{Name: "rerank", Commands: []*cli.Command{newEvalCommand()}, Writer: &out, ErrWriter: &errb}
-	err := app.Run(append([]string{"rerank", "eval"}, args...))
-	return out.String(), errb.String(), err
+	return runCmd(t, newEvalCommand(), args...)
 }
 
 // evalFixture writes a small BEIR directory with BM25-style candidates.

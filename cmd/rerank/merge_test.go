@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,11 +19,8 @@ import (
 
 func runCLI(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	app := newApp()
-	var out, errw bytes.Buffer
-	app.Writer, app.ErrWriter = &out, &errw
-	err := app.Run(append([]string{"rerank"}, args...))
-	return out.String() + errw.String(), err
+	out, errOut, err := runCommands(t, commands, args...)
+	return out + errOut, err
 }
 
 // copyAdapter copies a golden adapter, recording base as its base model.

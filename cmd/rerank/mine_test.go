@@ -8,11 +8,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/rerank-go/rerank/bm25/mine"
 	"github.com/rerank-go/rerank/eval"
 	"github.com/rerank-go/rerank/flagdata"
-	"github.com/stretchr/testify/assert"
-	"github.com/stretchr/testify/require"
 )
 
 // plantedScorer scores the positives of beirFixture's dev split 8 and

@@ -7,19 +7,17 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rerank-go/rerank/internal/sharedtest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/urfave/cli/v2"
+
+	"github.com/rerank-go/rerank/internal/sharedtest"
 )
 
 // runCmd runs one rerank command in-process.
 func runCmd(t *testing.T, cmd *cli.Command, args ...string) (string, string, error) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	app := &cli.App{Name: "rerank", Commands: []*cli.Command{cmd}, Writer: &out, ErrWriter: &errb}
-	err := app.Run(append([]string{"rerank", cmd.Name}, args...))
-	return out.String(), errb.String(), err
+	return runCommands(t, []*cli.Command{cmd}, append([]string{cmd.Name}, args...)...)
 }
 
 // beirFixture writes a tiny BEIR directory.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -18,11 +17,8 @@ import (
 
 func runTokenizeCLI(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	app := newApp()
-	var out, errw bytes.Buffer
-	app.Writer, app.ErrWriter = &out, &errw
-	err := app.Run(append([]string{"rerank", "tokenize"}, args...))
-	return out.String(), err
+	out, _, err := runCommands(t, commands, append([]string{"tokenize"}, args...)...)
+	return out, err
 }
 
 func TestTokenizeCommand(t *testing.T) {

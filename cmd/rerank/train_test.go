@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,17 +8,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"github.com/urfave/cli/v2"
 )
 
 const bundledTokenizer = "../../examples/bert-uncased-tokenizer"
 
 func runTrainCLI(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	app := &cli.App{Name: "rerank", Commands: commands, Writer: &out, ErrWriter: &errb}
-	err := app.Run(append([]string{"rerank"}, args...))
-	return out.String(), errb.String(), err
+	return runCommands(t, commands, args...)
 }
 
 func trainFixture(t *testing.T) (model, data string) {
