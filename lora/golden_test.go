@@ -66,7 +66,13 @@ func loadAdapter(t *testing.T, c *golden.Case, newBE func() backend.Backend) (*n
 
 func forwardLoss(t *testing.T, m *nn.Model, c *golden.Case) ([]float32, float32, []float32) {
 	t.Helper()
-	logits, err := m.Forward(c.Inputs.Batch(), nn.RunOptions{})
+	return forwardLossWith(t, m, c, nn.RunOptions{})
+}
+
+// forwardLossWith is forwardLoss with the given run options.
+func forwardLossWith(t *testing.T, m *nn.Model, c *golden.Case, o nn.RunOptions) ([]float32, float32, []float32) {
+	t.Helper()
+	logits, err := m.Forward(c.Inputs.Batch(), o)
 	require.NoError(t, err)
 	loss, dl, err := nn.GroupSoftmaxCE(logits, c.Expected.G)
 	require.NoError(t, err)
@@ -180,7 +186,8 @@ func checkLoraCase(t *testing.T, c *golden.Case, newBE func() backend.Backend) {
 
 	t.Run("forward_backward", func(t *testing.T) {
 		m, a := loadAdapter(t, c, newBE)
-		logits, loss, dl := forwardLoss(t, m, c)
+		// Every position of the last layer, for its hidden state.
+		logits, loss, dl := forwardLossWith(t, m, c, nn.RunOptions{AllPositions: true})
 		golden.Close(t, "logits", exp.Logits, logits, golden.TolLogits)
 		assert.InDelta(t, exp.Loss, loss, golden.TolLogits, "loss")
 		hs := golden.Tensors(t, filepath.Join(c.Dir, "hidden_states.safetensors"))

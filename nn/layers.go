@@ -107,10 +107,39 @@ func (m *Model) attn(o RunOptions, l int) backend.Attn {
 		Dropout: m.dropoutP(c.AttentionDropout, o), Seed: m.seed(o, l, siteAttnProbs)}
 }
 
+// clsOnly reports whether layer l computes past its attention at
+// position 0 only: the last layer, unless RunOptions.AllPositions.
+func (m *Model) clsOnly(l int, o RunOptions) bool {
+	return l == len(m.layers)-1 && !o.AllPositions
+}
+
+// clsRows copies the position-0 row of every sequence between the token
+// rows (tok) and a dense [N, width] buffer (cls): gather from tok to cls,
+// or, with scatter, from cls into tok, which must have been zeroed.
+func (m *Model) clsRows(cls, tok backend.Buf, width int, scatter bool) {
+	a, be := &m.acts, m.be
+	if !a.packed {
+		if scatter {
+			be.Copy2D(tok, a.s*width, cls, width, a.n, width)
+		} else {
+			be.Copy2D(cls, width, tok, a.s*width, a.n, width)
+		}
+		return
+	}
+	for i, off := range a.seqOff {
+		c, t := cls.Slice(i*width, width), tok.Slice(off*width, width)
+		if scatter {
+			be.Copy2D(t, width, c, width, 1, width)
+		} else {
+			be.Copy2D(c, width, t, width, 1, width)
+		}
+	}
+}
+
 func (m *Model) layerForward(l int, o RunOptions) error {
 	a, be, L := &m.acts, m.be, &m.layers[l]
 	p := a.layer(l)
-	H := m.Cfg.Hidden
+	H, I := m.Cfg.Hidden, m.Cfg.Intermediate
 	T := a.rows
 	x := a.xs[l]
 
@@ -135,34 +164,42 @@ func (m *Model) layerForward(l int, o RunOptions) error {
 	}
 	be.Attention(m.attn(o, l), p.qkv, a.mask, p.ctx, p.save)
 	ctx := p.ctx
-	if a.packed {
+	switch {
+	case m.clsOnly(l, o):
+		// From here on only position 0 matters: R rows, one per sequence.
+		be.Copy2D(a.ctxCls, H, p.ctx, a.s*H, a.n, H)
+		m.clsRows(a.xCls, x, H, false)
+		ctx, x, T = a.ctxCls, a.xCls, a.n
+	case a.packed:
 		ctx = a.ctxP
 		m.gatherRows(ctx, p.ctx, H)
 	}
+	rows := func(b backend.Buf, w int) backend.Buf { return b.Slice(0, T*w) }
+	r1, A, f1, f2, r2 := rows(p.r1, H), rows(p.a, H), rows(p.f1, I), rows(p.f2, I), rows(p.r2, H)
 
 	// A = LayerNorm(dropout(ctx·Woᵀ + bo) + x).
-	if err := m.linearForward(&L.ao, ctx, p.r1, T, o); err != nil {
+	if err := m.linearForward(&L.ao, ctx, r1, T, o); err != nil {
 		return err
 	}
 	if pd := m.dropoutP(m.Cfg.HiddenDropout, o); pd > 0 {
-		be.Dropout(p.r1, p.r1, pd, m.seed(o, l, siteAttnOut))
+		be.Dropout(r1, r1, pd, m.seed(o, l, siteAttnOut))
 	}
-	be.Add(p.r1, p.r1, x)
-	be.LayerNorm(p.a, p.mean1, p.rstd1, p.r1, L.ln1W.W, L.ln1B.W, T, H, m.Cfg.LayerNormEps)
+	be.Add(r1, r1, x)
+	be.LayerNorm(A, p.mean1, p.rstd1, r1, L.ln1W.W, L.ln1B.W, T, H, m.Cfg.LayerNormEps)
 
 	// X' = LayerNorm(dropout(gelu(A·Wiᵀ + bi)·Wdᵀ + bd) + A).
-	if err := m.linearForward(&L.inter, p.a, p.f1, T, o); err != nil {
+	if err := m.linearForward(&L.inter, A, f1, T, o); err != nil {
 		return err
 	}
-	be.Gelu(p.f2, p.f1)
-	if err := m.linearForward(&L.out, p.f2, p.r2, T, o); err != nil {
+	be.Gelu(f2, f1)
+	if err := m.linearForward(&L.out, f2, r2, T, o); err != nil {
 		return err
 	}
 	if pd := m.dropoutP(m.Cfg.HiddenDropout, o); pd > 0 {
-		be.Dropout(p.r2, p.r2, pd, m.seed(o, l, siteFFNOut))
+		be.Dropout(r2, r2, pd, m.seed(o, l, siteFFNOut))
 	}
-	be.Add(p.r2, p.r2, p.a)
-	be.LayerNorm(a.xs[l+1], p.mean2, p.rstd2, p.r2, L.ln2W.W, L.ln2B.W, T, H, m.Cfg.LayerNormEps)
+	be.Add(r2, r2, A)
+	be.LayerNorm(rows(a.xs[l+1], H), p.mean2, p.rstd2, r2, L.ln2W.W, L.ln2B.W, T, H, m.Cfg.LayerNormEps)
 	return nil
 }
 
@@ -170,39 +207,63 @@ func (m *Model) layerForward(l int, o RunOptions) error {
 func (m *Model) layerBackward(l int, o RunOptions) error {
 	a, be, L := &m.acts, m.be, &m.layers[l]
 	p := a.layer(l)
-	H := m.Cfg.Hidden
+	H, I := m.Cfg.Hidden, m.Cfg.Intermediate
 	T := a.rows
 	x := a.xs[l]
+	cls := m.clsOnly(l, o)
+	R := T // rows above the attention
+	if cls {
+		R = a.n
+	}
+	rows := func(b backend.Buf, w int) backend.Buf { return b.Slice(0, R*w) }
+	dx, dA, dff := rows(a.dx, H), rows(a.dA, H), rows(a.dff, I)
 
 	// Output LayerNorm: dA = d(r2); the residual sends it on to A as is.
-	be.LayerNormBackward(a.dA, grad(L.ln2W), grad(L.ln2B), a.dx, p.r2, p.mean2, p.rstd2, L.ln2W.W, T, H)
-	dd := a.dx // d(output.dense output), after dropout's backward
-	be.DropoutBackward(dd, a.dA, m.dropoutP(m.Cfg.HiddenDropout, o), m.seed(o, l, siteFFNOut))
-	if err := m.linearBackward(&L.out, p.f2, dd, a.dff, T, false, o); err != nil {
+	be.LayerNormBackward(dA, grad(L.ln2W), grad(L.ln2B), dx, rows(p.r2, H), p.mean2, p.rstd2, L.ln2W.W, R, H)
+	dd := dx // d(output.dense output), after dropout's backward
+	be.DropoutBackward(dd, dA, m.dropoutP(m.Cfg.HiddenDropout, o), m.seed(o, l, siteFFNOut))
+	if err := m.linearBackward(&L.out, rows(p.f2, I), dd, dff, R, false, o); err != nil {
 		return err
 	}
-	be.GeluBackward(a.dff, a.dff, p.f1)
-	if err := m.linearBackward(&L.inter, p.a, a.dff, a.dA, T, true, o); err != nil {
+	be.GeluBackward(dff, dff, rows(p.f1, I))
+	if err := m.linearBackward(&L.inter, rows(p.a, H), dff, dA, R, true, o); err != nil {
 		return err
 	}
 
-	// Attention LayerNorm: a.dx = d(r1), which flows to x and, through
+	// Attention LayerNorm: dx = d(r1), which flows to x and, through
 	// dropout, to the attention output projection.
-	be.LayerNormBackward(a.dx, grad(L.ln1W), grad(L.ln1B), a.dA, p.r1, p.mean1, p.rstd1, L.ln1W.W, T, H)
-	be.DropoutBackward(a.dA, a.dx, m.dropoutP(m.Cfg.HiddenDropout, o), m.seed(o, l, siteAttnOut))
-	ctx := p.ctx
-	if a.packed {
-		ctx = a.ctxP
-		m.gatherRows(ctx, p.ctx, H)
-	}
-	if err := m.linearBackward(&L.ao, ctx, a.dA, a.dctx, T, false, o); err != nil {
-		return err
-	}
-	if a.packed {
+	be.LayerNormBackward(dx, grad(L.ln1W), grad(L.ln1B), dA, rows(p.r1, H), p.mean1, p.rstd1, L.ln1W.W, R, H)
+	be.DropoutBackward(dA, dx, m.dropoutP(m.Cfg.HiddenDropout, o), m.seed(o, l, siteAttnOut))
+	switch {
+	case cls:
+		// Only position 0 of each sequence has an attention-output
+		// gradient; the attention backward spreads it to every key and
+		// value.
+		if err := m.linearBackward(&L.ao, a.ctxCls, dA, a.dctxCls, R, false, o); err != nil {
+			return err
+		}
+		dctx, dqkv := a.dctx, a.dqkv
+		if a.packed {
+			dctx, dqkv = a.dctxPad, a.dqkvPad
+		}
+		be.Fill(dctx, 0)
+		be.Copy2D(dctx, a.s*H, a.dctxCls, H, a.n, H)
+		be.AttentionBackward(m.attn(o, l), p.qkv, a.mask, p.ctx, dctx, p.save, dqkv)
+		if a.packed {
+			m.gatherRows(a.dqkv, a.dqkvPad, 3*H)
+		}
+	case a.packed:
+		m.gatherRows(a.ctxP, p.ctx, H)
+		if err := m.linearBackward(&L.ao, a.ctxP, a.dA, a.dctx, T, false, o); err != nil {
+			return err
+		}
 		m.scatterRows(a.dctxPad, a.dctx, H)
 		be.AttentionBackward(m.attn(o, l), p.qkv, a.mask, p.ctx, a.dctxPad, p.save, a.dqkvPad)
 		m.gatherRows(a.dqkv, a.dqkvPad, 3*H)
-	} else {
+	default:
+		if err := m.linearBackward(&L.ao, p.ctx, a.dA, a.dctx, T, false, o); err != nil {
+			return err
+		}
 		be.AttentionBackward(m.attn(o, l), p.qkv, a.mask, p.ctx, a.dctx, p.save, a.dqkv)
 	}
 
@@ -213,7 +274,12 @@ func (m *Model) layerBackward(l int, o RunOptions) error {
 	if L.qkvGB != nil {
 		be.BiasGrad(L.qkvGB, a.dqkv, T, 3*H)
 	}
-	be.Copy2D(a.dxNext, H, a.dx, H, T, H)
+	if cls {
+		be.Fill(a.dxNext, 0)
+		m.clsRows(dx, a.dxNext, H, true)
+	} else {
+		be.Copy2D(a.dxNext, H, a.dx, H, T, H)
+	}
 	be.Gemm(false, false, T, H, 3*H, 1, a.dqkv, 3*H, L.qkvW, H, 1, a.dxNext, H)
 	for j, lin := range []*Linear{&L.q, &L.k, &L.v} {
 		if lin.Adapter != nil {
@@ -231,15 +297,12 @@ func (m *Model) layerBackward(l int, o RunOptions) error {
 
 func (m *Model) headForward(o RunOptions) error {
 	a, be, hd := &m.acts, m.be, &m.head
-	H, n, s := m.Cfg.Hidden, a.n, a.s
+	H, n := m.Cfg.Hidden, a.n
 	pd := m.dropoutP(m.Cfg.ClassifierDropout, o)
-	if a.packed {
-		last := a.xs[len(a.xs)-1]
-		for i, off := range a.seqOff {
-			be.Copy2D(a.cls.Slice(i*H, H), H, last.Slice(off*H, H), H, 1, H)
-		}
+	if last := a.xs[len(a.xs)-1]; o.AllPositions {
+		m.clsRows(a.cls, last, H, false)
 	} else {
-		be.Copy2D(a.cls, H, a.xs[len(a.xs)-1], s*H, n, H)
+		be.Copy2D(a.cls, H, last, H, n, H) // the last layer computed these rows only
 	}
 	if hd.dropoutIn && pd > 0 {
 		be.Dropout(a.clsD, a.cls, pd, m.seed(o, -1, siteHeadIn))
@@ -261,7 +324,7 @@ func (m *Model) headForward(o RunOptions) error {
 // headBackward takes d(logits) from a.dlogits and leaves d(xs[L]) in a.dx.
 func (m *Model) headBackward(o RunOptions) error {
 	a, be, hd := &m.acts, m.be, &m.head
-	H, n, s := m.Cfg.Hidden, a.n, a.s
+	H, n := m.Cfg.Hidden, a.n
 	pd := m.dropoutP(m.Cfg.ClassifierDropout, o)
 	if err := m.linearBackward(&hd.out, a.hD, a.dlogits, a.dhD, n, false, o); err != nil {
 		return err
@@ -276,14 +339,12 @@ func (m *Model) headBackward(o RunOptions) error {
 	} else {
 		be.Copy2D(a.dcls, H, a.dclsD, H, n, H)
 	}
-	be.Fill(a.dx, 0)
-	if a.packed {
-		for i, off := range a.seqOff {
-			be.Copy2D(a.dx.Slice(off*H, H), H, a.dcls.Slice(i*H, H), H, 1, H)
-		}
-	} else {
-		be.Copy2D(a.dx, s*H, a.dcls, H, n, H)
+	if !o.AllPositions {
+		be.Copy2D(a.dx, H, a.dcls, H, n, H)
+		return nil
 	}
+	be.Fill(a.dx, 0)
+	m.clsRows(a.dcls, a.dx, H, true)
 	return nil
 }
 

@@ -60,6 +60,7 @@ type run struct {
 	train bool
 	seed  uint64
 	skip  bool
+	all   bool
 	ok    bool
 }
 
@@ -296,6 +297,14 @@ type RunOptions struct {
 	// of the skipped padded positions are not computed: HiddenState
 	// returns zeros there.
 	SkipPadding bool
+	// AllPositions runs the last layer at every position, so that
+	// HiddenState(Layers) is complete. Without it, the last layer runs its
+	// attention output projection, feed-forward and LayerNorms at position
+	// 0 only: the [CLS]/<s> row the classification head reads is all that
+	// reaches the logits. That skips about three quarters of the last
+	// layer's work and changes the logits and gradients only by float
+	// rounding (in training, the last layer's dropout draws other masks).
+	AllPositions bool
 }
 
 // dropout site numbers, combined with the layer index into SubSeed.
@@ -380,7 +389,7 @@ func (m *Model) Forward(b *Batch, o RunOptions) ([]float32, error) {
 		be.UploadInt(a.typ, b.TypeIDs)
 		be.UploadInt(a.pos, pos)
 	}
-	m.last = run{n: b.N, s: b.S, train: o.Train, seed: o.Seed, skip: o.SkipPadding}
+	m.last = run{n: b.N, s: b.S, train: o.Train, seed: o.Seed, skip: o.SkipPadding, all: o.AllPositions}
 
 	if err := m.embForward(o); err != nil {
 		return nil, err
@@ -418,7 +427,7 @@ func (m *Model) Backward(dlogits []float32) error {
 	if len(dlogits) != n {
 		return fmt.Errorf("backward: %d logit gradients for %d logits", len(dlogits), n)
 	}
-	o := RunOptions{Train: m.last.train, Seed: m.last.seed, SkipPadding: m.last.skip}
+	o := RunOptions{Train: m.last.train, Seed: m.last.seed, SkipPadding: m.last.skip, AllPositions: m.last.all}
 	m.be.Upload(m.acts.dlogits, dlogits)
 	if err := m.headBackward(o); err != nil {
 		return err
@@ -452,11 +461,20 @@ func (m *Model) hasAdapters() bool {
 // HiddenState returns hidden state k of the last forward pass, [N*S*H]:
 // k = 0 is the embedding output, k = l+1 the output of layer l (Hugging
 // Face's output_hidden_states order). Positions a SkipPadding pass did
-// not compute are zero.
+// not compute are zero, and so are those of the last hidden state that a
+// pass without RunOptions.AllPositions did not compute (all but 0).
 func (m *Model) HiddenState(k int) []float32 {
 	a := &m.acts
 	H := m.Cfg.Hidden
 	v := make([]float32, a.n*a.s*H)
+	if k == len(m.layers) && !m.last.all {
+		p := make([]float32, a.n*H)
+		m.be.Download(p, a.xs[k].Slice(0, a.n*H))
+		for n := 0; n < a.n; n++ {
+			copy(v[n*a.s*H:n*a.s*H+H], p[n*H:(n+1)*H])
+		}
+		return v
+	}
 	if !a.packed {
 		m.be.Download(v, a.xs[k])
 		return v

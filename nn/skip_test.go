@@ -50,7 +50,7 @@ func TestSkipPadding(t *testing.T) {
 			for j := 1; j < 14; j++ {
 				b.Mask[5*14+j], b.InputIDs[5*14+j] = 0, int32(c.PadID)
 			}
-			o := nn.RunOptions{Train: true, Seed: 99}
+			o := nn.RunOptions{Train: true, Seed: 99, AllPositions: true}
 			ref := newModel(t, c, 4)
 			ref.GradientCheckpointing = tc.ckpt
 			skip := newModel(t, c, 4)
@@ -88,6 +88,92 @@ func TestSkipPadding(t *testing.T) {
 						}
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestLastLayerAtCLSOnly: running the last layer past its attention at
+// position 0 only (the default) gives the logits, loss and gradients of
+// the full pass, packed or not, with or without gradient checkpointing and
+// in inference; the earlier hidden states are equal and the last one holds
+// position 0 only. With dropout, plain and checkpointed passes agree bit
+// for bit.
+func TestLastLayerAtCLSOnly(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		arch             nn.Arch
+		skip, ckpt, drop bool
+		infer            bool
+	}{
+		{name: "bert", arch: nn.BERT},
+		{name: "xlmr", arch: nn.XLMRoberta},
+		{name: "bert skip padding", arch: nn.BERT, skip: true},
+		{name: "xlmr skip padding checkpointing", arch: nn.XLMRoberta, skip: true, ckpt: true},
+		{name: "bert checkpointing", arch: nn.BERT, ckpt: true},
+		{name: "bert inference", arch: nn.BERT, infer: true},
+		{name: "xlmr inference skip padding", arch: nn.XLMRoberta, infer: true, skip: true},
+		{name: "bert dropout", arch: nn.BERT, drop: true},
+		{name: "xlmr dropout skip padding", arch: nn.XLMRoberta, drop: true, skip: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tinyConfig(tc.arch)
+			c.Layers = 3
+			if !tc.drop {
+				c.HiddenDropout, c.AttentionDropout, c.ClassifierDropout = 0, 0, 0
+			}
+			r := rand.New(rand.NewPCG(31, uint64(tc.arch)))
+			warm, b := randomBatch(r, c, 6, 13), randomBatch(r, c, 6, 13)
+			full := nn.RunOptions{Train: !tc.infer, Seed: 7, SkipPadding: tc.skip, AllPositions: true}
+			cls := full
+			cls.AllPositions = false
+			run := func(o nn.RunOptions, ckpt bool) (*nn.Model, []float32, float64) {
+				m := newModel(t, c, 12)
+				m.GradientCheckpointing = ckpt
+				if tc.infer {
+					m, _ = nn.New(m.Backend(), c)
+					m.InitRandom(12, 0.2)
+				}
+				// A step on another batch first leaves stale values in every
+				// buffer.
+				if tc.infer {
+					_, err := m.Forward(warm, o)
+					require.NoError(t, err)
+				} else {
+					lossAndGrad(t, m, warm, o, 3)
+				}
+				logits, err := m.Forward(b, o)
+				require.NoError(t, err)
+				if tc.infer {
+					return m, logits, 0
+				}
+				loss, _ := lossAndGrad(t, m, b, o, 3)
+				return m, logits, loss
+			}
+			if tc.drop {
+				plain, l1, loss1 := run(cls, false)
+				ckpt, l2, loss2 := run(cls, true)
+				assert.Equal(t, l1, l2)
+				assert.Equal(t, loss1, loss2)
+				assert.Equal(t, flatGrads(plain), flatGrads(ckpt))
+				return
+			}
+			ref, want, wantLoss := run(full, tc.ckpt)
+			got, logits, loss := run(cls, tc.ckpt)
+			assert.LessOrEqual(t, closeRel(logits, want), 1e-5)
+			if !tc.infer {
+				assert.InDelta(t, wantLoss, loss, 1e-6)
+				assert.LessOrEqual(t, closeRel(flatGrads(got), flatGrads(ref)), 1e-5)
+			}
+			for k := 0; k < c.Layers; k++ {
+				assert.Equal(t, ref.HiddenState(k), got.HiddenState(k), "hidden state %d", k)
+			}
+			H := c.Hidden
+			last, lastRef := got.HiddenState(c.Layers), ref.HiddenState(c.Layers)
+			for i := 0; i < b.N; i++ {
+				row := i * b.S * H
+				assert.LessOrEqual(t, closeRel(last[row:row+H], lastRef[row:row+H]), 1e-5, "sequence %d position 0", i)
+				assert.Equal(t, make([]float32, (b.S-1)*H), last[row+H:row+b.S*H], "sequence %d: positions past 0 are not computed", i)
 			}
 		})
 	}

@@ -97,29 +97,44 @@ func CheckFull(t *testing.T, c *Case, o Options) {
 		assert.ElementsMatch(t, exp.AdamW.NoDecayParams, noDecay)
 	})
 
-	t.Run("forward_backward", func(t *testing.T) {
-		m := load()
-		logits, err := m.Forward(batch, nn.RunOptions{})
-		require.NoError(t, err)
-		Close(t, "logits", exp.Logits, logits, TolLogits)
-		loss, dl, err := nn.GroupSoftmaxCE(logits, exp.G)
-		require.NoError(t, err)
-		assert.InDelta(t, exp.Loss, loss, TolLogits, "loss")
+	// Both ways of running the last layer: at every position, and at
+	// position 0 only (the default), where the last hidden state is
+	// compared at the rows the head reads.
+	for _, run := range []struct {
+		name string
+		o    nn.RunOptions
+	}{
+		{"forward_backward", nn.RunOptions{AllPositions: true}},
+		{"forward_backward_cls_only", nn.RunOptions{}},
+	} {
+		t.Run(run.name, func(t *testing.T) {
+			m := load()
+			logits, err := m.Forward(batch, run.o)
+			require.NoError(t, err)
+			Close(t, "logits", exp.Logits, logits, TolLogits)
+			loss, dl, err := nn.GroupSoftmaxCE(logits, exp.G)
+			require.NoError(t, err)
+			assert.InDelta(t, exp.Loss, loss, TolLogits, "loss")
 
-		hs := Tensors(t, filepath.Join(c.Dir, "hidden_states.safetensors"))
-		for k := 0; k <= m.Cfg.Layers; k++ {
-			Close(t, fmt.Sprintf("hidden_states.%d", k), hs[fmt.Sprintf("hidden_states.%d", k)], m.HiddenState(k), TolHidden)
-		}
-		Close(t, "pooled_output", hs["pooled_output"], m.Pooled(), TolHidden)
-		if o.Probabilities != nil {
-			for l := 0; l < m.Cfg.Layers; l++ {
-				Close(t, fmt.Sprintf("attentions.%d", l), hs[fmt.Sprintf("attentions.%d", l)], o.Probabilities(m.AttentionSave(l)), TolAttn)
+			hs := Tensors(t, filepath.Join(c.Dir, "hidden_states.safetensors"))
+			for k := 0; k <= m.Cfg.Layers; k++ {
+				want, got := hs[fmt.Sprintf("hidden_states.%d", k)], m.HiddenState(k)
+				if k == m.Cfg.Layers && !run.o.AllPositions {
+					want, got = firstRows(want, batch.S, m.Cfg.Hidden), firstRows(got, batch.S, m.Cfg.Hidden)
+				}
+				Close(t, fmt.Sprintf("hidden_states.%d", k), want, got, TolHidden)
 			}
-		}
+			Close(t, "pooled_output", hs["pooled_output"], m.Pooled(), TolHidden)
+			if o.Probabilities != nil {
+				for l := 0; l < m.Cfg.Layers; l++ {
+					Close(t, fmt.Sprintf("attentions.%d", l), hs[fmt.Sprintf("attentions.%d", l)], o.Probabilities(m.AttentionSave(l)), TolAttn)
+				}
+			}
 
-		require.NoError(t, m.Backward(dl))
-		CheckGrads(t, m, Tensors(t, filepath.Join(c.Dir, "grads.safetensors")), exp.AnalyticallyZero, TolGrad, "")
-	})
+			require.NoError(t, m.Backward(dl))
+			CheckGrads(t, m, Tensors(t, filepath.Join(c.Dir, "grads.safetensors")), exp.AnalyticallyZero, TolGrad, "")
+		})
+	}
 
 	t.Run("grads_step2_at_stored_params", func(t *testing.T) {
 		m := load()
@@ -149,6 +164,15 @@ func CheckFull(t *testing.T, c *Case, o Options) {
 		m := load()
 		EndToEnd(t, c, m, m.Params(), "", func() {})
 	})
+}
+
+// firstRows keeps position 0 of each sequence of a [N·S·H] tensor.
+func firstRows(v []float32, s, h int) []float32 {
+	var out []float32
+	for i := 0; i+h <= len(v); i += s * h {
+		out = append(out, v[i:i+h]...)
+	}
+	return out
 }
 
 // EndToEnd trains two AdamW steps with the model's own gradients and
