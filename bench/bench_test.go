@@ -27,6 +27,17 @@ func TestFLOPs(t *testing.T) {
 	}
 }
 
+func TestExecutedFLOPs(t *testing.T) {
+	p := Presets["minilm-l6"]
+	// One layer of 16×128 tokens: 2·T·(4h²+2hI) + 4·n·l²·h.
+	layer := 2*2048*(4*384*384+2*384*1536) + 4*16*128*128*384.0
+	// The last layer keeps Q, K, V and the attention at every position
+	// and runs the output projection and FFN at the 16 [CLS] rows only.
+	saved := 2 * (2048 - 16) * (384*384 + 2*384*1536.0)
+	assert.InDelta(t, FLOPs(p, 16, 128)-saved, ExecutedFLOPs(p, 16, 128), 1)
+	assert.InDelta(t, 0.70, saved/layer, 0.01, "share of the last layer's work skipped")
+}
+
 func TestMakeBatchLengths(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
