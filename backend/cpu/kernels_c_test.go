@@ -113,6 +113,8 @@ func TestKernelsMatchGo(t *testing.T) {
 	}{
 		{"attention", backend.Attn{N: 3, S: 37, Heads: 2, HeadDim: 12}, []int{37, 20, 9}, false},
 		{"attention dropout holes", backend.Attn{N: 3, S: 33, Heads: 3, HeadDim: 8, Dropout: 0.2, Seed: 5}, []int{33, 17, 0}, true},
+		{"attention minilm head", backend.Attn{N: 2, S: 128, Heads: 2, HeadDim: 32}, []int{128, 70}, false},
+		{"attention base head dropout", backend.Attn{N: 2, S: 131, Heads: 1, HeadDim: 64, Dropout: 0.1, Seed: 3}, []int{131, 1}, true},
 	} {
 		a := tc.a
 		T, H := a.N*a.S, a.H()
