@@ -1,0 +1,94 @@
+//go:build cgo && !noblas && amd64
+
+package cpu
+
+/*
+#cgo CFLAGS: -O3
+#include "sgemm_avx512.h"
+*/
+import "C"
+
+import (
+	"sync"
+	"unsafe"
+)
+
+// haveAVX512 reports whether the CPU can run sgemm_avx512.c.
+var haveAVX512 = C.rr_has_avx512f() != 0
+
+// avxMR and avxNR are the micro-tile of sgemm_avx512.c: row blocks are cut
+// at multiples of avxMR, column blocks at multiples of avxNR.
+const (
+	avxMR = int(C.RR_SGEMM_MR)
+	avxNR = int(C.RR_SGEMM_NR)
+)
+
+// packPool holds the buffers B is packed into, so that a steady stream of
+// products allocates nothing. Several goroutines may multiply at once
+// (attention runs heads in parallel), each taking its own buffer.
+var packPool sync.Pool
+
+// getPack returns a pooled buffer and a 64-byte-aligned slice of at least
+// n floats inside it; hand the buffer back with packPool.Put.
+func getPack(n int) (*[]float32, []float32) {
+	p, _ := packPool.Get().(*[]float32)
+	if p == nil || cap(*p) < n+16 {
+		s := make([]float32, n+16)
+		p = &s
+	}
+	s := (*p)[:cap(*p)]
+	off := int(uintptr(unsafe.Pointer(&s[0]))&63) / 4
+	if off != 0 {
+		off = 16 - off
+	}
+	return p, s[off : off+n]
+}
+
+func bint(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// avxSgemm computes C = alpha·op(A)·op(B) + beta·C (+ bias on every row
+// when bias is not nil) on the calling goroutine.
+func avxSgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
+	if m <= 0 || n <= 0 {
+		return
+	}
+	p, pb := getPack(int(C.rr_sgemm_packb_size(C.int64_t(n), C.int64_t(k))))
+	C.rr_sgemm(bint(transA), bint(transB), C.int64_t(m), C.int64_t(n), C.int64_t(k), C.float(alpha),
+		fp(a), C.int64_t(lda), fp(b), C.int64_t(ldb), C.float(beta), fp(c), C.int64_t(ldc), fp(bias), fp(pb))
+	packPool.Put(p)
+}
+
+// avxGemmPar is avxSgemm on the backend's workers: they pack disjoint
+// panels of B into one shared buffer, then each computes one block of C's
+// rows (or, when C has few rows, of its columns) against all of it. Every
+// element is summed in the same order whatever the split, so the result
+// has the same bits for any number of workers.
+func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
+	w := bk.workers
+	if w <= 1 || m*n*k < gemmSplitMin || m <= 0 || n <= 0 || k <= 0 {
+		avxSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
+		return
+	}
+	p, pb := getPack(int(C.rr_sgemm_packb_size(C.int64_t(n), C.int64_t(k))))
+	panels := (n + avxNR - 1) / avxNR
+	bk.split(panels, (panels+w-1)/w, func(lo, hi int) {
+		C.rr_sgemm_packb(bint(transB), C.int64_t(n), C.int64_t(k), fp(b), C.int64_t(ldb), fp(pb), C.int64_t(lo), C.int64_t(hi))
+	})
+	compute := func(m0, m1, j0, j1 int) {
+		C.rr_sgemm_compute(bint(transA), C.int64_t(m0), C.int64_t(m1), C.int64_t(j0), C.int64_t(j1),
+			C.int64_t(n), C.int64_t(k), C.float(alpha), fp(a), C.int64_t(lda), fp(pb), C.float(beta),
+			fp(c), C.int64_t(ldc), fp(bias))
+	}
+	if m >= 2*w*avxMR || panels < w {
+		chunk := ((m+w-1)/w + avxMR - 1) / avxMR * avxMR
+		bk.split(m, chunk, func(lo, hi int) { compute(lo, hi, 0, panels) })
+	} else {
+		bk.split(panels, (panels+w-1)/w, func(lo, hi int) { compute(0, m, lo, hi) })
+	}
+	packPool.Put(p)
+}
