@@ -9,7 +9,9 @@ package cpu
 import "C"
 
 import (
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -22,6 +24,9 @@ const (
 	avxMR = int(C.RR_SGEMM_MR)
 	avxNR = int(C.RR_SGEMM_NR)
 )
+
+// packASize is the A scratch each worker needs, in floats.
+var packASize = int(C.rr_sgemm_packa_size())
 
 // packPool holds the buffers B is packed into, so that a steady stream of
 // products allocates nothing. Several goroutines may multiply at once
@@ -57,38 +62,74 @@ func avxSgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda 
 	if m <= 0 || n <= 0 {
 		return
 	}
-	p, pb := getPack(int(C.rr_sgemm_packb_size(C.int64_t(n), C.int64_t(k))))
+	nb := int(C.rr_sgemm_packb_size(C.int64_t(n), C.int64_t(k)))
+	p, buf := getPack(nb + packASize)
 	C.rr_sgemm(bint(transA), bint(transB), C.int64_t(m), C.int64_t(n), C.int64_t(k), C.float(alpha),
-		fp(a), C.int64_t(lda), fp(b), C.int64_t(ldb), C.float(beta), fp(c), C.int64_t(ldc), fp(bias), fp(pb))
+		fp(a), C.int64_t(lda), fp(b), C.int64_t(ldb), C.float(beta), fp(c), C.int64_t(ldc), fp(bias),
+		fp(buf[:nb]), fp(buf[nb:]))
 	packPool.Put(p)
 }
 
-// avxGemmPar is avxSgemm on the backend's workers: they pack disjoint
-// panels of B into one shared buffer, then each computes one block of C's
-// rows (or, when C has few rows, of its columns) against all of it. Every
-// element is summed in the same order whatever the split, so the result
-// has the same bits for any number of workers.
+// avxGemmPar is avxSgemm on the backend's workers. They first pack B into
+// one shared buffer, taking groups of panels from a common counter (so
+// that the worker started last simply takes fewer), wait for one another
+// (spinning: the wait is as short as one group), then each computes one
+// fixed block of C's rows (or, when C has few rows, of its columns)
+// against all of B. Which worker packs what does not change the packed
+// values, and every element of C is summed in the same order whatever
+// the block boundaries, so the result has the same bits for any number of
+// workers.
 func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
 	w := bk.workers
 	if w <= 1 || m*n*k < gemmSplitMin || m <= 0 || n <= 0 || k <= 0 {
 		avxSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
 		return
 	}
-	p, pb := getPack(int(C.rr_sgemm_packb_size(C.int64_t(n), C.int64_t(k))))
+	nb := int(C.rr_sgemm_packb_size(C.int64_t(n), C.int64_t(k)))
+	p, buf := getPack(nb + w*packASize)
+	pb := buf[:nb]
 	panels := (n + avxNR - 1) / avxNR
-	bk.split(panels, (panels+w-1)/w, func(lo, hi int) {
-		C.rr_sgemm_packb(bint(transB), C.int64_t(n), C.int64_t(k), fp(b), C.int64_t(ldb), fp(pb), C.int64_t(lo), C.int64_t(hi))
-	})
-	compute := func(m0, m1, j0, j1 int) {
+	byRows := m >= 2*w*avxMR || panels < w
+	chunk := (panels + w - 1) / w
+	if byRows {
+		chunk = ((m+w-1)/w + avxMR - 1) / avxMR * avxMR
+		w = (m + chunk - 1) / chunk
+	} else {
+		w = (panels + chunk - 1) / chunk
+	}
+	const group = 2 // panels packed per claim
+	var next, packed atomic.Int64
+	work := func(slot int) {
+		for {
+			lo := int(next.Add(group)) - group
+			if lo >= panels {
+				break
+			}
+			hi := min(lo+group, panels)
+			C.rr_sgemm_packb(bint(transB), C.int64_t(n), C.int64_t(k), fp(b), C.int64_t(ldb), fp(pb), C.int64_t(lo), C.int64_t(hi))
+			packed.Add(int64(hi - lo))
+		}
+		for packed.Load() < int64(panels) {
+			runtime.Gosched()
+		}
+		m0, m1, j0, j1 := slot*chunk, min(m, slot*chunk+chunk), 0, panels
+		if !byRows {
+			m0, m1, j0, j1 = 0, m, slot*chunk, min(panels, slot*chunk+chunk)
+		}
+		ap := buf[nb+slot*packASize : nb+(slot+1)*packASize]
 		C.rr_sgemm_compute(bint(transA), C.int64_t(m0), C.int64_t(m1), C.int64_t(j0), C.int64_t(j1),
 			C.int64_t(n), C.int64_t(k), C.float(alpha), fp(a), C.int64_t(lda), fp(pb), C.float(beta),
-			fp(c), C.int64_t(ldc), fp(bias))
+			fp(c), C.int64_t(ldc), fp(bias), fp(ap))
 	}
-	if m >= 2*w*avxMR || panels < w {
-		chunk := ((m+w-1)/w + avxMR - 1) / avxMR * avxMR
-		bk.split(m, chunk, func(lo, hi int) { compute(lo, hi, 0, panels) })
-	} else {
-		bk.split(panels, (panels+w-1)/w, func(lo, hi int) { compute(0, m, lo, hi) })
+	var wg sync.WaitGroup
+	for slot := 1; slot < w; slot++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work(slot)
+		}()
 	}
+	work(0)
+	wg.Wait()
 	packPool.Put(p)
 }

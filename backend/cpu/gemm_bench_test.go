@@ -42,17 +42,12 @@ var benchShapes = append(
 //
 //	go test ./backend/cpu -run XXX -bench Gemm -cpu 1,2 -count 5
 func BenchmarkGemm(b *testing.B) {
-	type route struct {
-		name string
-		bk   *Backend
+	routes := []string{"openblas"}
+	if gemmRoute == "go" {
+		routes[0] = "go"
 	}
-	w := runtime.GOMAXPROCS(0)
-	routes := []route{{"base", &Backend{workers: w}}}
 	if haveAVX512 {
-		routes = append(routes, route{"avx512", &Backend{workers: w, avx512: true}})
-	}
-	if gemmRoute != "go" {
-		routes[0].name = "openblas"
+		routes = append(routes, "avx512")
 	}
 	r := rand.New(rand.NewPCG(1, 1))
 	for _, s := range benchShapes {
@@ -67,15 +62,17 @@ func BenchmarkGemm(b *testing.B) {
 		}
 		flops := 2 * float64(s.m*s.n*s.k)
 		for _, rt := range routes {
-			b.Run(fmt.Sprintf("%s/%dx%dx%d/%s", s.name, s.m, s.n, s.k, rt.name), func(b *testing.B) {
+			b.Run(fmt.Sprintf("%s/%dx%dx%d/%s", s.name, s.m, s.n, s.k, rt), func(b *testing.B) {
+				// -cpu sets GOMAXPROCS for each sub-benchmark.
+				bk := &Backend{workers: runtime.GOMAXPROCS(0), avx512: rt == "avx512"}
 				for i := 0; i < b.N; i++ {
 					switch s.name {
 					case "fwd":
-						rt.bk.GemmBias(s.m, s.n, s.k, F32(a), lda, F32(wt), ldb, F32(bias), F32(c), s.n)
+						bk.GemmBias(s.m, s.n, s.k, F32(a), lda, F32(wt), ldb, F32(bias), F32(c), s.n)
 					case "dW":
-						rt.bk.gemmPar(s.ta, s.tb, s.m, s.n, s.k, 1e-3, a, lda, wt, ldb, 1, c, s.n)
+						bk.gemmPar(s.ta, s.tb, s.m, s.n, s.k, 1e-3, a, lda, wt, ldb, 1, c, s.n)
 					default:
-						rt.bk.gemmPar(s.ta, s.tb, s.m, s.n, s.k, 1, a, lda, wt, ldb, 0, c, s.n)
+						bk.gemmPar(s.ta, s.tb, s.m, s.n, s.k, 1, a, lda, wt, ldb, 0, c, s.n)
 					}
 				}
 				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")

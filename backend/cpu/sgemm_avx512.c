@@ -33,10 +33,18 @@
 #define NR RR_SGEMM_NR
 // KC is the largest k-block: an MR×KC micro-panel of A (18 KiB) stays in
 // L1 while the micro-kernel sweeps the panels of B.
+#ifndef KC
 #define KC 384
+#endif
 // NB is the column block: KC×NB floats of packed B (768 KiB) stay in L2
 // while the rows of C go past.
+#ifndef NB
 #define NB 512
+#endif
+// MC is the row block of a transposed A packed at once (a multiple of MR).
+#ifndef MC
+#define MC 192
+#endif
 
 int rr_has_avx512f(void) {
 	__builtin_cpu_init();
@@ -139,6 +147,13 @@ static inline __attribute__((always_inline)) void kern(int64_t kc, const float *
 	__m512 x[MR], y[MR];
 #pragma GCC unroll 16
 	for (int r = 0; r < MR; r++) x[r] = y[r] = _mm512_setzero_ps();
+	// Fetch the tile of C now so that it is in L1 when the sums are.
+#pragma GCC unroll 16
+	for (int r = 0; r < MR; r++) {
+		if (r >= mr) break;
+		_mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+		_mm_prefetch((const char *)(c + r * ldc + 31), _MM_HINT_T0);
+	}
 	for (int64_t p = 0; p < kc; p++) {
 		__m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 16
@@ -196,21 +211,37 @@ static void scale_rows(int64_t m0, int64_t m1, int64_t n0, int64_t n1, float bet
 	}
 }
 
+// pack_at copies the mc×kq block of op(A) = Aᵀ whose element (i, p) is
+// at a[p·lda + i] into micro-panels of MR rows, panel t at ap + t·kq·MR,
+// zero past row mc. Rows of a are read whole, for the prefetchers.
+static void pack_at(const float *a, int64_t lda, int64_t kq, int64_t mc, float *ap) {
+	int64_t tiles = (mc + MR - 1) / MR;
+	for (int64_t p = 0; p < kq; p++) {
+		const float *src = a + p * lda;
+		float *dst = ap + p * MR;
+		for (int64_t t = 0; t < tiles; t++, src += MR, dst += kq * MR)
+			_mm512_mask_storeu_ps(dst, mask16(MR), _mm512_maskz_loadu_ps(mask16(mc - t * MR), src));
+	}
+}
+
+// rr_sgemm_packa_size is the scratch rr_sgemm_compute needs, in floats.
+int64_t rr_sgemm_packa_size(void) { return MC * KC; }
+
 // rr_sgemm_compute computes rows [m0, m1) and panels [j0, j1) (columns
-// [j0·NR, min(j1·NR, n))) of C = alpha·op(A)·op(B) + beta·C
-// (+ bias), op(B) packed in pb by rr_sgemm_packb. op(A) is m×k: A itself
-// (element (i, p) at a[i·lda + p]) or, with transA, the transpose of the
-// k×m matrix a (element (i, p) at a[p·lda + i]).
+// [j0·NR, min(j1·NR, n))) of C = alpha·op(A)·op(B) + beta·C (+ bias), op(B)
+// packed in pb by rr_sgemm_packb and ap holding rr_sgemm_packa_size()
+// floats of scratch. op(A) is m×k: A itself (element (i, p) at
+// a[i·lda + p]) or, with transA, the transpose of the k×m matrix a
+// (element (i, p) at a[p·lda + i]).
 void rr_sgemm_compute(int transA, int64_t m0, int64_t m1, int64_t j0, int64_t j1, int64_t n, int64_t k, float alpha,
                       const float *a, int64_t lda, const float *pb, float beta, float *c, int64_t ldc,
-                      const float *bias) {
+                      const float *bias, float *ap) {
 	int64_t n0 = j0 * NR, n1 = j1 * NR < n ? j1 * NR : n;
 	if (m1 <= m0 || n1 <= n0) return;
 	if (k <= 0) {
 		scale_rows(m0, m1, n0, n1, beta, c, ldc, bias);
 		return;
 	}
-	float ap[MR * KC] __attribute__((aligned(64)));
 	int64_t kc = kc_of(k), npad = (n + NR - 1) / NR * NR;
 	for (int64_t jc = n0; jc < n1; jc += NB) {
 		int64_t nb = n1 - jc < NB ? n1 - jc : NB;
@@ -219,30 +250,32 @@ void rr_sgemm_compute(int transA, int64_t m0, int64_t m1, int64_t j0, int64_t j1
 			float be = pc == 0 ? beta : 1.0f;
 			const float *bs = pc == 0 && bias ? bias + jc : NULL;
 			const float *pbk = pb + pc * npad + jc * kq;
-			for (int64_t i = m0; i < m1; i += MR) {
-				int mr = m1 - i < MR ? (int)(m1 - i) : MR;
-				int direct = !transA && mr == MR;
-				if (transA) {
-					__mmask16 mm = mask16(mr);
-					const float *src = a + pc * lda + i;
-					for (int64_t p = 0; p < kq; p++, src += lda)
-						_mm512_mask_storeu_ps(ap + p * MR, mask16(MR),
-						                      _mm512_maskz_loadu_ps(mm, src));
-				} else if (!direct) {
-					for (int64_t p = 0; p < kq; p++)
-						for (int r = 0; r < MR; r++)
-							ap[p * MR + r] = r < mr ? a[(i + r) * lda + pc + p] : 0.0f;
-				}
-				float *ci = c + i * ldc + jc;
-				for (int64_t jr = 0; jr < nb; jr += NR) {
-					int64_t nr = nb - jr < NR ? nb - jr : NR;
-					__mmask16 k0 = mask16(nr), k1 = mask16(nr - 16);
-					const float *bp = pbk + jr * kq;
-					const float *bj = bs ? bs + jr : NULL;
-					if (direct)
-						kern_rows(kq, a + i * lda + pc, lda, bp, ci + jr, ldc, k0, k1, alpha, be, bj);
-					else
-						kern_packed(kq, ap, bp, ci + jr, ldc, mr, k0, k1, alpha, be, bj);
+			for (int64_t i0 = m0; i0 < m1; i0 += MC) {
+				int64_t mc = m1 - i0 < MC ? m1 - i0 : MC;
+				if (transA) pack_at(a + pc * lda + i0, lda, kq, mc, ap);
+				for (int64_t i = i0; i < i0 + mc; i += MR) {
+					int mr = i0 + mc - i < MR ? (int)(i0 + mc - i) : MR;
+					const float *at = ap + (i - i0) * kq;
+					int direct = !transA && mr == MR;
+					if (!transA && !direct) {
+						// The last rows of a row-major A, zero-padded.
+						at = ap;
+						for (int64_t p = 0; p < kq; p++)
+							for (int r = 0; r < MR; r++)
+								ap[p * MR + r] = r < mr ? a[(i + r) * lda + pc + p] : 0.0f;
+					}
+					float *ci = c + i * ldc + jc;
+					for (int64_t jr = 0; jr < nb; jr += NR) {
+						int64_t nr = nb - jr < NR ? nb - jr : NR;
+						__mmask16 k0 = mask16(nr), k1 = mask16(nr - 16);
+						const float *bp = pbk + jr * kq;
+						const float *bj = bs ? bs + jr : NULL;
+						if (direct)
+							kern_rows(kq, a + i * lda + pc, lda, bp, ci + jr, ldc, k0, k1, alpha,
+							          be, bj);
+						else
+							kern_packed(kq, at, bp, ci + jr, ldc, mr, k0, k1, alpha, be, bj);
+					}
 				}
 			}
 		}
@@ -250,10 +283,11 @@ void rr_sgemm_compute(int transA, int64_t m0, int64_t m1, int64_t j0, int64_t j1
 }
 
 // rr_sgemm is the whole product on the calling thread, pb holding
-// rr_sgemm_packb_size(n, k) floats of scratch.
+// rr_sgemm_packb_size(n, k) and ap rr_sgemm_packa_size() floats of scratch.
 void rr_sgemm(int transA, int transB, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-              const float *b, int64_t ldb, float beta, float *c, int64_t ldc, const float *bias, float *pb) {
+              const float *b, int64_t ldb, float beta, float *c, int64_t ldc, const float *bias, float *pb,
+              float *ap) {
 	if (m <= 0 || n <= 0) return;
 	if (k > 0) rr_sgemm_packb(transB, n, k, b, ldb, pb, 0, (n + NR - 1) / NR);
-	rr_sgemm_compute(transA, 0, m, 0, (n + NR - 1) / NR, n, k, alpha, a, lda, pb, beta, c, ldc, bias);
+	rr_sgemm_compute(transA, 0, m, 0, (n + NR - 1) / NR, n, k, alpha, a, lda, pb, beta, c, ldc, bias, ap);
 }
