@@ -189,15 +189,16 @@ static inline __attribute__((always_inline)) void kern(int64_t kc, const float *
 	}
 }
 
+static void kern_rows(int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, __mmask16 m0,
+                      __mmask16 m1, float alpha, float beta, const float *bias) {
+	kern(kc, a, lda, 1, b, c, ldc, MR, m0, m1, alpha, beta, bias);
+}
+
 static void kern_packed(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mr, __mmask16 m0,
                         __mmask16 m1, float alpha, float beta, const float *bias) {
 	kern(kc, a, 1, MR, b, c, ldc, mr, m0, m1, alpha, beta, bias);
 }
 
-static void kern_rows(int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, __mmask16 m0,
-                      __mmask16 m1, float alpha, float beta, const float *bias) {
-	kern(kc, a, lda, 1, b, c, ldc, MR, m0, m1, alpha, beta, bias);
-}
 
 // scale_rows sets C[m0:m1, n0:n1] to beta·C + bias (k = 0).
 static void scale_rows(int64_t m0, int64_t m1, int64_t n0, int64_t n1, float beta, float *c, int64_t ldc,
@@ -224,6 +225,26 @@ static void pack_at(const float *a, int64_t lda, int64_t kq, int64_t mc, float *
 	}
 }
 
+// pack_an copies the mc×kq block of a row-major A (element (i, p) at
+// a[i·lda + p]) into micro-panels of MR rows like pack_at, transposing
+// 16×16 blocks.
+static void pack_an(const float *a, int64_t lda, int64_t kq, int64_t mc, float *ap) {
+	for (int64_t t = 0; t * MR < mc; t++) {
+		int64_t mr = mc - t * MR < MR ? mc - t * MR : MR;
+		const float *src = a + t * MR * lda;
+		float *dst = ap + t * kq * MR;
+		for (int64_t pp = 0; pp < kq; pp += 16) {
+			int64_t w = kq - pp < 16 ? kq - pp : 16;
+			__mmask16 mk = mask16(w);
+			__m512 r[16];
+			for (int i = 0; i < 16; i++)
+				r[i] = i < mr ? _mm512_maskz_loadu_ps(mk, src + i * lda + pp) : _mm512_setzero_ps();
+			tr16(r);
+			for (int q = 0; q < w; q++) _mm512_mask_storeu_ps(dst + (pp + q) * MR, mask16(MR), r[q]);
+		}
+	}
+}
+
 // rr_sgemm_packa_size is the scratch rr_sgemm_compute needs, in floats.
 int64_t rr_sgemm_packa_size(void) { return MC * KC; }
 
@@ -243,6 +264,10 @@ void rr_sgemm_compute(int transA, int64_t m0, int64_t m1, int64_t j0, int64_t j1
 		return;
 	}
 	int64_t kc = kc_of(k), npad = (n + NR - 1) / NR * NR;
+	// A row-major A is read in place (packing costs 1-3%) unless its rows
+	// lie a multiple of 4 KiB apart, so that the MR rows of a micro-panel
+	// fall in the same L1 set (that costs 10-15%: k = 2048, 3072).
+	int direct = !transA && lda % 1024 != 0;
 	for (int64_t jc = n0; jc < n1; jc += NB) {
 		int64_t nb = n1 - jc < NB ? n1 - jc : NB;
 		for (int64_t pc = 0; pc < k; pc += kc) {
@@ -252,17 +277,18 @@ void rr_sgemm_compute(int transA, int64_t m0, int64_t m1, int64_t j0, int64_t j1
 			const float *pbk = pb + pc * npad + jc * kq;
 			for (int64_t i0 = m0; i0 < m1; i0 += MC) {
 				int64_t mc = m1 - i0 < MC ? m1 - i0 : MC;
-				if (transA) pack_at(a + pc * lda + i0, lda, kq, mc, ap);
+				if (transA)
+					pack_at(a + pc * lda + i0, lda, kq, mc, ap);
+				else if (!direct)
+					pack_an(a + i0 * lda + pc, lda, kq, mc, ap);
 				for (int64_t i = i0; i < i0 + mc; i += MR) {
 					int mr = i0 + mc - i < MR ? (int)(i0 + mc - i) : MR;
 					const float *at = ap + (i - i0) * kq;
-					int direct = !transA && mr == MR;
-					if (!transA && !direct) {
+					int rows = direct && mr == MR;
+					if (direct && !rows) {
 						// The last rows of a row-major A, zero-padded.
+						pack_an(a + i * lda + pc, lda, kq, mr, ap);
 						at = ap;
-						for (int64_t p = 0; p < kq; p++)
-							for (int r = 0; r < MR; r++)
-								ap[p * MR + r] = r < mr ? a[(i + r) * lda + pc + p] : 0.0f;
 					}
 					float *ci = c + i * ldc + jc;
 					for (int64_t jr = 0; jr < nb; jr += NR) {
@@ -270,7 +296,7 @@ void rr_sgemm_compute(int transA, int64_t m0, int64_t m1, int64_t j0, int64_t j1
 						__mmask16 k0 = mask16(nr), k1 = mask16(nr - 16);
 						const float *bp = pbk + jr * kq;
 						const float *bj = bs ? bs + jr : NULL;
-						if (direct)
+						if (rows)
 							kern_rows(kq, a + i * lda + pc, lda, bp, ci + jr, ldc, k0, k1, alpha,
 							          be, bj);
 						else
