@@ -1,9 +1,12 @@
 // Package cpu is the CPU implementation of backend.Backend and the
 // reference every other backend is tested against.
 //
-// Buffers are ordinary Go slices. Matrix products go to OpenBLAS through cgo
-// (Debian's libopenblas-dev); a build without cgo, or with the tag
-// "noblas", uses a pure-Go GEMM instead. Elementwise and row-wise
+// Buffers are ordinary Go slices. Matrix products go, through cgo, to our
+// own blocked AVX-512 SGEMM (sgemm_avx512.c) on amd64 CPUs with AVX-512F,
+// and to OpenBLAS (Debian's libopenblas-dev) elsewhere or when the
+// environment variable RERANK_CPU_GEMM=openblas is set when the program
+// starts; a build without cgo, or with the tag "noblas", uses a pure-Go
+// GEMM instead. GemmRoute reports which. Elementwise and row-wise
 // operations are split across GOMAXPROCS goroutines.
 package cpu
 
@@ -37,10 +40,13 @@ func (b I32) Slice(off, n int) backend.IntBuf { return b[off : off+n : off+n] }
 // Backend is the CPU backend. The zero value is not usable; call New.
 type Backend struct {
 	workers int
+	avx512  bool // products take the AVX-512 kernel (GemmRoute is "avx512")
 }
 
 // New returns a CPU backend that uses up to GOMAXPROCS goroutines.
-func New() *Backend { return &Backend{workers: runtime.GOMAXPROCS(0)} }
+func New() *Backend {
+	return &Backend{workers: runtime.GOMAXPROCS(0), avx512: gemmRoute == "avx512"}
+}
 
 var _ backend.Backend = (*Backend)(nil)
 

@@ -2,6 +2,27 @@ package cpu
 
 import "github.com/rerank-go/rerank/backend"
 
+// GemmRoute names the route matrix products take: "avx512" (the blocked
+// AVX-512 kernel of sgemm_avx512.c, chosen where the CPU has AVX-512F),
+// "openblas" (otherwise, or when the environment variable
+// RERANK_CPU_GEMM=openblas is set at start-up) or "go" (a build without
+// cgo, or with the tag noblas).
+func GemmRoute() string { return gemmRoute }
+
+// sgemm is one product on the calling goroutine, by the package's route.
+func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if gemmRoute == "avx512" {
+		avxSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+		return
+	}
+	baseSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// Gemm implements backend.Backend.
+func (bk *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a backend.Buf, lda int, b backend.Buf, ldb int, beta float32, c backend.Buf, ldc int) {
+	bk.gemmPar(transA, transB, m, n, k, alpha, f(a), lda, f(b), ldb, beta, f(c), ldc)
+}
+
 // scaleC sets C = beta·C (C is not read when beta is 0).
 func scaleC(m, n int, beta float32, c []float32, ldc int) {
 	for i := 0; i < m; i++ {
@@ -61,8 +82,17 @@ func goGemm(transA, transB bool, lo, hi, n, k int, alpha float32, a []float32, l
 func (bk *Backend) GemmBatched(transA, transB bool, m, n, k int, alpha float32, a backend.Buf, lda, strideA int, b backend.Buf, ldb, strideB int, beta float32, c backend.Buf, ldc, strideC int, batch int) {
 	aa, bb, cc := f(a), f(b), f(c)
 	for i := 0; i < batch; i++ {
-		sgemm(transA, transB, m, n, k, alpha, aa[i*strideA:], lda, bb[i*strideB:], ldb, beta, cc[i*strideC:], ldc)
+		bk.gemm1(transA, transB, m, n, k, alpha, aa[i*strideA:], lda, bb[i*strideB:], ldb, beta, cc[i*strideC:], ldc)
 	}
+}
+
+// gemm1 is one product on the calling goroutine, by the backend's route.
+func (bk *Backend) gemm1(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if bk.avx512 {
+		avxSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+		return
+	}
+	baseSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // gemmSplitMin is the smallest product (m·n·k multiply-adds) worth
@@ -74,11 +104,15 @@ const gemmSplitMin = 1 << 21
 // 1), so C is swept once.
 func (bk *Backend) GemmBias(m, n, k int, a backend.Buf, lda int, b backend.Buf, ldb int, bias backend.Buf, c backend.Buf, ldc int) {
 	aa, bb, bs, cc := f(a), f(b), f(bias), f(c)
+	if bk.avx512 {
+		bk.avxGemmPar(false, true, m, n, k, 1, aa, lda, bb, ldb, 0, cc, ldc, bs)
+		return
+	}
 	block := func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			copy(cc[r*ldc:r*ldc+n], bs[:n])
 		}
-		sgemm(false, true, hi-lo, n, k, 1, aa[lo*lda:], lda, bb, ldb, 1, cc[lo*ldc:], ldc)
+		baseSgemm(false, true, hi-lo, n, k, 1, aa[lo*lda:], lda, bb, ldb, 1, cc[lo*ldc:], ldc)
 	}
 	w := bk.workers
 	if w <= 1 || m*n*k < gemmSplitMin || m < 2*w*32 {
@@ -93,9 +127,13 @@ func (bk *Backend) GemmBias(m, n, k int, a backend.Buf, lda int, b backend.Buf, 
 // single-threaded sgemm. The split depends only on the shape and the
 // worker count, so results are reproducible.
 func (bk *Backend) gemmPar(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if bk.avx512 {
+		bk.avxGemmPar(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+		return
+	}
 	w := bk.workers
 	if w <= 1 || m*n*k < gemmSplitMin || m == 0 || n == 0 {
-		sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		baseSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	const align = 32
@@ -108,7 +146,7 @@ func (bk *Backend) gemmPar(transA, transB bool, m, n, k int, alpha float32, a []
 			} else {
 				aa = a[lo*lda:]
 			}
-			sgemm(transA, transB, hi-lo, n, k, alpha, aa, lda, b, ldb, beta, c[lo*ldc:], ldc)
+			baseSgemm(transA, transB, hi-lo, n, k, alpha, aa, lda, b, ldb, beta, c[lo*ldc:], ldc)
 		})
 		return
 	}
@@ -120,6 +158,6 @@ func (bk *Backend) gemmPar(transA, transB bool, m, n, k int, alpha float32, a []
 		} else {
 			bb = b[lo:]
 		}
-		sgemm(transA, transB, m, hi-lo, k, alpha, a, lda, bb, ldb, beta, c[lo:], ldc)
+		baseSgemm(transA, transB, m, hi-lo, k, alpha, a, lda, bb, ldb, beta, c[lo:], ldc)
 	})
 }

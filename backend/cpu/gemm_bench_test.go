@@ -3,33 +3,80 @@ package cpu
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
-// BenchmarkGemm compares the two CPU GEMM routes on the projection shapes
-// of a MiniLM-L6 training step (16×128 tokens): OpenBLAS through cgo (the
-// default build) and the pure-Go fallback (-tags noblas, or no cgo).
+// gemmShape is one product of a transformer layer, named as in gemmPar.
+type gemmShape struct {
+	name    string
+	ta, tb  bool
+	m, n, k int
+}
+
+// layerShapes returns, for each (out, in) projection and T token rows, the
+// forward product (C = X·Wᵀ + bias), the weight gradient (dW += dYᵀ·X)
+// and the input gradient (dX = dY·W).
+func layerShapes(T int, layers ...[2]int) []gemmShape {
+	var s []gemmShape
+	for _, l := range layers {
+		out, in := l[0], l[1]
+		s = append(s,
+			gemmShape{"fwd", false, true, T, out, in},
+			gemmShape{"dW", true, false, out, in, T},
+			gemmShape{"dx", false, false, T, in, out})
+	}
+	return s
+}
+
+// benchShapes are the projections of MiniLM-L6 (hidden 384) and of
+// BERT-base (hidden 768) on a 16×128-token batch.
+var benchShapes = append(
+	layerShapes(2048, [2]int{1152, 384}, [2]int{384, 384}, [2]int{1536, 384}, [2]int{384, 1536}),
+	layerShapes(2048, [2]int{2304, 768}, [2]int{768, 768}, [2]int{3072, 768}, [2]int{768, 3072})...)
+
+// BenchmarkGemm compares the GEMM routes of this build side by side on the
+// projection shapes of a training step, on GOMAXPROCS workers (use -cpu
+// 1,2 for both) and reports GFLOP/s. Forward products go through
+// GemmBias, weight gradients accumulate (beta = 1).
+//
+//	go test ./backend/cpu -run XXX -bench Gemm -cpu 1,2 -count 5
 func BenchmarkGemm(b *testing.B) {
-	shapes := []struct{ m, n, k int }{
-		{2048, 1152, 384}, // fused QKV
-		{2048, 1536, 384}, // intermediate
-		{2048, 384, 1536}, // output
+	routes := []string{"openblas"}
+	if gemmRoute == "go" {
+		routes[0] = "go"
+	}
+	if haveAVX512 {
+		routes = append(routes, "avx512")
 	}
 	r := rand.New(rand.NewPCG(1, 1))
-	for _, s := range shapes {
-		a, w, c := randVec(r, s.m*s.k, 1), randVec(r, s.n*s.k, 1), make([]float32, s.m*s.n)
+	for _, s := range benchShapes {
+		a, wt := randVec(r, s.m*s.k, 1), randVec(r, s.n*s.k, 1)
+		bias, c := randVec(r, s.n, 1), make([]float32, s.m*s.n)
+		lda, ldb := s.k, s.n
+		if s.ta {
+			lda = s.m
+		}
+		if s.tb {
+			ldb = s.k
+		}
 		flops := 2 * float64(s.m*s.n*s.k)
-		b.Run(fmt.Sprintf("%s/%dx%dx%d", GemmImpl, s.m, s.n, s.k), func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				sgemm(false, true, s.m, s.n, s.k, 1, a, s.k, w, s.k, 0, c, s.n)
-			}
-			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		})
-		b.Run(fmt.Sprintf("go/%dx%dx%d", s.m, s.n, s.k), func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				goGemm(false, true, 0, s.m, s.n, s.k, 1, a, s.k, w, s.k, 0, c, s.n)
-			}
-			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		})
+		for _, rt := range routes {
+			b.Run(fmt.Sprintf("%s/%dx%dx%d/%s", s.name, s.m, s.n, s.k, rt), func(b *testing.B) {
+				// -cpu sets GOMAXPROCS for each sub-benchmark.
+				bk := &Backend{workers: runtime.GOMAXPROCS(0), avx512: rt == "avx512"}
+				for i := 0; i < b.N; i++ {
+					switch s.name {
+					case "fwd":
+						bk.GemmBias(s.m, s.n, s.k, F32(a), lda, F32(wt), ldb, F32(bias), F32(c), s.n)
+					case "dW":
+						bk.gemmPar(s.ta, s.tb, s.m, s.n, s.k, 1e-3, a, lda, wt, ldb, 1, c, s.n)
+					default:
+						bk.gemmPar(s.ta, s.tb, s.m, s.n, s.k, 1, a, lda, wt, ldb, 0, c, s.n)
+					}
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 	}
 }

@@ -9,13 +9,21 @@ package cpu
 import "C"
 
 import (
+	"os"
 	"unsafe"
-
-	"github.com/rerank-go/rerank/backend"
 )
 
-// GemmImpl names the matrix-product route this build uses.
-const GemmImpl = "openblas"
+// gemmRoute is the route of matrix products: the AVX-512 kernel of
+// sgemm_avx512.c where the CPU has AVX-512F, else OpenBLAS.
+// RERANK_CPU_GEMM=openblas forces OpenBLAS.
+var gemmRoute = pickGemmRoute()
+
+func pickGemmRoute() string {
+	if haveAVX512 && os.Getenv("RERANK_CPU_GEMM") != "openblas" {
+		return "avx512"
+	}
+	return "openblas"
+}
 
 // OpenBLAS runs single-threaded: the backend splits large products across
 // its own workers (Gemm below) and runs the small per-head attention
@@ -25,7 +33,8 @@ const GemmImpl = "openblas"
 // Calls from several threads at once are safe in OpenBLAS ≥ 0.3.7.
 func init() { C.openblas_set_num_threads(1) }
 
-func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+// baseSgemm is one OpenBLAS call.
+func baseSgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -44,9 +53,4 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 		C.float(alpha), (*C.float)(unsafe.Pointer(&a[0])), C.blasint(lda),
 		(*C.float)(unsafe.Pointer(&b[0])), C.blasint(ldb),
 		C.float(beta), (*C.float)(unsafe.Pointer(&c[0])), C.blasint(ldc))
-}
-
-// Gemm implements backend.Backend.
-func (bk *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a backend.Buf, lda int, b backend.Buf, ldb int, beta float32, c backend.Buf, ldc int) {
-	bk.gemmPar(transA, transB, m, n, k, alpha, f(a), lda, f(b), ldb, beta, f(c), ldc)
 }

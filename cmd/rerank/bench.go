@@ -56,7 +56,7 @@ func benchAction(c *cli.Context) error {
 	peak := 0.0
 	if !c.Bool("no-peak") {
 		peak = bench.FMAPeak(runtime.GOMAXPROCS(0), 300*time.Millisecond)
-		fmt.Fprintf(w, "fma peak: %.1f GFLOP/s on %d cores; gemm: %s\n", peak, runtime.GOMAXPROCS(0), cpu.GemmImpl)
+		fmt.Fprintf(w, "fma peak: %.1f GFLOP/s on %d cores; gemm: %s\n", peak, runtime.GOMAXPROCS(0), cpu.GemmRoute())
 	}
 	var lengths string
 	if f := c.String("lengths-from"); f != "" {

@@ -1,0 +1,135 @@
+//go:build cgo && !noblas && amd64
+
+package cpu
+
+/*
+#cgo CFLAGS: -O3
+#include "sgemm_avx512.h"
+*/
+import "C"
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// haveAVX512 reports whether the CPU can run sgemm_avx512.c.
+var haveAVX512 = C.rr_has_avx512f() != 0
+
+// avxMR and avxNR are the micro-tile of sgemm_avx512.c: row blocks are cut
+// at multiples of avxMR, column blocks at multiples of avxNR.
+const (
+	avxMR = int(C.RR_SGEMM_MR)
+	avxNR = int(C.RR_SGEMM_NR)
+)
+
+// packASize is the A scratch each worker needs, in floats.
+var packASize = int(C.rr_sgemm_packa_size())
+
+// packPool holds the buffers B is packed into, so that a steady stream of
+// products allocates nothing. Several goroutines may multiply at once
+// (attention runs heads in parallel), each taking its own buffer.
+var packPool sync.Pool
+
+// getPack returns a pooled buffer and a 64-byte-aligned slice of at least
+// n floats inside it; hand the buffer back with packPool.Put.
+func getPack(n int) (*[]float32, []float32) {
+	p, _ := packPool.Get().(*[]float32)
+	if p == nil || cap(*p) < n+16 {
+		s := make([]float32, n+16)
+		p = &s
+	}
+	s := (*p)[:cap(*p)]
+	off := int(uintptr(unsafe.Pointer(&s[0]))&63) / 4
+	if off != 0 {
+		off = 16 - off
+	}
+	return p, s[off : off+n]
+}
+
+func bint(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// avxSgemm computes C = alpha·op(A)·op(B) + beta·C (+ bias on every row
+// when bias is not nil) on the calling goroutine.
+func avxSgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
+	if m <= 0 || n <= 0 {
+		return
+	}
+	nb := int(C.rr_sgemm_packb_size(C.int64_t(n), C.int64_t(k)))
+	p, buf := getPack(nb + packASize)
+	C.rr_sgemm(bint(transA), bint(transB), C.int64_t(m), C.int64_t(n), C.int64_t(k), C.float(alpha),
+		fp(a), C.int64_t(lda), fp(b), C.int64_t(ldb), C.float(beta), fp(c), C.int64_t(ldc), fp(bias),
+		fp(buf[:nb]), fp(buf[nb:]))
+	packPool.Put(p)
+}
+
+// avxGemmPar is avxSgemm on the backend's workers. They first pack B into
+// one shared buffer, taking groups of panels from a common counter (so
+// that the worker started last simply takes fewer), wait for one another
+// (spinning: the wait is as short as one group), then each computes one
+// fixed block of C's rows (or, when C has few rows, of its columns)
+// against all of B. Which worker packs what does not change the packed
+// values, and every element of C is summed in the same order whatever
+// the block boundaries, so the result has the same bits for any number of
+// workers.
+func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
+	w := bk.workers
+	if w <= 1 || m*n*k < gemmSplitMin || m <= 0 || n <= 0 || k <= 0 {
+		avxSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
+		return
+	}
+	nb := int(C.rr_sgemm_packb_size(C.int64_t(n), C.int64_t(k)))
+	p, buf := getPack(nb + w*packASize)
+	pb := buf[:nb]
+	panels := (n + avxNR - 1) / avxNR
+	byRows := m >= 2*w*avxMR || panels < w
+	chunk := (panels + w - 1) / w
+	if byRows {
+		chunk = ((m+w-1)/w + avxMR - 1) / avxMR * avxMR
+		w = (m + chunk - 1) / chunk
+	} else {
+		w = (panels + chunk - 1) / chunk
+	}
+	const group = 2 // panels packed per claim
+	var next, packed atomic.Int64
+	work := func(slot int) {
+		for {
+			lo := int(next.Add(group)) - group
+			if lo >= panels {
+				break
+			}
+			hi := min(lo+group, panels)
+			C.rr_sgemm_packb(bint(transB), C.int64_t(n), C.int64_t(k), fp(b), C.int64_t(ldb), fp(pb), C.int64_t(lo), C.int64_t(hi))
+			packed.Add(int64(hi - lo))
+		}
+		for packed.Load() < int64(panels) {
+			runtime.Gosched()
+		}
+		m0, m1, j0, j1 := slot*chunk, min(m, slot*chunk+chunk), 0, panels
+		if !byRows {
+			m0, m1, j0, j1 = 0, m, slot*chunk, min(panels, slot*chunk+chunk)
+		}
+		ap := buf[nb+slot*packASize : nb+(slot+1)*packASize]
+		C.rr_sgemm_compute(bint(transA), C.int64_t(m0), C.int64_t(m1), C.int64_t(j0), C.int64_t(j1),
+			C.int64_t(n), C.int64_t(k), C.float(alpha), fp(a), C.int64_t(lda), fp(pb), C.float(beta),
+			fp(c), C.int64_t(ldc), fp(bias), fp(ap))
+	}
+	var wg sync.WaitGroup
+	for slot := 1; slot < w; slot++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work(slot)
+		}()
+	}
+	work(0)
+	wg.Wait()
+	packPool.Put(p)
+}

@@ -1,0 +1,14 @@
+//go:build !cgo || noblas || !amd64
+
+package cpu
+
+// Without cgo, OpenBLAS or amd64 there is no AVX-512 kernel.
+const haveAVX512 = false
+
+func avxSgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
+	panic("cpu: no AVX-512 kernel")
+}
+
+func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
+	panic("cpu: no AVX-512 kernel")
+}

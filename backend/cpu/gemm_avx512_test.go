@@ -1,0 +1,193 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// gemmCase is one product for TestAVX512Gemm; pad widens every leading
+// dimension past its matrix.
+type gemmCase struct {
+	m, n, k     int
+	alpha, beta float32
+	bias        bool
+	pad         int
+}
+
+// refGemmFull returns alpha·op(A)·op(B) + beta·C0 + bias in float64 and, per
+// element, the scale of its rounding error: the same sum over absolute
+// values.
+func refGemmFull(ta, tb bool, tc gemmCase, a []float32, lda int, b []float32, ldb int, c0 []float32, ldc int, bias []float32) (want, scale []float64) {
+	want, scale = make([]float64, tc.m*tc.n), make([]float64, tc.m*tc.n)
+	for i := 0; i < tc.m; i++ {
+		for j := 0; j < tc.n; j++ {
+			s, sa := 0.0, 0.0
+			for p := 0; p < tc.k; p++ {
+				var av, bv float32
+				if ta {
+					av = a[p*lda+i]
+				} else {
+					av = a[i*lda+p]
+				}
+				if tb {
+					bv = b[j*ldb+p]
+				} else {
+					bv = b[p*ldb+j]
+				}
+				s += float64(av) * float64(bv)
+				sa += math.Abs(float64(av) * float64(bv))
+			}
+			v, e := float64(tc.alpha)*s, math.Abs(float64(tc.alpha))*sa
+			if tc.beta != 0 {
+				v += float64(tc.beta) * float64(c0[i*ldc+j])
+				e += math.Abs(float64(tc.beta) * float64(c0[i*ldc+j]))
+			}
+			if bias != nil {
+				v += float64(bias[j])
+				e += math.Abs(float64(bias[j]))
+			}
+			want[i*tc.n+j], scale[i*tc.n+j] = v, e
+		}
+	}
+	return want, scale
+}
+
+// TestAVX512Gemm holds the AVX-512 kernel to a float64 reference on edge
+// sizes around the micro-tile (MR = 12, NR = 32) and the k and column
+// blocks, all four transpositions, alpha and beta (beta = 0 must ignore a
+// NaN-filled C), leading dimensions past the width and the bias, and
+// checks that 1, 2 and 3 workers give the same bits as one call.
+func TestAVX512Gemm(t *testing.T) {
+	if !haveAVX512 {
+		t.Skip("no AVX-512 kernel in this build or on this CPU")
+	}
+	var cases []gemmCase
+	sizes := []int{1, 2, 11, 12, 13, 31, 32, 33, 47, 97}
+	i := 0
+	for _, m := range sizes {
+		for _, n := range sizes {
+			k := sizes[(i*7+3)%len(sizes)] + i%3
+			ab := [][2]float32{{1, 0}, {0.5, 1}, {-2, 0.25}, {1, -1}}[i%4]
+			cases = append(cases, gemmCase{m, n, k, ab[0], ab[1], i%3 == 1, (i % 5) * 3})
+			i++
+		}
+	}
+	cases = append(cases,
+		gemmCase{0, 5, 7, 1, 0, false, 0},
+		gemmCase{5, 0, 7, 1, 0, false, 0},
+		gemmCase{13, 33, 0, 1, 0, false, 2},
+		gemmCase{13, 33, 0, 1, 0.5, true, 1},
+		gemmCase{7, 9, 0, 2, 0, true, 0},
+		gemmCase{130, 1100, 800, 1, 0, true, 5},   // several k and column blocks
+		gemmCase{300, 250, 40, 0.75, 1, false, 3}, // split by rows
+		gemmCase{30, 1100, 100, 1, 0, true, 0},    // split by columns
+		gemmCase{61, 67, 389, -1, 0.5, false, 7},  // primes, two k blocks
+		gemmCase{2048 / 8, 384, 1536, 1, 0, true, 0},
+		gemmCase{50, 70, 1000, 1, 0.5, false, 24}, // lda = 1024: A packed, not read in place
+	)
+	for ci, tc := range cases {
+		for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
+			ta, tb := tr[0], tr[1]
+			name := fmt.Sprintf("%dx%dx%d/ta=%v,tb=%v/a=%g,b=%g,bias=%v,pad=%d", tc.m, tc.n, tc.k, ta, tb, tc.alpha, tc.beta, tc.bias, tc.pad)
+			r := rand.New(rand.NewPCG(uint64(ci), 7))
+			ar, ac := tc.m, tc.k
+			if ta {
+				ar, ac = tc.k, tc.m
+			}
+			br, bc := tc.k, tc.n
+			if tb {
+				br, bc = tc.n, tc.k
+			}
+			lda, ldb, ldc := ac+tc.pad, bc+tc.pad, tc.n+tc.pad
+			a, b := randVec(r, max(ar*lda, 1), 1), randVec(r, max(br*ldb, 1), 1)
+			c0 := randVec(r, max(tc.m*ldc, 1), 1)
+			if tc.beta == 0 {
+				for i := range c0 {
+					c0[i] = float32(math.NaN())
+				}
+			}
+			var bias []float32
+			if tc.bias {
+				bias = randVec(r, max(tc.n, 1), 1)
+			}
+			want, scale := refGemmFull(ta, tb, tc, a, lda, b, ldb, c0, ldc, bias)
+
+			got := append([]float32(nil), c0...)
+			avxSgemm(ta, tb, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, got, ldc, bias)
+			bad := 0
+			for i := 0; i < tc.m; i++ {
+				for j := 0; j < ldc; j++ {
+					g := got[i*ldc+j]
+					if j >= tc.n {
+						if math.Float32bits(g) != math.Float32bits(c0[i*ldc+j]) {
+							bad++
+						}
+						continue
+					}
+					w, s := want[i*tc.n+j], scale[i*tc.n+j]
+					if !(math.Abs(float64(g)-w) <= 1e-5*s+1e-30) {
+						if bad == 0 {
+							t.Errorf("%s: C[%d,%d] = %g, want %g (scale %g)", name, i, j, g, w, s)
+						}
+						bad++
+					}
+				}
+			}
+			require.Zerof(t, bad, "%s: %d bad elements", name, bad)
+
+			for _, w := range []int{1, 2, 3} {
+				bk := &Backend{workers: w, avx512: true}
+				par := append([]float32(nil), c0...)
+				bk.avxGemmPar(ta, tb, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, par, ldc, bias)
+				same := true
+				for i := range par {
+					same = same && math.Float32bits(par[i]) == math.Float32bits(got[i])
+				}
+				assert.Truef(t, same, "%s: %d workers differ from one call", name, w)
+			}
+		}
+	}
+}
+
+// TestAVX512GemmRoutes: Gemm, GemmBias and GemmBatched of a backend on the
+// AVX-512 route agree with the OpenBLAS route.
+func TestAVX512GemmRoutes(t *testing.T) {
+	if !haveAVX512 {
+		t.Skip("no AVX-512 kernel in this build or on this CPU")
+	}
+	avx, base := &Backend{workers: 2, avx512: true}, &Backend{workers: 2}
+	r := rand.New(rand.NewPCG(3, 3))
+	m, n, k := 515, 257, 129
+	a, w, bias := randVec(r, m*k, 1), randVec(r, n*k, 1), randVec(r, n, 1)
+	want, got := make(F32, m*n), make(F32, m*n)
+	base.GemmBias(m, n, k, F32(a), k, F32(w), k, F32(bias), want, n)
+	avx.GemmBias(m, n, k, F32(a), k, F32(w), k, F32(bias), got, n)
+	assertGrad(t, "GemmBias", to64(want), got, 1e-4)
+	base.Gemm(false, true, m, n, k, 0.5, F32(a), k, F32(w), k, 0, want, n)
+	avx.Gemm(false, true, m, n, k, 0.5, F32(a), k, F32(w), k, 0, got, n)
+	assertGrad(t, "Gemm", to64(want), got, 1e-4)
+	base.GemmBatched(false, true, 5, n, k, 1, F32(a), k, 5*k, F32(w), k, 0, 0, want, n, 5*n, 3)
+	avx.GemmBatched(false, true, 5, n, k, 1, F32(a), k, 5*k, F32(w), k, 0, 0, got, n, 5*n, 3)
+	assertGrad(t, "GemmBatched", to64(want), got, 1e-4)
+}
+
+// TestAVX512GemmNoAlloc: a steady stream of products allocates nothing.
+func TestAVX512GemmNoAlloc(t *testing.T) {
+	if !haveAVX512 {
+		t.Skip("no AVX-512 kernel in this build or on this CPU")
+	}
+	bk := &Backend{workers: 2, avx512: true}
+	r := rand.New(rand.NewPCG(4, 4))
+	m, n, k := 512, 384, 384
+	a, w, c := randVec(r, m*k, 1), randVec(r, n*k, 1), make([]float32, m*n)
+	bk.gemmPar(false, true, m, n, k, 1, a, k, w, k, 0, c, n)
+	allocs := testing.AllocsPerRun(20, func() {
+		avxSgemm(false, true, 64, n, k, 1, a, k, w, k, 0, c, n, nil)
+	})
+	assert.Zero(t, allocs, "single-goroutine product")
+}

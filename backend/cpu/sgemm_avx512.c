@@ -1,0 +1,319 @@
+//go:build cgo && !noblas && amd64
+
+// A blocked single-precision GEMM for CPUs with AVX-512F,
+//
+//	C = alpha·op(A)·op(B) + beta·C (+ bias on every row),
+//
+// all row-major, in the manner of GotoBLAS/BLIS: op(B) is packed once
+// into panels NR = 32 columns wide (two zmm registers per k), k-block by
+// k-block, and an MR×NR micro-kernel keeps the MR×32 tile of C in MR·2
+// zmm accumulators while it streams a panel of B and broadcasts MR values
+// of A per k. A row-major A (op = notrans) is read in place (MR row
+// pointers, one float each per k); a transposed A, whose MR values per k
+// are contiguous but k-steps lie lda apart, is first copied into an MR×kc
+// micro-panel so that the stride does not thrash L1.
+//
+// The packed B is shared: Go packs disjoint ranges of panels on several
+// workers (rr_sgemm_packb), then each worker runs rr_sgemm_compute on its
+// own block of C's rows. Every element of C is summed in the same order
+// whatever the row split, so the result does not depend on the number of
+// workers. Only this file is compiled for AVX-512; Go calls it after
+// rr_has_avx512f() says the CPU can run it.
+
+#pragma GCC target("avx512f,avx512vl,avx512dq,fma")
+#pragma GCC optimize("fp-contract=off")
+
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "sgemm_avx512.h"
+
+#define MR RR_SGEMM_MR
+#define NR RR_SGEMM_NR
+// KC is the largest k-block: an MR×KC micro-panel of A (18 KiB) stays in
+// L1 while the micro-kernel sweeps the panels of B.
+#ifndef KC
+#define KC 384
+#endif
+// NB is the column block: KC×NB floats of packed B (768 KiB) stay in L2
+// while the rows of C go past.
+#ifndef NB
+#define NB 512
+#endif
+// MC is the row block of a transposed A packed at once (a multiple of MR).
+#ifndef MC
+#define MC 192
+#endif
+
+int rr_has_avx512f(void) {
+	__builtin_cpu_init();
+	return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+	       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("fma");
+}
+
+// kc_of splits k into equal blocks of at most KC.
+static inline int64_t kc_of(int64_t k) {
+	int64_t nb = (k + KC - 1) / KC;
+	return nb ? (k + nb - 1) / nb : 0;
+}
+
+static inline __mmask16 mask16(int64_t n) {
+	if (n >= 16) return 0xffff;
+	if (n <= 0) return 0;
+	return (__mmask16)((1u << n) - 1);
+}
+
+int64_t rr_sgemm_packb_size(int64_t n, int64_t k) { return k * ((n + NR - 1) / NR * NR); }
+
+// tr16 transposes the 16×16 block in r.
+static inline void tr16(__m512 r[16]) {
+	__m512 t[16];
+	for (int i = 0; i < 8; i++) {
+		t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+		t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+	}
+	for (int i = 0; i < 4; i++) {
+		__m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+		__m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+		r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+		r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+		r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+		r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+	}
+	// r[4i+c] now holds rows 4i..4i+3 of columns c, 4+c, 8+c, 12+c, one
+	// per 128-bit lane.
+	for (int c = 0; c < 4; c++) {
+		__m512 u0 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0x88);
+		__m512 u1 = _mm512_shuffle_f32x4(r[c], r[4 + c], 0xdd);
+		__m512 u2 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0x88);
+		__m512 u3 = _mm512_shuffle_f32x4(r[8 + c], r[12 + c], 0xdd);
+		t[c] = _mm512_shuffle_f32x4(u0, u2, 0x88);
+		t[4 + c] = _mm512_shuffle_f32x4(u1, u3, 0x88);
+		t[8 + c] = _mm512_shuffle_f32x4(u0, u2, 0xdd);
+		t[12 + c] = _mm512_shuffle_f32x4(u1, u3, 0xdd);
+	}
+	for (int i = 0; i < 16; i++) r[i] = t[i];
+}
+
+// rr_sgemm_packb packs the panels [j0, j1) of op(B) (k×n) into pb, which
+// holds rr_sgemm_packb_size(n, k) floats: k-block by k-block (starting at
+// row pc, of height kq), panel J at pb + pc·npad + J·kq·NR, each k a row
+// of NR floats, zero past column n.
+void rr_sgemm_packb(int transB, int64_t n, int64_t k, const float *b, int64_t ldb, float *pb, int64_t j0,
+                    int64_t j1) {
+	int64_t kc = kc_of(k), npad = (n + NR - 1) / NR * NR;
+	for (int64_t pc = 0; pc < k; pc += kc) {
+		int64_t kq = k - pc < kc ? k - pc : kc;
+		for (int64_t J = j0; J < j1; J++) {
+			float *dst = pb + pc * npad + J * kq * NR;
+			int64_t j = J * NR, nr = n - j < NR ? n - j : NR;
+			if (!transB) {
+				__mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
+				const float *src = b + pc * ldb + j;
+				for (int64_t p = 0; p < kq; p++, src += ldb, dst += NR) {
+					_mm512_storeu_ps(dst, _mm512_maskz_loadu_ps(m0, src));
+					_mm512_storeu_ps(dst + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+				}
+				continue;
+			}
+			// op(B)[p][j] = b[j·ldb + p]: transpose 16×16 blocks.
+			for (int h = 0; h < NR; h += 16) {
+				for (int64_t pp = 0; pp < kq; pp += 16) {
+					int64_t w = kq - pp < 16 ? kq - pp : 16;
+					__mmask16 mk = mask16(w);
+					__m512 r[16];
+					for (int i = 0; i < 16; i++) {
+						if (h + i < nr)
+							r[i] = _mm512_maskz_loadu_ps(mk, b + (j + h + i) * ldb + pc + pp);
+						else
+							r[i] = _mm512_setzero_ps();
+					}
+					tr16(r);
+					for (int q = 0; q < w; q++) _mm512_storeu_ps(dst + (pp + q) * NR + h, r[q]);
+				}
+			}
+		}
+	}
+}
+
+// kern computes the MR×NR tile C = alpha·A·B + beta·C (+ bias), A being
+// MR×kc with element (r, p) at a[r·rsa + p·csa] and B a packed panel.
+// Only the first mr rows and the columns in masks m0, m1 are written;
+// beta = 0 never reads C.
+static inline __attribute__((always_inline)) void kern(int64_t kc, const float *a, int64_t rsa, int64_t csa,
+                                                       const float *b, float *c, int64_t ldc, int mr, __mmask16 m0,
+                                                       __mmask16 m1, float alpha, float beta, const float *bias) {
+	__m512 x[MR], y[MR];
+#pragma GCC unroll 16
+	for (int r = 0; r < MR; r++) x[r] = y[r] = _mm512_setzero_ps();
+	// Fetch the tile of C now so that it is in L1 when the sums are.
+#pragma GCC unroll 16
+	for (int r = 0; r < MR; r++) {
+		if (r >= mr) break;
+		_mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+		_mm_prefetch((const char *)(c + r * ldc + 31), _MM_HINT_T0);
+	}
+	for (int64_t p = 0; p < kc; p++) {
+		__m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 16
+		for (int r = 0; r < MR; r++) {
+			__m512 av = _mm512_set1_ps(a[r * rsa]);
+			x[r] = _mm512_fmadd_ps(av, b0, x[r]);
+			y[r] = _mm512_fmadd_ps(av, b1, y[r]);
+		}
+		a += csa;
+		b += NR;
+	}
+	__m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+	__m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
+	if (bias) {
+		bias0 = _mm512_maskz_loadu_ps(m0, bias);
+		bias1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+	}
+#pragma GCC unroll 16
+	for (int r = 0; r < MR; r++) {
+		if (r >= mr) break;
+		float *cr = c + r * ldc;
+		__m512 u = _mm512_mul_ps(va, x[r]), v = _mm512_mul_ps(va, y[r]);
+		if (beta != 0) {
+			u = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), u);
+			v = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), v);
+		}
+		if (bias) {
+			u = _mm512_add_ps(u, bias0);
+			v = _mm512_add_ps(v, bias1);
+		}
+		_mm512_mask_storeu_ps(cr, m0, u);
+		_mm512_mask_storeu_ps(cr + 16, m1, v);
+	}
+}
+
+static void kern_rows(int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, __mmask16 m0,
+                      __mmask16 m1, float alpha, float beta, const float *bias) {
+	kern(kc, a, lda, 1, b, c, ldc, MR, m0, m1, alpha, beta, bias);
+}
+
+static void kern_packed(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mr, __mmask16 m0,
+                        __mmask16 m1, float alpha, float beta, const float *bias) {
+	kern(kc, a, 1, MR, b, c, ldc, mr, m0, m1, alpha, beta, bias);
+}
+
+
+// scale_rows sets C[m0:m1, n0:n1] to beta·C + bias (k = 0).
+static void scale_rows(int64_t m0, int64_t m1, int64_t n0, int64_t n1, float beta, float *c, int64_t ldc,
+                       const float *bias) {
+	for (int64_t i = m0; i < m1; i++) {
+		float *cr = c + i * ldc;
+		for (int64_t j = n0; j < n1; j++) {
+			float v = beta == 0 ? 0.0f : beta * cr[j];
+			cr[j] = bias ? v + bias[j] : v;
+		}
+	}
+}
+
+// pack_at copies the mc×kq block of op(A) = Aᵀ whose element (i, p) is
+// at a[p·lda + i] into micro-panels of MR rows, panel t at ap + t·kq·MR,
+// zero past row mc. Rows of a are read whole, for the prefetchers.
+static void pack_at(const float *a, int64_t lda, int64_t kq, int64_t mc, float *ap) {
+	int64_t tiles = (mc + MR - 1) / MR;
+	for (int64_t p = 0; p < kq; p++) {
+		const float *src = a + p * lda;
+		float *dst = ap + p * MR;
+		for (int64_t t = 0; t < tiles; t++, src += MR, dst += kq * MR)
+			_mm512_mask_storeu_ps(dst, mask16(MR), _mm512_maskz_loadu_ps(mask16(mc - t * MR), src));
+	}
+}
+
+// pack_an copies the mc×kq block of a row-major A (element (i, p) at
+// a[i·lda + p]) into micro-panels of MR rows like pack_at, transposing
+// 16×16 blocks.
+static void pack_an(const float *a, int64_t lda, int64_t kq, int64_t mc, float *ap) {
+	for (int64_t t = 0; t * MR < mc; t++) {
+		int64_t mr = mc - t * MR < MR ? mc - t * MR : MR;
+		const float *src = a + t * MR * lda;
+		float *dst = ap + t * kq * MR;
+		for (int64_t pp = 0; pp < kq; pp += 16) {
+			int64_t w = kq - pp < 16 ? kq - pp : 16;
+			__mmask16 mk = mask16(w);
+			__m512 r[16];
+			for (int i = 0; i < 16; i++)
+				r[i] = i < mr ? _mm512_maskz_loadu_ps(mk, src + i * lda + pp) : _mm512_setzero_ps();
+			tr16(r);
+			for (int q = 0; q < w; q++) _mm512_mask_storeu_ps(dst + (pp + q) * MR, mask16(MR), r[q]);
+		}
+	}
+}
+
+// rr_sgemm_packa_size is the scratch rr_sgemm_compute needs, in floats.
+int64_t rr_sgemm_packa_size(void) { return MC * KC; }
+
+// rr_sgemm_compute computes rows [m0, m1) and panels [j0, j1) (columns
+// [j0·NR, min(j1·NR, n))) of C = alpha·op(A)·op(B) + beta·C (+ bias), op(B)
+// packed in pb by rr_sgemm_packb and ap holding rr_sgemm_packa_size()
+// floats of scratch. op(A) is m×k: A itself (element (i, p) at
+// a[i·lda + p]) or, with transA, the transpose of the k×m matrix a
+// (element (i, p) at a[p·lda + i]).
+void rr_sgemm_compute(int transA, int64_t m0, int64_t m1, int64_t j0, int64_t j1, int64_t n, int64_t k, float alpha,
+                      const float *a, int64_t lda, const float *pb, float beta, float *c, int64_t ldc,
+                      const float *bias, float *ap) {
+	int64_t n0 = j0 * NR, n1 = j1 * NR < n ? j1 * NR : n;
+	if (m1 <= m0 || n1 <= n0) return;
+	if (k <= 0) {
+		scale_rows(m0, m1, n0, n1, beta, c, ldc, bias);
+		return;
+	}
+	int64_t kc = kc_of(k), npad = (n + NR - 1) / NR * NR;
+	// A row-major A is read in place (packing costs 1-3%) unless its rows
+	// lie a multiple of 4 KiB apart, so that the MR rows of a micro-panel
+	// fall in the same L1 set (that costs 10-15%: k = 2048, 3072).
+	int direct = !transA && lda % 1024 != 0;
+	for (int64_t jc = n0; jc < n1; jc += NB) {
+		int64_t nb = n1 - jc < NB ? n1 - jc : NB;
+		for (int64_t pc = 0; pc < k; pc += kc) {
+			int64_t kq = k - pc < kc ? k - pc : kc;
+			float be = pc == 0 ? beta : 1.0f;
+			const float *bs = pc == 0 && bias ? bias + jc : NULL;
+			const float *pbk = pb + pc * npad + jc * kq;
+			for (int64_t i0 = m0; i0 < m1; i0 += MC) {
+				int64_t mc = m1 - i0 < MC ? m1 - i0 : MC;
+				if (transA)
+					pack_at(a + pc * lda + i0, lda, kq, mc, ap);
+				else if (!direct)
+					pack_an(a + i0 * lda + pc, lda, kq, mc, ap);
+				for (int64_t i = i0; i < i0 + mc; i += MR) {
+					int mr = i0 + mc - i < MR ? (int)(i0 + mc - i) : MR;
+					const float *at = ap + (i - i0) * kq;
+					int rows = direct && mr == MR;
+					if (direct && !rows) {
+						// The last rows of a row-major A, zero-padded.
+						pack_an(a + i * lda + pc, lda, kq, mr, ap);
+						at = ap;
+					}
+					float *ci = c + i * ldc + jc;
+					for (int64_t jr = 0; jr < nb; jr += NR) {
+						int64_t nr = nb - jr < NR ? nb - jr : NR;
+						__mmask16 k0 = mask16(nr), k1 = mask16(nr - 16);
+						const float *bp = pbk + jr * kq;
+						const float *bj = bs ? bs + jr : NULL;
+						if (rows)
+							kern_rows(kq, a + i * lda + pc, lda, bp, ci + jr, ldc, k0, k1, alpha,
+							          be, bj);
+						else
+							kern_packed(kq, at, bp, ci + jr, ldc, mr, k0, k1, alpha, be, bj);
+					}
+				}
+			}
+		}
+	}
+}
+
+// rr_sgemm is the whole product on the calling thread, pb holding
+// rr_sgemm_packb_size(n, k) and ap rr_sgemm_packa_size() floats of scratch.
+void rr_sgemm(int transA, int transB, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+              const float *b, int64_t ldb, float beta, float *c, int64_t ldc, const float *bias, float *pb,
+              float *ap) {
+	if (m <= 0 || n <= 0) return;
+	if (k > 0) rr_sgemm_packb(transB, n, k, b, ldb, pb, 0, (n + NR - 1) / NR);
+	rr_sgemm_compute(transA, 0, m, 0, (n + NR - 1) / NR, n, k, alpha, a, lda, pb, beta, c, ldc, bias, ap);
+}
