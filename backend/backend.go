@@ -160,6 +160,20 @@ type Backend interface {
 	Sync() error
 }
 
+// FirstQueryAttender is an optional extension of Backend for the last
+// layer of a cross-encoder in inference, where only position 0 (the row
+// the classification head reads) needs an attention output.
+type FirstQueryAttender interface {
+	// AttentionFirstQuery sets ctx, [N, H], to the attention of each
+	// sequence's position-0 query, q [N, H], over its keys and values,
+	// kv [N*S, 2H] (keys in columns [0, H), values in [H, 2H), heads laid
+	// out as in Attention; mask as in Attention). It keeps the
+	// probabilities, [N, Heads, S], in save (at least N*Heads*S values).
+	// There is no dropout; the result equals row 0 of Attention's up to
+	// float rounding.
+	AttentionFirstQuery(a Attn, q, kv Buf, mask IntBuf, ctx, save Buf)
+}
+
 // BiasGemmer is an optional extension of Backend for the forward pass of
 // a Linear layer: C = A·Bᵀ + bias, with A m×k, B n×k (the weight,
 // [out, in]) and bias added to every row of the m×n C. A backend that

@@ -78,12 +78,12 @@ type Result struct {
 	GFLOPPerStep, GFLOPs            float64
 	// ExecGFLOPs counts the products the step executes (ExecutedFLOPs)
 	// instead of the reference's count; the FMA-peak share uses it.
-	ExecGFLOPs float64
-	FMAPeakGFLOPs                   float64
-	PeakRSSMiB                      float64
-	ParamsTotal, ParamsTrainable    int
-	OwnCores, OtherLoad, Load1      float64
-	AllocsPerStep                   float64
+	ExecGFLOPs                   float64
+	FMAPeakGFLOPs                float64
+	PeakRSSMiB                   float64
+	ParamsTotal, ParamsTrainable int
+	OwnCores, OtherLoad, Load1   float64
+	AllocsPerStep                float64
 }
 
 // FLOPs counts the matrix-product FLOPs of one forward pass exactly as the

@@ -44,7 +44,9 @@ type acts struct {
 	// xCls and ctxCls are the position-0 rows of the last layer's input
 	// and attention output, which is all the last layer computes further
 	// without RunOptions.AllPositions; dctxCls is the gradient of ctxCls.
-	xCls, ctxCls, dctxCls backend.Buf
+	// qCls holds the position-0 queries when the backend attends for them
+	// alone (backend.FirstQueryAttender, inference only).
+	xCls, ctxCls, dctxCls, qCls backend.Buf
 
 	// Head: cls = xs[L][:,0]; clsD = dropout(cls) (XLM-R) or cls (BERT);
 	// h = tanh(dense(clsD)); hD = dropout(h); logits = out(hD).
@@ -87,7 +89,7 @@ func (a *acts) ensure(m *Model, n, s, rows int, packed, noGrad bool) error {
 	}
 	perSize := 3*T*H + save + T*H + T*H + 2*T + T*H + 2*T*I + T*H + 2*T
 	size := T*H + 2*T + (L+1)*T*H + nPer*perSize +
-		3*n*H + // xCls, ctxCls, dctxCls
+		4*n*H + // xCls, ctxCls, dctxCls, qCls
 		4*n*H + n*c.NumLabels + // head
 		n*c.NumLabels + 4*n*H + // head backward
 		4*T*H + 3*T*H + T*I // layer backward
@@ -158,7 +160,7 @@ func (a *acts) ensure(m *Model, n, s, rows int, packed, noGrad bool) error {
 			p.r2, p.mean2, p.rstd2 = take(T*H, R*H), take(T, R), take(T, R)
 		}
 	}
-	a.xCls, a.ctxCls, a.dctxCls = take(n*H, n*H), take(n*H, n*H), take(n*H, n*H)
+	a.xCls, a.ctxCls, a.dctxCls, a.qCls = take(n*H, n*H), take(n*H, n*H), take(n*H, n*H), take(n*H, n*H)
 	a.cls, a.clsD, a.h, a.hD = take(n*H, n*H), take(n*H, n*H), take(n*H, n*H), take(n*H, n*H)
 	a.logits = take(n*c.NumLabels, n*c.NumLabels)
 	a.dlogits, a.dhD, a.dh, a.dclsD, a.dcls = nil, nil, nil, nil, nil

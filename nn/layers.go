@@ -136,12 +136,20 @@ func (m *Model) clsRows(cls, tok backend.Buf, width int, scatter bool) {
 	}
 }
 
-func (m *Model) layerForward(l int, o RunOptions) error {
+// attentionForward runs layer l's query, key and value projections and
+// its attention. It returns the attention output and the layer input at
+// the rows the rest of the layer computes, and their number: every token
+// row, or position 0 of each sequence (clsOnly).
+func (m *Model) attentionForward(l int, o RunOptions) (ctx, x backend.Buf, rows int, err error) {
 	a, be, L := &m.acts, m.be, &m.layers[l]
 	p := a.layer(l)
-	H, I := m.Cfg.Hidden, m.Cfg.Intermediate
+	H := m.Cfg.Hidden
 	T := a.rows
-	x := a.xs[l]
+	x = a.xs[l]
+	if fq, ok := be.(backend.FirstQueryAttender); ok && m.clsOnly(l, o) && a.noGrad && !o.Train {
+		ctx, x, rows = m.firstQueryAttention(l, o, fq)
+		return ctx, x, rows, nil
+	}
 
 	// Q, K, V in one product: [T,H]·[3H,H]ᵀ.
 	qkv := p.qkv
@@ -153,7 +161,7 @@ func (m *Model) layerForward(l int, o RunOptions) error {
 		if lin.Adapter != nil {
 			y := qkv.Slice(j*H, 3*T*H-j*H)
 			if err := lin.Adapter.Forward(be, x, H, y, 3*H, T, o.Train, backend.SubSeed(o.Seed, lin.site)); err != nil {
-				return err
+				return nil, nil, 0, err
 			}
 		}
 	}
@@ -163,16 +171,51 @@ func (m *Model) layerForward(l int, o RunOptions) error {
 		m.scatterRows(p.qkv, qkv, 3*H)
 	}
 	be.Attention(m.attn(o, l), p.qkv, a.mask, p.ctx, p.save)
-	ctx := p.ctx
 	switch {
 	case m.clsOnly(l, o):
-		// From here on only position 0 matters: R rows, one per sequence.
+		// From here on only position 0 matters: one row per sequence.
 		be.Copy2D(a.ctxCls, H, p.ctx, a.s*H, a.n, H)
 		m.clsRows(a.xCls, x, H, false)
-		ctx, x, T = a.ctxCls, a.xCls, a.n
+		return a.ctxCls, a.xCls, a.n, nil
 	case a.packed:
-		ctx = a.ctxP
-		m.gatherRows(ctx, p.ctx, H)
+		m.gatherRows(a.ctxP, p.ctx, H)
+		return a.ctxP, x, T, nil
+	}
+	return p.ctx, x, T, nil
+}
+
+// firstQueryAttention is attentionForward for a last layer that computes
+// position 0 alone, in inference on a backend that can attend for those
+// queries only: keys and values at every position, [T, 2H], from the
+// fused weight's last 2H rows, and queries at position 0 only. Pure
+// inference (acts.noGrad) means there are no adapters.
+func (m *Model) firstQueryAttention(l int, o RunOptions, fq backend.FirstQueryAttender) (ctx, x backend.Buf, rows int) {
+	a, L := &m.acts, &m.layers[l]
+	p := a.layer(l)
+	H, T, n := m.Cfg.Hidden, a.rows, a.n
+	x = a.xs[l]
+	m.clsRows(a.xCls, x, H, false)
+	m.gemmBias(n, H, H, a.xCls, L.qkvW.Slice(0, H*H), L.qkvB.Slice(0, H), a.qCls)
+	kv := p.qkv.Slice(0, 2*T*H)
+	if a.packed {
+		kv = a.qkvP.Slice(0, 2*T*H)
+	}
+	m.gemmBias(T, 2*H, H, x, L.qkvW.Slice(H*H, 2*H*H), L.qkvB.Slice(H, 2*H), kv)
+	if a.packed {
+		kv = p.qkv.Slice(0, 2*a.n*a.s*H)
+		m.scatterRows(kv, a.qkvP, 2*H)
+	}
+	fq.AttentionFirstQuery(m.attn(o, l), a.qCls, kv, a.mask, a.ctxCls, p.save)
+	return a.ctxCls, a.xCls, n
+}
+
+func (m *Model) layerForward(l int, o RunOptions) error {
+	a, be, L := &m.acts, m.be, &m.layers[l]
+	p := a.layer(l)
+	H, I := m.Cfg.Hidden, m.Cfg.Intermediate
+	ctx, x, T, err := m.attentionForward(l, o)
+	if err != nil {
+		return err
 	}
 	rows := func(b backend.Buf, w int) backend.Buf { return b.Slice(0, T*w) }
 	r1, A, f1, f2, r2 := rows(p.r1, H), rows(p.a, H), rows(p.f1, I), rows(p.f2, I), rows(p.r2, H)

@@ -499,5 +499,6 @@ func (m *Model) Pooled() []float32 {
 // the last forward pass (the probabilities, on the CPU backend). Under
 // gradient checkpointing only the last recomputed layer is kept, and
 // without gradient buffers or adapters (pure inference) only the last
-// layer.
+// layer; there, on a backend.FirstQueryAttender without AllPositions, it
+// holds position 0's probabilities only.
 func (m *Model) AttentionSave(l int) backend.Buf { return m.acts.layer(l).save }

@@ -197,7 +197,7 @@ func TestInferenceKeepsOneLayer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tinyConfig(tc.arch)
 			b := randomBatch(rand.New(rand.NewPCG(8, 9)), c, 4, 11)
-			o := nn.RunOptions{SkipPadding: tc.skip, Train: tc.train, Seed: 5}
+			o := nn.RunOptions{SkipPadding: tc.skip, Train: tc.train, Seed: 5, AllPositions: true}
 			train := newModel(t, c, 6)
 			infer, err := nn.New(train.Backend(), c)
 			require.NoError(t, err)

@@ -128,6 +128,32 @@ func (b *Backend) AttentionBackward(a backend.Attn, qkv backend.Buf, mask backen
 	putF32(madd)
 }
 
+// AttentionFirstQuery implements backend.FirstQueryAttender with the
+// products and softmax of Attention, for one query row per head.
+func (b *Backend) AttentionFirstQuery(a backend.Attn, q, kv backend.Buf, mask backend.IntBuf, ctx, save backend.Buf) {
+	S, d, H := a.S, a.HeadDim, a.H()
+	qq, x, out, probs := f(q), f(kv), f(ctx), f(save)
+	lens, madd := attnSetup(a, mask)
+	scale := float32(1 / math.Sqrt(float64(d)))
+	b.forTasks(a.N*a.Heads, 0, func(_ []float32, t int) {
+		n, h := t/a.Heads, t%a.Heads
+		L := lens[n]
+		p := probs[t*S : t*S+S]
+		k, v := x[n*S*2*H+h*d:], x[n*S*2*H+H+h*d:]
+		if L == 0 {
+			for j := range p {
+				p[j] = 1 / float32(S)
+			}
+			L = S
+		} else {
+			sgemm(false, true, 1, L, d, scale, qq[n*H+h*d:], d, k, 2*H, 0, p, S)
+			softmaxRow(p, (*madd)[n*S:n*S+S], L)
+		}
+		sgemm(false, false, 1, d, L, 1, p, S, v, 2*H, 0, out[n*H+h*d:], H)
+	})
+	putF32(madd)
+}
+
 // goAttnFwd is the pure-Go twin of rr_attn_fwd (kernels_amd64.c).
 func goAttnFwd(h *headArgs, q, k, v, p, ctx, madd, scratch []float32) {
 	S, L, d, ld := h.S, h.L, h.d, h.ld

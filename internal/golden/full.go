@@ -136,6 +136,18 @@ func CheckFull(t *testing.T, c *Case, o Options) {
 		})
 	}
 
+	// Pure inference (no gradient buffers): one shared set of layer
+	// activations, and a last layer that may attend for position 0 only.
+	t.Run("inference", func(t *testing.T) {
+		m, _, err := hfmodel.Load(o.NewBackend(), filepath.Join(c.Dir, "model"), hfmodel.LoadOptions{})
+		require.NoError(t, err)
+		logits, err := m.Forward(batch, nn.RunOptions{})
+		require.NoError(t, err)
+		Close(t, "logits", exp.Logits, logits, TolLogits)
+		hs := Tensors(t, filepath.Join(c.Dir, "hidden_states.safetensors"))
+		Close(t, "pooled_output", hs["pooled_output"], m.Pooled(), TolHidden)
+	})
+
 	t.Run("grads_step2_at_stored_params", func(t *testing.T) {
 		m := load()
 		SetParams(t, m, Tensors(t, filepath.Join(c.Dir, "params_step1.safetensors")), "")
