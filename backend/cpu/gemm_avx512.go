@@ -56,13 +56,26 @@ func bint(b bool) C.int {
 	return 0
 }
 
+// directBMaxM: see packB.
+const directBMaxM = 768
+
+// packB says whether to pack B. A row-major B (no transB) can be read in
+// place; the kernel then runs a few percent slower, but that beats copying
+// B when few rows of C share the copy: on two cores, the weight gradients
+// of MiniLM (m = 384, k = 2048) gain 5-20%, those of BERT-base (m ≥ 768)
+// lose 3-6%.
+func packB(transB bool, m int) bool { return transB || m >= directBMaxM }
+
 // avxSgemm computes C = alpha·op(A)·op(B) + beta·C (+ bias on every row
 // when bias is not nil) on the calling goroutine.
 func avxSgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
 	if m <= 0 || n <= 0 {
 		return
 	}
-	nb := int(C.rr_sgemm_packb_size(C.int64_t(n), C.int64_t(k)))
+	nb := 0
+	if packB(transB, m) {
+		nb = int(C.rr_sgemm_packb_size(C.int64_t(n), C.int64_t(k)))
+	}
 	p, buf := getPack(nb + packASize)
 	C.rr_sgemm(bint(transA), bint(transB), C.int64_t(m), C.int64_t(n), C.int64_t(k), C.float(alpha),
 		fp(a), C.int64_t(lda), fp(b), C.int64_t(ldb), C.float(beta), fp(c), C.int64_t(ldc), fp(bias),
@@ -85,7 +98,10 @@ func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a
 		avxSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
 		return
 	}
-	nb := int(C.rr_sgemm_packb_size(C.int64_t(n), C.int64_t(k)))
+	nb := 0
+	if packB(transB, m) {
+		nb = int(C.rr_sgemm_packb_size(C.int64_t(n), C.int64_t(k)))
+	}
 	p, buf := getPack(nb + w*packASize)
 	pb := buf[:nb]
 	panels := (n + avxNR - 1) / avxNR
@@ -100,7 +116,7 @@ func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a
 	const group = 2 // panels packed per claim
 	var next, packed atomic.Int64
 	work := func(slot int) {
-		for {
+		for nb > 0 {
 			lo := int(next.Add(group)) - group
 			if lo >= panels {
 				break
@@ -109,7 +125,7 @@ func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a
 			C.rr_sgemm_packb(bint(transB), C.int64_t(n), C.int64_t(k), fp(b), C.int64_t(ldb), fp(pb), C.int64_t(lo), C.int64_t(hi))
 			packed.Add(int64(hi - lo))
 		}
-		for packed.Load() < int64(panels) {
+		for nb > 0 && packed.Load() < int64(panels) {
 			runtime.Gosched()
 		}
 		m0, m1, j0, j1 := slot*chunk, min(m, slot*chunk+chunk), 0, panels
@@ -118,7 +134,7 @@ func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a
 		}
 		ap := buf[nb+slot*packASize : nb+(slot+1)*packASize]
 		C.rr_sgemm_compute(bint(transA), C.int64_t(m0), C.int64_t(m1), C.int64_t(j0), C.int64_t(j1),
-			C.int64_t(n), C.int64_t(k), C.float(alpha), fp(a), C.int64_t(lda), fp(pb), C.float(beta),
+			C.int64_t(n), C.int64_t(k), C.float(alpha), fp(a), C.int64_t(lda), fp(b), C.int64_t(ldb), fp(pb), C.float(beta),
 			fp(c), C.int64_t(ldc), fp(bias), fp(ap))
 	}
 	var wg sync.WaitGroup
