@@ -56,6 +56,13 @@ func bint(b bool) C.int {
 	return 0
 }
 
+// claimsPerWorker: see avxGemmPar.
+const claimsPerWorker = 4
+
+// claimBMax is the largest B (in floats) that is worth sweeping once per
+// claimed block: each block of rows reads all of B again, from L3 at best.
+const claimBMax = 1 << 20
+
 // directBMaxM: see packB.
 const directBMaxM = 768
 
@@ -83,15 +90,15 @@ func avxSgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda 
 	packPool.Put(p)
 }
 
-// avxGemmPar is avxSgemm on the backend's workers. They first pack B into
-// one shared buffer, taking groups of panels from a common counter (so
-// that the worker started last simply takes fewer), wait for one another
-// (spinning: the wait is as short as one group), then each computes one
-// fixed block of C's rows (or, when C has few rows, of its columns)
-// against all of B. Which worker packs what does not change the packed
-// values, and every element of C is summed in the same order whatever
-// the block boundaries, so the result has the same bits for any number of
-// workers.
+// avxGemmPar is avxSgemm on the backend's workers. Unless B is read in
+// place (packB), they first pack it into one shared buffer, taking groups
+// of panels from a common counter, and wait for one another (spinning:
+// the wait is about one group long); then they take blocks of C's rows
+// (or, when C has few rows, of its columns) from another counter and
+// compute each against all of B. Which worker packs or computes what does
+// not change any value: every element of C is summed in the same order
+// whatever the blocks, so the result has the same bits for any number of
+// workers and any timing.
 func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
 	w := bk.workers
 	if w <= 1 || m*n*k < gemmSplitMin || m <= 0 || n <= 0 || k <= 0 {
@@ -105,16 +112,27 @@ func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a
 	p, buf := getPack(nb + w*packASize)
 	pb := buf[:nb]
 	panels := (n + avxNR - 1) / avxNR
+	// C is cut into blocks of rows (or, when it has few rows, of panels),
+	// claimsPerWorker per worker where B is small, else one, that the
+	// workers take in turn: a worker that starts late or shares its core
+	// with another program simply takes fewer.
 	byRows := m >= 2*w*avxMR || panels < w
-	chunk := (panels + w - 1) / w
-	if byRows {
-		chunk = ((m+w-1)/w + avxMR - 1) / avxMR * avxMR
-		w = (m + chunk - 1) / chunk
-	} else {
-		w = (panels + chunk - 1) / chunk
+	claims := claimsPerWorker
+	if k*n > claimBMax {
+		claims = 1
 	}
+	var chunk, blocks int
+	if byRows {
+		chunk = (m + w*claims - 1) / (w * claims)
+		chunk = max(avxMR, (chunk+avxMR-1)/avxMR*avxMR)
+		blocks = (m + chunk - 1) / chunk
+	} else {
+		chunk = max(1, (panels+w*claims-1)/(w*claims))
+		blocks = (panels + chunk - 1) / chunk
+	}
+	w = min(w, blocks)
 	const group = 2 // panels packed per claim
-	var next, packed atomic.Int64
+	var next, packed, claim atomic.Int64
 	work := func(slot int) {
 		for nb > 0 {
 			lo := int(next.Add(group)) - group
@@ -128,14 +146,20 @@ func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a
 		for nb > 0 && packed.Load() < int64(panels) {
 			runtime.Gosched()
 		}
-		m0, m1, j0, j1 := slot*chunk, min(m, slot*chunk+chunk), 0, panels
-		if !byRows {
-			m0, m1, j0, j1 = 0, m, slot*chunk, min(panels, slot*chunk+chunk)
-		}
 		ap := buf[nb+slot*packASize : nb+(slot+1)*packASize]
-		C.rr_sgemm_compute(bint(transA), C.int64_t(m0), C.int64_t(m1), C.int64_t(j0), C.int64_t(j1),
-			C.int64_t(n), C.int64_t(k), C.float(alpha), fp(a), C.int64_t(lda), fp(b), C.int64_t(ldb), fp(pb), C.float(beta),
-			fp(c), C.int64_t(ldc), fp(bias), fp(ap))
+		for {
+			i := int(claim.Add(1)) - 1
+			if i >= blocks {
+				return
+			}
+			m0, m1, j0, j1 := i*chunk, min(m, i*chunk+chunk), 0, panels
+			if !byRows {
+				m0, m1, j0, j1 = 0, m, i*chunk, min(panels, i*chunk+chunk)
+			}
+			C.rr_sgemm_compute(bint(transA), C.int64_t(m0), C.int64_t(m1), C.int64_t(j0), C.int64_t(j1),
+				C.int64_t(n), C.int64_t(k), C.float(alpha), fp(a), C.int64_t(lda), fp(b), C.int64_t(ldb), fp(pb), C.float(beta),
+				fp(c), C.int64_t(ldc), fp(bias), fp(ap))
+		}
 	}
 	var wg sync.WaitGroup
 	for slot := 1; slot < w; slot++ {
