@@ -26,6 +26,7 @@
 #pragma GCC optimize("fp-contract=off")
 
 #include <immintrin.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -350,4 +351,25 @@ void rr_sgemm(int transA, int transB, int64_t m, int64_t n, int64_t k, float alp
 	if (m <= 0 || n <= 0) return;
 	if (pb && k > 0) rr_sgemm_packb(transB, n, k, b, ldb, pb, 0, (n + NR - 1) / NR);
 	rr_sgemm_compute(transA, 0, m, 0, (n + NR - 1) / NR, n, k, alpha, a, lda, b, ldb, pb, beta, c, ldc, bias, ap);
+}
+
+// rr_sgemm_auto is rr_sgemm (without bias) with scratch of the calling
+// thread's own, kept for its next call; B is packed as Go's packB does
+// (transB, or 768 rows of C or more). It returns 0, having done nothing,
+// when it cannot allocate the scratch.
+int rr_sgemm_auto(int transA, int transB, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                  const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+	static __thread float *buf;
+	static __thread int64_t cap;
+	int packb = transB || m >= 768;
+	int64_t nb = packb ? rr_sgemm_packb_size(n, k) : 0, need = nb + MC * KC;
+	if (need > cap) {
+		free(buf);
+		cap = 0;
+		buf = aligned_alloc(64, (size_t)need * sizeof(float));
+		if (!buf) return 0;
+		cap = need;
+	}
+	rr_sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, packb ? buf : NULL, buf + nb);
+	return 1;
 }
