@@ -56,22 +56,11 @@ func bint(b bool) C.int {
 	return 0
 }
 
-// claimsPerWorker: see avxGemmPar.
-const claimsPerWorker = 4
-
-// claimBMax is the largest B (in floats) that is worth sweeping once per
-// claimed block: each block of rows reads all of B again, from L3 at best.
-const claimBMax = 1 << 20
-
-// directBMaxM: see packB.
-const directBMaxM = 768
-
-// packB says whether to pack B. A row-major B (no transB) can be read in
-// place; the kernel then runs a few percent slower, but that beats copying
-// B when few rows of C share the copy: on two cores, the weight gradients
-// of MiniLM (m = 384, k = 2048) gain 5-20%, those of BERT-base (m ≥ 768)
-// lose 3-6%.
-func packB(transB bool, m int) bool { return transB || m >= directBMaxM }
+// claimsPerWorker and claimMinRows: see avxGemmPar.
+const (
+	claimsPerWorker = 4
+	claimMinRows    = 192
+)
 
 // avxSgemm computes C = alpha·op(A)·op(B) + beta·C (+ bias on every row
 // when bias is not nil) on the calling goroutine.
@@ -79,10 +68,7 @@ func avxSgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda 
 	if m <= 0 || n <= 0 {
 		return
 	}
-	nb := 0
-	if packB(transB, m) {
-		nb = int(C.rr_sgemm_packb_size(C.int64_t(n), C.int64_t(k)))
-	}
+	nb := int(C.rr_sgemm_packb_size(C.int64_t(n), C.int64_t(k)))
 	p, buf := getPack(nb + packASize)
 	C.rr_sgemm(bint(transA), bint(transB), C.int64_t(m), C.int64_t(n), C.int64_t(k), C.float(alpha),
 		fp(a), C.int64_t(lda), fp(b), C.int64_t(ldb), C.float(beta), fp(c), C.int64_t(ldc), fp(bias),
@@ -90,10 +76,10 @@ func avxSgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda 
 	packPool.Put(p)
 }
 
-// avxGemmPar is avxSgemm on the backend's workers. Unless B is read in
-// place (packB), they first pack it into one shared buffer, taking groups
-// of panels from a common counter, and wait for one another (spinning:
-// the wait is about one group long); then they take blocks of C's rows
+// avxGemmPar is avxSgemm on the backend's workers. They first pack B into
+// one shared buffer, taking groups of panels from a common counter, and
+// wait for one another (spinning: the wait is about one group long); then
+// they take blocks of C's rows
 // (or, when C has few rows, of its columns) from another counter and
 // compute each against all of B. Which worker packs or computes what does
 // not change any value: every element of C is summed in the same order
@@ -105,21 +91,19 @@ func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a
 		avxSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
 		return
 	}
-	nb := 0
-	if packB(transB, m) {
-		nb = int(C.rr_sgemm_packb_size(C.int64_t(n), C.int64_t(k)))
-	}
+	nb := int(C.rr_sgemm_packb_size(C.int64_t(n), C.int64_t(k)))
 	p, buf := getPack(nb + w*packASize)
 	pb := buf[:nb]
 	panels := (n + avxNR - 1) / avxNR
-	// C is cut into blocks of rows (or, when it has few rows, of panels),
-	// claimsPerWorker per worker where B is small, else one, that the
-	// workers take in turn: a worker that starts late or shares its core
-	// with another program simply takes fewer.
+	// C is cut into blocks of rows (or, when it has few rows, of panels)
+	// that the workers take in turn, so that a worker that starts late or
+	// shares its core with another program simply takes fewer: up to
+	// claimsPerWorker per worker, but no smaller than claimMinRows rows,
+	// since each block reads all of B again (2/rows bytes per flop).
 	byRows := m >= 2*w*avxMR || panels < w
-	claims := claimsPerWorker
-	if k*n > claimBMax {
-		claims = 1
+	claims := 1
+	if byRows {
+		claims = max(1, min(claimsPerWorker, m/(w*claimMinRows)))
 	}
 	var chunk, blocks int
 	if byRows {
@@ -134,7 +118,7 @@ func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a
 	const group = 2 // panels packed per claim
 	var next, packed, claim atomic.Int64
 	work := func(slot int) {
-		for nb > 0 {
+		for {
 			lo := int(next.Add(group)) - group
 			if lo >= panels {
 				break
@@ -143,7 +127,7 @@ func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a
 			C.rr_sgemm_packb(bint(transB), C.int64_t(n), C.int64_t(k), fp(b), C.int64_t(ldb), fp(pb), C.int64_t(lo), C.int64_t(hi))
 			packed.Add(int64(hi - lo))
 		}
-		for nb > 0 && packed.Load() < int64(panels) {
+		for packed.Load() < int64(panels) {
 			runtime.Gosched()
 		}
 		ap := buf[nb+slot*packASize : nb+(slot+1)*packASize]
@@ -157,7 +141,7 @@ func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a
 				m0, m1, j0, j1 = 0, m, i*chunk, min(panels, i*chunk+chunk)
 			}
 			C.rr_sgemm_compute(bint(transA), C.int64_t(m0), C.int64_t(m1), C.int64_t(j0), C.int64_t(j1),
-				C.int64_t(n), C.int64_t(k), C.float(alpha), fp(a), C.int64_t(lda), fp(b), C.int64_t(ldb), fp(pb), C.float(beta),
+				C.int64_t(n), C.int64_t(k), C.float(alpha), fp(a), C.int64_t(lda), fp(pb), C.float(beta),
 				fp(c), C.int64_t(ldc), fp(bias), fp(ap))
 		}
 	}

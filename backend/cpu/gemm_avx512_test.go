@@ -91,7 +91,7 @@ func TestAVX512Gemm(t *testing.T) {
 		gemmCase{61, 67, 389, -1, 0.5, false, 7},  // primes, two k blocks
 		gemmCase{2048 / 8, 384, 1536, 1, 0, true, 0},
 		gemmCase{50, 70, 1000, 1, 0.5, false, 24}, // lda = 1024: A packed, not read in place
-		gemmCase{800, 45, 70, 1, 1, true, 1},      // m ≥ directBMaxM: row-major B packed
+		gemmCase{800, 45, 70, 1, 1, true, 1},
 	)
 	for ci, tc := range cases {
 		for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {

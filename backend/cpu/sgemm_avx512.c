@@ -11,9 +11,7 @@
 // of A per k. A row-major A (op = notrans) is read in place (MR row
 // pointers, one float each per k) unless its rows lie a multiple of 4 KiB
 // apart; otherwise, and for a transposed A (whose k-steps lie lda apart),
-// MC rows at a time are copied into MR×kc micro-panels. A row-major B may
-// also be read in place (the caller decides: rr_sgemm_compute with pb
-// NULL), which saves copying it when C has few rows.
+// MC rows at a time are copied into MR×kc micro-panels.
 //
 // The packed B is shared: Go packs disjoint ranges of panels on several
 // workers (rr_sgemm_packb), then each worker runs rr_sgemm_compute on its
@@ -147,9 +145,8 @@ void rr_sgemm_packb(int transB, int64_t n, int64_t k, const float *b, int64_t ld
 // Only the first mr rows and the columns in masks m0, m1 are written;
 // beta = 0 never reads C.
 static inline __attribute__((always_inline)) void kern(int64_t kc, const float *a, int64_t rsa, int64_t csa,
-                                                       const float *b, int64_t ldb, float *c, int64_t ldc, int mr,
-                                                       __mmask16 m0, __mmask16 m1, float alpha, float beta,
-                                                       const float *bias) {
+                                                       const float *b, float *c, int64_t ldc, int mr, __mmask16 m0,
+                                                       __mmask16 m1, float alpha, float beta, const float *bias) {
 	__m512 x[MR], y[MR];
 #pragma GCC unroll 16
 	for (int r = 0; r < MR; r++) x[r] = y[r] = _mm512_setzero_ps();
@@ -161,14 +158,7 @@ static inline __attribute__((always_inline)) void kern(int64_t kc, const float *
 		_mm_prefetch((const char *)(c + r * ldc + 31), _MM_HINT_T0);
 	}
 	for (int64_t p = 0; p < kc; p++) {
-		__m512 b0, b1;
-		if (ldb == NR) {
-			b0 = _mm512_loadu_ps(b);
-			b1 = _mm512_loadu_ps(b + 16);
-		} else {
-			b0 = _mm512_maskz_loadu_ps(m0, b);
-			b1 = _mm512_maskz_loadu_ps(m1, b + 16);
-		}
+		__m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 16
 		for (int r = 0; r < MR; r++) {
 			__m512 av = _mm512_set1_ps(a[r * rsa]);
@@ -176,7 +166,7 @@ static inline __attribute__((always_inline)) void kern(int64_t kc, const float *
 			y[r] = _mm512_fmadd_ps(av, b1, y[r]);
 		}
 		a += csa;
-		b += ldb;
+		b += NR;
 	}
 	__m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
 	__m512 bias0 = _mm512_setzero_ps(), bias1 = _mm512_setzero_ps();
@@ -202,26 +192,15 @@ static inline __attribute__((always_inline)) void kern(int64_t kc, const float *
 	}
 }
 
-// The four instances: A read in place (MR full rows) or packed, B packed
-// or read in place (ldb apart, masked to the columns of C).
+// The two instances: A read in place (MR full rows) or packed.
 static void kern_rows(int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, __mmask16 m0,
                       __mmask16 m1, float alpha, float beta, const float *bias) {
-	kern(kc, a, lda, 1, b, NR, c, ldc, MR, m0, m1, alpha, beta, bias);
+	kern(kc, a, lda, 1, b, c, ldc, MR, m0, m1, alpha, beta, bias);
 }
 
 static void kern_packed(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mr, __mmask16 m0,
                         __mmask16 m1, float alpha, float beta, const float *bias) {
-	kern(kc, a, 1, MR, b, NR, c, ldc, mr, m0, m1, alpha, beta, bias);
-}
-
-static void kern_rows_b(int64_t kc, const float *a, int64_t lda, const float *b, int64_t ldb, float *c, int64_t ldc,
-                        __mmask16 m0, __mmask16 m1, float alpha, float beta, const float *bias) {
-	kern(kc, a, lda, 1, b, ldb, c, ldc, MR, m0, m1, alpha, beta, bias);
-}
-
-static void kern_packed_b(int64_t kc, const float *a, const float *b, int64_t ldb, float *c, int64_t ldc, int mr,
-                          __mmask16 m0, __mmask16 m1, float alpha, float beta, const float *bias) {
-	kern(kc, a, 1, MR, b, ldb, c, ldc, mr, m0, m1, alpha, beta, bias);
+	kern(kc, a, 1, MR, b, c, ldc, mr, m0, m1, alpha, beta, bias);
 }
 
 
@@ -275,14 +254,13 @@ int64_t rr_sgemm_packa_size(void) { return MC * KC; }
 
 // rr_sgemm_compute computes rows [m0, m1) and panels [j0, j1) (columns
 // [j0·NR, min(j1·NR, n))) of C = alpha·op(A)·op(B) + beta·C (+ bias), op(B)
-// packed in pb by rr_sgemm_packb or, when pb is NULL, read in place from
-// the row-major k×n matrix b (no transB), and ap holding
-// rr_sgemm_packa_size() floats of scratch. op(A) is m×k: A itself (element (i, p) at
+// packed in pb by rr_sgemm_packb and ap holding rr_sgemm_packa_size()
+// floats of scratch. op(A) is m×k: A itself (element (i, p) at
 // a[i·lda + p]) or, with transA, the transpose of the k×m matrix a
 // (element (i, p) at a[p·lda + i]).
 void rr_sgemm_compute(int transA, int64_t m0, int64_t m1, int64_t j0, int64_t j1, int64_t n, int64_t k, float alpha,
-                      const float *a, int64_t lda, const float *b, int64_t ldb, const float *pb, float beta,
-                      float *c, int64_t ldc, const float *bias, float *ap) {
+                      const float *a, int64_t lda, const float *pb, float beta, float *c, int64_t ldc,
+                      const float *bias, float *ap) {
 	int64_t n0 = j0 * NR, n1 = j1 * NR < n ? j1 * NR : n;
 	if (m1 <= m0 || n1 <= n0) return;
 	if (k <= 0) {
@@ -300,7 +278,7 @@ void rr_sgemm_compute(int transA, int64_t m0, int64_t m1, int64_t j0, int64_t j1
 			int64_t kq = k - pc < kc ? k - pc : kc;
 			float be = pc == 0 ? beta : 1.0f;
 			const float *bs = pc == 0 && bias ? bias + jc : NULL;
-			const float *pbk = pb ? pb + pc * npad + jc * kq : NULL;
+			const float *pbk = pb + pc * npad + jc * kq;
 			for (int64_t i0 = m0; i0 < m1; i0 += MC) {
 				int64_t mc = m1 - i0 < MC ? m1 - i0 : MC;
 				if (transA)
@@ -321,16 +299,6 @@ void rr_sgemm_compute(int transA, int64_t m0, int64_t m1, int64_t j0, int64_t j1
 						int64_t nr = nb - jr < NR ? nb - jr : NR;
 						__mmask16 k0 = mask16(nr), k1 = mask16(nr - 16);
 						const float *bj = bs ? bs + jr : NULL;
-						if (!pb) {
-							const float *bp = b + pc * ldb + jc + jr;
-							if (rows)
-								kern_rows_b(kq, a + i * lda + pc, lda, bp, ldb, ci + jr, ldc,
-								            k0, k1, alpha, be, bj);
-							else
-								kern_packed_b(kq, at, bp, ldb, ci + jr, ldc, mr, k0, k1, alpha,
-								              be, bj);
-							continue;
-						}
 						const float *bp = pbk + jr * kq;
 						if (rows)
 							kern_rows(kq, a + i * lda + pc, lda, bp, ci + jr, ldc, k0, k1, alpha,
@@ -345,26 +313,23 @@ void rr_sgemm_compute(int transA, int64_t m0, int64_t m1, int64_t j0, int64_t j1
 }
 
 // rr_sgemm is the whole product on the calling thread, pb holding
-// rr_sgemm_packb_size(n, k) (or NULL: see rr_sgemm_compute) and ap
-// rr_sgemm_packa_size() floats of scratch.
+// rr_sgemm_packb_size(n, k) and ap rr_sgemm_packa_size() floats of scratch.
 void rr_sgemm(int transA, int transB, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
               const float *b, int64_t ldb, float beta, float *c, int64_t ldc, const float *bias, float *pb,
               float *ap) {
 	if (m <= 0 || n <= 0) return;
-	if (pb && k > 0) rr_sgemm_packb(transB, n, k, b, ldb, pb, 0, (n + NR - 1) / NR);
-	rr_sgemm_compute(transA, 0, m, 0, (n + NR - 1) / NR, n, k, alpha, a, lda, b, ldb, pb, beta, c, ldc, bias, ap);
+	if (k > 0) rr_sgemm_packb(transB, n, k, b, ldb, pb, 0, (n + NR - 1) / NR);
+	rr_sgemm_compute(transA, 0, m, 0, (n + NR - 1) / NR, n, k, alpha, a, lda, pb, beta, c, ldc, bias, ap);
 }
 
 // rr_sgemm_auto is rr_sgemm (without bias) with scratch of the calling
-// thread's own, kept for its next call; B is packed as Go's packB does
-// (transB, or 768 rows of C or more). It returns 0, having done nothing,
+// thread's own, kept for its next call. It returns 0, having done nothing,
 // when it cannot allocate the scratch.
 int rr_sgemm_auto(int transA, int transB, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
                   const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
 	static __thread float *buf;
 	static __thread int64_t cap;
-	int packb = transB || m >= 768;
-	int64_t nb = packb ? rr_sgemm_packb_size(n, k) : 0, need = nb + MC * KC;
+	int64_t nb = rr_sgemm_packb_size(n, k), need = nb + MC * KC;
 	if (need > cap) {
 		free(buf);
 		cap = 0;
@@ -372,6 +337,6 @@ int rr_sgemm_auto(int transA, int transB, int64_t m, int64_t n, int64_t k, float
 		if (!buf) return 0;
 		cap = need;
 	}
-	rr_sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, packb ? buf : NULL, buf + nb);
+	rr_sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, buf, buf + nb);
 	return 1;
 }
