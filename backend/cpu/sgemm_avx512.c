@@ -13,9 +13,10 @@
 // apart; otherwise, and for a transposed A (whose k-steps lie lda apart),
 // MC rows at a time are copied into MR×kc micro-panels.
 //
-// The packed B is shared: Go packs disjoint ranges of panels on several
-// workers (rr_sgemm_packb), then each worker runs rr_sgemm_compute on its
-// own block of C's rows. Every element of C is summed in the same order
+// The packed B is usually shared: Go packs disjoint ranges of panels on
+// several workers (rr_sgemm_packb), then each worker runs rr_sgemm_compute
+// on its own blocks of C's rows; or each worker packs the blocks of B it
+// needs itself (pb NULL). Every element of C is summed in the same order
 // whatever the row split, so the result does not depend on the number of
 // workers. Only this file is compiled for AVX-512; Go calls it after
 // rr_has_avx512f() says the CPU can run it.
@@ -104,40 +105,47 @@ static inline void tr16(__m512 r[16]) {
 // holds rr_sgemm_packb_size(n, k) floats: k-block by k-block (starting at
 // row pc, of height kq), panel J at pb + pc·npad + J·kq·NR, each k a row
 // of NR floats, zero past column n.
+// pack_block packs rows [pc, pc+kq) of panels [j0, j1) of op(B), panel J
+// at dst + (J - j0)·kq·NR.
+static void pack_block(int transB, int64_t n, int64_t pc, int64_t kq, const float *b, int64_t ldb, float *dst,
+                       int64_t j0, int64_t j1) {
+	for (int64_t J = j0; J < j1; J++, dst += kq * NR) {
+		int64_t j = J * NR, nr = n - j < NR ? n - j : NR;
+		if (!transB) {
+			__mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
+			const float *src = b + pc * ldb + j;
+			float *d = dst;
+			for (int64_t p = 0; p < kq; p++, src += ldb, d += NR) {
+				_mm512_storeu_ps(d, _mm512_maskz_loadu_ps(m0, src));
+				_mm512_storeu_ps(d + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+			}
+			continue;
+		}
+		// op(B)[p][j] = b[j·ldb + p]: transpose 16×16 blocks.
+		for (int h = 0; h < NR; h += 16) {
+			for (int64_t pp = 0; pp < kq; pp += 16) {
+				int64_t w = kq - pp < 16 ? kq - pp : 16;
+				__mmask16 mk = mask16(w);
+				__m512 r[16];
+				for (int i = 0; i < 16; i++) {
+					if (h + i < nr)
+						r[i] = _mm512_maskz_loadu_ps(mk, b + (j + h + i) * ldb + pc + pp);
+					else
+						r[i] = _mm512_setzero_ps();
+				}
+				tr16(r);
+				for (int q = 0; q < w; q++) _mm512_storeu_ps(dst + (pp + q) * NR + h, r[q]);
+			}
+		}
+	}
+}
+
 void rr_sgemm_packb(int transB, int64_t n, int64_t k, const float *b, int64_t ldb, float *pb, int64_t j0,
                     int64_t j1) {
 	int64_t kc = kc_of(k), npad = (n + NR - 1) / NR * NR;
 	for (int64_t pc = 0; pc < k; pc += kc) {
 		int64_t kq = k - pc < kc ? k - pc : kc;
-		for (int64_t J = j0; J < j1; J++) {
-			float *dst = pb + pc * npad + J * kq * NR;
-			int64_t j = J * NR, nr = n - j < NR ? n - j : NR;
-			if (!transB) {
-				__mmask16 m0 = mask16(nr), m1 = mask16(nr - 16);
-				const float *src = b + pc * ldb + j;
-				for (int64_t p = 0; p < kq; p++, src += ldb, dst += NR) {
-					_mm512_storeu_ps(dst, _mm512_maskz_loadu_ps(m0, src));
-					_mm512_storeu_ps(dst + 16, _mm512_maskz_loadu_ps(m1, src + 16));
-				}
-				continue;
-			}
-			// op(B)[p][j] = b[j·ldb + p]: transpose 16×16 blocks.
-			for (int h = 0; h < NR; h += 16) {
-				for (int64_t pp = 0; pp < kq; pp += 16) {
-					int64_t w = kq - pp < 16 ? kq - pp : 16;
-					__mmask16 mk = mask16(w);
-					__m512 r[16];
-					for (int i = 0; i < 16; i++) {
-						if (h + i < nr)
-							r[i] = _mm512_maskz_loadu_ps(mk, b + (j + h + i) * ldb + pc + pp);
-						else
-							r[i] = _mm512_setzero_ps();
-					}
-					tr16(r);
-					for (int q = 0; q < w; q++) _mm512_storeu_ps(dst + (pp + q) * NR + h, r[q]);
-				}
-			}
-		}
+		pack_block(transB, n, pc, kq, b, ldb, pb + pc * npad + j0 * kq * NR, j0, j1);
 	}
 }
 
@@ -253,15 +261,21 @@ static void pack_an(const float *a, int64_t lda, int64_t kq, int64_t mc, float *
 // rr_sgemm_packa_size is the scratch rr_sgemm_compute needs, in floats.
 int64_t rr_sgemm_packa_size(void) { return MC * KC; }
 
+// rr_sgemm_private_size is the scratch rr_sgemm_compute needs when it
+// packs B itself (pb NULL), in floats.
+int64_t rr_sgemm_private_size(void) { return MC * KC + KC * NB; }
+
 // rr_sgemm_compute computes rows [m0, m1) and panels [j0, j1) (columns
 // [j0·NR, min(j1·NR, n))) of C = alpha·op(A)·op(B) + beta·C (+ bias), op(B)
 // packed in pb by rr_sgemm_packb and ap holding rr_sgemm_packa_size()
-// floats of scratch. op(A) is m×k: A itself (element (i, p) at
+// floats of scratch; or, with pb NULL, packing each k×NB block of op(B)
+// (b, ldb, transB as for rr_sgemm_packb) just before its use into the end
+// of ap, which then holds rr_sgemm_private_size() floats. op(A) is m×k: A itself (element (i, p) at
 // a[i·lda + p]) or, with transA, the transpose of the k×m matrix a
 // (element (i, p) at a[p·lda + i]).
 void rr_sgemm_compute(int transA, int64_t m0, int64_t m1, int64_t j0, int64_t j1, int64_t n, int64_t k, float alpha,
-                      const float *a, int64_t lda, const float *pb, float beta, float *c, int64_t ldc,
-                      const float *bias, float *ap) {
+                      const float *a, int64_t lda, int transB, const float *b, int64_t ldb, const float *pb,
+                      float beta, float *c, int64_t ldc, const float *bias, float *ap) {
 	int64_t n0 = j0 * NR, n1 = j1 * NR < n ? j1 * NR : n;
 	if (m1 <= m0 || n1 <= n0) return;
 	if (k <= 0) {
@@ -283,7 +297,15 @@ void rr_sgemm_compute(int transA, int64_t m0, int64_t m1, int64_t j0, int64_t j1
 			int64_t kq = k - pc < kc ? k - pc : kc;
 			float be = pc == 0 ? beta : 1.0f;
 			const float *bs = pc == 0 && bias ? bias + jc : NULL;
-			const float *pbk = pb + pc * npad + jc * kq;
+			const float *pbk;
+			if (pb) {
+				pbk = pb + pc * npad + jc * kq;
+			} else {
+				// This worker's own copy of B's block, after A's scratch.
+				float *bp = ap + MC * KC;
+				pack_block(transB, n, pc, kq, b, ldb, bp, jc / NR, (jc + nb + NR - 1) / NR);
+				pbk = bp;
+			}
 			for (int64_t i0 = m0; i0 < m1; i0 += MC) {
 				int64_t mc = m1 - i0 < MC ? m1 - i0 : MC;
 				if (transA)
@@ -324,7 +346,8 @@ void rr_sgemm(int transA, int transB, int64_t m, int64_t n, int64_t k, float alp
               float *ap) {
 	if (m <= 0 || n <= 0) return;
 	if (k > 0) rr_sgemm_packb(transB, n, k, b, ldb, pb, 0, (n + NR - 1) / NR);
-	rr_sgemm_compute(transA, 0, m, 0, (n + NR - 1) / NR, n, k, alpha, a, lda, pb, beta, c, ldc, bias, ap);
+	rr_sgemm_compute(transA, 0, m, 0, (n + NR - 1) / NR, n, k, alpha, a, lda, transB, b, ldb, pb, beta, c, ldc,
+	                 bias, ap);
 }
 
 // rr_sgemm_auto is rr_sgemm (without bias) with scratch of the calling
