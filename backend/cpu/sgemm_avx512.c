@@ -340,12 +340,13 @@ void rr_sgemm_compute(int transA, int64_t m0, int64_t m1, int64_t j0, int64_t j1
 }
 
 // rr_sgemm is the whole product on the calling thread, pb holding
-// rr_sgemm_packb_size(n, k) and ap rr_sgemm_packa_size() floats of scratch.
+// rr_sgemm_packb_size(n, k) and ap rr_sgemm_packa_size() floats of scratch,
+// or pb NULL and ap rr_sgemm_private_size() floats (see rr_sgemm_compute).
 void rr_sgemm(int transA, int transB, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
               const float *b, int64_t ldb, float beta, float *c, int64_t ldc, const float *bias, float *pb,
               float *ap) {
 	if (m <= 0 || n <= 0) return;
-	if (k > 0) rr_sgemm_packb(transB, n, k, b, ldb, pb, 0, (n + NR - 1) / NR);
+	if (pb && k > 0) rr_sgemm_packb(transB, n, k, b, ldb, pb, 0, (n + NR - 1) / NR);
 	rr_sgemm_compute(transA, 0, m, 0, (n + NR - 1) / NR, n, k, alpha, a, lda, transB, b, ldb, pb, beta, c, ldc,
 	                 bias, ap);
 }
