@@ -3,8 +3,14 @@ package cpu
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"runtime"
+	"sort"
+	"strconv"
 	"testing"
+	"time"
+
+	"github.com/rerank-go/rerank/backend"
 )
 
 // gemmShape is one product of a transformer layer, named as in gemmPar.
@@ -78,5 +84,97 @@ func BenchmarkGemm(b *testing.B) {
 				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})
 		}
+	}
+}
+
+// BenchmarkAttention compares the per-head attention products on OpenBLAS
+// and on the AVX-512 kernel (forward and backward of a MiniLM layer on
+// 16×128 tokens, 12 heads of 32), on GOMAXPROCS workers.
+func BenchmarkAttention(b *testing.B) {
+	if !haveC {
+		b.Skip("no C attention kernels in this build")
+	}
+	defer cAttnUseAVX512(gemmRoute == "avx512")
+	a := backend.Attn{N: 16, S: 128, Heads: 12, HeadDim: 32, Dropout: 0.1, Seed: 1}
+	T, H := a.N*a.S, a.H()
+	r := rand.New(rand.NewPCG(2, 2))
+	qkv, g := randVec(r, T*3*H, 1), randVec(r, T*H, 1)
+	mask := make(I32, T)
+	for n := 0; n < a.N; n++ {
+		for s := 0; s < a.S-5*n; s++ {
+			mask[n*a.S+s] = 1
+		}
+	}
+	routes := []string{"openblas"}
+	if haveAVX512 {
+		routes = append(routes, "avx512")
+	}
+	ctx, dqkv := make(F32, T*H), make(F32, T*3*H)
+	for _, rt := range routes {
+		b.Run(rt, func(b *testing.B) {
+			bk := &Backend{workers: runtime.GOMAXPROCS(0)}
+			save := make(F32, bk.AttentionSaveLen(a))
+			cAttnUseAVX512(rt == "avx512")
+			for i := 0; i < b.N; i++ {
+				bk.Attention(a, F32(qkv), mask, ctx, save)
+				bk.AttentionBackward(a, F32(qkv), mask, ctx, F32(g), save, dqkv)
+			}
+		})
+	}
+}
+
+// TestGemmRoutesAB is a benchmark for a noisy, shared machine: for each
+// shape of benchShapes it alternates single calls of the OpenBLAS and the
+// AVX-512 route, RERANK_GEMM_AB times each (after two warm-up calls), on
+// GOMAXPROCS workers, and logs the median GFLOP/s of each, their ratio and
+// the best call of each. RERANK_GEMM_AB_ONLY=fwd|dW|dx picks one kind.
+//
+//	RERANK_GEMM_AB=25 go test ./backend/cpu -run GemmRoutesAB -v -cpu 2
+func TestGemmRoutesAB(t *testing.T) {
+	reps, _ := strconv.Atoi(os.Getenv("RERANK_GEMM_AB"))
+	if reps <= 0 {
+		t.Skip("set RERANK_GEMM_AB to the number of interleaved calls per route")
+	}
+	if !haveAVX512 {
+		t.Skip("no AVX-512 kernel in this build or on this CPU")
+	}
+	w := runtime.GOMAXPROCS(0)
+	bks := []*Backend{{workers: w}, {workers: w, avx512: true}}
+	r := rand.New(rand.NewPCG(1, 1))
+	for _, s := range benchShapes {
+		if f := os.Getenv("RERANK_GEMM_AB_ONLY"); f != "" && s.name != f {
+			continue
+		}
+		a, wt := randVec(r, s.m*s.k, 1), randVec(r, s.n*s.k, 1)
+		bias, c := randVec(r, s.n, 1), make([]float32, s.m*s.n)
+		lda, ldb := s.k, s.n
+		if s.ta {
+			lda = s.m
+		}
+		if s.tb {
+			ldb = s.k
+		}
+		flops := 2 * float64(s.m*s.n*s.k)
+		var ts [2][]float64
+		for i := 0; i < reps+2; i++ {
+			for j, bk := range bks {
+				t0 := time.Now()
+				switch s.name {
+				case "fwd":
+					bk.GemmBias(s.m, s.n, s.k, F32(a), lda, F32(wt), ldb, F32(bias), F32(c), s.n)
+				case "dW":
+					bk.gemmPar(s.ta, s.tb, s.m, s.n, s.k, 1e-3, a, lda, wt, ldb, 1, c, s.n)
+				default:
+					bk.gemmPar(s.ta, s.tb, s.m, s.n, s.k, 1, a, lda, wt, ldb, 0, c, s.n)
+				}
+				if i >= 2 {
+					ts[j] = append(ts[j], flops/time.Since(t0).Seconds()/1e9)
+				}
+			}
+		}
+		med := func(x []float64) float64 { sort.Float64s(x); return x[len(x)/2] }
+		mx := func(x []float64) float64 { sort.Float64s(x); return x[len(x)-1] }
+		o, v := med(append([]float64(nil), ts[0]...)), med(append([]float64(nil), ts[1]...))
+		t.Logf("%-4s %5dx%5dx%5d  w=%d  openblas %6.1f  avx512 %6.1f  ratio %.2f   (best %6.1f / %6.1f)\n", s.name, s.m, s.n, s.k, w, o, v, v/o, mx(ts[0]), mx(ts[1]))
 	}
 }

@@ -20,3 +20,4 @@ void rr_attn_fwd(int S, int L, int d, float scale, const float *q, const float *
 void rr_attn_bwd(int S, int L, int d, float scale, const float *q, const float *k, const float *v, int ld,
                  const float *p, const float *g, int ldg, float *dq, float *dk, float *dv, float pd, uint64_t seed,
                  uint64_t base, float *scratch);
+void rr_attn_use_avx512(int on);

@@ -16,6 +16,7 @@
 #include <cblas.h>
 
 #include "kernels.h"
+#include "sgemm_avx512.h"
 
 int rr_has_avx2_fma(void) {
 	__builtin_cpu_init();
@@ -405,6 +406,19 @@ static void zero_rows(float *x, int ld, int from, int to, int d) {
 	for (int i = from; i < to; i++) memset(x + (int64_t)i * ld, 0, d * sizeof(float));
 }
 
+// attn_avx512 sends the attention products to rr_sgemm_auto (set from Go
+// when GemmRoute is "avx512"); otherwise they go to OpenBLAS.
+static int attn_avx512;
+
+void rr_attn_use_avx512(int on) { attn_avx512 = on; }
+
+static void attn_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
+                      int ldb, float *c, int ldc) {
+	if (attn_avx512 && rr_sgemm_auto(ta, tb, m, n, k, alpha, a, lda, b, ldb, 0.0f, c, ldc)) return;
+	cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a,
+	            lda, b, ldb, 0.0f, c, ldc);
+}
+
 // rr_attn_fwd runs one (sequence, head): p = softmax(q·kᵀ·scale + mask)
 // (S×S, kept for the backward pass), ctx = dropout(p)·v. Keys at and past
 // L are padding (the caller passes L = 1 + the last real key), so the
@@ -417,7 +431,7 @@ void rr_attn_fwd(int S, int L, int d, float scale, const float *q, const float *
 		for (int64_t i = 0; i < (int64_t)S * S; i++) p[i] = 1.0f / (float)S;
 		L = S;
 	} else {
-		cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, S, L, d, scale, q, ld, k, ld, 0.0f, p, S);
+		attn_gemm(0, 1, S, L, d, scale, q, ld, k, ld, p, S);
 		softmax_rows(p, S, S, L, S, madd);
 	}
 	const float *pv = p;
@@ -425,7 +439,7 @@ void rr_attn_fwd(int S, int L, int d, float scale, const float *q, const float *
 		dropped(scratch, p, S, L, pd, 1.0f / (1.0f - pd), seed, base);
 		pv = scratch;
 	}
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, S, d, L, 1.0f, pv, S, v, ld, 0.0f, ctx, ldc);
+	attn_gemm(0, 0, S, d, L, 1.0f, pv, S, v, ld, ctx, ldc);
 }
 
 // rr_attn_bwd is the backward pass of rr_attn_fwd for one (sequence,
@@ -444,10 +458,10 @@ void rr_attn_bwd(int S, int L, int d, float scale, const float *q, const float *
 		pv = scratch + (int64_t)S * S;
 	}
 	// dV = P'ᵀ·g over the first L keys; the rest get nothing.
-	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L, d, S, 1.0f, pv, S, g, ldg, 0.0f, dv, ld);
+	attn_gemm(1, 0, L, d, S, 1.0f, pv, S, g, ldg, dv, ld);
 	zero_rows(dv, ld, L, S, d);
 	// dP' = g·Vᵀ; with dropout, P⊙dP = P'⊙dP' (a dropped element has P' = 0).
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, S, L, d, 1.0f, g, ldg, v, ld, 0.0f, dp, S);
+	attn_gemm(0, 1, S, L, d, 1.0f, g, ldg, v, ld, dp, S);
 	for (int i = 0; i < S; i++) {
 		const float *pr = p + (int64_t)i * S, *pvr = pv + (int64_t)i * S;
 		float *dr = dp + (int64_t)i * S;
@@ -470,7 +484,7 @@ void rr_attn_bwd(int S, int L, int d, float scale, const float *q, const float *
 		}
 		for (; j < L; j++) dr[j] -= pr[j] * dot;
 	}
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, S, d, L, scale, dp, S, k, ld, 0.0f, dq, ld);
-	cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, L, d, S, scale, dp, S, q, ld, 0.0f, dk, ld);
+	attn_gemm(0, 0, S, d, L, scale, dp, S, k, ld, dq, ld);
+	attn_gemm(1, 0, L, d, S, scale, dp, S, q, ld, dk, ld);
 	zero_rows(dk, ld, L, S, d);
 }

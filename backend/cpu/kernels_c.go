@@ -66,6 +66,18 @@ func cAdamW(p, g, m, v []float32, decay float32, useDecay bool, b1, b2, om1, om2
 		C.float(om1), C.float(om2), C.float(bc2sqrt), C.float(step), C.float(eps))
 }
 
+// The per-head attention products take the AVX-512 kernel where matrix
+// products do (GemmRoute), OpenBLAS otherwise.
+func init() { cAttnUseAVX512(gemmRoute == "avx512") }
+
+func cAttnUseAVX512(on bool) {
+	v := C.int(0)
+	if on {
+		v = 1
+	}
+	C.rr_attn_use_avx512(v)
+}
+
 // headArgs describes one (sequence, head) of attention for the C kernels;
 // q, k, v, p, ctx and the gradients start at that head's first element.
 type headArgs struct {

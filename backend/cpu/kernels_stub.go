@@ -26,5 +26,6 @@ func cLayerNormBackward(dx []float32, ag, ab []float64, dy, x, mean, rstd, g []f
 func cAdamW(p, g, m, v []float32, decay float32, useDecay bool, b1, b2, om1, om2, bc2sqrt, step, eps float32) {
 	panic("cpu: no C kernels")
 }
+func cAttnUseAVX512(on bool)                                             { panic("cpu: no C kernels") }
 func cAttnFwd(h *headArgs, q, k, v, p, ctx, madd, scratch []float32)     { panic("cpu: no C kernels") }
 func cAttnBwd(h *headArgs, q, k, v, p, g, dq, dk, dv, scratch []float32) { panic("cpu: no C kernels") }
