@@ -160,6 +160,18 @@ type Backend interface {
 	Sync() error
 }
 
+// Laner is an optional extension of Backend for devices whose parts run
+// whole passes better side by side than each op split across them: the
+// CPU backend, where each core computing a share of a batch's sequences
+// single-threaded beats every op split across the cores (no barrier after
+// each op, no shared packing, each core's caches kept to its own rows).
+type Laner interface {
+	// Lanes returns one backend per lane, each sharing this backend's
+	// memory (a buffer of any of them can be used by the others), or nil
+	// when there is a single lane.
+	Lanes() []Backend
+}
+
 // FirstQueryAttender is an optional extension of Backend for the last
 // layer of a cross-encoder in inference, where only position 0 (the row
 // the classification head reads) needs an attention output.

@@ -76,6 +76,9 @@ type Result struct {
 	FwdMedian, BwdMedian, OptMedian float64
 	PairsPerS, TokensPerS           float64
 	GFLOPPerStep, GFLOPs            float64
+	// Lanes is the number of lanes inference split each batch across (see
+	// nn.Lanes); training runs every op across the cores instead.
+	Lanes int
 	// ExecGFLOPs counts the products the step executes (ExecutedFLOPs)
 	// instead of the reference's count; the FMA-peak share uses it.
 	ExecGFLOPs                   float64
@@ -190,11 +193,22 @@ func Run(mode string, o Options) (Result, error) {
 			res.ParamsTrainable += prm.Size()
 		}
 	}
+	// Inference runs the way crossencoder scores: the batch's sequences
+	// split across the backend's lanes (one per core on the CPU).
+	lanes, err := nn.NewLanes(m)
+	if err != nil {
+		return Result{}, err
+	}
+	forward := m.Forward
+	if mode == "infer" {
+		forward = lanes.Forward
+		res.Lanes = lanes.Count()
+	}
 	var fwd, bwd, upd []float64
 	step := func(i int) error {
 		seed := o.Seed + uint64(i) + 1
 		t0 := time.Now()
-		logits, err := m.Forward(batch, nn.RunOptions{Train: mode == "train", Seed: seed, SkipPadding: true})
+		logits, err := forward(batch, nn.RunOptions{Train: mode == "train", Seed: seed, SkipPadding: true})
 		if err != nil {
 			return err
 		}
@@ -293,6 +307,9 @@ func (r Result) String() string {
 	b.WriteString(")")
 	fmt.Fprintf(&b, ", peak RSS %.0f MiB, trainable %.2fM/%.1fM, own cores %.2f, other load %.0f%%",
 		r.PeakRSSMiB, float64(r.ParamsTrainable)/1e6, float64(r.ParamsTotal)/1e6, r.OwnCores, 100*r.OtherLoad)
+	if r.Lanes > 1 {
+		fmt.Fprintf(&b, ", lanes %d", r.Lanes)
+	}
 	if r.Mode == "train" {
 		fmt.Fprintf(&b, ", fwd/bwd/opt %.3f/%.3f/%.3fs", r.FwdMedian, r.BwdMedian, r.OptMedian)
 	}

@@ -77,6 +77,7 @@ type Model struct {
 	trunc tokenize.Truncation
 	batch int
 	mu    sync.Mutex
+	lanes *nn.Lanes // the lanes of Net's backend, made on first use
 }
 
 // LoadTokenizer reads the tokenizer.json of a model directory (or the file
@@ -197,6 +198,13 @@ func (m *Model) ScoreEncoded(ctx context.Context, encs []tokenize.Encoding) ([]f
 	out := make([]float32, len(encs))
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.lanes == nil || m.lanes.Model() != m.Net {
+		ln, err := nn.NewLanes(m.Net)
+		if err != nil {
+			return nil, err
+		}
+		m.lanes = ln
+	}
 	labels := m.Net.Cfg.NumLabels
 	for start := 0; start < len(order); start += m.batch {
 		if err := ctx.Err(); err != nil {
@@ -207,7 +215,7 @@ func (m *Model) ScoreEncoded(ctx context.Context, encs []tokenize.Encoding) ([]f
 		for i, k := range idx {
 			chunk[i] = encs[k]
 		}
-		logits, err := m.Net.Forward(Pad(chunk, int32(m.Net.Cfg.PadID)), nn.RunOptions{SkipPadding: true})
+		logits, err := m.lanes.Forward(Pad(chunk, int32(m.Net.Cfg.PadID)), nn.RunOptions{SkipPadding: true})
 		if err != nil {
 			return nil, err
 		}

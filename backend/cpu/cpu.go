@@ -44,11 +44,27 @@ type Backend struct {
 }
 
 // New returns a CPU backend that uses up to GOMAXPROCS goroutines.
-func New() *Backend {
-	return &Backend{workers: runtime.GOMAXPROCS(0), avx512: gemmRoute == "avx512"}
+func New() *Backend { return NewWorkers(runtime.GOMAXPROCS(0)) }
+
+// NewWorkers returns a CPU backend that uses up to n goroutines (at least
+// one), and as many lanes (backend.Laner).
+func NewWorkers(n int) *Backend {
+	return &Backend{workers: max(1, n), avx512: gemmRoute == "avx512"}
 }
 
 var _ backend.Backend = (*Backend)(nil)
+
+// Lanes implements backend.Laner: one single-worker backend per worker.
+func (b *Backend) Lanes() []backend.Backend {
+	if b.workers <= 1 {
+		return nil
+	}
+	out := make([]backend.Backend, b.workers)
+	for i := range out {
+		out[i] = &Backend{workers: 1, avx512: b.avx512}
+	}
+	return out
+}
 
 // Name implements backend.Backend.
 func (*Backend) Name() string { return "cpu" }

@@ -1,0 +1,72 @@
+package nn_test
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rerank-go/rerank/backend/cpu"
+	"github.com/rerank-go/rerank/nn"
+)
+
+// TestLanes: splitting a batch's sequences across lanes gives the logits
+// of one pass over the whole batch, whatever the lane count, batch size and
+// padding; the model keeps working on its own afterwards and the lanes see
+// its weights change.
+func TestLanes(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		arch  nn.Arch
+		lanes int
+		n     int
+		skip  bool
+	}{
+		{"bert 2 lanes", nn.BERT, 2, 6, false},
+		{"bert 3 lanes skip padding", nn.BERT, 3, 7, true},
+		{"xlmr 2 lanes skip padding", nn.XLMRoberta, 2, 5, true},
+		{"more lanes than rows", nn.BERT, 4, 3, false},
+		{"one row", nn.XLMRoberta, 2, 1, true},
+		{"one lane", nn.BERT, 1, 4, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tinyConfig(tc.arch)
+			m, err := nn.New(cpu.NewWorkers(tc.lanes), c)
+			require.NoError(t, err)
+			m.InitRandom(3, 0.2)
+			ln, err := nn.NewLanes(m)
+			require.NoError(t, err)
+			assert.Equal(t, tc.lanes, ln.Count())
+			r := rand.New(rand.NewPCG(5, uint64(tc.n)))
+			o := nn.RunOptions{SkipPadding: tc.skip}
+			for step := 0; step < 2; step++ {
+				b := randomBatch(r, c, tc.n, 12)
+				got, err := ln.Forward(b, o)
+				require.NoError(t, err)
+				want, err := m.Forward(b, o)
+				require.NoError(t, err)
+				assert.LessOrEqual(t, closeRel(got, want), 1e-6, "step %d", step)
+				// A weight update shows in the next pass of the lanes.
+				m.InitRandom(uint64(10+step), 0.2)
+			}
+			_, err = ln.Forward(randomBatch(r, c, tc.n, 12), nn.RunOptions{Train: true})
+			assert.ErrorContains(t, err, "inference only")
+		})
+	}
+}
+
+// TestLanesWithGrads: a model being trained (gradient buffers) still
+// scores on its lanes.
+func TestLanesWithGrads(t *testing.T) {
+	c := tinyConfig(nn.BERT)
+	m := newModel(t, c, 4) // gradient buffers enabled: the lanes still run
+	ln, err := nn.NewLanes(m)
+	require.NoError(t, err)
+	b := randomBatch(rand.New(rand.NewPCG(1, 1)), c, 4, 10)
+	got, err := ln.Forward(b, nn.RunOptions{})
+	require.NoError(t, err)
+	want, err := m.Forward(b, nn.RunOptions{})
+	require.NoError(t, err)
+	assert.LessOrEqual(t, closeRel(got, want), 1e-6)
+}
