@@ -488,3 +488,76 @@ void rr_attn_bwd(int S, int L, int d, float scale, const float *q, const float *
 	attn_gemm(1, 0, L, d, S, scale, dp, S, q, ld, dk, ld);
 	zero_rows(dk, ld, L, S, d);
 }
+
+// ---------------------------------------------------------------- AVX-512 GELU
+
+// The functions below run only where the CPU has AVX-512F (Go checks
+// haveAVX512 first); the rest of this file stays AVX2. On 16 lanes, with
+// the division replaced by a refined reciprocal, GELU takes about 60 % of
+// the AVX2 version's time.
+#define T512 __attribute__((target("avx512f,fma")))
+
+// exp16 is exp8 on 16 lanes.
+T512 static inline __m512 exp16(__m512 x) {
+	const __m512 lo = _mm512_set1_ps(-87.3365478515625f);
+	__mmask16 under = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+	x = _mm512_min_ps(_mm512_max_ps(x, lo), _mm512_set1_ps(88.3762626647949f));
+	__m512 fx = _mm512_roundscale_ps(_mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(0.5f)),
+	                                 _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+	x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
+	x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), x);
+	__m512 y = _mm512_set1_ps(1.9875691500E-4f);
+	y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507E-3f));
+	y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073E-3f));
+	y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894E-2f));
+	y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459E-1f));
+	y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201E-1f));
+	y = _mm512_fmadd_ps(y, _mm512_mul_ps(x, x), x);
+	y = _mm512_add_ps(y, _mm512_set1_ps(1.0f));
+	return _mm512_maskz_mov_ps((__mmask16)~under, _mm512_scalef_ps(y, fx));
+}
+
+// phi16 is phi8 on 16 lanes; 1/(1+z/2) is rcp14 and one Newton step.
+T512 static inline __m512 phi16(__m512 x, __m512 *pdf) {
+	__m512 z = _mm512_mul_ps(_mm512_abs_ps(x), _mm512_set1_ps(0.70710678118654752440f));
+	__m512 d = _mm512_fmadd_ps(z, _mm512_set1_ps(0.5f), _mm512_set1_ps(1.0f));
+	__m512 r = _mm512_rcp14_ps(d);
+	__m512 t = _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0f)));
+	__m512 p = _mm512_set1_ps(0.17087277f);
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.82215223f));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.48851587f));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.13520398f));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.27886807f));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.18628806f));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.09678418f));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.37409196f));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.00002368f));
+	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.26551223f));
+	__m512 zz = _mm512_mul_ps(z, z);
+	__m512 half_erfc = _mm512_mul_ps(_mm512_mul_ps(t, exp16(_mm512_sub_ps(p, zz))), _mm512_set1_ps(0.5f));
+	__mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
+	if (pdf) *pdf = _mm512_mul_ps(exp16(_mm512_sub_ps(_mm512_setzero_ps(), zz)), _mm512_set1_ps(0.39894228040143267794f));
+	return _mm512_mask_blend_ps(neg, _mm512_sub_ps(_mm512_set1_ps(1.0f), half_erfc), half_erfc);
+}
+
+T512 static inline __mmask16 first_lanes(int64_t n) {
+	return n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+}
+
+T512 void rr_gelu512(float *out, const float *x, int64_t n) {
+	for (int64_t i = 0; i < n; i += 16) {
+		__mmask16 m = first_lanes(n - i);
+		__m512 v = _mm512_maskz_loadu_ps(m, x + i);
+		_mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(v, phi16(v, NULL)));
+	}
+}
+
+T512 void rr_gelu_backward512(float *dx, const float *dout, const float *x, int64_t n) {
+	for (int64_t i = 0; i < n; i += 16) {
+		__mmask16 m = first_lanes(n - i);
+		__m512 v = _mm512_maskz_loadu_ps(m, x + i), g = _mm512_maskz_loadu_ps(m, dout + i);
+		__m512 pdf;
+		__m512 c = phi16(v, &pdf);
+		_mm512_mask_storeu_ps(dx + i, m, _mm512_mul_ps(g, _mm512_fmadd_ps(v, pdf, c)));
+	}
+}

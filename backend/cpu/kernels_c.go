@@ -31,9 +31,23 @@ func dp(x []float64) *C.double {
 	return (*C.double)(unsafe.Pointer(&x[0]))
 }
 
-func cGelu(out, x []float32) { C.rr_gelu(fp(out), fp(x), C.int64_t(len(x))) }
+// gelu512 selects the AVX-512 GELU kernels (where the CPU has AVX-512F;
+// tests switch it off to hold the AVX2 ones to the same checks).
+var gelu512 = haveAVX512
+
+func cGelu(out, x []float32) {
+	if gelu512 {
+		C.rr_gelu512(fp(out), fp(x), C.int64_t(len(x)))
+		return
+	}
+	C.rr_gelu(fp(out), fp(x), C.int64_t(len(x)))
+}
 
 func cGeluBackward(dx, dout, x []float32) {
+	if gelu512 {
+		C.rr_gelu_backward512(fp(dx), fp(dout), fp(x), C.int64_t(len(x)))
+		return
+	}
 	C.rr_gelu_backward(fp(dx), fp(dout), fp(x), C.int64_t(len(x)))
 }
 

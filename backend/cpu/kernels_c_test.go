@@ -135,20 +135,54 @@ func TestKernelsMatchGo(t *testing.T) {
 		}})
 	}
 	for _, tc := range ops {
-		t.Run(tc.name, func(t *testing.T) {
-			be := New()
-			got := tc.run(be)
-			var want []float32
-			withGo(func() { want = tc.run(be) })
-			require.Len(t, got, len(want))
-			assert.LessOrEqual(t, maxRel(got, want), tc.tol)
-		})
+		for _, r := range geluRoutes() {
+			t.Run(tc.name+"/"+r.name, func(t *testing.T) {
+				defer r.use()()
+				be := New()
+				got := tc.run(be)
+				var want []float32
+				withGo(func() { want = tc.run(be) })
+				require.Len(t, got, len(want))
+				assert.LessOrEqual(t, maxRel(got, want), tc.tol)
+			})
+		}
 	}
+}
+
+type geluRoute struct {
+	name string
+	use  func() (restore func())
+}
+
+// geluRoutes lists the GELU kernels this CPU can run: AVX2, and AVX-512
+// where it has AVX-512F.
+func geluRoutes() []geluRoute {
+	set := func(on bool) func() func() {
+		return func() func() {
+			old := gelu512
+			gelu512 = on
+			return func() { gelu512 = old }
+		}
+	}
+	rs := []geluRoute{{"avx2", set(false)}}
+	if haveAVX512 {
+		rs = append(rs, geluRoute{"avx512", set(true)})
+	}
+	return rs
 }
 
 // TestGeluAccuracy checks the C GELU and its derivative against float64
 // math.Erf over the range where they matter, in relative terms.
 func TestGeluAccuracy(t *testing.T) {
+	for _, r := range geluRoutes() {
+		t.Run(r.name, func(t *testing.T) {
+			defer r.use()()
+			checkGeluAccuracy(t)
+		})
+	}
+}
+
+func checkGeluAccuracy(t *testing.T) {
 	n := 20001
 	x, one := make(F32, n), make(F32, n)
 	for i := range x {
