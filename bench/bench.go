@@ -102,16 +102,30 @@ func FLOPs(p Preset, nSeq, seq int) float64 {
 }
 
 // ExecutedFLOPs counts the matrix-product FLOPs one forward pass of nn
-// executes on rows without padding: its last layer runs the query, key
-// and value projections and the attention at every position but the rest
-// at position 0 only (nn.RunOptions.AllPositions is off).
-func ExecutedFLOPs(p Preset, nSeq, seq int) float64 {
-	h, L, I, l := float64(p.Hidden), float64(p.Layers), float64(p.Inter), float64(seq)
-	n := float64(nSeq)
-	tok := n * l
-	attn := 2 * 2 * n * l * l * h
-	full := 2*tok*(4*h*h+2*h*I) + attn
-	last := 2*tok*3*h*h + attn + 2*n*(h*h+2*h*I)
+// executes on b with padding skipped (nn.RunOptions.SkipPadding): the
+// dense layers run each row up to its last real token, attention runs
+// every query of the padded row over the keys up to it, and the last layer
+// runs its query, key and value projections and attention at every such
+// position but the rest at position 0 only (nn.RunOptions.AllPositions
+// off; in inference its attention runs for position 0 alone, which this
+// count ignores).
+func ExecutedFLOPs(p Preset, b *nn.Batch) float64 {
+	h, L, I, S := float64(p.Hidden), float64(p.Layers), float64(p.Inter), float64(b.S)
+	n := float64(b.N)
+	var rows, attn float64
+	for i := 0; i < b.N; i++ {
+		l := 1
+		for s := b.S - 1; s > 0; s-- {
+			if b.Mask[i*b.S+s] != 0 {
+				l = s + 1
+				break
+			}
+		}
+		rows += float64(l)
+		attn += 2 * 2 * S * float64(l) * h
+	}
+	full := 2*rows*(4*h*h+2*h*I) + attn
+	last := 2*rows*3*h*h + attn + 2*n*(h*h+2*h*I)
 	return (L-1)*full + last + 2*n*(h*h+h)
 }
 
@@ -269,7 +283,7 @@ func Run(mode string, o Options) (Result, error) {
 	}
 	res.PairsPerS = float64(o.Batch) / res.StepMedian
 	res.TokensPerS = float64(o.Batch*o.Seq) / res.StepMedian
-	f, fx := FLOPs(p, o.Batch, o.Seq), ExecutedFLOPs(p, o.Batch, o.Seq)
+	f, fx := FLOPs(p, o.Batch, o.Seq), ExecutedFLOPs(p, batch)
 	if mode == "train" {
 		f, fx = 3*f, 3*fx
 	}

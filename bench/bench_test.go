@@ -34,8 +34,16 @@ func TestExecutedFLOPs(t *testing.T) {
 	// The last layer keeps Q, K, V and the attention at every position
 	// and runs the output projection and FFN at the 16 [CLS] rows only.
 	saved := 2 * (2048 - 16) * (384*384 + 2*384*1536.0)
-	assert.InDelta(t, FLOPs(p, 16, 128)-saved, ExecutedFLOPs(p, 16, 128), 1)
+	dense := MakeBatch(p, 16, 128, nil, 1)
+	assert.InDelta(t, FLOPs(p, 16, 128)-saved, ExecutedFLOPs(p, dense), 1)
 	assert.InDelta(t, 0.70, saved/layer, 0.01, "share of the last layer's work skipped")
+
+	// Rows of 64 real tokens: half the dense rows, and attention over 64
+	// keys for each of the 128 padded queries.
+	half := MakeBatch(p, 16, 128, []int{64}, 1)
+	rows, attn := 16*64.0, 4*16*128*64*384.0
+	want := 5*(2*rows*(4*384*384+2*384*1536)+attn) + 2*rows*3*384*384 + attn + 2*16*(384*384+2*384*1536) + 2*16*(384*384+384)
+	assert.InDelta(t, want, ExecutedFLOPs(p, half), 1)
 }
 
 func TestMakeBatchLengths(t *testing.T) {
