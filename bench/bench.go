@@ -114,15 +114,9 @@ func ExecutedFLOPs(p Preset, b *nn.Batch) float64 {
 	n := float64(b.N)
 	var rows, attn float64
 	for i := 0; i < b.N; i++ {
-		l := 1
-		for s := b.S - 1; s > 0; s-- {
-			if b.Mask[i*b.S+s] != 0 {
-				l = s + 1
-				break
-			}
-		}
-		rows += float64(l)
-		attn += 2 * 2 * S * float64(l) * h
+		l := float64(b.RowLen(i))
+		rows += l
+		attn += 2 * 2 * S * l * h
 	}
 	full := 2*rows*(4*h*h+2*h*I) + attn
 	last := 2*rows*3*h*h + attn + 2*n*(h*h+2*h*I)

@@ -112,14 +112,7 @@ func splitRows(b *Batch, lanes int) [][2]int {
 	}
 	cum := make([]int, b.N+1)
 	for n := 0; n < b.N; n++ {
-		l := 1
-		for s := b.S - 1; s > 0; s-- {
-			if b.Mask[n*b.S+s] != 0 {
-				l = s + 1
-				break
-			}
-		}
-		cum[n+1] = cum[n] + l
+		cum[n+1] = cum[n] + b.RowLen(n)
 	}
 	var out [][2]int
 	lo := 0

@@ -233,6 +233,18 @@ type Batch struct {
 	Mask     []int32
 }
 
+// RowLen returns 1 + the position of row n's last real token, at least 1
+// (position 0, the [CLS]/<s> the head reads, is always computed): the
+// rows RunOptions.SkipPadding computes for it.
+func (b *Batch) RowLen(n int) int {
+	for s := b.S - 1; s > 0; s-- {
+		if b.Mask[n*b.S+s] != 0 {
+			return s + 1
+		}
+	}
+	return 1
+}
+
 // Validate checks the batch against the model's config, naming the row
 // and position of the first bad token.
 func (b *Batch) Validate(c Config) error {
@@ -340,13 +352,7 @@ func (m *Model) Forward(b *Batch, o RunOptions) ([]float32, error) {
 	rows := b.N * b.S
 	a.seqOff, a.seqLen = a.seqOff[:0], a.seqLen[:0]
 	for n := 0; n < b.N; n++ {
-		l := 1 // keep position 0 (the [CLS]/<s> the head reads)
-		for s := b.S - 1; s > 0; s-- {
-			if b.Mask[n*b.S+s] != 0 {
-				l = s + 1
-				break
-			}
-		}
+		l := b.RowLen(n)
 		if !o.SkipPadding {
 			l = b.S
 		}

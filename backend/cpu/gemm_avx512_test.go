@@ -25,25 +25,11 @@ type gemmCase struct {
 // element, the scale of its rounding error: the same sum over absolute
 // values.
 func refGemmFull(ta, tb bool, tc gemmCase, a []float32, lda int, b []float32, ldb int, c0 []float32, ldc int, bias []float32) (want, scale []float64) {
+	sum, abs := refGemm(ta, tb, tc.m, tc.n, tc.k, a, lda, b, ldb)
 	want, scale = make([]float64, tc.m*tc.n), make([]float64, tc.m*tc.n)
 	for i := 0; i < tc.m; i++ {
 		for j := 0; j < tc.n; j++ {
-			s, sa := 0.0, 0.0
-			for p := 0; p < tc.k; p++ {
-				var av, bv float32
-				if ta {
-					av = a[p*lda+i]
-				} else {
-					av = a[i*lda+p]
-				}
-				if tb {
-					bv = b[j*ldb+p]
-				} else {
-					bv = b[p*ldb+j]
-				}
-				s += float64(av) * float64(bv)
-				sa += math.Abs(float64(av) * float64(bv))
-			}
+			s, sa := sum[i*tc.n+j], abs[i*tc.n+j]
 			v, e := float64(tc.alpha)*s, math.Abs(float64(tc.alpha))*sa
 			if tc.beta != 0 {
 				v += float64(tc.beta) * float64(c0[i*ldc+j])

@@ -272,11 +272,13 @@ func TestEmbedBackwardSkipsPadding(t *testing.T) {
 	assert.Equal(t, F32{13, 14, 11, 12}, out[:4])
 }
 
-func refGemm(ta, tb bool, m, n, k int, a []float32, lda int, b []float32, ldb int) []float64 {
-	c := make([]float64, m*n)
+// refGemm returns op(A)·op(B) in float64 and, per element, the same sum
+// over absolute values (the scale of its rounding error).
+func refGemm(ta, tb bool, m, n, k int, a []float32, lda int, b []float32, ldb int) (c, abs []float64) {
+	c, abs = make([]float64, m*n), make([]float64, m*n)
 	for i := 0; i < m; i++ {
 		for j := 0; j < n; j++ {
-			s := 0.0
+			s, sa := 0.0, 0.0
 			for p := 0; p < k; p++ {
 				var av, bv float32
 				if ta {
@@ -290,11 +292,12 @@ func refGemm(ta, tb bool, m, n, k int, a []float32, lda int, b []float32, ldb in
 					bv = b[p*ldb+j]
 				}
 				s += float64(av) * float64(bv)
+				sa += math.Abs(float64(av) * float64(bv))
 			}
-			c[i*n+j] = s
+			c[i*n+j], abs[i*n+j] = s, sa
 		}
 	}
-	return c
+	return c, abs
 }
 
 func TestGemmTransposes(t *testing.T) {
@@ -314,7 +317,7 @@ func TestGemmTransposes(t *testing.T) {
 			c := F32(randVec(r, m*n, 1))
 			c0 := append(F32(nil), c...)
 			be.Gemm(ta, tb, m, n, k, 0.5, F32(a), lda, F32(b), ldb, 2, c, n)
-			want := refGemm(ta, tb, m, n, k, a, lda, b, ldb)
+			want, _ := refGemm(ta, tb, m, n, k, a, lda, b, ldb)
 			for i := range want {
 				want[i] = 0.5*want[i] + 2*float64(c0[i])
 			}
