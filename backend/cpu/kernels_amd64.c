@@ -55,6 +55,11 @@ static inline float exp1(float x) {
 
 // ---------------------------------------------------------------- GELU
 
+// erfc_fit holds the coefficients of the polynomial in t of the erfc fit
+// below, highest degree first.
+static const float erfc_fit[10] = {0.17087277f, -0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f,
+                                   -0.18628806f, 0.09678418f,  0.37409196f, 1.00002368f, -1.26551223f};
+
 // phi8 returns Φ(x) = 0.5·(1+erf(x/√2)) and, in *pdf, φ(x) = exp(-x²/2)/√(2π).
 // erfc(z) for z ≥ 0 is Numerical Recipes' Chebyshev fit (relative error
 // below 1.2e-7 everywhere), so Φ keeps its relative accuracy in both tails.
@@ -62,16 +67,8 @@ static inline __m256 phi8(__m256 x, __m256 *pdf) {
 	const __m256 sign = _mm256_set1_ps(-0.0f);
 	__m256 z = _mm256_mul_ps(_mm256_andnot_ps(sign, x), _mm256_set1_ps(0.70710678118654752440f));
 	__m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(z, _mm256_set1_ps(0.5f), _mm256_set1_ps(1.0f)));
-	__m256 p = _mm256_set1_ps(0.17087277f);
-	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.82215223f));
-	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.48851587f));
-	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.13520398f));
-	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.27886807f));
-	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.18628806f));
-	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.09678418f));
-	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.37409196f));
-	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.00002368f));
-	p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.26551223f));
+	__m256 p = _mm256_set1_ps(erfc_fit[0]);
+	for (int i = 1; i < 10; i++) p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(erfc_fit[i]));
 	__m256 zz = _mm256_mul_ps(z, z);
 	__m256 e = exp8(_mm256_sub_ps(p, zz));
 	__m256 half_erfc = _mm256_mul_ps(_mm256_mul_ps(t, e), _mm256_set1_ps(0.5f));
@@ -523,16 +520,8 @@ T512 static inline __m512 phi16(__m512 x, __m512 *pdf) {
 	__m512 d = _mm512_fmadd_ps(z, _mm512_set1_ps(0.5f), _mm512_set1_ps(1.0f));
 	__m512 r = _mm512_rcp14_ps(d);
 	__m512 t = _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0f)));
-	__m512 p = _mm512_set1_ps(0.17087277f);
-	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.82215223f));
-	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.48851587f));
-	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.13520398f));
-	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.27886807f));
-	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.18628806f));
-	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.09678418f));
-	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.37409196f));
-	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.00002368f));
-	p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.26551223f));
+	__m512 p = _mm512_set1_ps(erfc_fit[0]);
+	for (int i = 1; i < 10; i++) p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(erfc_fit[i]));
 	__m512 zz = _mm512_mul_ps(z, z);
 	__m512 half_erfc = _mm512_mul_ps(_mm512_mul_ps(t, exp16(_mm512_sub_ps(p, zz))), _mm512_set1_ps(0.5f));
 	__mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
