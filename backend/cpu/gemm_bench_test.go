@@ -41,6 +41,39 @@ var benchShapes = append(
 	layerShapes(2048, [2]int{1152, 384}, [2]int{384, 384}, [2]int{1536, 384}, [2]int{384, 1536}),
 	layerShapes(2048, [2]int{2304, 768}, [2]int{768, 768}, [2]int{3072, 768}, [2]int{768, 3072})...)
 
+// gemmBench holds the operands of one benchShapes product.
+type gemmBench struct {
+	s             gemmShape
+	a, w, bias, c []float32
+	lda, ldb      int
+}
+
+func newGemmBench(r *rand.Rand, s gemmShape) *gemmBench {
+	g := &gemmBench{s: s, a: randVec(r, s.m*s.k, 1), w: randVec(r, s.n*s.k, 1), bias: randVec(r, s.n, 1),
+		c: make([]float32, s.m*s.n), lda: s.k, ldb: s.n}
+	if s.ta {
+		g.lda = s.m
+	}
+	if s.tb {
+		g.ldb = s.k
+	}
+	return g
+}
+
+// run computes the product as a training step does: the forward one
+// through GemmBias, weight gradients accumulating (beta = 1).
+func (g *gemmBench) run(bk *Backend) {
+	s := g.s
+	switch s.name {
+	case "fwd":
+		bk.GemmBias(s.m, s.n, s.k, F32(g.a), g.lda, F32(g.w), g.ldb, F32(g.bias), F32(g.c), s.n)
+	case "dW":
+		bk.gemmPar(s.ta, s.tb, s.m, s.n, s.k, 1e-3, g.a, g.lda, g.w, g.ldb, 1, g.c, s.n)
+	default:
+		bk.gemmPar(s.ta, s.tb, s.m, s.n, s.k, 1, g.a, g.lda, g.w, g.ldb, 0, g.c, s.n)
+	}
+}
+
 // BenchmarkGemm compares the GEMM routes of this build side by side on the
 // projection shapes of a training step, on GOMAXPROCS workers (use -cpu
 // 1,2 for both) and reports GFLOP/s. Forward products go through
@@ -57,29 +90,14 @@ func BenchmarkGemm(b *testing.B) {
 	}
 	r := rand.New(rand.NewPCG(1, 1))
 	for _, s := range benchShapes {
-		a, wt := randVec(r, s.m*s.k, 1), randVec(r, s.n*s.k, 1)
-		bias, c := randVec(r, s.n, 1), make([]float32, s.m*s.n)
-		lda, ldb := s.k, s.n
-		if s.ta {
-			lda = s.m
-		}
-		if s.tb {
-			ldb = s.k
-		}
+		g := newGemmBench(r, s)
 		flops := 2 * float64(s.m*s.n*s.k)
 		for _, rt := range routes {
 			b.Run(fmt.Sprintf("%s/%dx%dx%d/%s", s.name, s.m, s.n, s.k, rt), func(b *testing.B) {
 				// -cpu sets GOMAXPROCS for each sub-benchmark.
 				bk := &Backend{workers: runtime.GOMAXPROCS(0), avx512: rt == "avx512"}
 				for i := 0; i < b.N; i++ {
-					switch s.name {
-					case "fwd":
-						bk.GemmBias(s.m, s.n, s.k, F32(a), lda, F32(wt), ldb, F32(bias), F32(c), s.n)
-					case "dW":
-						bk.gemmPar(s.ta, s.tb, s.m, s.n, s.k, 1e-3, a, lda, wt, ldb, 1, c, s.n)
-					default:
-						bk.gemmPar(s.ta, s.tb, s.m, s.n, s.k, 1, a, lda, wt, ldb, 0, c, s.n)
-					}
+					g.run(bk)
 				}
 				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			})
@@ -145,28 +163,13 @@ func TestGemmRoutesAB(t *testing.T) {
 		if f := os.Getenv("RERANK_GEMM_AB_ONLY"); f != "" && s.name != f {
 			continue
 		}
-		a, wt := randVec(r, s.m*s.k, 1), randVec(r, s.n*s.k, 1)
-		bias, c := randVec(r, s.n, 1), make([]float32, s.m*s.n)
-		lda, ldb := s.k, s.n
-		if s.ta {
-			lda = s.m
-		}
-		if s.tb {
-			ldb = s.k
-		}
+		g := newGemmBench(r, s)
 		flops := 2 * float64(s.m*s.n*s.k)
 		var ts [2][]float64
 		for i := 0; i < reps+2; i++ {
 			for j, bk := range bks {
 				t0 := time.Now()
-				switch s.name {
-				case "fwd":
-					bk.GemmBias(s.m, s.n, s.k, F32(a), lda, F32(wt), ldb, F32(bias), F32(c), s.n)
-				case "dW":
-					bk.gemmPar(s.ta, s.tb, s.m, s.n, s.k, 1e-3, a, lda, wt, ldb, 1, c, s.n)
-				default:
-					bk.gemmPar(s.ta, s.tb, s.m, s.n, s.k, 1, a, lda, wt, ldb, 0, c, s.n)
-				}
+				g.run(bk)
 				if i >= 2 {
 					ts[j] = append(ts[j], flops/time.Since(t0).Seconds()/1e9)
 				}

@@ -25,6 +25,11 @@ int rr_has_avx2_fma(void) {
 
 // ---------------------------------------------------------------- exp
 
+// exp_fit holds Cephes' expf polynomial on the reduced argument, highest
+// degree first.
+static const float exp_fit[6] = {1.9875691500E-4f, 1.3981999507E-3f, 8.3334519073E-3f,
+                                 4.1665795894E-2f, 1.6666665459E-1f, 5.0000001201E-1f};
+
 // exp8 is Cephes' expf over 8 lanes (about 1 ulp on [-87, 88]); inputs
 // below -87.3 (and -inf) give exactly 0.
 static inline __m256 exp8(__m256 x) {
@@ -34,12 +39,8 @@ static inline __m256 exp8(__m256 x) {
 	__m256 fx = _mm256_floor_ps(_mm256_fmadd_ps(x, _mm256_set1_ps(1.44269504088896341f), _mm256_set1_ps(0.5f)));
 	x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
 	x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
-	__m256 y = _mm256_set1_ps(1.9875691500E-4f);
-	y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
-	y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
-	y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
-	y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
-	y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
+	__m256 y = _mm256_set1_ps(exp_fit[0]);
+	for (int i = 1; i < 6; i++) y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(exp_fit[i]));
 	y = _mm256_fmadd_ps(y, _mm256_mul_ps(x, x), x);
 	y = _mm256_add_ps(y, _mm256_set1_ps(1.0f));
 	__m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvttps_epi32(fx), _mm256_set1_epi32(127)), 23);
@@ -503,12 +504,8 @@ T512 static inline __m512 exp16(__m512 x) {
 	                                 _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
 	x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693359375f), x);
 	x = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.12194440e-4f), x);
-	__m512 y = _mm512_set1_ps(1.9875691500E-4f);
-	y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.3981999507E-3f));
-	y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(8.3334519073E-3f));
-	y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(4.1665795894E-2f));
-	y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(1.6666665459E-1f));
-	y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(5.0000001201E-1f));
+	__m512 y = _mm512_set1_ps(exp_fit[0]);
+	for (int i = 1; i < 6; i++) y = _mm512_fmadd_ps(y, x, _mm512_set1_ps(exp_fit[i]));
 	y = _mm512_fmadd_ps(y, _mm512_mul_ps(x, x), x);
 	y = _mm512_add_ps(y, _mm512_set1_ps(1.0f));
 	return _mm512_maskz_mov_ps((__mmask16)~under, _mm512_scalef_ps(y, fx));
