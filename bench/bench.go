@@ -76,8 +76,8 @@ type Result struct {
 	FwdMedian, BwdMedian, OptMedian float64
 	PairsPerS, TokensPerS           float64
 	GFLOPPerStep, GFLOPs            float64
-	// Lanes is the number of lanes each batch was split across (see
-	// nn.Lanes).
+	// Lanes is the number of lanes inference split each batch across (see
+	// nn.Lanes); training runs every op across the cores instead.
 	Lanes int
 	// ExecGFLOPs counts the products the step executes (ExecutedFLOPs)
 	// instead of the reference's count; the FMA-peak share uses it.
@@ -201,15 +201,17 @@ func Run(mode string, o Options) (Result, error) {
 			res.ParamsTrainable += prm.Size()
 		}
 	}
-	// Steps run the way crossencoder scores and train.Run trains: the
-	// batch's sequences split across the backend's lanes (one per core on
-	// the CPU).
+	// Inference runs the way crossencoder scores: the batch's sequences
+	// split across the backend's lanes (one per core on the CPU).
 	lanes, err := nn.NewLanes(m)
 	if err != nil {
 		return Result{}, err
 	}
-	res.Lanes = lanes.Count()
-	forward := lanes.Forward
+	forward := m.Forward
+	if mode == "infer" {
+		forward = lanes.Forward
+		res.Lanes = lanes.Count()
+	}
 	var fwd, bwd, upd []float64
 	step := func(i int) error {
 		seed := o.Seed + uint64(i) + 1
@@ -227,7 +229,7 @@ func Run(mode string, o Options) (Result, error) {
 		}
 		t1 := time.Now()
 		m.ZeroGrads()
-		if err := lanes.Backward(dl); err != nil {
+		if err := m.Backward(dl); err != nil {
 			return err
 		}
 		t2 := time.Now()

@@ -8,34 +8,23 @@ import (
 	"github.com/rerank-go/rerank/backend"
 )
 
-// Lanes runs forward and backward passes of one model split across the
-// lanes of its backend (backend.Laner): each lane computes a share of a
-// batch's sequences on a replica of the model that shares its weights, all
-// lanes at once. On a backend without lanes, for a batch too small to
-// split, or while the model has adapters, the model runs the pass itself.
+// Lanes runs inference forward passes of one model split across the lanes
+// of its backend (backend.Laner): each lane computes a share of a batch's
+// sequences on a replica of the model that shares its weights, all lanes
+// at once. On a backend without lanes, or for a batch too small to split,
+// it is the model's own Forward.
 //
-// In training, the replicas' parameter gradients add up into the model's:
-// the first lane writes into the model's gradient buffers, the others into
-// their own, summed in after each Backward. Each lane draws its dropout
-// masks from its own seed (backend.SubSeed(o.Seed, lane)), so masks, and
-// float sums, depend on the number of lanes; with dropout off, losses and
-// gradients equal the single pass's up to float rounding.
-//
-// The replicas read the model's weights as they are at each pass, so an
-// optimizer may update them between passes. A Lanes is not safe for
-// concurrent use.
+// The replicas read the model's weights as they are at each pass, so
+// training may go on between passes, but not during one. A Lanes is not
+// safe for concurrent use.
 type Lanes struct {
 	m    *Model
 	reps []*Model
-	own  []backend.Buf // gradient buffers of lanes 1.., allocated on first use
-
-	// The shares of the last Forward, and whether the model ran it alone.
-	shares [][2]int
-	alone  bool
-	train  bool
 }
 
 // NewLanes returns the lanes of m's backend, with one replica of m each.
+// While m has adapters, its passes run on it alone (merge them to use
+// every lane).
 func NewLanes(m *Model) (*Lanes, error) {
 	l := &Lanes{m: m}
 	ln, ok := m.be.(backend.Laner)
@@ -49,7 +38,6 @@ func NewLanes(m *Model) (*Lanes, error) {
 		}
 		l.reps = append(l.reps, r)
 	}
-	l.own = make([]backend.Buf, len(l.reps))
 	return l, nil
 }
 
@@ -75,133 +63,48 @@ func (m *Model) replica(be backend.Backend) (*Model, error) {
 	return r, nil
 }
 
-// useGrads points r's gradients at g, laid out like m's gradient buffer,
-// for the parameters m trains; nil g leaves r without gradients.
-func (r *Model) useGrads(m *Model, g backend.Buf) {
-	r.grads = g
-	H := r.Cfg.Hidden
-	for i, p := range r.params {
-		p.G, p.goff = nil, 0
-		if q := m.params[i]; g != nil && q.G != nil {
-			p.G, p.goff = g.Slice(q.goff, p.Size()), q.goff
-		}
-	}
-	for i := range r.layers {
-		L := &r.layers[i]
-		L.qkvGW, L.qkvGB = nil, nil
-		if L.q.W.G != nil {
-			L.qkvGW = g.Slice(L.q.W.goff, 3*H*H)
-		}
-		if L.q.B.G != nil {
-			L.qkvGB = g.Slice(L.q.B.goff, 3*H)
-		}
-	}
-}
-
-// Forward runs a pass with b's sequences split across the lanes in
-// contiguous shares of about equal real length, and returns the logits in
-// row order, [N*NumLabels]. With o.Train the model must have gradient
-// buffers (EnableGrads), and Backward may follow.
+// Forward runs an inference pass (o.Train must be false) with b's
+// sequences split across the lanes in contiguous shares of about equal
+// real length, and returns the logits in row order, [N*NumLabels].
 func (l *Lanes) Forward(b *Batch, o RunOptions) ([]float32, error) {
-	m := l.m
-	l.shares = nil
-	if err := b.Validate(m.Cfg); err != nil {
-		return nil, err
+	if o.Train {
+		return nil, errors.New("lanes run inference only: o.Train must be false")
 	}
-	if o.Train && m.grads == nil && !m.hasAdapters() {
-		return nil, errors.New("training pass on lanes of a model without gradient buffers: call EnableGrads first")
+	if err := b.Validate(l.m.Cfg); err != nil {
+		return nil, err
 	}
 	shares := splitRows(b, len(l.reps))
-	l.alone, l.train = len(shares) <= 1 || m.hasAdapters(), o.Train
-	if l.alone {
-		return m.Forward(b, o)
-	}
-	for i, r := range l.reps[:len(shares)] {
-		switch {
-		case !o.Train:
-			r.useGrads(m, nil)
-		case i == 0:
-			r.useGrads(m, m.grads)
-		default:
-			if l.own[i] == nil || l.own[i].Len() < m.grads.Len() {
-				g, err := r.be.Alloc(m.grads.Len())
-				if err != nil {
-					return nil, fmt.Errorf("lane %d: allocate %d gradients: %w", i, m.grads.Len(), err)
-				}
-				l.own[i] = g
-			}
-			r.useGrads(m, l.own[i].Slice(0, m.grads.Len()))
-		}
-		r.GradientCheckpointing = m.GradientCheckpointing
-	}
-	labels := m.Cfg.NumLabels
-	out := make([]float32, b.N*labels)
-	err := l.run(shares, func(i int, r *Model, lo, hi int) error {
-		S := b.S
-		sub := &Batch{N: hi - lo, S: S, InputIDs: b.InputIDs[lo*S : hi*S], TypeIDs: b.TypeIDs[lo*S : hi*S], Mask: b.Mask[lo*S : hi*S]}
-		ro := o
-		if o.Train {
-			ro.Seed = backend.SubSeed(o.Seed, uint64(i))
-		}
-		logits, err := r.Forward(sub, ro)
-		copy(out[lo*labels:hi*labels], logits)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	l.shares = shares
-	return out, nil
-}
-
-// Backward takes d(loss)/d(logits) for the batch of the last training
-// Forward and adds every trainable parameter's gradient into the model's
-// gradient buffers, as Model.Backward does.
-func (l *Lanes) Backward(dlogits []float32) error {
-	if l.alone {
-		return l.m.Backward(dlogits)
-	}
-	if l.shares == nil || !l.train {
-		return errors.New("lanes backward without a successful training forward pass")
+	if len(shares) <= 1 || l.m.hasAdapters() {
+		return l.m.Forward(b, o)
 	}
 	labels := l.m.Cfg.NumLabels
-	if n := l.shares[len(l.shares)-1][1] * labels; len(dlogits) != n {
-		return fmt.Errorf("backward: %d logit gradients for %d logits", len(dlogits), n)
-	}
-	err := l.run(l.shares, func(i int, r *Model, lo, hi int) error {
-		if i > 0 {
-			r.ZeroGrads()
-		}
-		return r.Backward(dlogits[lo*labels : hi*labels])
-	})
-	if err != nil {
-		return err
-	}
-	for i := 1; i < len(l.shares); i++ {
-		l.m.be.Axpy(1, l.reps[i].grads, l.m.grads)
-	}
-	return l.m.be.Sync()
-}
-
-// run calls fn for each share on its lane's replica, all at once.
-func (l *Lanes) run(shares [][2]int, fn func(i int, r *Model, lo, hi int) error) error {
+	out := make([]float32, b.N*labels)
 	errs := make([]error, len(shares))
 	var wg sync.WaitGroup
 	for i, sh := range shares {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := fn(i, l.reps[i], sh[0], sh[1]); err != nil {
-				errs[i] = fmt.Errorf("lane %d (rows %d-%d): %w", i, sh[0], sh[1]-1, err)
+			lo, hi, S := sh[0], sh[1], b.S
+			sub := &Batch{N: hi - lo, S: S, InputIDs: b.InputIDs[lo*S : hi*S], TypeIDs: b.TypeIDs[lo*S : hi*S], Mask: b.Mask[lo*S : hi*S]}
+			logits, err := l.reps[i].Forward(sub, o)
+			if err != nil {
+				errs[i] = fmt.Errorf("lane %d (rows %d-%d): %w", i, lo, hi-1, err)
+				return
 			}
+			copy(out[lo*labels:hi*labels], logits)
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // splitRows cuts b's rows into at most lanes contiguous [lo, hi) shares of
-// about equal real length (Batch.RowLen), each share at least one row.
+// about equal real length (up to each row's last real token), each share
+// at least one row.
 func splitRows(b *Batch, lanes int) [][2]int {
 	lanes = min(lanes, b.N)
 	if lanes <= 1 {

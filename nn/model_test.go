@@ -64,13 +64,9 @@ func lossAndGrad(t testing.TB, m *nn.Model, b *nn.Batch, o nn.RunOptions, g int)
 	return float64(loss), true
 }
 
-// flatGrads concatenates the gradients of the trainable parameters.
 func flatGrads(m *nn.Model) []float32 {
 	var out []float32
 	for _, p := range m.Params() {
-		if p.G == nil {
-			continue
-		}
 		v := make([]float32, p.Size())
 		m.Backend().Download(v, p.G)
 		out = append(out, v...)

@@ -94,7 +94,6 @@ type trainer struct {
 	opts  Options
 	be    backend.Backend
 	net   *nn.Model
-	lanes *nn.Lanes // net's passes split across the backend's lanes
 	cfg   *hfmodel.Config
 	opt   *optim.AdamW
 	samp  *flagdata.Sampler
@@ -185,9 +184,6 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 		return nil, err
 	}
 	t.score = ce
-	if t.lanes, err = nn.NewLanes(net); err != nil {
-		return nil, err
-	}
 	net.GradientCheckpointing = args.GradientCheckpointing
 	params := net.Params()
 	switch {
@@ -326,7 +322,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 			b := t.samp.Next()
 			batch, teacher := t.data.Batch(b)
 			seed := backend.SubSeed(a.Seed, uint64(step*a.GradientAccumulationSteps+micro))
-			logits, err := t.lanes.Forward(batch, nn.RunOptions{Train: true, Seed: seed, SkipPadding: true})
+			logits, err := t.net.Forward(batch, nn.RunOptions{Train: true, Seed: seed, SkipPadding: true})
 			if err != nil {
 				return res, fmt.Errorf("step %d: %w", step+1, err)
 			}
@@ -342,7 +338,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 					grad[i] /= k
 				}
 			}
-			if err := t.lanes.Backward(grad); err != nil {
+			if err := t.net.Backward(grad); err != nil {
 				return res, fmt.Errorf("step %d: %w", step+1, err)
 			}
 			loss += l / float64(a.GradientAccumulationSteps)
