@@ -3,6 +3,7 @@ package nn
 import (
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 
 	"github.com/rerank-go/rerank/backend"
@@ -20,6 +21,7 @@ import (
 type Lanes struct {
 	m    *Model
 	reps []*Model
+	subs []Batch // each lane's share of the last batch, arrays reused
 }
 
 // NewLanes returns the lanes of m's backend, with one replica of m each.
@@ -64,8 +66,10 @@ func (m *Model) replica(be backend.Backend) (*Model, error) {
 }
 
 // Forward runs an inference pass (o.Train must be false) with b's
-// sequences split across the lanes in contiguous shares of about equal
-// real length, and returns the logits in row order, [N*NumLabels].
+// sequences dealt to the lanes so that each gets about the same number of
+// real tokens, and returns the logits in row order, [N*NumLabels]. Each
+// lane's sequences are cut to the longest of them: the positions after a
+// sequence's last real token are padding, which changes no logit.
 func (l *Lanes) Forward(b *Batch, o RunOptions) ([]float32, error) {
 	if o.Train {
 		return nil, errors.New("lanes run inference only: o.Train must be false")
@@ -73,26 +77,31 @@ func (l *Lanes) Forward(b *Batch, o RunOptions) ([]float32, error) {
 	if err := b.Validate(l.m.Cfg); err != nil {
 		return nil, err
 	}
-	shares := splitRows(b, len(l.reps))
+	shares := assignRows(b, len(l.reps))
 	if len(shares) <= 1 || l.m.hasAdapters() {
 		return l.m.Forward(b, o)
+	}
+	if len(l.subs) < len(shares) {
+		l.subs = make([]Batch, len(shares))
 	}
 	labels := l.m.Cfg.NumLabels
 	out := make([]float32, b.N*labels)
 	errs := make([]error, len(shares))
 	var wg sync.WaitGroup
-	for i, sh := range shares {
+	for i, rows := range shares {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			lo, hi, S := sh[0], sh[1], b.S
-			sub := &Batch{N: hi - lo, S: S, InputIDs: b.InputIDs[lo*S : hi*S], TypeIDs: b.TypeIDs[lo*S : hi*S], Mask: b.Mask[lo*S : hi*S]}
+			sub := &l.subs[i]
+			gatherRows(sub, b, rows)
 			logits, err := l.reps[i].Forward(sub, o)
 			if err != nil {
-				errs[i] = fmt.Errorf("lane %d (rows %d-%d): %w", i, lo, hi-1, err)
+				errs[i] = fmt.Errorf("lane %d (rows %v): %w", i, rows, err)
 				return
 			}
-			copy(out[lo*labels:hi*labels], logits)
+			for k, n := range rows {
+				copy(out[n*labels:(n+1)*labels], logits[k*labels:(k+1)*labels])
+			}
 		}()
 	}
 	wg.Wait()
@@ -102,33 +111,59 @@ func (l *Lanes) Forward(b *Batch, o RunOptions) ([]float32, error) {
 	return out, nil
 }
 
-// splitRows cuts b's rows into at most lanes contiguous [lo, hi) shares of
-// about equal real length (up to each row's last real token), each share
-// at least one row.
-func splitRows(b *Batch, lanes int) [][2]int {
+// gatherRows sets sub to the given rows of b, cut to the longest of them
+// (Batch.RowLen), reusing sub's arrays.
+func gatherRows(sub, b *Batch, rows []int) {
+	S := 1
+	for _, n := range rows {
+		S = max(S, b.RowLen(n))
+	}
+	T := len(rows) * S
+	grow := func(v []int32) []int32 {
+		if cap(v) < T {
+			return make([]int32, T)
+		}
+		return v[:T]
+	}
+	sub.N, sub.S = len(rows), S
+	sub.InputIDs, sub.TypeIDs, sub.Mask = grow(sub.InputIDs), grow(sub.TypeIDs), grow(sub.Mask)
+	for k, n := range rows {
+		copy(sub.InputIDs[k*S:(k+1)*S], b.InputIDs[n*b.S:n*b.S+S])
+		copy(sub.TypeIDs[k*S:(k+1)*S], b.TypeIDs[n*b.S:n*b.S+S])
+		copy(sub.Mask[k*S:(k+1)*S], b.Mask[n*b.S:n*b.S+S])
+	}
+}
+
+// assignRows deals b's rows to at most lanes lanes, longest first, each
+// to the lane with the fewest real tokens so far (ties to the lower lane);
+// each lane lists its rows in batch order and gets at least one.
+func assignRows(b *Batch, lanes int) [][]int {
 	lanes = min(lanes, b.N)
 	if lanes <= 1 {
-		return [][2]int{{0, b.N}}
+		rows := make([]int, b.N)
+		for i := range rows {
+			rows[i] = i
+		}
+		return [][]int{rows}
 	}
-	cum := make([]int, b.N+1)
-	for n := 0; n < b.N; n++ {
-		cum[n+1] = cum[n] + b.RowLen(n)
+	order := make([]int, b.N)
+	for i := range order {
+		order[i] = i
 	}
-	var out [][2]int
-	lo := 0
-	for i := 1; i <= lanes; i++ {
-		hi := b.N
-		if i < lanes {
-			// The first row boundary at or past share i's end, leaving at
-			// least one row for each share after it.
-			target := cum[b.N] * i / lanes
-			hi = lo + 1
-			for hi < b.N-(lanes-i) && cum[hi] < target {
-				hi++
+	sort.SliceStable(order, func(x, y int) bool { return b.RowLen(order[x]) > b.RowLen(order[y]) })
+	out, load := make([][]int, lanes), make([]int, lanes)
+	for _, n := range order {
+		best := 0
+		for i := range load {
+			if load[i] < load[best] {
+				best = i
 			}
 		}
-		out = append(out, [2]int{lo, hi})
-		lo = hi
+		out[best] = append(out[best], n)
+		load[best] += b.RowLen(n)
+	}
+	for _, rows := range out {
+		sort.Ints(rows)
 	}
 	return out
 }
