@@ -7,11 +7,11 @@ package bench
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"runtime"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,14 +38,7 @@ var Presets = map[string]Preset{
 }
 
 // PresetNames lists the presets, sorted.
-func PresetNames() []string {
-	var n []string
-	for k := range Presets {
-		n = append(n, k)
-	}
-	sort.Strings(n)
-	return n
-}
+func PresetNames() []string { return slices.Sorted(maps.Keys(Presets)) }
 
 // Options select one benchmark run.
 type Options struct {

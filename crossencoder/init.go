@@ -2,9 +2,10 @@ package crossencoder
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/rerank-go/rerank/backend"
@@ -27,14 +28,7 @@ var Presets = map[string]Shape{
 }
 
 // PresetNames lists the presets, sorted.
-func PresetNames() []string {
-	var n []string
-	for k := range Presets {
-		n = append(n, k)
-	}
-	sort.Strings(n)
-	return n
-}
+func PresetNames() []string { return slices.Sorted(maps.Keys(Presets)) }
 
 // ParseArch reads bert or xlm-roberta (also xlmr, xlm_roberta).
 func ParseArch(s string) (nn.Arch, error) {

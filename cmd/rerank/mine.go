@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -77,10 +76,7 @@ func newMineCommand() *cli.Command {
 }
 
 func runMine(c *cli.Context) error {
-	ctx := c.Context
-	if ctx == nil {
-		ctx = context.Background()
-	}
+	ctx := c.Context // cli.App.Run sets it
 	in, beirDir := c.String("input"), c.String("beir")
 	if (in == "") == (beirDir == "") {
 		return errors.New("give exactly one of --input (FlagEmbedding JSONL) and --beir (BEIR directory)")

@@ -43,10 +43,7 @@ func newRetrieveCommand() *cli.Command {
 }
 
 func runRetrieve(c *cli.Context) error {
-	ctx := c.Context
-	if ctx == nil {
-		ctx = context.Background()
-	}
+	ctx := c.Context // cli.App.Run sets it
 	format := strings.ToLower(c.String("format"))
 	if format != "jsonl" && format != "trec" {
 		return fmt.Errorf("--format %q: use jsonl or trec", c.String("format"))
