@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rerank-go/rerank/internal/testdir"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -22,7 +23,6 @@ func writeTemp(t *testing.T, name, content string) string {
 // tinyBEIR writes a small BEIR directory and returns it.
 func tinyBEIR(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
 	files := map[string]string{
 		"corpus.jsonl": `{"_id": "d1", "title": "Wing", "text": "lift of a wing"}
 {"_id": "d2", "title": "", "text": "  heat transfer  "}
@@ -34,12 +34,7 @@ func tinyBEIR(t *testing.T) string {
 		"qrels/dup.tsv":  "q1\td1\t1\nq1\td1\t2\n",
 		"qrels/trec.txt": "q1 0 d1 2\nq2 0 d2 1\n",
 	}
-	for name, c := range files {
-		p := filepath.Join(dir, name)
-		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		require.NoError(t, os.WriteFile(p, []byte(c), 0o644))
-	}
-	return dir
+	return testdir.Write(t, files)
 }
 
 func TestLoadBEIR(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rerank-go/rerank/eval"
 	"github.com/rerank-go/rerank/internal/sharedtest"
+	"github.com/rerank-go/rerank/internal/testdir"
 )
 
 // runEvalCLI runs `rerank eval args...` with a fresh command.
@@ -24,7 +25,6 @@ func runEvalCLI(t *testing.T, args ...string) (string, string, error) {
 // evalFixture writes a small BEIR directory with BM25-style candidates.
 func evalFixture(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
 	files := map[string]string{
 		"corpus.jsonl": `{"_id":"d1","title":"","text":"nothing"}
 {"_id":"d2","title":"wing","text":"lift of a wing"}
@@ -47,12 +47,7 @@ func evalFixture(t *testing.T) string {
 {"qid":"q2","query":"x","doc_ids":["d1","d99"],"bm25_scores":[1,0]}
 `,
 	}
-	for name, c := range files {
-		p := filepath.Join(dir, name)
-		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		require.NoError(t, os.WriteFile(p, []byte(c), 0o644))
-	}
-	return dir
+	return testdir.Write(t, files)
 }
 
 // overlapScorer scores passages by the number of query words they contain.

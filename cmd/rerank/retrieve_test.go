@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/rerank-go/rerank/internal/sharedtest"
+	"github.com/rerank-go/rerank/internal/testdir"
 )
 
 // runCmd runs one rerank command in-process.
@@ -23,7 +24,6 @@ func runCmd(t *testing.T, cmd *cli.Command, args ...string) (string, string, err
 // beirFixture writes a tiny BEIR directory.
 func beirFixture(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
 	files := map[string]string{
 		"corpus.jsonl": `{"_id":"d1","title":"","text":"nothing at all"}
 {"_id":"d2","title":"Wing","text":"lift of a wing in flight"}
@@ -38,12 +38,7 @@ func beirFixture(t *testing.T) string {
 		"qrels/dev.tsv":   "query-id\tcorpus-id\tscore\nq1\td2\t2\nq2\td4\t1\n",
 		"qrels/train.tsv": "query-id\tcorpus-id\tscore\nq2\td4\t1\n",
 	}
-	for name, body := range files {
-		p := filepath.Join(dir, name)
-		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
-	}
-	return dir
+	return testdir.Write(t, files)
 }
 
 func TestRetrieveCommand(t *testing.T) {
