@@ -195,3 +195,24 @@ type FirstQueryAttender interface {
 type BiasGemmer interface {
 	GemmBias(m, n, k int, a Buf, lda int, b Buf, ldb int, bias Buf, c Buf, ldc int)
 }
+
+// WeightPacker is an optional extension of BiasGemmer for inference with
+// weights that stay fixed over many passes. A backend whose GemmBias
+// rearranges the weight into a layout of its own on every call (the CPU
+// backend packs panels of it, as BLAS libraries do) rearranges it once
+// instead, into a buffer that products then read as it is.
+type WeightPacker interface {
+	BiasGemmer
+	// PackedSize returns the number of float32 values PackWeight writes
+	// for an n×k weight ([out, in]), or 0 when the backend does not pack
+	// (on this CPU, or by its configuration).
+	PackedSize(n, k int) int
+	// PackWeight writes the n×k weight w (leading dimension ldw) into dst,
+	// which holds PackedSize(n, k) values, in the layout GemmBiasPacked
+	// reads. dst is a copy: later changes to w do not reach it.
+	PackWeight(dst, w Buf, ldw, n, k int)
+	// GemmBiasPacked is GemmBias(m, n, k, a, lda, w, k, bias, c, ldc) with
+	// the weight packed by PackWeight(pw, w, …, n, k); the result has the
+	// same bits.
+	GemmBiasPacked(m, n, k int, a Buf, lda int, pw, bias, c Buf, ldc int)
+}

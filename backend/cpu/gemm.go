@@ -105,7 +105,7 @@ const gemmSplitMin = 1 << 21
 func (bk *Backend) GemmBias(m, n, k int, a backend.Buf, lda int, b backend.Buf, ldb int, bias backend.Buf, c backend.Buf, ldc int) {
 	aa, bb, bs, cc := f(a), f(b), f(bias), f(c)
 	if bk.avx512 {
-		bk.avxGemmPar(false, true, m, n, k, 1, aa, lda, bb, ldb, 0, cc, ldc, bs)
+		bk.avxGemmPar(false, true, m, n, k, 1, aa, lda, bb, ldb, 0, cc, ldc, bs, nil)
 		return
 	}
 	block := func(lo, hi int) {
@@ -122,13 +122,40 @@ func (bk *Backend) GemmBias(m, n, k int, a backend.Buf, lda int, b backend.Buf, 
 	bk.split(m, ((m+w-1)/w+31)/32*32, block)
 }
 
+var _ backend.WeightPacker = (*Backend)(nil)
+
+// PackedSize implements backend.WeightPacker. It is 0, for no packing,
+// unless products take the AVX-512 kernel (GemmRoute "avx512"), whose
+// packed layout is panels of 32 output columns, k-block by k-block.
+func (bk *Backend) PackedSize(n, k int) int {
+	if !bk.avx512 || n <= 0 || k <= 0 {
+		return 0
+	}
+	return packedWeightSize(n, k)
+}
+
+// PackWeight implements backend.WeightPacker.
+func (bk *Backend) PackWeight(dst, w backend.Buf, ldw, n, k int) {
+	if bk.PackedSize(n, k) == 0 {
+		panic("cpu: PackWeight where PackedSize is 0")
+	}
+	packWeight(f(dst), f(w), ldw, n, k)
+}
+
+// GemmBiasPacked implements backend.WeightPacker: GemmBias without
+// packing the weight, which takes the same kernel in the same order, so
+// the result has the same bits.
+func (bk *Backend) GemmBiasPacked(m, n, k int, a backend.Buf, lda int, pw, bias, c backend.Buf, ldc int) {
+	bk.avxGemmPar(false, true, m, n, k, 1, f(a), lda, nil, 0, 0, f(c), ldc, f(bias), f(pw))
+}
+
 // gemmPar computes one product, split into one block of C's rows (or,
 // when C has few rows, of its columns) per worker, each block a
 // single-threaded sgemm. The split depends only on the shape and the
 // worker count, so results are reproducible.
 func (bk *Backend) gemmPar(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if bk.avx512 {
-		bk.avxGemmPar(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+		bk.avxGemmPar(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, nil)
 		return
 	}
 	w := bk.workers

@@ -106,18 +106,28 @@ func avxSgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda 
 // not change any value: every element of C is summed in the same order
 // whatever the blocks, so the result has the same bits for any number of
 // workers and any timing.
-func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
+func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias, pre []float32) {
 	w := bk.workers
+	if pre != nil && (w <= 1 || m*n*k < gemmSplitMin) && m > 0 && n > 0 && k > 0 {
+		avxPrepacked(transA, m, n, k, alpha, a, lda, pre, beta, c, ldc, bias)
+		return
+	}
 	if w <= 1 || m*n*k < gemmSplitMin || m <= 0 || n <= 0 || k <= 0 {
 		avxSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
 		return
 	}
 	nb, apSize := int(C.rr_sgemm_packb_size(C.int64_t(n), C.int64_t(k))), packASize
-	if privateB(transA) {
+	if privateB(transA) && pre == nil {
 		nb, apSize = 0, privateSize
+	}
+	if pre != nil {
+		nb = 0 // B comes packed: the workers go straight to C's blocks
 	}
 	p, buf := getPack(nb + w*apSize)
 	pb := buf[:nb]
+	if pre != nil {
+		pb = pre
+	}
 	panels := (n + avxNR - 1) / avxNR
 	// C is cut into blocks of rows (or, when it has few rows, of panels)
 	// that the workers take in turn, so that a worker that starts late or
@@ -129,7 +139,7 @@ func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a
 	// 2-6% where B is 1.8-2.4M floats.)
 	byRows := m >= 2*w*avxMR || panels < w
 	claims := 1
-	if byRows && nb > 0 {
+	if byRows && len(pb) > 0 {
 		per, rows := claimsPerWorker, claimMinRows
 		if k*n > claimBMax {
 			per, rows = per/2, rows*2
@@ -187,4 +197,28 @@ func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a
 	work(0)
 	wg.Wait()
 	packPool.Put(p)
+}
+
+// avxPrepacked computes C = alpha·op(A)·B + beta·C (+ bias) on the calling
+// goroutine, B packed beforehand by rr_sgemm_packb (PackWeight).
+func avxPrepacked(transA bool, m, n, k int, alpha float32, a []float32, lda int, pb []float32, beta float32, c []float32, ldc int, bias []float32) {
+	p, ap := getPack(packASize)
+	panels := (n + avxNR - 1) / avxNR
+	C.rr_sgemm_compute(bint(transA), 0, C.int64_t(m), 0, C.int64_t(panels), C.int64_t(n), C.int64_t(k), C.float(alpha),
+		fp(a), C.int64_t(lda), 1, nil, 0, fp(pb), C.float(beta), fp(c), C.int64_t(ldc), fp(bias), fp(ap))
+	packPool.Put(p)
+}
+
+// packedWeightSize is the number of floats packWeight writes for an n×k
+// weight.
+func packedWeightSize(n, k int) int { return int(C.rr_sgemm_packb_size(C.int64_t(n), C.int64_t(k))) }
+
+// packWeight packs the n×k weight w (row j holds output j's k inputs,
+// leading dimension ldw) as op(B) = wᵀ, the B of a linear layer's forward
+// product, into dst (packedWeightSize(n, k) floats).
+func packWeight(dst, w []float32, ldw, n, k int) {
+	if n <= 0 || k <= 0 {
+		return
+	}
+	C.rr_sgemm_packb(1, C.int64_t(n), C.int64_t(k), fp(w), C.int64_t(ldw), fp(dst), 0, C.int64_t((n+avxNR-1)/avxNR))
 }

@@ -9,6 +9,10 @@ func avxSgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda 
 	panic("cpu: no AVX-512 kernel")
 }
 
-func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
+func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias, pre []float32) {
 	panic("cpu: no AVX-512 kernel")
 }
+
+func packedWeightSize(n, k int) int { panic("cpu: no AVX-512 kernel") }
+
+func packWeight(dst, w []float32, ldw, n, k int) { panic("cpu: no AVX-512 kernel") }

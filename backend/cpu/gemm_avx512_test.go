@@ -132,7 +132,7 @@ func TestAVX512Gemm(t *testing.T) {
 			for _, w := range []int{1, 2, 3} {
 				bk := &Backend{workers: w, avx512: true}
 				par := append([]float32(nil), c0...)
-				bk.avxGemmPar(ta, tb, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, par, ldc, bias)
+				bk.avxGemmPar(ta, tb, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, par, ldc, bias, nil)
 				same := true
 				for i := range par {
 					same = same && math.Float32bits(par[i]) == math.Float32bits(got[i])
@@ -210,4 +210,46 @@ func TestAVX512GemmNoAlloc(t *testing.T) {
 		avxSgemm(false, true, 64, n, k, 1, a, k, w, k, 0, c, n, nil)
 	})
 	assert.Zero(t, allocs, "single-goroutine product")
+}
+
+// TestPackedWeights: GemmBiasPacked on a weight packed by PackWeight gives
+// GemmBias's bits, on one worker and several, for shapes with partial
+// panels and k-blocks and for a weight inside a wider matrix (ldw > k);
+// a backend on another route packs nothing.
+func TestPackedWeights(t *testing.T) {
+	if !haveAVX512 {
+		t.Skip("no AVX-512 kernel in this build or on this CPU")
+	}
+	assert.Zero(t, (&Backend{workers: 1}).PackedSize(64, 64), "a backend off the AVX-512 route packs nothing")
+	r := rand.New(rand.NewPCG(9, 9))
+	for _, tc := range []struct {
+		name        string
+		m, n, k, ld int
+	}{
+		{"one row, one output", 1, 1, 7, 7},
+		{"minilm qkv", 256, 1152, 384, 384},
+		{"partial panel and tile", 37, 45, 33, 33},
+		{"two k-blocks", 130, 96, 768, 768},
+		{"deep k, wide ld", 64, 40, 1000, 1030},
+		{"large, split across workers", 600, 512, 384, 384},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := randVec(r, tc.m*tc.k, 1)
+			w, bias := randVec(r, tc.n*tc.ld, 1), randVec(r, tc.n, 1)
+			for _, workers := range []int{1, 2, 3} {
+				bk := &Backend{workers: workers, avx512: true}
+				size := bk.PackedSize(tc.n, tc.k)
+				require.GreaterOrEqual(t, size, tc.n*tc.k)
+				pw := make(F32, size)
+				bk.PackWeight(pw, F32(w), tc.ld, tc.n, tc.k)
+				want, got := make(F32, tc.m*tc.n), make(F32, tc.m*tc.n)
+				bk.GemmBias(tc.m, tc.n, tc.k, F32(a), tc.k, F32(w), tc.ld, F32(bias), want, tc.n)
+				for i := range got {
+					got[i] = float32(math.NaN()) // C is not read
+				}
+				bk.GemmBiasPacked(tc.m, tc.n, tc.k, F32(a), tc.k, pw, F32(bias), got, tc.n)
+				require.Equal(t, want, got, "%d workers", workers)
+			}
+		})
+	}
 }
