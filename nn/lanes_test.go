@@ -70,3 +70,62 @@ func TestLanesWithGrads(t *testing.T) {
 	require.NoError(t, err)
 	assert.LessOrEqual(t, closeRel(got, want), 1e-6)
 }
+
+// TestLanesPackWeights: lanes with packed weights give the bits of lanes
+// without, whatever part of the weights the budget covers, with and
+// without padding skipped and with every position computed; after
+// release they read the model's weights again.
+func TestLanesPackWeights(t *testing.T) {
+	packs := cpu.NewWorkers(2).PackedSize(64, 64) > 0
+	for _, tc := range []struct {
+		name   string
+		arch   nn.Arch
+		budget int64
+		o      nn.RunOptions
+	}{
+		{"bert all", nn.BERT, -1, nn.RunOptions{}},
+		{"bert all skip padding", nn.BERT, -1, nn.RunOptions{SkipPadding: true}},
+		{"xlmr all positions", nn.XLMRoberta, -1, nn.RunOptions{AllPositions: true}},
+		{"xlmr part", nn.XLMRoberta, 20_000, nn.RunOptions{SkipPadding: true}},
+		{"bert head only", nn.BERT, 5_000, nn.RunOptions{}},
+		{"budget too small", nn.BERT, 100, nn.RunOptions{}},
+		{"zero budget", nn.BERT, 0, nn.RunOptions{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := tinyConfig(tc.arch)
+			m, err := nn.New(cpu.NewWorkers(2), c)
+			require.NoError(t, err)
+			m.InitRandom(3, 0.2)
+			ln, err := nn.NewLanes(m)
+			require.NoError(t, err)
+			r := rand.New(rand.NewPCG(7, 7))
+			b := randomBatch(r, c, 6, 12)
+			want, err := ln.Forward(b, tc.o)
+			require.NoError(t, err)
+
+			release, err := ln.PackWeights(tc.budget)
+			require.NoError(t, err)
+			if tc.budget >= 0 {
+				assert.LessOrEqual(t, ln.PackedBytes(), tc.budget)
+			}
+			if packs && (tc.budget < 0 || tc.budget > 1000) {
+				assert.Positive(t, ln.PackedBytes())
+			}
+			_, err = ln.PackWeights(-1)
+			assert.ErrorContains(t, err, "already packed")
+			got, err := ln.Forward(b, tc.o)
+			require.NoError(t, err)
+			assert.Equal(t, want, got, "packed weights change the logits")
+
+			release()
+			release()
+			assert.Zero(t, ln.PackedBytes())
+			m.InitRandom(4, 0.2)
+			got, err = ln.Forward(b, tc.o)
+			require.NoError(t, err)
+			want, err = m.Forward(b, tc.o)
+			require.NoError(t, err)
+			assert.LessOrEqual(t, closeRel(got, want), 1e-6, "released lanes read the new weights")
+		})
+	}
+}

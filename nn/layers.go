@@ -14,7 +14,7 @@ func grad(p *Param) backend.Buf { return p.G }
 // linearForward computes y = x·Wᵀ + b (+ adapter) for rows rows; x and y
 // are dense (leading dimensions In and Out).
 func (m *Model) linearForward(lin *Linear, x, y backend.Buf, rows int, o RunOptions) error {
-	m.gemmBias(rows, lin.Out, lin.In, x, lin.W.W, lin.B.W, y)
+	m.gemmBias(rows, lin.Out, lin.In, x, lin.W.W, lin.packed, lin.B.W, y)
 	if lin.Adapter != nil {
 		return lin.Adapter.Forward(m.be, x, lin.In, y, lin.Out, rows, o.Train, backend.SubSeed(o.Seed, lin.site))
 	}
@@ -22,8 +22,13 @@ func (m *Model) linearForward(lin *Linear, x, y backend.Buf, rows int, o RunOpti
 }
 
 // gemmBias sets y = x·wᵀ + b for rows×in x and out×in w (dense), in one
-// pass when the backend can.
-func (m *Model) gemmBias(rows, out, in int, x, w, b, y backend.Buf) {
+// pass when the backend can; pw, when not nil, is w packed by the
+// backend's WeightPacker (see Lanes.PackWeights).
+func (m *Model) gemmBias(rows, out, in int, x, w, pw, b, y backend.Buf) {
+	if pw != nil {
+		m.be.(backend.WeightPacker).GemmBiasPacked(rows, out, in, x, in, pw, b, y, out)
+		return
+	}
 	if bg, ok := m.be.(backend.BiasGemmer); ok {
 		bg.GemmBias(rows, out, in, x, in, w, in, b, y, out)
 		return
@@ -156,7 +161,7 @@ func (m *Model) attentionForward(l int, o RunOptions) (ctx, x backend.Buf, rows 
 	if a.packed {
 		qkv = a.qkvP
 	}
-	m.gemmBias(T, 3*H, H, x, L.qkvW, L.qkvB, qkv)
+	m.gemmBias(T, 3*H, H, x, L.qkvW, L.pk.qkv, L.qkvB, qkv)
 	for j, lin := range []*Linear{&L.q, &L.k, &L.v} {
 		if lin.Adapter != nil {
 			y := qkv.Slice(j*H, 3*T*H-j*H)
@@ -195,12 +200,12 @@ func (m *Model) firstQueryAttention(l int, o RunOptions, fq backend.FirstQueryAt
 	H, T, n := m.Cfg.Hidden, a.rows, a.n
 	x = a.xs[l]
 	m.clsRows(a.xCls, x, H, false)
-	m.gemmBias(n, H, H, a.xCls, L.qkvW.Slice(0, H*H), L.qkvB.Slice(0, H), a.qCls)
+	m.gemmBias(n, H, H, a.xCls, L.qkvW.Slice(0, H*H), L.pk.q, L.qkvB.Slice(0, H), a.qCls)
 	kv := p.qkv.Slice(0, 2*T*H)
 	if a.packed {
 		kv = a.qkvP.Slice(0, 2*T*H)
 	}
-	m.gemmBias(T, 2*H, H, x, L.qkvW.Slice(H*H, 2*H*H), L.qkvB.Slice(H, 2*H), kv)
+	m.gemmBias(T, 2*H, H, x, L.qkvW.Slice(H*H, 2*H*H), L.pk.kv, L.qkvB.Slice(H, 2*H), kv)
 	if a.packed {
 		kv = p.qkv.Slice(0, 2*a.n*a.s*H)
 		m.scatterRows(kv, a.qkvP, 2*H)

@@ -44,6 +44,9 @@ type layer struct {
 	qkvW, qkvB backend.Buf
 	// qkvGW and qkvGB are the matching gradient views, nil when frozen.
 	qkvGW, qkvGB backend.Buf
+	// pk holds qkvW packed whole, and its query and key-value rows apart
+	// (for firstQueryAttention), on a lane with packed weights.
+	pk struct{ qkv, q, kv backend.Buf }
 }
 
 // head is BERT's pooler+classifier or XLM-R's classification head; both

@@ -60,7 +60,8 @@ type Linear struct {
 	W, B    *Param
 	Adapter Adapter
 
-	site uint64 // dropout stream of the adapter
+	site   uint64      // dropout stream of the adapter
+	packed backend.Buf // W packed by Lanes.PackWeights, or nil
 }
 
 // Adapter adds a trainable correction to a Linear's output. Package lora
