@@ -57,6 +57,10 @@ type Options struct {
 	Lengths []int
 	// Backend computes the steps.
 	Backend backend.Backend
+	// PackBudget is the most bytes of weights that inference packs once,
+	// before its steps, as crossencoder does for each scoring call
+	// (nn.Lanes.PackWeights): 0 means none, a negative value all.
+	PackBudget int64
 }
 
 // Result is one mode's measurement.
@@ -72,6 +76,9 @@ type Result struct {
 	// Lanes is the number of lanes inference split each batch across (see
 	// nn.Lanes); training runs every op across the cores instead.
 	Lanes int
+	// PackedMiB is the size of the weights inference packed once
+	// (Options.PackBudget).
+	PackedMiB float64
 	// ExecGFLOPs counts the products the step executes (ExecutedFLOPs)
 	// instead of the reference's count; the FMA-peak share uses it.
 	ExecGFLOPs                   float64
@@ -204,6 +211,12 @@ func Run(mode string, o Options) (Result, error) {
 	if mode == "infer" {
 		forward = lanes.Forward
 		res.Lanes = lanes.Count()
+		release, err := lanes.PackWeights(o.PackBudget)
+		if err != nil {
+			return Result{}, err
+		}
+		defer release()
+		res.PackedMiB = float64(lanes.PackedBytes()) / (1 << 20)
 	}
 	var fwd, bwd, upd []float64
 	step := func(i int) error {
@@ -310,6 +323,9 @@ func (r Result) String() string {
 		r.PeakRSSMiB, float64(r.ParamsTrainable)/1e6, float64(r.ParamsTotal)/1e6, r.OwnCores, 100*r.OtherLoad)
 	if r.Lanes > 1 {
 		fmt.Fprintf(&b, ", lanes %d", r.Lanes)
+	}
+	if r.PackedMiB > 0 {
+		fmt.Fprintf(&b, ", packed weights %.0f MiB", r.PackedMiB)
 	}
 	if r.Mode == "train" {
 		fmt.Fprintf(&b, ", fwd/bwd/opt %.3f/%.3f/%.3fs", r.FwdMedian, r.BwdMedian, r.OptMedian)

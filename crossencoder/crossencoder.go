@@ -40,6 +40,10 @@ type Options struct {
 	Adapter string
 	// Seed draws a fresh head when the directory holds a plain encoder.
 	Seed uint64
+	// PackBudget is the most bytes of the weights each scoring call packs
+	// once for the products of all its batches (nn.Lanes.PackWeights): 0
+	// means nn.DefaultPackBudget, a negative value none.
+	PackBudget int64
 }
 
 // Truncation returns the tokenizer truncation the options select for a
@@ -76,6 +80,7 @@ type Model struct {
 
 	trunc tokenize.Truncation
 	batch int
+	pack  int64 // PackBudget, resolved
 	mu    sync.Mutex
 	lanes *nn.Lanes // the lanes of Net's backend, made on first use
 }
@@ -144,7 +149,14 @@ func New(net *nn.Model, tok *tokenize.Tokenizer, opts Options) (*Model, error) {
 	if bs <= 0 {
 		bs = 32
 	}
-	return &Model{Net: net, Tok: tok, trunc: tr, batch: bs}, nil
+	pack := opts.PackBudget
+	switch {
+	case pack == 0:
+		pack = nn.DefaultPackBudget
+	case pack < 0:
+		pack = 0
+	}
+	return &Model{Net: net, Tok: tok, trunc: tr, batch: bs, pack: pack}, nil
 }
 
 // CheckTokenizer reports a tokenizer whose ids do not fit the model.
@@ -204,6 +216,16 @@ func (m *Model) ScoreEncoded(ctx context.Context, encs []tokenize.Encoding) ([]f
 			return nil, err
 		}
 		m.lanes = ln
+	}
+	// The weights stay fixed for the call (m.mu is held), so the lanes
+	// may pack them once for all its batches; a single pair runs on the
+	// model alone and gains nothing from it.
+	if len(encs) > 1 {
+		release, err := m.lanes.PackWeights(m.pack)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
 	}
 	labels := m.Net.Cfg.NumLabels
 	for start := 0; start < len(order); start += m.batch {

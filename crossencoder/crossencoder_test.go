@@ -103,6 +103,26 @@ func TestScoreMatchesSinglePairs(t *testing.T) {
 	assert.Equal(t, got, again)
 }
 
+// TestScorePackBudgets: packing the weights for a call's batches, whole,
+// in part or not at all, leaves every score's bits as they are.
+func TestScorePackBudgets(t *testing.T) {
+	dir := initTiny(t)
+	q := "does aspirin reduce the risk of heart attack"
+	ps := []string{"Aspirin lowers the risk of myocardial infarction.", "short", "Heart attacks are caused by blocked arteries.", "", "aspirin"}
+	var want []float32
+	for _, budget := range []int64{-1, 0, 4 << 10, 1 << 30} {
+		m, err := Load(cpu.NewWorkers(2), dir, Options{MaxLen: 64, BatchSize: 2, PackBudget: budget})
+		require.NoError(t, err)
+		got, err := m.Score(context.Background(), q, ps)
+		require.NoError(t, err)
+		if want == nil {
+			want = got
+			continue
+		}
+		assert.Equal(t, want, got, "budget %d", budget)
+	}
+}
+
 func TestTruncationOptions(t *testing.T) {
 	tests := []struct {
 		name string

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rerank-go/rerank/backend/cpu"
 	"github.com/rerank-go/rerank/bench"
+	"github.com/rerank-go/rerank/nn"
 )
 
 func init() {
@@ -36,6 +37,7 @@ func init() {
 			&cli.StringFlag{Name: "lengths-from", Usage: "FlagEmbedding training file whose pairs give the rows' real lengths"},
 			&cli.StringFlag{Name: "tokenizer", Usage: "tokenizer.json for --lengths-from (default ../shared/models/bert-uncased-wordpiece-tokenizer/tokenizer.json)"},
 			&cli.BoolFlag{Name: "no-peak", Usage: "skip measuring the FMA peak"},
+			&cli.IntFlag{Name: "pack-mib", Value: nn.DefaultPackBudget >> 20, Usage: "MiB of weights inference packs once for its products, as scoring does (0: none, -1: all)"},
 			&cli.StringFlag{Name: "json", Usage: "append one JSON record per run to this file"},
 			&cli.StringFlag{Name: "lengths", Hidden: true},
 			&cli.StringFlag{Name: "child", Hidden: true},
@@ -90,7 +92,7 @@ func benchAction(c *cli.Context) error {
 		var step [2]float64
 		for i, ls := range runs {
 			args := []string{"bench", "--child", mode, "--peak", strconv.FormatFloat(peak, 'f', 3, 64)}
-			for _, name := range []string{"shape", "seq", "batch", "group", "warmup", "steps", "dropout", "lr", "json"} {
+			for _, name := range []string{"shape", "seq", "batch", "group", "warmup", "steps", "dropout", "lr", "json", "pack-mib"} {
 				if c.IsSet(name) {
 					args = append(args, "--"+name, fmt.Sprint(c.Value(name)))
 				}
@@ -126,7 +128,7 @@ func benchChild(c *cli.Context, mode string) error {
 	o := bench.Options{
 		Shape: c.String("shape"), Seq: c.Int("seq"), Batch: c.Int("batch"), Group: c.Int("group"),
 		Warmup: c.Int("warmup"), Steps: c.Int("steps"), Dropout: float32(c.Float64("dropout")), LR: float32(c.Float64("lr")),
-		Backend: cpu.New(),
+		Backend: cpu.New(), PackBudget: int64(c.Int("pack-mib")) << 20,
 	}
 	if ls := c.String("lengths"); ls != "" {
 		for _, s := range strings.Split(ls, ",") {
