@@ -79,6 +79,10 @@ func TestAVX512Gemm(t *testing.T) {
 		gemmCase{50, 70, 1000, 1, 0.5, false, 24}, // lda = 1024: A packed, not read in place
 		gemmCase{800, 45, 70, 1, 1, true, 1},
 	)
+	// Every height of a last, partial tile of rows, after a whole row block.
+	for mr := 1; mr < 12; mr++ {
+		cases = append(cases, gemmCase{96 + mr, 40, 50, 1, 0.5, mr%2 == 0, mr % 3})
+	}
 	for ci, tc := range cases {
 		for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
 			ta, tb := tr[0], tr[1]

@@ -153,15 +153,18 @@ void rr_sgemm_packb(int transB, int64_t n, int64_t k, const float *b, int64_t ld
 // MR×kc with element (r, p) at a[r·rsa + p·csa] and B a packed panel.
 // Only the first mr rows and the columns in masks m0, m1 are written;
 // beta = 0 never reads C.
+// R (at most MR, a constant once inlined) is the number of rows the
+// loop computes; rows past mr are computed but not written.
 static inline __attribute__((always_inline)) void kern(int64_t kc, const float *a, int64_t rsa, int64_t csa,
-                                                       const float *b, float *c, int64_t ldc, int mr, __mmask16 m0,
-                                                       __mmask16 m1, float alpha, float beta, const float *bias) {
+                                                       const float *b, float *c, int64_t ldc, const int R, int mr,
+                                                       __mmask16 m0, __mmask16 m1, float alpha, float beta,
+                                                       const float *bias) {
 	__m512 x[MR], y[MR];
 #pragma GCC unroll 16
-	for (int r = 0; r < MR; r++) x[r] = y[r] = _mm512_setzero_ps();
+	for (int r = 0; r < R; r++) x[r] = y[r] = _mm512_setzero_ps();
 	// Fetch the tile of C now so that it is in L1 when the sums are.
 #pragma GCC unroll 16
-	for (int r = 0; r < MR; r++) {
+	for (int r = 0; r < R; r++) {
 		if (r >= mr) break;
 		_mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
 		_mm_prefetch((const char *)(c + r * ldc + 31), _MM_HINT_T0);
@@ -169,7 +172,7 @@ static inline __attribute__((always_inline)) void kern(int64_t kc, const float *
 	for (int64_t p = 0; p < kc; p++) {
 		__m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 16
-		for (int r = 0; r < MR; r++) {
+		for (int r = 0; r < R; r++) {
 			__m512 av = _mm512_set1_ps(a[r * rsa]);
 			x[r] = _mm512_fmadd_ps(av, b0, x[r]);
 			y[r] = _mm512_fmadd_ps(av, b1, y[r]);
@@ -184,7 +187,7 @@ static inline __attribute__((always_inline)) void kern(int64_t kc, const float *
 		bias1 = _mm512_maskz_loadu_ps(m1, bias + 16);
 	}
 #pragma GCC unroll 16
-	for (int r = 0; r < MR; r++) {
+	for (int r = 0; r < R; r++) {
 		if (r >= mr) break;
 		float *cr = c + r * ldc;
 		__m512 u = _mm512_mul_ps(va, x[r]), v = _mm512_mul_ps(va, y[r]);
@@ -204,12 +207,25 @@ static inline __attribute__((always_inline)) void kern(int64_t kc, const float *
 // The two instances: A read in place (MR full rows) or packed.
 static void kern_rows(int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, __mmask16 m0,
                       __mmask16 m1, float alpha, float beta, const float *bias) {
-	kern(kc, a, lda, 1, b, c, ldc, MR, m0, m1, alpha, beta, bias);
+	kern(kc, a, lda, 1, b, c, ldc, MR, MR, m0, m1, alpha, beta, bias);
 }
 
+// kern_packed computes the first mr rows of a packed micro-panel of A, in
+// a loop over those rows only (rounded up to even): a last tile of 4 rows
+// (1024 = 85·12 + 4) or the one row per sequence of the last layer do not
+// pay for 12.
 static void kern_packed(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mr, __mmask16 m0,
                         __mmask16 m1, float alpha, float beta, const float *bias) {
-	kern(kc, a, 1, MR, b, c, ldc, mr, m0, m1, alpha, beta, bias);
+#define KP(R) kern(kc, a, 1, MR, b, c, ldc, (R) < MR ? (R) : MR, mr, m0, m1, alpha, beta, bias)
+	switch ((mr + 1) / 2) {
+	case 1: KP(2); break;
+	case 2: KP(4); break;
+	case 3: KP(6); break;
+	case 4: KP(8); break;
+	case 5: KP(10); break;
+	default: KP(MR); break;
+	}
+#undef KP
 }
 
 
