@@ -439,8 +439,10 @@ func (b *Backend) Gelu(out, x backend.Buf) {
 			return
 		}
 		for i := lo; i < hi; i++ {
+			// Φ(v) as erfc keeps its relative accuracy for v < 0,
+			// where 1 + erf(v/√2) cancels.
 			v := float64(xx[i])
-			o[i] = float32(0.5 * v * (1 + math.Erf(v*invSqrt2)))
+			o[i] = float32(0.5 * v * math.Erfc(-v*invSqrt2))
 		}
 	})
 }
@@ -456,7 +458,7 @@ func (b *Backend) GeluBackward(dx, dout, x backend.Buf) {
 		}
 		for i := lo; i < hi; i++ {
 			v := float64(xx[i])
-			cdf := 0.5 * (1 + math.Erf(v*invSqrt2))
+			cdf := 0.5 * math.Erfc(-v*invSqrt2)
 			pdf := invSqrt2Pi * math.Exp(-0.5*v*v)
 			d[i] = float32(float64(g[i]) * (cdf + v*pdf))
 		}
