@@ -21,5 +21,6 @@ void rr_attn_bwd(int S, int L, int d, float scale, const float *q, const float *
                  const float *p, const float *g, int ldg, float *dq, float *dk, float *dv, float pd, uint64_t seed,
                  uint64_t base, float *scratch);
 void rr_attn_use_avx512(int on);
+void rr_softmax_use_avx512(int on);
 void rr_gelu512(float *out, const float *x, int64_t n);
 void rr_gelu_backward512(float *dx, const float *dout, const float *x, int64_t n);

@@ -427,6 +427,14 @@ static void zero_rows(float *x, int ld, int from, int to, int d) {
 	for (int i = from; i < to; i++) memset(x + (int64_t)i * ld, 0, d * sizeof(float));
 }
 
+// softmax512 sends softmax_rows to its AVX-512 twin, softmax_rows512 (set
+// from Go where the CPU has AVX-512F).
+static int softmax512;
+
+void rr_softmax_use_avx512(int on) { softmax512 = on; }
+
+static void softmax_rows512(float *p, int ld, int rows, int L, int S, const float *madd);
+
 // attn_avx512 sends the attention products to rr_sgemm_auto (set from Go
 // when GemmRoute is "avx512"); otherwise they go to OpenBLAS.
 static int attn_avx512;
@@ -453,7 +461,11 @@ void rr_attn_fwd(int S, int L, int d, float scale, const float *q, const float *
 		L = S;
 	} else {
 		attn_gemm(0, 1, S, L, d, scale, q, ld, k, ld, p, S);
-		softmax_rows(p, S, S, L, S, madd);
+		if (softmax512) {
+			softmax_rows512(p, S, S, L, S, madd);
+		} else {
+			softmax_rows(p, S, S, L, S, madd);
+		}
 	}
 	const float *pv = p;
 	if (pd > 0) {
@@ -587,5 +599,38 @@ T512 void rr_gelu_backward512(float *dx, const float *dout, const float *x, int6
 		__m512 pdf;
 		__m512 c = phi16(v, &pdf);
 		_mm512_mask_storeu_ps(dx + i, m, _mm512_mul_ps(g, _mm512_fmadd_ps(v, pdf, c)));
+	}
+}
+
+// ---------------------------------------------------------------- AVX-512 softmax
+
+// softmax_rows512 is softmax_rows on 16 lanes, the last vector of a row
+// masked: max of the masked scores, exp(s - max) by expneg16 (whose
+// argument mx - s is clamped at 120, so a -Inf score, a padded key, gives
+// exactly 0 while NaN stays NaN), sum, scale.
+T512 static void softmax_rows512(float *p, int ld, int rows, int L, int S, const float *madd) {
+	const __m512 clamp = _mm512_set1_ps(120.0f);
+	for (int i = 0; i < rows; i++) {
+		float *row = p + (int64_t)i * ld;
+		__m512 vmx = _mm512_set1_ps(-INFINITY);
+		for (int j = 0; j < L; j += 16) {
+			__mmask16 m = first_lanes(L - j);
+			__m512 s = _mm512_add_ps(_mm512_maskz_loadu_ps(m, row + j), _mm512_maskz_loadu_ps(m, madd + j));
+			vmx = _mm512_mask_max_ps(vmx, m, vmx, s);
+		}
+		__m512 vm = _mm512_set1_ps(_mm512_reduce_max_ps(vmx)), vs = _mm512_setzero_ps();
+		for (int j = 0; j < L; j += 16) {
+			__mmask16 m = first_lanes(L - j);
+			__m512 s = _mm512_add_ps(_mm512_maskz_loadu_ps(m, row + j), _mm512_maskz_loadu_ps(m, madd + j));
+			__m512 e = expneg16(_mm512_min_ps(clamp, _mm512_sub_ps(vm, s)));
+			_mm512_mask_storeu_ps(row + j, m, e);
+			vs = _mm512_mask_add_ps(vs, m, vs, e);
+		}
+		__m512 vi = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vs));
+		for (int j = 0; j < L; j += 16) {
+			__mmask16 m = first_lanes(L - j);
+			_mm512_mask_storeu_ps(row + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + j), vi));
+		}
+		if (L < S) memset(row + L, 0, (size_t)(S - L) * sizeof(float));
 	}
 }

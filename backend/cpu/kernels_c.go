@@ -31,12 +31,25 @@ func dp(x []float64) *C.double {
 	return (*C.double)(unsafe.Pointer(&x[0]))
 }
 
-// gelu512 selects the AVX-512 GELU kernels (where the CPU has AVX-512F;
-// tests switch it off to hold the AVX2 ones to the same checks).
-var gelu512 = haveAVX512
+// use512 selects the AVX-512 variants of the GELU and attention softmax
+// kernels (where the CPU has AVX-512F; tests switch it off to hold the
+// AVX2 ones to the same checks). Set it with setUse512, which tells the C
+// side too.
+var use512 bool
+
+func init() { setUse512(haveAVX512) }
+
+func setUse512(on bool) {
+	use512 = on
+	v := C.int(0)
+	if on {
+		v = 1
+	}
+	C.rr_softmax_use_avx512(v)
+}
 
 func cGelu(out, x []float32) {
-	if gelu512 {
+	if use512 {
 		C.rr_gelu512(fp(out), fp(x), C.int64_t(len(x)))
 		return
 	}
@@ -44,7 +57,7 @@ func cGelu(out, x []float32) {
 }
 
 func cGeluBackward(dx, dout, x []float32) {
-	if gelu512 {
+	if use512 {
 		C.rr_gelu_backward512(fp(dx), fp(dout), fp(x), C.int64_t(len(x)))
 		return
 	}

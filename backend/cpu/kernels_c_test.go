@@ -135,7 +135,7 @@ func TestKernelsMatchGo(t *testing.T) {
 		}})
 	}
 	for _, tc := range ops {
-		for _, r := range geluRoutes() {
+		for _, r := range vecRoutes() {
 			t.Run(tc.name+"/"+r.name, func(t *testing.T) {
 				defer r.use()()
 				be := New()
@@ -149,24 +149,24 @@ func TestKernelsMatchGo(t *testing.T) {
 	}
 }
 
-type geluRoute struct {
+type vecRoute struct {
 	name string
 	use  func() (restore func())
 }
 
-// geluRoutes lists the GELU kernels this CPU can run: AVX2, and AVX-512
-// where it has AVX-512F.
-func geluRoutes() []geluRoute {
+// vecRoutes lists the variants of the GELU and softmax kernels this CPU
+// can run: AVX2, and AVX-512 where it has AVX-512F.
+func vecRoutes() []vecRoute {
 	set := func(on bool) func() func() {
 		return func() func() {
-			old := gelu512
-			gelu512 = on
-			return func() { gelu512 = old }
+			old := use512
+			setUse512(on)
+			return func() { setUse512(old) }
 		}
 	}
-	rs := []geluRoute{{"avx2", set(false)}}
+	rs := []vecRoute{{"avx2", set(false)}}
 	if haveAVX512 {
-		rs = append(rs, geluRoute{"avx512", set(true)})
+		rs = append(rs, vecRoute{"avx512", set(true)})
 	}
 	return rs
 }
@@ -174,7 +174,7 @@ func geluRoutes() []geluRoute {
 // TestGeluAccuracy checks the C GELU and its derivative against float64
 // math.Erfc over the range where they matter, in relative terms.
 func TestGeluAccuracy(t *testing.T) {
-	for _, r := range geluRoutes() {
+	for _, r := range vecRoutes() {
 		t.Run(r.name, func(t *testing.T) {
 			defer r.use()()
 			checkGeluAccuracy(t)
@@ -252,7 +252,7 @@ func TestGeluEdges(t *testing.T) {
 			}
 		}
 	}
-	paths := append(geluRoutes(), geluRoute{"go", func() func() { haveC = false; return func() { haveC = true } }})
+	paths := append(vecRoutes(), vecRoute{"go", func() func() { haveC = false; return func() { haveC = true } }})
 	for _, p := range paths {
 		for _, tc := range tests {
 			t.Run(p.name+"/"+tc.name, func(t *testing.T) {
