@@ -248,17 +248,34 @@ static inline double hsum4d(__m256d v) {
 	return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
 }
 
-// rr_layernorm normalises rows [0,rows) of x; sums run in double.
-void rr_layernorm(float *out, float *mean, float *rstd, const float *x, const float *g, const float *b,
-                  int64_t rows, int64_t dim, float eps) {
+// rr_add_layernorm normalises rows [0,rows) of x + res (or of x alone
+// when res is NULL); sums run in double. With res, it first writes
+// sum = x + res (float32, as Backend.Add does), which LayerNorm's
+// backward pass reads, and normalises that: the result is bit-identical
+// to Add then rr_add_layernorm without res. sum may alias x or res.
+void rr_add_layernorm(float *out, float *mean, float *rstd, float *sum, const float *x, const float *res,
+                      const float *g, const float *b, int64_t rows, int64_t dim, float eps) {
 	for (int64_t r = 0; r < rows; r++) {
 		const float *row = x + r * dim;
 		__m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
 		int64_t c = 0;
-		for (; c + 8 <= dim; c += 8) {
-			__m256 v = _mm256_loadu_ps(row + c);
-			s0 = _mm256_add_pd(s0, lo4(v));
-			s1 = _mm256_add_pd(s1, hi4(v));
+		if (res) {
+			float *srow = sum + r * dim;
+			const float *rr = res + r * dim;
+			for (; c + 8 <= dim; c += 8) {
+				__m256 v = _mm256_add_ps(_mm256_loadu_ps(row + c), _mm256_loadu_ps(rr + c));
+				_mm256_storeu_ps(srow + c, v);
+				s0 = _mm256_add_pd(s0, lo4(v));
+				s1 = _mm256_add_pd(s1, hi4(v));
+			}
+			for (int64_t k = c; k < dim; k++) srow[k] = row[k] + rr[k];
+			row = srow;
+		} else {
+			for (; c + 8 <= dim; c += 8) {
+				__m256 v = _mm256_loadu_ps(row + c);
+				s0 = _mm256_add_pd(s0, lo4(v));
+				s1 = _mm256_add_pd(s1, hi4(v));
+			}
 		}
 		double s = hsum4d(_mm256_add_pd(s0, s1));
 		for (; c < dim; c++) s += row[c];

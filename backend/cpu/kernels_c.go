@@ -76,8 +76,10 @@ func cColSums(acc []float64, x []float32, rows, cols int) {
 	C.rr_col_sums(dp(acc), fp(x), C.int64_t(rows), C.int64_t(cols))
 }
 
-func cLayerNorm(out, mean, rstd, x, g, b []float32, rows, dim int, eps float32) {
-	C.rr_layernorm(fp(out), fp(mean), fp(rstd), fp(x), fp(g), fp(b), C.int64_t(rows), C.int64_t(dim), C.float(eps))
+// cAddLayerNorm normalises rows of x + res into out, writing x + res to
+// sum first; with res nil it normalises x and leaves sum alone.
+func cAddLayerNorm(out, mean, rstd, sum, x, res, g, b []float32, rows, dim int, eps float32) {
+	C.rr_add_layernorm(fp(out), fp(mean), fp(rstd), fp(sum), fp(x), fp(res), fp(g), fp(b), C.int64_t(rows), C.int64_t(dim), C.float(eps))
 }
 
 func cLayerNormBackward(dx []float32, ag, ab []float64, dy, x, mean, rstd, g []float32, rows, dim int) {

@@ -277,3 +277,55 @@ func TestGeluEdges(t *testing.T) {
 		}
 	}
 }
+
+// TestAddLayerNorm holds the fused residual add and LayerNorm to Add then
+// LayerNorm, bit for bit, on every route, for widths that do and do not
+// fill whole vectors and with sum aliasing either input (as nn does).
+func TestAddLayerNorm(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	paths := append(vecRoutes(), vecRoute{"go", func() func() { haveC = false; return func() { haveC = true } }})
+	tests := []struct {
+		name      string
+		rows, dim int
+		alias     string // "", "x" or "res": the buffer sum shares
+	}{
+		{"minilm", 37, 384, ""},
+		{"odd width", 19, 389, ""},
+		{"narrow", 40, 7, ""},
+		{"one vector", 5, 16, ""},
+		{"width 1", 3, 1, ""},
+		{"sum is x", 33, 389, "x"},
+		{"sum is res", 33, 384, "res"},
+	}
+	for _, p := range paths {
+		for _, tc := range tests {
+			t.Run(p.name+"/"+tc.name, func(t *testing.T) {
+				defer p.use()()
+				n := tc.rows * tc.dim
+				x, res := randVec(r, n, 2), randVec(r, n, 1)
+				g, bt := randVec(r, tc.dim, 1), randVec(r, tc.dim, 1)
+				be := New()
+
+				wantSum, want := make(F32, n), make(F32, n)
+				wantMean, wantRstd := make(F32, tc.rows), make(F32, tc.rows)
+				be.Add(wantSum, F32(x), F32(res))
+				be.LayerNorm(want, wantMean, wantRstd, wantSum, F32(g), F32(bt), tc.rows, tc.dim, 1e-12)
+
+				xb, rb := append(F32(nil), x...), append(F32(nil), res...)
+				sum := make(F32, n)
+				switch tc.alias {
+				case "x":
+					sum = xb
+				case "res":
+					sum = rb
+				}
+				got, mean, rstd := make(F32, n), make(F32, tc.rows), make(F32, tc.rows)
+				be.AddLayerNorm(got, mean, rstd, sum, xb, rb, F32(g), F32(bt), tc.rows, tc.dim, 1e-12)
+				assert.Equal(t, wantSum, sum, "sum")
+				assert.Equal(t, want, got, "out")
+				assert.Equal(t, wantMean, mean, "mean")
+				assert.Equal(t, wantRstd, rstd, "rstd")
+			})
+		}
+	}
+}
