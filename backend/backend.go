@@ -186,6 +186,17 @@ type FirstQueryAttender interface {
 	AttentionFirstQuery(a Attn, q, kv Buf, mask IntBuf, ctx, save Buf)
 }
 
+// AddLayerNormer is an optional extension of Backend for the residual
+// connections of an encoder layer, LayerNorm(x + res).
+type AddLayerNormer interface {
+	// AddLayerNorm sets sum = x + res (what LayerNormBackward later reads
+	// as LayerNorm's input) and out = LayerNorm(sum), storing mean and
+	// rstd as LayerNorm does, in one pass over each row instead of Add
+	// then LayerNorm. sum may alias x or res. The result is bit-identical
+	// to Add then LayerNorm on the same backend.
+	AddLayerNorm(out, mean, rstd, sum, x, res, gamma, beta Buf, rows, dim int, eps float32)
+}
+
 // BiasGemmer is an optional extension of Backend for the forward pass of
 // a Linear layer: C = A·Bᵀ + bias, with A m×k, B n×k (the weight,
 // [out, in]) and bias added to every row of the m×n C. A backend that

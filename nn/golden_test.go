@@ -9,8 +9,14 @@ import (
 	"github.com/rerank-go/rerank/internal/sharedtest"
 )
 
-// TestGolden runs every full case under $RERANK_GOLDEN on the CPU backend.
-// LoRA cases are run by package lora.
+// plainBackend hides the optional extensions of the backend it wraps
+// (backend.AddLayerNormer, BiasGemmer, Laner, ...), so that nn takes the
+// paths a backend without them gets.
+type plainBackend struct{ backend.Backend }
+
+// TestGolden runs every full case under $RERANK_GOLDEN on the CPU backend,
+// with and without its optional extensions. LoRA cases are run by package
+// lora.
 func TestGolden(t *testing.T) {
 	root := sharedtest.Golden(t)
 	ran := 0
@@ -19,12 +25,20 @@ func TestGolden(t *testing.T) {
 			continue
 		}
 		ran++
-		t.Run(c.Name, func(t *testing.T) {
-			golden.CheckFull(t, c, golden.Options{
-				NewBackend:    func() backend.Backend { return cpu.New() },
-				Probabilities: cpu.Probabilities,
+		for _, be := range []struct {
+			name string
+			new  func() backend.Backend
+		}{
+			{"cpu", func() backend.Backend { return cpu.New() }},
+			{"cpu without extensions", func() backend.Backend { return plainBackend{cpu.New()} }},
+		} {
+			t.Run(c.Name+"/"+be.name, func(t *testing.T) {
+				golden.CheckFull(t, c, golden.Options{
+					NewBackend:    be.new,
+					Probabilities: cpu.Probabilities,
+				})
 			})
-		})
+		}
 	}
 	if ran == 0 {
 		t.Fatalf("no full (non-LoRA) case under %s", root)

@@ -232,8 +232,7 @@ func (m *Model) layerForward(l int, o RunOptions) error {
 	if pd := m.dropoutP(m.Cfg.HiddenDropout, o); pd > 0 {
 		be.Dropout(r1, r1, pd, m.seed(o, l, siteAttnOut))
 	}
-	be.Add(r1, r1, x)
-	be.LayerNorm(A, p.mean1, p.rstd1, r1, L.ln1W.W, L.ln1B.W, T, H, m.Cfg.LayerNormEps)
+	m.addLayerNorm(A, p.mean1, p.rstd1, r1, x, L.ln1W.W, L.ln1B.W, T, H)
 
 	// X' = LayerNorm(dropout(gelu(A·Wiᵀ + bi)·Wdᵀ + bd) + A).
 	if err := m.linearForward(&L.inter, A, f1, T, o); err != nil {
@@ -246,9 +245,20 @@ func (m *Model) layerForward(l int, o RunOptions) error {
 	if pd := m.dropoutP(m.Cfg.HiddenDropout, o); pd > 0 {
 		be.Dropout(r2, r2, pd, m.seed(o, l, siteFFNOut))
 	}
-	be.Add(r2, r2, A)
-	be.LayerNorm(rows(a.xs[l+1], H), p.mean2, p.rstd2, r2, L.ln2W.W, L.ln2B.W, T, H, m.Cfg.LayerNormEps)
+	m.addLayerNorm(rows(a.xs[l+1], H), p.mean2, p.rstd2, r2, A, L.ln2W.W, L.ln2B.W, T, H)
 	return nil
+}
+
+// addLayerNorm sets r += res, then out = LayerNorm(r) (r stays for the
+// backward pass), in one pass when the backend can.
+func (m *Model) addLayerNorm(out, mean, rstd, r, res, gamma, beta backend.Buf, rows, dim int) {
+	eps := m.Cfg.LayerNormEps
+	if al, ok := m.be.(backend.AddLayerNormer); ok {
+		al.AddLayerNorm(out, mean, rstd, r, r, res, gamma, beta, rows, dim, eps)
+		return
+	}
+	m.be.Add(r, r, res)
+	m.be.LayerNorm(out, mean, rstd, r, gamma, beta, rows, dim, eps)
 }
 
 // layerBackward takes d(xs[l+1]) in a.dx and leaves d(xs[l]) in a.dx.

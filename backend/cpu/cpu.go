@@ -331,14 +331,38 @@ func (b *Backend) EmbedBackward(dtable, dout backend.Buf, ids backend.IntBuf, di
 
 // LayerNorm implements backend.Backend.
 func (b *Backend) LayerNorm(out, mean, rstd, x, gamma, beta backend.Buf, rows, dim int, eps float32) {
-	o, mu, rs, xx, g, be := f(out), f(mean), f(rstd), f(x), f(gamma), f(beta)
+	b.addLayerNorm(f(out), f(mean), f(rstd), nil, f(x), nil, f(gamma), f(beta), rows, dim, eps)
+}
+
+// AddLayerNorm implements backend.AddLayerNormer: one pass per row writes
+// sum = x + res and normalises it, bit-identical to Add then LayerNorm.
+func (b *Backend) AddLayerNorm(out, mean, rstd, sum, x, res, gamma, beta backend.Buf, rows, dim int, eps float32) {
+	b.addLayerNorm(f(out), f(mean), f(rstd), f(sum), f(x), f(res), f(gamma), f(beta), rows, dim, eps)
+}
+
+var _ backend.AddLayerNormer = (*Backend)(nil)
+
+// addLayerNorm is LayerNorm of x + res, which it stores in sum, or of x
+// alone when res is nil.
+func (b *Backend) addLayerNorm(o, mu, rs, sum, xx, res, g, be []float32, rows, dim int, eps float32) {
 	b.parallel(rows, 16, func(lo, hi int) {
 		if haveC {
-			cLayerNorm(o[lo*dim:hi*dim], mu[lo:hi], rs[lo:hi], xx[lo*dim:hi*dim], g, be, hi-lo, dim, eps)
+			var s, r []float32
+			if res != nil {
+				s, r = sum[lo*dim:hi*dim], res[lo*dim:hi*dim]
+			}
+			cAddLayerNorm(o[lo*dim:hi*dim], mu[lo:hi], rs[lo:hi], s, xx[lo*dim:hi*dim], r, g, be, hi-lo, dim, eps)
 			return
 		}
 		for r := lo; r < hi; r++ {
 			row := xx[r*dim : r*dim+dim]
+			if res != nil {
+				srow := sum[r*dim : r*dim+dim]
+				for c, v := range res[r*dim : r*dim+dim] {
+					srow[c] = row[c] + v
+				}
+				row = srow
+			}
 			var s float64
 			for _, v := range row {
 				s += float64(v)
@@ -439,8 +463,10 @@ func (b *Backend) Gelu(out, x backend.Buf) {
 			return
 		}
 		for i := lo; i < hi; i++ {
+			// Φ(v) as erfc keeps its relative accuracy for v < 0,
+			// where 1 + erf(v/√2) cancels.
 			v := float64(xx[i])
-			o[i] = float32(0.5 * v * (1 + math.Erf(v*invSqrt2)))
+			o[i] = float32(0.5 * v * math.Erfc(-v*invSqrt2))
 		}
 	})
 }
@@ -456,7 +482,7 @@ func (b *Backend) GeluBackward(dx, dout, x backend.Buf) {
 		}
 		for i := lo; i < hi; i++ {
 			v := float64(xx[i])
-			cdf := 0.5 * (1 + math.Erf(v*invSqrt2))
+			cdf := 0.5 * math.Erfc(-v*invSqrt2)
 			pdf := invSqrt2Pi * math.Exp(-0.5*v*v)
 			d[i] = float32(float64(g[i]) * (cdf + v*pdf))
 		}

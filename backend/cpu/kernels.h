@@ -9,8 +9,8 @@ void rr_gelu_backward(float *dx, const float *dout, const float *x, int64_t n);
 void rr_dropout(float *out, const float *x, int64_t n, float p, float scale, uint64_t seed, uint64_t base);
 void rr_add_bias(float *y, const float *b, int64_t rows, int64_t cols);
 void rr_col_sums(double *acc, const float *x, int64_t rows, int64_t cols);
-void rr_layernorm(float *out, float *mean, float *rstd, const float *x, const float *g, const float *b,
-                  int64_t rows, int64_t dim, float eps);
+void rr_add_layernorm(float *out, float *mean, float *rstd, float *sum, const float *x, const float *res,
+                      const float *g, const float *b, int64_t rows, int64_t dim, float eps);
 void rr_layernorm_backward(float *dx, double *ag, double *ab, const float *dy, const float *x, const float *mean,
                            const float *rstd, const float *g, int64_t rows, int64_t dim);
 void rr_adamw(float *p, const float *g, float *m, float *v, int64_t n, float decay, int use_decay, float b1,
@@ -21,5 +21,6 @@ void rr_attn_bwd(int S, int L, int d, float scale, const float *q, const float *
                  const float *p, const float *g, int ldg, float *dq, float *dk, float *dv, float pd, uint64_t seed,
                  uint64_t base, float *scratch);
 void rr_attn_use_avx512(int on);
+void rr_softmax_use_avx512(int on);
 void rr_gelu512(float *out, const float *x, int64_t n);
 void rr_gelu_backward512(float *dx, const float *dout, const float *x, int64_t n);

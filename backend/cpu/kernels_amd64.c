@@ -56,28 +56,51 @@ static inline float exp1(float x) {
 
 // ---------------------------------------------------------------- GELU
 
-// erfc_fit holds the coefficients of the polynomial in t of the erfc fit
-// below, highest degree first.
-static const float erfc_fit[10] = {0.17087277f, -0.82215223f, 1.48851587f, -1.13520398f, 0.27886807f,
-                                   -0.18628806f, 0.09678418f,  0.37409196f, 1.00002368f, -1.26551223f};
+// erfcx_fit holds Q(t), highest degree first, in
+//
+//	erfc(z) = t·exp(-z²)·Q(t),  t = 1/(1 + z/2),  z ≥ 0,
+//
+// a minimax fit (our own, by reweighted least squares) of relative error
+// 4.4e-8 on z ∈ [0, 11.4]; Horner's rule in float32 keeps it below 1.3e-7.
+// It replaces Numerical Recipes' erfcc, whose ten terms sit in the
+// exponent: with the polynomial outside, exp(-z²) serves as the density in
+// the backward pass too, and x²/2 can be split exactly (below) so that Φ
+// keeps its relative accuracy deep into the left tail.
+static const float erfcx_fit[9] = {-0.0593228079f, 0.285814971f, -0.489770204f, 0.281010151f, -0.0286540631f,
+                                   0.203545123f,   0.242886990f, 0.282405049f,  0.282084733f};
 
-// phi8 returns Φ(x) = 0.5·(1+erf(x/√2)) and, in *pdf, φ(x) = exp(-x²/2)/√(2π).
-// erfc(z) for z ≥ 0 is Numerical Recipes' Chebyshev fit (relative error
-// below 1.2e-7 everywhere), so Φ keeps its relative accuracy in both tails.
+// expneg_fit holds a minimax fit of exp(-s) on |s| ≤ ln2/2, highest degree
+// first (relative error 3e-9, 6e-8 in float32).
+static const float expneg_fit[7] = {0.0013814466f, -0.008368781f, 0.041668393f, -0.1666652f,
+                                    0.49999994f,   -1.0f,         1.0f};
+
+// The GELU kernels clamp |x| at gelu_clamp: beyond it Φ(-|x|) is below
+// float32's smallest subnormal, and the clamp keeps ±Inf from turning the
+// intermediate values into NaN (x itself still multiplies the result, so
+// NaN stays NaN and gelu(+Inf) = +Inf).
+#define GELU_CLAMP 16.0f
+
+// phi8 returns Φ(x) = 0.5·erfc(-x/√2) and, in *pdf, φ(x) = exp(-x²/2)/√(2π),
+// both with about 3e-7 relative error over the whole float range (|x| is
+// clamped at GELU_CLAMP, where Φ(-|x|) is already 0). x²/2 is split into
+// hi + lo exactly, and exp(-x²/2) = exp(-hi)·(1 - lo), so the left tail
+// keeps its relative accuracy.
 static inline __m256 phi8(__m256 x, __m256 *pdf) {
 	const __m256 sign = _mm256_set1_ps(-0.0f);
-	__m256 z = _mm256_mul_ps(_mm256_andnot_ps(sign, x), _mm256_set1_ps(0.70710678118654752440f));
-	__m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(z, _mm256_set1_ps(0.5f), _mm256_set1_ps(1.0f)));
-	__m256 p = _mm256_set1_ps(erfc_fit[0]);
-	for (int i = 1; i < 10; i++) p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(erfc_fit[i]));
-	__m256 zz = _mm256_mul_ps(z, z);
-	__m256 e = exp8(_mm256_sub_ps(p, zz));
-	__m256 half_erfc = _mm256_mul_ps(_mm256_mul_ps(t, e), _mm256_set1_ps(0.5f));
+	__m256 a = _mm256_min_ps(_mm256_andnot_ps(sign, x), _mm256_set1_ps(GELU_CLAMP));
+	__m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f),
+	                         _mm256_fmadd_ps(a, _mm256_set1_ps(0.35355339059327376220f), _mm256_set1_ps(1.0f)));
+	__m256 q = _mm256_set1_ps(0.5f * erfcx_fit[0]);
+	for (int i = 1; i < 9; i++) q = _mm256_fmadd_ps(q, t, _mm256_set1_ps(0.5f * erfcx_fit[i]));
+	__m256 ha = _mm256_mul_ps(a, _mm256_set1_ps(0.5f));
+	__m256 hi = _mm256_mul_ps(ha, a);
+	__m256 lo = _mm256_fmsub_ps(ha, a, hi);
+	__m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), hi));
+	e = _mm256_fnmadd_ps(e, lo, e);
+	__m256 half_erfc = _mm256_mul_ps(_mm256_mul_ps(t, q), e);
 	__m256 neg = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
 	__m256 cdf = _mm256_blendv_ps(_mm256_sub_ps(_mm256_set1_ps(1.0f), half_erfc), half_erfc, neg);
-	if (pdf) {
-		*pdf = _mm256_mul_ps(exp8(_mm256_sub_ps(_mm256_setzero_ps(), zz)), _mm256_set1_ps(0.39894228040143267794f));
-	}
+	if (pdf) *pdf = _mm256_mul_ps(e, _mm256_set1_ps(0.39894228040143267794f));
 	return cdf;
 }
 
@@ -225,17 +248,34 @@ static inline double hsum4d(__m256d v) {
 	return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
 }
 
-// rr_layernorm normalises rows [0,rows) of x; sums run in double.
-void rr_layernorm(float *out, float *mean, float *rstd, const float *x, const float *g, const float *b,
-                  int64_t rows, int64_t dim, float eps) {
+// rr_add_layernorm normalises rows [0,rows) of x + res (or of x alone
+// when res is NULL); sums run in double. With res, it first writes
+// sum = x + res (float32, as Backend.Add does), which LayerNorm's
+// backward pass reads, and normalises that: the result is bit-identical
+// to Add then rr_add_layernorm without res. sum may alias x or res.
+void rr_add_layernorm(float *out, float *mean, float *rstd, float *sum, const float *x, const float *res,
+                      const float *g, const float *b, int64_t rows, int64_t dim, float eps) {
 	for (int64_t r = 0; r < rows; r++) {
 		const float *row = x + r * dim;
 		__m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
 		int64_t c = 0;
-		for (; c + 8 <= dim; c += 8) {
-			__m256 v = _mm256_loadu_ps(row + c);
-			s0 = _mm256_add_pd(s0, lo4(v));
-			s1 = _mm256_add_pd(s1, hi4(v));
+		if (res) {
+			float *srow = sum + r * dim;
+			const float *rr = res + r * dim;
+			for (; c + 8 <= dim; c += 8) {
+				__m256 v = _mm256_add_ps(_mm256_loadu_ps(row + c), _mm256_loadu_ps(rr + c));
+				_mm256_storeu_ps(srow + c, v);
+				s0 = _mm256_add_pd(s0, lo4(v));
+				s1 = _mm256_add_pd(s1, hi4(v));
+			}
+			for (int64_t k = c; k < dim; k++) srow[k] = row[k] + rr[k];
+			row = srow;
+		} else {
+			for (; c + 8 <= dim; c += 8) {
+				__m256 v = _mm256_loadu_ps(row + c);
+				s0 = _mm256_add_pd(s0, lo4(v));
+				s1 = _mm256_add_pd(s1, hi4(v));
+			}
 		}
 		double s = hsum4d(_mm256_add_pd(s0, s1));
 		for (; c < dim; c++) s += row[c];
@@ -404,6 +444,14 @@ static void zero_rows(float *x, int ld, int from, int to, int d) {
 	for (int i = from; i < to; i++) memset(x + (int64_t)i * ld, 0, d * sizeof(float));
 }
 
+// softmax512 sends softmax_rows to its AVX-512 twin, softmax_rows512 (set
+// from Go where the CPU has AVX-512F).
+static int softmax512;
+
+void rr_softmax_use_avx512(int on) { softmax512 = on; }
+
+static void softmax_rows512(float *p, int ld, int rows, int L, int S, const float *madd);
+
 // attn_avx512 sends the attention products to rr_sgemm_auto (set from Go
 // when GemmRoute is "avx512"); otherwise they go to OpenBLAS.
 static int attn_avx512;
@@ -430,7 +478,11 @@ void rr_attn_fwd(int S, int L, int d, float scale, const float *q, const float *
 		L = S;
 	} else {
 		attn_gemm(0, 1, S, L, d, scale, q, ld, k, ld, p, S);
-		softmax_rows(p, S, S, L, S, madd);
+		if (softmax512) {
+			softmax_rows512(p, S, S, L, S, madd);
+		} else {
+			softmax_rows(p, S, S, L, S, madd);
+		}
 	}
 	const float *pv = p;
 	if (pd > 0) {
@@ -511,19 +563,38 @@ T512 static inline __m512 exp16(__m512 x) {
 	return _mm512_maskz_mov_ps((__mmask16)~under, _mm512_scalef_ps(y, fx));
 }
 
-// phi16 is phi8 on 16 lanes; 1/(1+z/2) is rcp14 and one Newton step.
+// expneg16 returns exp(-h) for 0 ≤ h ≤ 128 (GELU's x²/2 after the
+// clamp): h = k·ln2 + s with |s| ≤ ln2/2, then 2^-k·exp(-s) by scalef,
+// which takes the result through the subnormals to 0 without a mask.
+T512 static inline __m512 expneg16(__m512 h) {
+	__m512 k = _mm512_roundscale_ps(_mm512_mul_ps(h, _mm512_set1_ps(1.44269504088896341f)),
+	                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	__m512 s = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693359375f), h);
+	s = _mm512_fnmadd_ps(k, _mm512_set1_ps(-2.12194440e-4f), s);
+	__m512 y = _mm512_set1_ps(expneg_fit[0]);
+	for (int i = 1; i < 7; i++) y = _mm512_fmadd_ps(y, s, _mm512_set1_ps(expneg_fit[i]));
+	return _mm512_scalef_ps(y, _mm512_sub_ps(_mm512_setzero_ps(), k));
+}
+
+// phi16 is phi8 on 16 lanes; 1/(1+z/2) is rcp14 and one Newton step, and
+// exp(-hi) is expneg16.
 T512 static inline __m512 phi16(__m512 x, __m512 *pdf) {
-	__m512 z = _mm512_mul_ps(_mm512_abs_ps(x), _mm512_set1_ps(0.70710678118654752440f));
-	__m512 d = _mm512_fmadd_ps(z, _mm512_set1_ps(0.5f), _mm512_set1_ps(1.0f));
+	__m512 a = _mm512_min_ps(_mm512_abs_ps(x), _mm512_set1_ps(GELU_CLAMP));
+	__m512 d = _mm512_fmadd_ps(a, _mm512_set1_ps(0.35355339059327376220f), _mm512_set1_ps(1.0f));
 	__m512 r = _mm512_rcp14_ps(d);
 	__m512 t = _mm512_mul_ps(r, _mm512_fnmadd_ps(d, r, _mm512_set1_ps(2.0f)));
-	__m512 p = _mm512_set1_ps(erfc_fit[0]);
-	for (int i = 1; i < 10; i++) p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(erfc_fit[i]));
-	__m512 zz = _mm512_mul_ps(z, z);
-	__m512 half_erfc = _mm512_mul_ps(_mm512_mul_ps(t, exp16(_mm512_sub_ps(p, zz))), _mm512_set1_ps(0.5f));
-	__mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
-	if (pdf) *pdf = _mm512_mul_ps(exp16(_mm512_sub_ps(_mm512_setzero_ps(), zz)), _mm512_set1_ps(0.39894228040143267794f));
-	return _mm512_mask_blend_ps(neg, _mm512_sub_ps(_mm512_set1_ps(1.0f), half_erfc), half_erfc);
+	__m512 q = _mm512_set1_ps(0.5f * erfcx_fit[0]);
+	for (int i = 1; i < 9; i++) q = _mm512_fmadd_ps(q, t, _mm512_set1_ps(0.5f * erfcx_fit[i]));
+	__m512 ha = _mm512_mul_ps(a, _mm512_set1_ps(0.5f));
+	__m512 hi = _mm512_mul_ps(ha, a);
+	__m512 lo = _mm512_fmsub_ps(ha, a, hi);
+	__m512 e = expneg16(hi);
+	e = _mm512_fnmadd_ps(e, lo, e);
+	__m512 half_erfc = _mm512_mul_ps(_mm512_mul_ps(t, q), e);
+	if (pdf) *pdf = _mm512_mul_ps(e, _mm512_set1_ps(0.39894228040143267794f));
+	// 1 - half_erfc where x ≥ 0 (or NaN), half_erfc where x < 0.
+	__mmask16 nonneg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_NLT_UQ);
+	return _mm512_mask_sub_ps(half_erfc, nonneg, _mm512_set1_ps(1.0f), half_erfc);
 }
 
 T512 static inline __mmask16 first_lanes(int64_t n) {
@@ -545,5 +616,38 @@ T512 void rr_gelu_backward512(float *dx, const float *dout, const float *x, int6
 		__m512 pdf;
 		__m512 c = phi16(v, &pdf);
 		_mm512_mask_storeu_ps(dx + i, m, _mm512_mul_ps(g, _mm512_fmadd_ps(v, pdf, c)));
+	}
+}
+
+// ---------------------------------------------------------------- AVX-512 softmax
+
+// softmax_rows512 is softmax_rows on 16 lanes, the last vector of a row
+// masked: max of the masked scores, exp(s - max) by expneg16 (whose
+// argument mx - s is clamped at 120, so a -Inf score, a padded key, gives
+// exactly 0 while NaN stays NaN), sum, scale.
+T512 static void softmax_rows512(float *p, int ld, int rows, int L, int S, const float *madd) {
+	const __m512 clamp = _mm512_set1_ps(120.0f);
+	for (int i = 0; i < rows; i++) {
+		float *row = p + (int64_t)i * ld;
+		__m512 vmx = _mm512_set1_ps(-INFINITY);
+		for (int j = 0; j < L; j += 16) {
+			__mmask16 m = first_lanes(L - j);
+			__m512 s = _mm512_add_ps(_mm512_maskz_loadu_ps(m, row + j), _mm512_maskz_loadu_ps(m, madd + j));
+			vmx = _mm512_mask_max_ps(vmx, m, vmx, s);
+		}
+		__m512 vm = _mm512_set1_ps(_mm512_reduce_max_ps(vmx)), vs = _mm512_setzero_ps();
+		for (int j = 0; j < L; j += 16) {
+			__mmask16 m = first_lanes(L - j);
+			__m512 s = _mm512_add_ps(_mm512_maskz_loadu_ps(m, row + j), _mm512_maskz_loadu_ps(m, madd + j));
+			__m512 e = expneg16(_mm512_min_ps(clamp, _mm512_sub_ps(vm, s)));
+			_mm512_mask_storeu_ps(row + j, m, e);
+			vs = _mm512_mask_add_ps(vs, m, vs, e);
+		}
+		__m512 vi = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(vs));
+		for (int j = 0; j < L; j += 16) {
+			__mmask16 m = first_lanes(L - j);
+			_mm512_mask_storeu_ps(row + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + j), vi));
+		}
+		if (L < S) memset(row + L, 0, (size_t)(S - L) * sizeof(float));
 	}
 }

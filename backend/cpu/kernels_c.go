@@ -31,12 +31,25 @@ func dp(x []float64) *C.double {
 	return (*C.double)(unsafe.Pointer(&x[0]))
 }
 
-// gelu512 selects the AVX-512 GELU kernels (where the CPU has AVX-512F;
-// tests switch it off to hold the AVX2 ones to the same checks).
-var gelu512 = haveAVX512
+// use512 selects the AVX-512 variants of the GELU and attention softmax
+// kernels (where the CPU has AVX-512F; tests switch it off to hold the
+// AVX2 ones to the same checks). Set it with setUse512, which tells the C
+// side too.
+var use512 bool
+
+func init() { setUse512(haveAVX512) }
+
+func setUse512(on bool) {
+	use512 = on
+	v := C.int(0)
+	if on {
+		v = 1
+	}
+	C.rr_softmax_use_avx512(v)
+}
 
 func cGelu(out, x []float32) {
-	if gelu512 {
+	if use512 {
 		C.rr_gelu512(fp(out), fp(x), C.int64_t(len(x)))
 		return
 	}
@@ -44,7 +57,7 @@ func cGelu(out, x []float32) {
 }
 
 func cGeluBackward(dx, dout, x []float32) {
-	if gelu512 {
+	if use512 {
 		C.rr_gelu_backward512(fp(dx), fp(dout), fp(x), C.int64_t(len(x)))
 		return
 	}
@@ -63,8 +76,10 @@ func cColSums(acc []float64, x []float32, rows, cols int) {
 	C.rr_col_sums(dp(acc), fp(x), C.int64_t(rows), C.int64_t(cols))
 }
 
-func cLayerNorm(out, mean, rstd, x, g, b []float32, rows, dim int, eps float32) {
-	C.rr_layernorm(fp(out), fp(mean), fp(rstd), fp(x), fp(g), fp(b), C.int64_t(rows), C.int64_t(dim), C.float(eps))
+// cAddLayerNorm normalises rows of x + res into out, writing x + res to
+// sum first; with res nil it normalises x and leaves sum alone.
+func cAddLayerNorm(out, mean, rstd, sum, x, res, g, b []float32, rows, dim int, eps float32) {
+	C.rr_add_layernorm(fp(out), fp(mean), fp(rstd), fp(sum), fp(x), fp(res), fp(g), fp(b), C.int64_t(rows), C.int64_t(dim), C.float(eps))
 }
 
 func cLayerNormBackward(dx []float32, ag, ab []float64, dy, x, mean, rstd, g []float32, rows, dim int) {

@@ -17,7 +17,7 @@ func cGeluBackward(dx, dout, x []float32)                            { panic("cp
 func cDropout(out, x []float32, p, scale float32, seed, base uint64) { panic("cpu: no C kernels") }
 func cAddBias(y, b []float32, rows, cols int)                        { panic("cpu: no C kernels") }
 func cColSums(acc []float64, x []float32, rows, cols int)            { panic("cpu: no C kernels") }
-func cLayerNorm(out, mean, rstd, x, g, b []float32, rows, dim int, eps float32) {
+func cAddLayerNorm(out, mean, rstd, sum, x, res, g, b []float32, rows, dim int, eps float32) {
 	panic("cpu: no C kernels")
 }
 func cLayerNormBackward(dx []float32, ag, ab []float64, dy, x, mean, rstd, g []float32, rows, dim int) {
