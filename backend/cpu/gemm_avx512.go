@@ -30,16 +30,46 @@ var packASize = int(C.rr_sgemm_packa_size())
 // packPool holds the buffers B is packed into, so that a steady stream of
 // products allocates nothing. Several goroutines may multiply at once
 // (attention runs heads in parallel), each taking its own buffer.
-var packPool sync.Pool
+var packPool packList
+
+// packList is a free list of pack buffers. Unlike a sync.Pool, the garbage
+// collector never empties it and a buffer put back on one P can be taken
+// on any other. A request no free buffer fits gets a new buffer as large as
+// the largest request so far, so that once the list holds one such buffer
+// per product run at once, no product allocates.
+type packList struct {
+	mu   sync.Mutex
+	free []*[]float32
+	most int // the largest request so far
+}
+
+// Get takes a buffer of at least n floats off the list, the most recently
+// put back of them, or returns a new one.
+func (l *packList) Get(n int) *[]float32 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := len(l.free) - 1; i >= 0; i-- {
+		if p := l.free[i]; cap(*p) >= n {
+			l.free = append(l.free[:i], l.free[i+1:]...)
+			return p
+		}
+	}
+	l.most = max(l.most, n)
+	s := make([]float32, l.most)
+	return &s
+}
+
+// Put hands a buffer back.
+func (l *packList) Put(p *[]float32) {
+	l.mu.Lock()
+	l.free = append(l.free, p)
+	l.mu.Unlock()
+}
 
 // getPack returns a pooled buffer and a 64-byte-aligned slice of at least
 // n floats inside it; hand the buffer back with packPool.Put.
 func getPack(n int) (*[]float32, []float32) {
-	p, _ := packPool.Get().(*[]float32)
-	if p == nil || cap(*p) < n+16 {
-		s := make([]float32, n+16)
-		p = &s
-	}
+	p := packPool.Get(n + 16)
 	s := (*p)[:cap(*p)]
 	off := int(uintptr(unsafe.Pointer(&s[0]))&63) / 4
 	if off != 0 {
