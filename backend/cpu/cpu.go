@@ -58,7 +58,10 @@ func NewWorkers(n int) *Backend {
 	return &Backend{workers: max(1, n), avx512: gemmRoute == "avx512"}
 }
 
-var _ backend.Backend = (*Backend)(nil)
+var (
+	_ backend.Backend      = (*Backend)(nil)
+	_ backend.OffsetCopier = (*Backend)(nil)
+)
 
 // Lanes implements backend.Laner: one single-worker backend per worker.
 func (b *Backend) Lanes() []backend.Backend {
@@ -116,6 +119,9 @@ func (*Backend) UploadInt(dst backend.IntBuf, src []int32) { copy(ints(dst)[:len
 // Fill implements backend.Backend.
 func (b *Backend) Fill(dst backend.Buf, v float32) { b.fill(f(dst), v) }
 
+// FillAt implements backend.OffsetCopier.
+func (b *Backend) FillAt(dst backend.Buf, off, n int, v float32) { b.fill(f(dst)[off:off+n], v) }
+
 func (b *Backend) fill(d []float32, v float32) {
 	p := b.lock()
 	defer p.unlock()
@@ -135,6 +141,11 @@ func (b *Backend) fill(d []float32, v float32) {
 // Copy2D implements backend.Backend.
 func (b *Backend) Copy2D(dst backend.Buf, ldd int, src backend.Buf, lds int, rows, cols int) {
 	b.copy2D(f(dst), ldd, f(src), lds, rows, cols)
+}
+
+// Copy2DAt implements backend.OffsetCopier.
+func (b *Backend) Copy2DAt(dst backend.Buf, dstOff, ldd int, src backend.Buf, srcOff, lds int, rows, cols int) {
+	b.copy2D(f(dst)[dstOff:], ldd, f(src)[srcOff:], lds, rows, cols)
 }
 
 func (b *Backend) copy2D(d []float32, ldd int, s []float32, lds int, rows, cols int) {

@@ -43,7 +43,9 @@ func TestOpsAllocateNothing(t *testing.T) {
 			run  func()
 		}{
 			{"Fill", func() { b.Fill(z, 0) }},
+			{"FillAt", func() { b.FillAt(z, 5, rows*cols-5, 1) }},
 			{"Copy2D", func() { b.Copy2D(z, cols, x, cols, rows, cols) }},
+			{"Copy2DAt", func() { b.Copy2DAt(z, cols, cols, x, 0, cols, rows-1, cols) }},
 			{"AddBias", func() { b.AddBias(z, bias, rows, cols) }},
 			{"BiasGrad", func() { b.BiasGrad(bias, x, rows, cols) }},
 			{"Add", func() { b.Add(z, x, y) }},
