@@ -227,3 +227,15 @@ type WeightPacker interface {
 	// same bits.
 	GemmBiasPacked(m, n, k int, a Buf, lda int, pw, bias, c Buf, ldc int)
 }
+
+// OffsetCopier is an optional extension of Backend: Copy2D and Fill at
+// offsets into their buffers, for loops over a batch's sequences that
+// would otherwise take a view of each (Buf.Slice), which can allocate
+// (the CPU backend boxes a slice header in the interface each time).
+type OffsetCopier interface {
+	// Copy2DAt is Copy2D on dst and src from the values at dstOff and
+	// srcOff on.
+	Copy2DAt(dst Buf, dstOff, ldd int, src Buf, srcOff, lds int, rows, cols int)
+	// FillAt sets n values of dst from off on to v.
+	FillAt(dst Buf, off, n int, v float32)
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -76,7 +77,7 @@ func forwardLossWith(t *testing.T, m *nn.Model, c *golden.Case, o nn.RunOptions)
 	require.NoError(t, err)
 	loss, dl, err := nn.GroupSoftmaxCE(logits, c.Expected.G)
 	require.NoError(t, err)
-	return logits, loss, dl
+	return slices.Clone(logits), loss, dl // the model reuses its logits
 }
 
 // setTrainable uploads reference tensors (named by adapter keys) into the

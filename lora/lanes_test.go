@@ -2,6 +2,7 @@ package lora_test
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -21,6 +22,7 @@ func TestLanesFollowAdapters(t *testing.T) {
 	b := tinyBatch(m.Cfg)
 	base, err := ln.Forward(b, nn.RunOptions{})
 	require.NoError(t, err)
+	base = slices.Clone(base) // the lanes reuse their logits
 
 	a, err := lora.Attach(m, lora.Config{R: 2, Alpha: 4, TargetModules: []string{"query", "value", "output.dense"}}, 1)
 	require.NoError(t, err)

@@ -37,6 +37,9 @@ type acts struct {
 	embSum, embMean, embRstd backend.Buf
 	// xs[l] is the input of layer l; xs[L] is the last hidden state.
 	xs []backend.Buf
+	// xsCls is xs[L] at its first n rows, all the last layer computes
+	// without RunOptions.AllPositions.
+	xsCls backend.Buf
 	// per holds each layer's internal activations: one set per layer, or
 	// a single shared set under gradient checkpointing.
 	per []layerActs
@@ -56,12 +59,23 @@ type acts struct {
 	dlogits, dhD, dh, dclsD, dcls backend.Buf
 	dx, dxNext, dA, dctx          backend.Buf
 	dqkv, dff                     backend.Buf
+	// The same at their first n rows, for the last layer's position-0
+	// rows (dxCls and dxNextCls swap along with dx and dxNext).
+	dxCls, dxNextCls, dACls, dffCls backend.Buf
 
 	// Packing scratch (nil when not packed): the QKV product and the
 	// attention output in token rows, and the padded-layout gradients of
 	// the attention. Each layer's qkv and ctx stay in the padded layout
 	// the attention works on.
 	qkvP, ctxP, dctxPad, dqkvPad backend.Buf
+	// kvP is qkvP's first 2H columns' worth of values, [rows, 2H]
+	// (firstQueryAttention).
+	kvP backend.Buf
+
+	// Host memory reused by every pass: position ids, token arrays
+	// packed to their real rows, and the logits Forward returns.
+	hostPos, hostPacked []int32
+	hostLogits          []float32
 }
 
 type layerActs struct {
@@ -69,6 +83,14 @@ type layerActs struct {
 	r1, mean1, rstd1, a backend.Buf // attention residual sum, its stats, LayerNorm output
 	f1, f2              backend.Buf // intermediate pre- and post-GELU, [T,I]
 	r2, mean2, rstd2    backend.Buf // output residual sum and stats
+	// kv is qkv's first 2·rows·H values (keys and values in the rows the
+	// dense layers compute, firstQueryAttention) and kvPad its first
+	// 2·n·s·H (the same in the padded layout).
+	kv, kvPad backend.Buf
+	// cls holds r1, a, f1, f2 and r2 at their first n rows: what the last
+	// layer computes above its attention without RunOptions.AllPositions
+	// (Buf views are made here once, not at every pass).
+	cls struct{ r1, a, f1, f2, r2 backend.Buf }
 }
 
 // ensure carves the views for an n×s batch whose dense layers compute
@@ -144,6 +166,7 @@ func (a *acts) ensure(m *Model, n, s, rows int, packed, noGrad bool) error {
 	for l := range a.xs {
 		a.xs[l] = take(T*H, R*H)
 	}
+	a.xsCls = a.xs[L].Slice(0, n*H)
 	if len(a.per) != nPer {
 		a.per = make([]layerActs, nPer)
 	}
@@ -159,22 +182,29 @@ func (a *acts) ensure(m *Model, n, s, rows int, packed, noGrad bool) error {
 			p.f1, p.f2 = take(T*I, R*I), take(T*I, R*I)
 			p.r2, p.mean2, p.rstd2 = take(T*H, R*H), take(T, R), take(T, R)
 		}
+		p.kv, p.kvPad = p.qkv.Slice(0, 2*R*H), p.qkv.Slice(0, 2*T*H)
+		p.cls.r1, p.cls.a, p.cls.f1 = p.r1.Slice(0, n*H), p.a.Slice(0, n*H), p.f1.Slice(0, n*I)
+		p.cls.f2, p.cls.r2 = p.f2.Slice(0, n*I), p.r2.Slice(0, n*H)
 	}
 	a.xCls, a.ctxCls, a.dctxCls, a.qCls = take(n*H, n*H), take(n*H, n*H), take(n*H, n*H), take(n*H, n*H)
 	a.cls, a.clsD, a.h, a.hD = take(n*H, n*H), take(n*H, n*H), take(n*H, n*H), take(n*H, n*H)
 	a.logits = take(n*c.NumLabels, n*c.NumLabels)
 	a.dlogits, a.dhD, a.dh, a.dclsD, a.dcls = nil, nil, nil, nil, nil
 	a.dx, a.dxNext, a.dA, a.dctx, a.dqkv, a.dff = nil, nil, nil, nil, nil, nil
+	a.dxCls, a.dxNextCls, a.dACls, a.dffCls = nil, nil, nil, nil
 	if !noGrad {
 		a.dlogits = take(n*c.NumLabels, n*c.NumLabels)
 		a.dhD, a.dh, a.dclsD, a.dcls = take(n*H, n*H), take(n*H, n*H), take(n*H, n*H), take(n*H, n*H)
 		a.dx, a.dxNext, a.dA, a.dctx = take(T*H, R*H), take(T*H, R*H), take(T*H, R*H), take(T*H, R*H)
 		a.dqkv = take(3*T*H, 3*R*H)
 		a.dff = take(T*I, R*I)
+		a.dxCls, a.dxNextCls = a.dx.Slice(0, n*H), a.dxNext.Slice(0, n*H)
+		a.dACls, a.dffCls = a.dA.Slice(0, n*H), a.dff.Slice(0, n*I)
 	}
-	a.qkvP, a.ctxP, a.dctxPad, a.dqkvPad = nil, nil, nil, nil
+	a.qkvP, a.ctxP, a.dctxPad, a.dqkvPad, a.kvP = nil, nil, nil, nil, nil
 	if packed {
 		a.qkvP, a.ctxP = take(3*T*H, 3*R*H), take(T*H, R*H)
+		a.kvP = a.qkvP.Slice(0, 2*R*H)
 		if !noGrad {
 			a.dctxPad, a.dqkvPad = take(T*H, T*H), take(3*T*H, 3*T*H)
 		}

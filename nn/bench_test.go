@@ -43,10 +43,11 @@ func BenchmarkTrainStep(b *testing.B) {
 				batch.TypeIDs = append(batch.TypeIDs, int32(i%128/64))
 				batch.Mask = append(batch.Mask, 1)
 			}
+			var dl []float32
 			step := func(seed uint64) {
 				logits, err := m.Forward(batch, nn.RunOptions{Train: true, Seed: seed})
 				require.NoError(b, err)
-				_, dl, err := nn.GroupSoftmaxCE(logits, 16)
+				_, dl, err = nn.AppendGroupSoftmaxCE(dl[:0], logits, 16)
 				require.NoError(b, err)
 				m.ZeroGrads()
 				require.NoError(b, m.Backward(dl))

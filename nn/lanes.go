@@ -1,9 +1,11 @@
 package nn
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
-	"sort"
+	"runtime"
+	"slices"
 	"sync"
 
 	"github.com/rerank-go/rerank/backend"
@@ -21,7 +23,11 @@ import (
 type Lanes struct {
 	m    *Model
 	reps []*Model
-	subs []Batch // each lane's share of the last batch, arrays reused
+	// Reused by every pass: the rows dealt to each lane, the logits
+	// returned, and the pass the lanes run (started on first use).
+	deal dealer
+	out  []float32
+	pass *lanePass
 	// holding says a PackWeights has not been released yet; bytes is the
 	// size of the weights it packed.
 	holding bool
@@ -77,7 +83,9 @@ func (m *Model) replica(be backend.Backend) (*Model, error) {
 // sequences dealt to the lanes so that each gets about the same number of
 // real tokens, and returns the logits in row order, [N*NumLabels]. Each
 // lane's sequences are cut to the longest of them: the positions after a
-// sequence's last real token are padding, which changes no logit.
+// sequence's last real token are padding, which changes no logit. The
+// logits are the lanes' memory, reused by the next Forward: copy them to
+// keep them longer (steady-state passes allocate nothing).
 func (l *Lanes) Forward(b *Batch, o RunOptions) ([]float32, error) {
 	if o.Train {
 		return nil, errors.New("lanes run inference only: o.Train must be false")
@@ -85,38 +93,91 @@ func (l *Lanes) Forward(b *Batch, o RunOptions) ([]float32, error) {
 	if err := b.Validate(l.m.Cfg); err != nil {
 		return nil, err
 	}
-	shares := assignRows(b, len(l.reps))
+	shares := l.deal.assign(b, len(l.reps))
+	out := grow(&l.out, b.N*l.m.Cfg.NumLabels)
 	if len(shares) <= 1 || l.m.hasAdapters() {
-		return l.m.Forward(b, o)
+		logits, err := l.m.Forward(b, o)
+		if err != nil {
+			return nil, err
+		}
+		copy(out, logits)
+		return out, nil
 	}
-	if len(l.subs) < len(shares) {
-		l.subs = make([]Batch, len(shares))
+	if l.pass == nil {
+		l.pass = newLanePass(l.reps)
+		runtime.AddCleanup(l, (*lanePass).stop, l.pass)
 	}
-	labels := l.m.Cfg.NumLabels
-	out := make([]float32, b.N*labels)
-	errs := make([]error, len(shares))
-	var wg sync.WaitGroup
-	for i, rows := range shares {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sub := &l.subs[i]
-			gatherRows(sub, b, rows)
-			logits, err := l.reps[i].Forward(sub, o)
-			if err != nil {
-				errs[i] = fmt.Errorf("lane %d (rows %v): %w", i, rows, err)
-				return
-			}
-			for k, n := range rows {
-				copy(out[n*labels:(n+1)*labels], logits[k*labels:(k+1)*labels])
-			}
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := l.pass.run(b, o, shares, out); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// lanePass runs the lanes of a Lanes at once: lane 0 on the calling
+// goroutine, each other on a goroutine of its own, started once and woken
+// for each pass. It holds no reference to its Lanes, whose cleanup stops
+// it.
+type lanePass struct {
+	reps []*Model
+	subs []Batch // each lane's share of the batch, arrays reused
+	wake []chan struct{}
+	done sync.WaitGroup
+
+	// The pass in flight.
+	b      *Batch
+	o      RunOptions
+	shares [][]int
+	out    []float32
+	errs   []error
+}
+
+func newLanePass(reps []*Model) *lanePass {
+	p := &lanePass{reps: reps, subs: make([]Batch, len(reps)), wake: make([]chan struct{}, len(reps)), errs: make([]error, len(reps))}
+	for i := 1; i < len(reps); i++ {
+		p.wake[i] = make(chan struct{}, 1)
+		go func() {
+			for range p.wake[i] {
+				p.lane(i)
+				p.done.Done()
+			}
+		}()
+	}
+	return p
+}
+
+func (p *lanePass) stop() {
+	for _, c := range p.wake[1:] {
+		close(c)
+	}
+}
+
+// run computes the logits of b's rows shares[i] on lane i into out.
+func (p *lanePass) run(b *Batch, o RunOptions, shares [][]int, out []float32) error {
+	p.b, p.o, p.shares, p.out = b, o, shares, out
+	p.done.Add(len(shares) - 1)
+	for i := 1; i < len(shares); i++ {
+		p.wake[i] <- struct{}{}
+	}
+	p.lane(0)
+	p.done.Wait()
+	p.b = nil
+	err := errors.Join(p.errs...)
+	clear(p.errs)
+	return err
+}
+
+func (p *lanePass) lane(i int) {
+	rows, sub := p.shares[i], &p.subs[i]
+	gatherRows(sub, p.b, rows)
+	logits, err := p.reps[i].Forward(sub, p.o)
+	if err != nil {
+		p.errs[i] = fmt.Errorf("lane %d (rows %v): %w", i, rows, err)
+		return
+	}
+	labels := p.reps[i].Cfg.NumLabels
+	for k, n := range rows {
+		copy(p.out[n*labels:(n+1)*labels], logits[k*labels:(k+1)*labels])
+	}
 }
 
 // gatherRows sets sub to the given rows of b, cut to the longest of them
@@ -142,24 +203,37 @@ func gatherRows(sub, b *Batch, rows []int) {
 	}
 }
 
-// assignRows deals b's rows to at most lanes lanes, longest first, each
-// to the lane with the fewest real tokens so far (ties to the lower lane);
-// each lane lists its rows in batch order and gets at least one.
-func assignRows(b *Batch, lanes int) [][]int {
-	lanes = min(lanes, b.N)
-	if lanes <= 1 {
-		rows := make([]int, b.N)
-		for i := range rows {
-			rows[i] = i
+// dealer deals a batch's rows to lanes, reusing its slices.
+type dealer struct {
+	order, lens, load []int
+	rows              [][]int
+}
+
+// assign deals b's rows to at most lanes lanes, longest first, each to
+// the lane with the fewest real tokens so far (ties to the lower lane);
+// each lane lists its rows in batch order and gets at least one. The
+// result is d's memory, valid until the next call.
+func (d *dealer) assign(b *Batch, lanes int) [][]int {
+	lanes = max(1, min(lanes, b.N))
+	if cap(d.rows) < lanes {
+		d.rows = make([][]int, lanes)
+	}
+	d.rows = d.rows[:lanes]
+	for i := range d.rows {
+		d.rows[i] = d.rows[i][:0]
+	}
+	if lanes == 1 {
+		for n := 0; n < b.N; n++ {
+			d.rows[0] = append(d.rows[0], n)
 		}
-		return [][]int{rows}
+		return d.rows
 	}
-	order := make([]int, b.N)
-	for i := range order {
-		order[i] = i
+	order, lens, load := grow(&d.order, b.N), grow(&d.lens, b.N), grow(&d.load, lanes)
+	for n := range order {
+		order[n], lens[n] = n, b.RowLen(n)
 	}
-	sort.SliceStable(order, func(x, y int) bool { return b.RowLen(order[x]) > b.RowLen(order[y]) })
-	out, load := make([][]int, lanes), make([]int, lanes)
+	clear(load)
+	slices.SortStableFunc(order, func(x, y int) int { return cmp.Compare(lens[y], lens[x]) })
 	for _, n := range order {
 		best := 0
 		for i := range load {
@@ -167,13 +241,13 @@ func assignRows(b *Batch, lanes int) [][]int {
 				best = i
 			}
 		}
-		out[best] = append(out[best], n)
-		load[best] += b.RowLen(n)
+		d.rows[best] = append(d.rows[best], n)
+		load[best] += lens[n]
 	}
-	for _, rows := range out {
-		sort.Ints(rows)
+	for _, rows := range d.rows {
+		slices.Sort(rows)
 	}
-	return out
+	return d.rows
 }
 
 // DefaultPackBudget is the packed-weights budget (see Lanes.PackWeights)

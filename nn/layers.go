@@ -29,8 +29,8 @@ func (m *Model) gemmBias(rows, out, in int, x, w, pw, b, y backend.Buf) {
 		m.be.(backend.WeightPacker).GemmBiasPacked(rows, out, in, x, in, pw, b, y, out)
 		return
 	}
-	if bg, ok := m.be.(backend.BiasGemmer); ok {
-		bg.GemmBias(rows, out, in, x, in, w, in, b, y, out)
+	if m.bg != nil {
+		m.bg.GemmBias(rows, out, in, x, in, w, in, b, y, out)
 		return
 	}
 	m.be.Gemm(false, true, rows, out, in, 1, x, in, w, in, 0, y, out)
@@ -132,11 +132,10 @@ func (m *Model) clsRows(cls, tok backend.Buf, width int, scatter bool) {
 		return
 	}
 	for i, off := range a.seqOff {
-		c, t := cls.Slice(i*width, width), tok.Slice(off*width, width)
 		if scatter {
-			be.Copy2D(t, width, c, width, 1, width)
+			m.copy2DAt(tok, off*width, width, cls, i*width, width, 1, width)
 		} else {
-			be.Copy2D(c, width, t, width, 1, width)
+			m.copy2DAt(cls, i*width, width, tok, off*width, width, 1, width)
 		}
 	}
 }
@@ -151,8 +150,8 @@ func (m *Model) attentionForward(l int, o RunOptions) (ctx, x backend.Buf, rows 
 	H := m.Cfg.Hidden
 	T := a.rows
 	x = a.xs[l]
-	if fq, ok := be.(backend.FirstQueryAttender); ok && m.clsOnly(l, o) && a.noGrad && !o.Train {
-		ctx, x, rows = m.firstQueryAttention(l, o, fq)
+	if m.fq != nil && m.clsOnly(l, o) && a.noGrad && !o.Train {
+		ctx, x, rows = m.firstQueryAttention(l, o, m.fq)
 		return ctx, x, rows, nil
 	}
 
@@ -200,14 +199,14 @@ func (m *Model) firstQueryAttention(l int, o RunOptions, fq backend.FirstQueryAt
 	H, T, n := m.Cfg.Hidden, a.rows, a.n
 	x = a.xs[l]
 	m.clsRows(a.xCls, x, H, false)
-	m.gemmBias(n, H, H, a.xCls, L.qkvW.Slice(0, H*H), L.pk.q, L.qkvB.Slice(0, H), a.qCls)
-	kv := p.qkv.Slice(0, 2*T*H)
+	m.gemmBias(n, H, H, a.xCls, L.q.W.W, L.pk.q, L.q.B.W, a.qCls)
+	kv := p.kv
 	if a.packed {
-		kv = a.qkvP.Slice(0, 2*T*H)
+		kv = a.kvP
 	}
-	m.gemmBias(T, 2*H, H, x, L.qkvW.Slice(H*H, 2*H*H), L.pk.kv, L.qkvB.Slice(H, 2*H), kv)
+	m.gemmBias(T, 2*H, H, x, L.kvW, L.pk.kv, L.kvB, kv)
 	if a.packed {
-		kv = p.qkv.Slice(0, 2*a.n*a.s*H)
+		kv = p.kvPad
 		m.scatterRows(kv, a.qkvP, 2*H)
 	}
 	fq.AttentionFirstQuery(m.attn(o, l), a.qCls, kv, a.mask, a.ctxCls, p.save)
@@ -217,13 +216,17 @@ func (m *Model) firstQueryAttention(l int, o RunOptions, fq backend.FirstQueryAt
 func (m *Model) layerForward(l int, o RunOptions) error {
 	a, be, L := &m.acts, m.be, &m.layers[l]
 	p := a.layer(l)
-	H, I := m.Cfg.Hidden, m.Cfg.Intermediate
+	H := m.Cfg.Hidden
 	ctx, x, T, err := m.attentionForward(l, o)
 	if err != nil {
 		return err
 	}
-	rows := func(b backend.Buf, w int) backend.Buf { return b.Slice(0, T*w) }
-	r1, A, f1, f2, r2 := rows(p.r1, H), rows(p.a, H), rows(p.f1, I), rows(p.f2, I), rows(p.r2, H)
+	// The views of T rows: every token row, or position 0 of each
+	// sequence (clsOnly).
+	r1, A, f1, f2, r2, xNext := p.r1, p.a, p.f1, p.f2, p.r2, a.xs[l+1]
+	if T != a.rows {
+		r1, A, f1, f2, r2, xNext = p.cls.r1, p.cls.a, p.cls.f1, p.cls.f2, p.cls.r2, a.xsCls
+	}
 
 	// A = LayerNorm(dropout(ctx·Woᵀ + bo) + x).
 	if err := m.linearForward(&L.ao, ctx, r1, T, o); err != nil {
@@ -245,7 +248,7 @@ func (m *Model) layerForward(l int, o RunOptions) error {
 	if pd := m.dropoutP(m.Cfg.HiddenDropout, o); pd > 0 {
 		be.Dropout(r2, r2, pd, m.seed(o, l, siteFFNOut))
 	}
-	m.addLayerNorm(rows(a.xs[l+1], H), p.mean2, p.rstd2, r2, A, L.ln2W.W, L.ln2B.W, T, H)
+	m.addLayerNorm(xNext, p.mean2, p.rstd2, r2, A, L.ln2W.W, L.ln2B.W, T, H)
 	return nil
 }
 
@@ -265,7 +268,7 @@ func (m *Model) addLayerNorm(out, mean, rstd, r, res, gamma, beta backend.Buf, r
 func (m *Model) layerBackward(l int, o RunOptions) error {
 	a, be, L := &m.acts, m.be, &m.layers[l]
 	p := a.layer(l)
-	H, I := m.Cfg.Hidden, m.Cfg.Intermediate
+	H := m.Cfg.Hidden
 	T := a.rows
 	x := a.xs[l]
 	cls := m.clsOnly(l, o)
@@ -273,24 +276,29 @@ func (m *Model) layerBackward(l int, o RunOptions) error {
 	if cls {
 		R = a.n
 	}
-	rows := func(b backend.Buf, w int) backend.Buf { return b.Slice(0, R*w) }
-	dx, dA, dff := rows(a.dx, H), rows(a.dA, H), rows(a.dff, I)
+	// The views of R rows.
+	dx, dA, dff := a.dx, a.dA, a.dff
+	r1, A, f1, f2, r2 := p.r1, p.a, p.f1, p.f2, p.r2
+	if R != T {
+		dx, dA, dff = a.dxCls, a.dACls, a.dffCls
+		r1, A, f1, f2, r2 = p.cls.r1, p.cls.a, p.cls.f1, p.cls.f2, p.cls.r2
+	}
 
 	// Output LayerNorm: dA = d(r2); the residual sends it on to A as is.
-	be.LayerNormBackward(dA, grad(L.ln2W), grad(L.ln2B), dx, rows(p.r2, H), p.mean2, p.rstd2, L.ln2W.W, R, H)
+	be.LayerNormBackward(dA, grad(L.ln2W), grad(L.ln2B), dx, r2, p.mean2, p.rstd2, L.ln2W.W, R, H)
 	dd := dx // d(output.dense output), after dropout's backward
 	be.DropoutBackward(dd, dA, m.dropoutP(m.Cfg.HiddenDropout, o), m.seed(o, l, siteFFNOut))
-	if err := m.linearBackward(&L.out, rows(p.f2, I), dd, dff, R, false, o); err != nil {
+	if err := m.linearBackward(&L.out, f2, dd, dff, R, false, o); err != nil {
 		return err
 	}
-	be.GeluBackward(dff, dff, rows(p.f1, I))
-	if err := m.linearBackward(&L.inter, rows(p.a, H), dff, dA, R, true, o); err != nil {
+	be.GeluBackward(dff, dff, f1)
+	if err := m.linearBackward(&L.inter, A, dff, dA, R, true, o); err != nil {
 		return err
 	}
 
 	// Attention LayerNorm: dx = d(r1), which flows to x and, through
 	// dropout, to the attention output projection.
-	be.LayerNormBackward(dx, grad(L.ln1W), grad(L.ln1B), dA, rows(p.r1, H), p.mean1, p.rstd1, L.ln1W.W, R, H)
+	be.LayerNormBackward(dx, grad(L.ln1W), grad(L.ln1B), dA, r1, p.mean1, p.rstd1, L.ln1W.W, R, H)
 	be.DropoutBackward(dA, dx, m.dropoutP(m.Cfg.HiddenDropout, o), m.seed(o, l, siteAttnOut))
 	switch {
 	case cls:
@@ -348,6 +356,7 @@ func (m *Model) layerBackward(l int, o RunOptions) error {
 		}
 	}
 	a.dx, a.dxNext = a.dxNext, a.dx
+	a.dxCls, a.dxNextCls = a.dxNextCls, a.dxCls
 	return nil
 }
 
@@ -409,13 +418,13 @@ func (m *Model) headBackward(o RunOptions) error {
 // scatterRows copies packed token rows (width values each) to the padded
 // layout [N·S, width], zeroing the positions that were skipped.
 func (m *Model) scatterRows(dst, src backend.Buf, width int) {
-	a, be := &m.acts, m.be
+	a := &m.acts
 	S := a.s
 	for i, off := range a.seqOff {
 		l := a.seqLen[i]
-		be.Copy2D(dst.Slice(i*S*width, l*width), width, src.Slice(off*width, l*width), width, l, width)
+		m.copy2DAt(dst, i*S*width, width, src, off*width, width, l, width)
 		if l < S {
-			be.Fill(dst.Slice((i*S+l)*width, (S-l)*width), 0)
+			m.fillAt(dst, (i*S+l)*width, (S-l)*width, 0)
 		}
 	}
 }
@@ -423,9 +432,31 @@ func (m *Model) scatterRows(dst, src backend.Buf, width int) {
 // gatherRows copies the computed positions of the padded layout [N·S,
 // width] into packed token rows.
 func (m *Model) gatherRows(dst, src backend.Buf, width int) {
-	a, be := &m.acts, m.be
+	a := &m.acts
 	for i, off := range a.seqOff {
 		l := a.seqLen[i]
-		be.Copy2D(dst.Slice(off*width, l*width), width, src.Slice(i*a.s*width, l*width), width, l, width)
+		m.copy2DAt(dst, off*width, width, src, i*a.s*width, width, l, width)
 	}
+}
+
+// copy2DAt copies rows×cols values from src at srcOff to dst at dstOff
+// (leading dimensions lds and ldd) without a view where the backend can
+// (backend.OffsetCopier).
+func (m *Model) copy2DAt(dst backend.Buf, dstOff, ldd int, src backend.Buf, srcOff, lds, rows, cols int) {
+	if m.oc != nil {
+		m.oc.Copy2DAt(dst, dstOff, ldd, src, srcOff, lds, rows, cols)
+		return
+	}
+	n := func(ld int) int { return max(0, (rows-1)*ld+cols) }
+	m.be.Copy2D(dst.Slice(dstOff, n(ldd)), ldd, src.Slice(srcOff, n(lds)), lds, rows, cols)
+}
+
+// fillAt sets n values of dst from off on to v, without a view where the
+// backend can (backend.OffsetCopier).
+func (m *Model) fillAt(dst backend.Buf, off, n int, v float32) {
+	if m.oc != nil {
+		m.oc.FillAt(dst, off, n, v)
+		return
+	}
+	m.be.Fill(dst.Slice(off, n), v)
 }

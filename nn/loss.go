@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"math"
+	"slices"
 )
 
 // GroupSoftmaxCE is FlagEmbedding's cross-encoder loss: the logits of N =
@@ -11,11 +12,19 @@ import (
 // i.e. nn.CrossEntropyLoss with target 0. It returns the loss and
 // d(loss)/d(logits), computed in float64.
 func GroupSoftmaxCE(logits []float32, groupSize int) (float32, []float32, error) {
+	return AppendGroupSoftmaxCE(nil, logits, groupSize)
+}
+
+// AppendGroupSoftmaxCE is GroupSoftmaxCE appending d(loss)/d(logits) to
+// dst and returning the extended slice, so that a training loop can reuse
+// one buffer (pass buf[:0]).
+func AppendGroupSoftmaxCE(dst, logits []float32, groupSize int) (float32, []float32, error) {
 	if groupSize <= 0 || len(logits) == 0 || len(logits)%groupSize != 0 {
-		return 0, nil, fmt.Errorf("group softmax: %d logits do not split into groups of %d", len(logits), groupSize)
+		return 0, dst, fmt.Errorf("group softmax: %d logits do not split into groups of %d", len(logits), groupSize)
 	}
 	B := len(logits) / groupSize
-	grad := make([]float32, len(logits))
+	dst = slices.Grow(dst, len(logits))
+	grad := dst[len(dst) : len(dst)+len(logits)]
 	var loss float64
 	for b := 0; b < B; b++ {
 		row := logits[b*groupSize : (b+1)*groupSize]
@@ -37,5 +46,5 @@ func GroupSoftmaxCE(logits []float32, groupSize int) (float32, []float32, error)
 			grad[b*groupSize+j] = float32(g)
 		}
 	}
-	return float32(loss / float64(B)), grad, nil
+	return float32(loss / float64(B)), dst[:len(dst)+len(logits)], nil
 }

@@ -12,6 +12,13 @@ import (
 type Model struct {
 	Cfg Config
 	be  backend.Backend
+	// The optional extensions be implements (nil where it does not),
+	// asserted once in wire: an assertion to an interface type can
+	// allocate (the runtime fills each call site's cache at a random early
+	// call).
+	bg backend.BiasGemmer
+	fq backend.FirstQueryAttender
+	oc backend.OffsetCopier
 
 	params  []*Param
 	byName  map[string]*Param
@@ -40,8 +47,9 @@ type layer struct {
 	q, k, v, ao, inter, out Linear
 	ln1W, ln1B, ln2W, ln2B  *Param
 	// qkvW and qkvB span the adjacent query, key and value weights
-	// (biases): [3H, H] and [3H].
+	// (biases): [3H, H] and [3H]; kvW and kvB the key and value ones.
 	qkvW, qkvB backend.Buf
+	kvW, kvB   backend.Buf
 	// qkvGW and qkvGB are the matching gradient views, nil when frozen.
 	qkvGW, qkvGB backend.Buf
 	// pk holds qkvW packed whole, and its query and key-value rows apart
@@ -94,6 +102,9 @@ func New(be backend.Backend, cfg Config) (*Model, error) {
 
 // wire points the layer structs at their parameters.
 func (m *Model) wire() {
+	m.bg, _ = m.be.(backend.BiasGemmer)
+	m.fq, _ = m.be.(backend.FirstQueryAttender)
+	m.oc, _ = m.be.(backend.OffsetCopier)
 	c := m.Cfg
 	pre := c.Arch.Prefix()
 	P := func(name string) *Param { return m.byName[name] }
@@ -122,6 +133,8 @@ func (m *Model) wire() {
 		L.ln2W, L.ln2B = P(p+"output.LayerNorm.weight"), P(p+"output.LayerNorm.bias")
 		L.qkvW = m.weights.Slice(L.q.W.off, 3*H*H)
 		L.qkvB = m.weights.Slice(L.q.B.off, 3*H)
+		L.kvW = m.weights.Slice(L.k.W.off, 2*H*H)
+		L.kvB = m.weights.Slice(L.k.B.off, 2*H)
 	}
 	if c.Arch == XLMRoberta {
 		m.head = head{dense: lin("classifier.dense", H, H), out: lin("classifier.out_proj", H, c.NumLabels), dropoutIn: true}
@@ -276,8 +289,11 @@ func (b *Batch) Validate(c Config) error {
 // PositionIDs computes Hugging Face's position ids for a batch: 0..S-1 for
 // BERT; for XLM-R, cumsum(ids != pad)·(ids != pad) + pad, so real tokens
 // count from pad+1 and padding gets pad.
-func PositionIDs(c Config, b *Batch) []int32 {
-	pos := make([]int32, b.N*b.S)
+func PositionIDs(c Config, b *Batch) []int32 { return positionIDs(nil, c, b) }
+
+// positionIDs is PositionIDs into dst's memory, grown when too small.
+func positionIDs(dst []int32, c Config, b *Batch) []int32 {
+	pos := grow(&dst, b.N*b.S)
 	for n := 0; n < b.N; n++ {
 		count := int32(0)
 		for s := 0; s < b.S; s++ {
@@ -338,19 +354,22 @@ func (m *Model) seed(o RunOptions, l, site int) uint64 {
 }
 
 // Forward runs the model on a batch and returns the logits, [N*NumLabels].
-// The activations stay in the model for Backward.
+// The activations stay in the model for Backward. The logits are the
+// model's memory, reused by the next Forward: copy them to keep them
+// longer (steady-state passes allocate nothing).
 func (m *Model) Forward(b *Batch, o RunOptions) ([]float32, error) {
 	m.last.ok = false
 	if err := b.Validate(m.Cfg); err != nil {
 		return nil, err
 	}
-	pos := PositionIDs(m.Cfg, b)
+	a := &m.acts
+	a.hostPos = positionIDs(a.hostPos, m.Cfg, b)
+	pos := a.hostPos
 	for i, p := range pos {
 		if int(p) >= m.Cfg.MaxPositions {
 			return nil, fmt.Errorf("row %d: position id %d exceeds max_position_embeddings %d", i/b.S, p, m.Cfg.MaxPositions)
 		}
 	}
-	a := &m.acts
 	be := m.be
 	rows := b.N * b.S
 	a.seqOff, a.seqLen = a.seqOff[:0], a.seqLen[:0]
@@ -384,10 +403,11 @@ func (m *Model) Forward(b *Batch, o RunOptions) ([]float32, error) {
 	be.UploadInt(a.mask, b.Mask)
 	if packed {
 		pk := func(v []int32) []int32 {
-			out := make([]int32, 0, rows)
+			out := a.hostPacked[:0]
 			for n, l := range a.seqLen {
 				out = append(out, v[n*b.S:n*b.S+l]...)
 			}
+			a.hostPacked = out
 			return out
 		}
 		be.UploadInt(a.ids, pk(b.InputIDs))
@@ -411,7 +431,7 @@ func (m *Model) Forward(b *Batch, o RunOptions) ([]float32, error) {
 	if err := m.headForward(o); err != nil {
 		return nil, err
 	}
-	logits := make([]float32, b.N*m.Cfg.NumLabels)
+	logits := grow(&a.hostLogits, b.N*m.Cfg.NumLabels)
 	be.Download(logits, a.logits)
 	if err := be.Sync(); err != nil {
 		return nil, fmt.Errorf("forward on %s: %w", be.Name(), err)
@@ -459,12 +479,25 @@ func (m *Model) Backward(dlogits []float32) error {
 }
 
 func (m *Model) hasAdapters() bool {
-	for _, l := range m.Linears() {
-		if l.Adapter != nil {
-			return true
+	for l := range m.layers {
+		L := &m.layers[l]
+		for _, lin := range [...]*Linear{&L.q, &L.k, &L.v, &L.ao, &L.inter, &L.out} {
+			if lin.Adapter != nil {
+				return true
+			}
 		}
 	}
-	return false
+	return m.head.dense.Adapter != nil || m.head.out.Adapter != nil
+}
+
+// grow returns *s resized to n values, reallocated only when its capacity
+// is too small (the values are not cleared).
+func grow[T any](s *[]T, n int) []T {
+	if cap(*s) < n {
+		*s = make([]T, n)
+	}
+	*s = (*s)[:n]
+	return *s
 }
 
 // HiddenState returns hidden state k of the last forward pass, [N*S*H]:

@@ -2,8 +2,6 @@ package cpu
 
 import (
 	"math"
-	"sync"
-	"sync/atomic"
 
 	"github.com/rerank-go/rerank/backend"
 )
@@ -44,101 +42,105 @@ func keyLens(m []int32, n, S int, lens []int, madd []float32) {
 	}
 }
 
-// forTasks runs fn(scratch, t) for t in [0, n) on up to b.workers
+// forTasks runs each(t, scratch, i) for i in [0, n) on up to b.workers
 // goroutines that take tasks in turn; each goroutine gets its own scratch
-// of scratchLen values. Tasks must write disjoint outputs.
-func (b *Backend) forTasks(n, scratchLen int, fn func(scratch []float32, t int)) {
-	var next atomic.Int64
-	run := func() {
-		s := getF32(scratchLen)
+// of scratchLen values. Tasks must write disjoint outputs. The caller
+// holds p.mu and has set the operands in p.t.
+func (p *pool) forTasks(n, scratchLen int, each func(t *task, scratch []float32, i int)) {
+	t := &p.t
+	t.each, t.tasks, t.scratchLen = each, n, scratchLen
+	t.next.Store(0)
+	t.work = func(t *task, slot int) {
+		s := grow(&t.scratch[slot], t.scratchLen)
 		for {
-			t := int(next.Add(1) - 1)
-			if t >= n {
-				break
+			i := int(t.next.Add(1) - 1)
+			if i >= t.tasks {
+				return
 			}
-			fn(*s, t)
+			t.each(t, s, i)
 		}
-		putF32(s)
 	}
-	w := min(b.workers, n)
-	var wg sync.WaitGroup
-	for i := 1; i < w; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			run()
-		}()
-	}
-	run()
-	wg.Wait()
+	p.fork(min(len(p.wake), n))
 }
 
-// attnSetup returns the per-sequence key lengths and additive masks.
-func attnSetup(a backend.Attn, mask backend.IntBuf) (lens []int, madd *[]float32) {
-	madd = getF32(a.N * a.S)
-	lens = make([]int, a.N)
-	keyLens(ints(mask), a.N, a.S, lens, *madd)
-	return lens, madd
+// attnSetup sets the per-sequence key lengths and additive masks of
+// p.t.attn for a's batch, and its scale.
+func (p *pool) attnSetup(a backend.Attn, mask backend.IntBuf) *attnOp {
+	op := &p.t.attn
+	op.a = a
+	op.scale = float32(1 / math.Sqrt(float64(a.HeadDim)))
+	keyLens(ints(mask), a.N, a.S, grow(&op.lens, a.N), grow(&op.madd, a.N*a.S))
+	return op
 }
 
 // Attention implements backend.Backend.
 func (b *Backend) Attention(a backend.Attn, qkv backend.Buf, mask backend.IntBuf, ctx, save backend.Buf) {
-	S, d, H := a.S, a.HeadDim, a.H()
-	ld := 3 * H
-	x, out, probs := f(qkv), f(ctx), f(save)
-	lens, madd := attnSetup(a, mask)
-	scale := float32(1 / math.Sqrt(float64(d)))
-	b.forTasks(a.N*a.Heads, S*S, func(scratch []float32, t int) {
-		n, h := t/a.Heads, t%a.Heads
+	p := b.lock()
+	defer p.unlock()
+	op := p.attnSetup(a, mask)
+	op.qkv, op.ctx, op.save = f(qkv), f(ctx), f(save)
+	p.forTasks(a.N*a.Heads, a.S*a.S, func(t *task, scratch []float32, i int) {
+		op := &t.attn
+		a := &op.a
+		S, d, H := a.S, a.HeadDim, a.H()
+		ld := 3 * H
+		x, out, probs := op.qkv, op.ctx, op.save
+		n, h := i/a.Heads, i%a.Heads
 		base := n * S * ld
-		off := t * S * S
-		hd := headArgs{S: S, L: lens[n], d: d, ld: ld, ldc: H, scale: scale, pd: a.Dropout, seed: a.Seed, base: uint64(off)}
+		off := i * S * S
+		hd := headArgs{S: S, L: op.lens[n], d: d, ld: ld, ldc: H, scale: op.scale, pd: a.Dropout, seed: a.Seed, base: uint64(off)}
 		q, k, v := x[base+h*d:], x[base+H+h*d:], x[base+2*H+h*d:]
-		p, c, m := probs[off:off+S*S], out[n*S*H+h*d:], (*madd)[n*S:n*S+S]
+		pr, c, m := probs[off:off+S*S], out[n*S*H+h*d:], op.madd[n*S:n*S+S]
 		if haveC {
-			cAttnFwd(&hd, q, k, v, p, c, m, scratch)
+			cAttnFwd(&hd, q, k, v, pr, c, m, scratch)
 		} else {
-			goAttnFwd(&hd, q, k, v, p, c, m, scratch)
+			goAttnFwd(&hd, q, k, v, pr, c, m, scratch)
 		}
 	})
-	putF32(madd)
 }
 
 // AttentionBackward implements backend.Backend.
 func (b *Backend) AttentionBackward(a backend.Attn, qkv backend.Buf, mask backend.IntBuf, ctx, dctx, save, dqkv backend.Buf) {
-	S, d, H := a.S, a.HeadDim, a.H()
-	ld := 3 * H
-	x, dx, dc, probs := f(qkv), f(dqkv), f(dctx), f(save)
-	lens, madd := attnSetup(a, mask)
-	scale := float32(1 / math.Sqrt(float64(d)))
-	b.forTasks(a.N*a.Heads, 2*S*S, func(scratch []float32, t int) {
-		n, h := t/a.Heads, t%a.Heads
+	p := b.lock()
+	defer p.unlock()
+	op := p.attnSetup(a, mask)
+	op.qkv, op.g, op.save, op.dqkv = f(qkv), f(dctx), f(save), f(dqkv)
+	p.forTasks(a.N*a.Heads, 2*a.S*a.S, func(t *task, scratch []float32, i int) {
+		op := &t.attn
+		a := &op.a
+		S, d, H := a.S, a.HeadDim, a.H()
+		ld := 3 * H
+		x, dx, dc, probs := op.qkv, op.dqkv, op.g, op.save
+		n, h := i/a.Heads, i%a.Heads
 		base := n * S * ld
-		off := t * S * S
-		hd := headArgs{S: S, L: lens[n], d: d, ld: ld, ldc: H, scale: scale, pd: a.Dropout, seed: a.Seed, base: uint64(off)}
+		off := i * S * S
+		hd := headArgs{S: S, L: op.lens[n], d: d, ld: ld, ldc: H, scale: op.scale, pd: a.Dropout, seed: a.Seed, base: uint64(off)}
 		q, k, v := x[base+h*d:], x[base+H+h*d:], x[base+2*H+h*d:]
 		dq, dk, dv := dx[base+h*d:], dx[base+H+h*d:], dx[base+2*H+h*d:]
-		p, g := probs[off:off+S*S], dc[n*S*H+h*d:]
+		pr, g := probs[off:off+S*S], dc[n*S*H+h*d:]
 		if haveC {
-			cAttnBwd(&hd, q, k, v, p, g, dq, dk, dv, scratch)
+			cAttnBwd(&hd, q, k, v, pr, g, dq, dk, dv, scratch)
 		} else {
-			goAttnBwd(&hd, q, k, v, p, g, dq, dk, dv, scratch)
+			goAttnBwd(&hd, q, k, v, pr, g, dq, dk, dv, scratch)
 		}
 	})
-	putF32(madd)
 }
 
 // AttentionFirstQuery implements backend.FirstQueryAttender with the
 // products and softmax of Attention, for one query row per head.
 func (b *Backend) AttentionFirstQuery(a backend.Attn, q, kv backend.Buf, mask backend.IntBuf, ctx, save backend.Buf) {
-	S, d, H := a.S, a.HeadDim, a.H()
-	qq, x, out, probs := f(q), f(kv), f(ctx), f(save)
-	lens, madd := attnSetup(a, mask)
-	scale := float32(1 / math.Sqrt(float64(d)))
-	b.forTasks(a.N*a.Heads, 0, func(_ []float32, t int) {
-		n, h := t/a.Heads, t%a.Heads
-		L := lens[n]
-		p := probs[t*S : t*S+S]
+	p := b.lock()
+	defer p.unlock()
+	op := p.attnSetup(a, mask)
+	op.q, op.qkv, op.ctx, op.save = f(q), f(kv), f(ctx), f(save)
+	p.forTasks(a.N*a.Heads, 0, func(t *task, _ []float32, i int) {
+		op := &t.attn
+		a := &op.a
+		S, d, H := a.S, a.HeadDim, a.H()
+		qq, x, out, probs := op.q, op.qkv, op.ctx, op.save
+		n, h := i/a.Heads, i%a.Heads
+		L := op.lens[n]
+		p := probs[i*S : i*S+S]
 		k, v := x[n*S*2*H+h*d:], x[n*S*2*H+H+h*d:]
 		if L == 0 {
 			for j := range p {
@@ -146,12 +148,11 @@ func (b *Backend) AttentionFirstQuery(a backend.Attn, q, kv backend.Buf, mask ba
 			}
 			L = S
 		} else {
-			sgemm(false, true, 1, L, d, scale, qq[n*H+h*d:], d, k, 2*H, 0, p, S)
-			softmaxRow(p, (*madd)[n*S:n*S+S], L)
+			sgemm(false, true, 1, L, d, op.scale, qq[n*H+h*d:], d, k, 2*H, 0, p, S)
+			softmaxRow(p, op.madd[n*S:n*S+S], L)
 		}
 		sgemm(false, false, 1, d, L, 1, p, S, v, 2*H, 0, out[n*H+h*d:], H)
 	})
-	putF32(madd)
 }
 
 // goAttnFwd is the pure-Go twin of rr_attn_fwd (kernels_amd64.c).

@@ -38,9 +38,15 @@ func (b I32) Len() int { return len(b) }
 func (b I32) Slice(off, n int) backend.IntBuf { return b[off : off+n : off+n] }
 
 // Backend is the CPU backend. The zero value is not usable; call New.
+//
+// A Backend may be used from several goroutines: their ops take turns on
+// its workers (see pool.go).
 type Backend struct {
 	workers int
 	avx512  bool // products take the AVX-512 kernel (GemmRoute is "avx512")
+
+	once sync.Once
+	p    *pool // started on first use
 }
 
 // New returns a CPU backend that uses up to GOMAXPROCS goroutines.
@@ -52,7 +58,10 @@ func NewWorkers(n int) *Backend {
 	return &Backend{workers: max(1, n), avx512: gemmRoute == "avx512"}
 }
 
-var _ backend.Backend = (*Backend)(nil)
+var (
+	_ backend.Backend      = (*Backend)(nil)
+	_ backend.OffsetCopier = (*Backend)(nil)
+)
 
 // Lanes implements backend.Laner: one single-worker backend per worker.
 func (b *Backend) Lanes() []backend.Backend {
@@ -108,9 +117,17 @@ func (*Backend) Download(dst []float32, src backend.Buf) { copy(dst, f(src)[:len
 func (*Backend) UploadInt(dst backend.IntBuf, src []int32) { copy(ints(dst)[:len(src)], src) }
 
 // Fill implements backend.Backend.
-func (b *Backend) Fill(dst backend.Buf, v float32) {
-	d := f(dst)
-	b.parallel(len(d), 1<<16, func(lo, hi int) {
+func (b *Backend) Fill(dst backend.Buf, v float32) { b.fill(f(dst), v) }
+
+// FillAt implements backend.OffsetCopier.
+func (b *Backend) FillAt(dst backend.Buf, off, n int, v float32) { b.fill(f(dst)[off:off+n], v) }
+
+func (b *Backend) fill(d []float32, v float32) {
+	p := b.lock()
+	defer p.unlock()
+	p.t.f[0], p.t.x[0] = d, v
+	p.parallel(len(d), 1<<16, func(t *task, lo, hi int) {
+		d, v := t.f[0], t.x[0]
 		if v == 0 {
 			clear(d[lo:hi])
 			return
@@ -123,8 +140,20 @@ func (b *Backend) Fill(dst backend.Buf, v float32) {
 
 // Copy2D implements backend.Backend.
 func (b *Backend) Copy2D(dst backend.Buf, ldd int, src backend.Buf, lds int, rows, cols int) {
-	d, s := f(dst), f(src)
-	b.parallel(rows, max(1, (1<<16)/max(cols, 1)), func(lo, hi int) {
+	b.copy2D(f(dst), ldd, f(src), lds, rows, cols)
+}
+
+// Copy2DAt implements backend.OffsetCopier.
+func (b *Backend) Copy2DAt(dst backend.Buf, dstOff, ldd int, src backend.Buf, srcOff, lds int, rows, cols int) {
+	b.copy2D(f(dst)[dstOff:], ldd, f(src)[srcOff:], lds, rows, cols)
+}
+
+func (b *Backend) copy2D(d []float32, ldd int, s []float32, lds int, rows, cols int) {
+	p := b.lock()
+	defer p.unlock()
+	p.t.f[0], p.t.f[1], p.t.i = d, s, [4]int{ldd, lds, cols}
+	p.parallel(rows, max(1, (1<<16)/max(cols, 1)), func(t *task, lo, hi int) {
+		d, s, ldd, lds, cols := t.f[0], t.f[1], t.i[0], t.i[1], t.i[2]
 		for r := lo; r < hi; r++ {
 			copy(d[r*ldd:r*ldd+cols], s[r*lds:r*lds+cols])
 		}
@@ -134,41 +163,13 @@ func (b *Backend) Copy2D(dst backend.Buf, ldd int, src backend.Buf, lds int, row
 // Sync implements backend.Backend; CPU work is synchronous and cannot fail.
 func (*Backend) Sync() error { return nil }
 
-// parallel splits [0, n) into contiguous chunks and runs fn on each, on up
-// to b.workers goroutines. Work smaller than minChunk items per worker runs
-// on the calling goroutine.
-func (b *Backend) parallel(n, minChunk int, fn func(lo, hi int)) {
-	w := min(b.workers, n/max(minChunk, 1))
-	if w <= 1 {
-		fn(0, n)
-		return
-	}
-	b.split(n, (n+w-1)/w, fn)
-}
-
-// split runs fn on [0, n) in chunks of chunk items, the first on the
-// calling goroutine and each other on its own.
-func (b *Backend) split(n, chunk int, fn func(lo, hi int)) {
-	if chunk >= n {
-		fn(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	for lo := chunk; lo < n; lo += chunk {
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			fn(lo, hi)
-		}(lo, min(lo+chunk, n))
-	}
-	fn(0, chunk)
-	wg.Wait()
-}
-
 // AddBias implements backend.Backend.
 func (b *Backend) AddBias(y, bias backend.Buf, rows, cols int) {
-	yy, bb := f(y), f(bias)
-	b.parallel(rows, 64, func(lo, hi int) {
+	p := b.lock()
+	defer p.unlock()
+	p.t.f[0], p.t.f[1], p.t.i[0] = f(y), f(bias), cols
+	p.parallel(rows, 64, func(t *task, lo, hi int) {
+		yy, bb, cols := t.f[0], t.f[1], t.i[0]
 		if haveC {
 			cAddBias(yy[lo*cols:hi*cols], bb, hi-lo, cols)
 			return
@@ -184,8 +185,12 @@ func (b *Backend) AddBias(y, bias backend.Buf, rows, cols int) {
 
 // BiasGrad implements backend.Backend.
 func (b *Backend) BiasGrad(db, dy backend.Buf, rows, cols int) {
-	d, g := f(db), f(dy)
-	b.colReduce(rows, cols, 1, func(a, _ []float64, lo, hi int) {
+	p := b.lock()
+	defer p.unlock()
+	d := f(db)
+	p.t.f[0] = f(dy)
+	sums, _ := p.colReduce(rows, cols, 1, func(t *task, a, _ []float64, lo, hi int) {
+		g, cols := t.f[0], t.cols
 		if haveC {
 			cColSums(a, g[lo*cols:hi*cols], hi-lo, cols)
 			return
@@ -195,11 +200,10 @@ func (b *Backend) BiasGrad(db, dy backend.Buf, rows, cols int) {
 				a[c] += float64(v)
 			}
 		}
-	}, func(sums, _ []float64) {
-		for c, v := range sums {
-			d[c] += float32(v)
-		}
 	})
+	for c, v := range sums {
+		d[c] += float32(v)
+	}
 }
 
 // redRows is the block of rows whose column sums one task computes; the
@@ -207,69 +211,50 @@ func (b *Backend) BiasGrad(db, dy backend.Buf, rows, cols int) {
 // gives the same bits whatever the number of workers.
 const redRows = 128
 
-// colReduce runs block(acc0, acc1, lo, hi) over fixed blocks of redRows
+// colReduce runs block(t, acc0, acc1, lo, hi) over fixed blocks of redRows
 // rows in parallel, each block adding into its own zeroed cols-long
-// float64 accumulators (acc1 is nil when nAcc is 1), then hands done the
-// block-ordered totals.
-func (b *Backend) colReduce(rows, cols, nAcc int, block func(acc0, acc1 []float64, lo, hi int), done func(sum0, sum1 []float64)) {
+// float64 accumulators (acc1 is nil when nAcc is 1), and returns the
+// block-ordered totals (sum1 nil when nAcc is 1), valid while the caller
+// holds p.mu.
+func (p *pool) colReduce(rows, cols, nAcc int, block func(t *task, acc0, acc1 []float64, lo, hi int)) (sum0, sum1 []float64) {
+	t := &p.t
 	nb := max(1, (rows+redRows-1)/redRows)
-	buf := getF64((nb + 1) * nAcc * cols)
-	mem := *buf
+	mem := grow(&t.f64, (nb+1)*nAcc*cols)
 	clear(mem)
-	part := func(blk, i int) []float64 {
-		if i >= nAcc {
-			return nil
-		}
-		off := (blk*nAcc + i) * cols
-		return mem[off : off+cols]
-	}
-	b.parallel(nb, 1, func(lo, hi int) {
+	t.block, t.nAcc, t.cols, t.i[3] = block, nAcc, cols, rows
+	p.parallel(nb, 1, func(t *task, lo, hi int) {
+		rows := t.i[3]
 		for blk := lo; blk < hi; blk++ {
-			block(part(blk, 0), part(blk, 1), blk*redRows, min(rows, blk*redRows+redRows))
+			t.block(t, t.part(blk, 0), t.part(blk, 1), blk*redRows, min(rows, blk*redRows+redRows))
 		}
 	})
 	for i := 0; i < nAcc; i++ {
-		tot := part(nb, i)
+		tot := t.part(nb, i)
 		for blk := 0; blk < nb; blk++ {
-			for c, v := range part(blk, i) {
+			for c, v := range t.part(blk, i) {
 				tot[c] += v
 			}
 		}
 	}
-	done(part(nb, 0), part(nb, 1))
-	putF64(buf)
+	return t.part(nb, 0), t.part(nb, 1)
 }
 
-var f64Pool, f32Pool sync.Pool
-
-// getF64 returns a pooled scratch slice of n float64 values (not zeroed).
-func getF64(n int) *[]float64 {
-	if p, ok := f64Pool.Get().(*[]float64); ok && cap(*p) >= n {
-		*p = (*p)[:n]
-		return p
+// part returns accumulator i of colReduce's block blk (nil when i ≥ nAcc).
+func (t *task) part(blk, i int) []float64 {
+	if i >= t.nAcc {
+		return nil
 	}
-	s := make([]float64, n)
-	return &s
+	off := (blk*t.nAcc + i) * t.cols
+	return t.f64[off : off+t.cols]
 }
-
-func putF64(p *[]float64) { f64Pool.Put(p) }
-
-// getF32 returns a pooled scratch slice of n float32 values (not zeroed).
-func getF32(n int) *[]float32 {
-	if p, ok := f32Pool.Get().(*[]float32); ok && cap(*p) >= n {
-		*p = (*p)[:n]
-		return p
-	}
-	s := make([]float32, n)
-	return &s
-}
-
-func putF32(p *[]float32) { f32Pool.Put(p) }
 
 // Add implements backend.Backend.
 func (b *Backend) Add(dst, x, y backend.Buf) {
-	d, xx, yy := f(dst), f(x), f(y)
-	b.parallel(len(d), 1<<14, func(lo, hi int) {
+	p := b.lock()
+	defer p.unlock()
+	p.t.f[0], p.t.f[1], p.t.f[2] = f(dst), f(x), f(y)
+	p.parallel(len(p.t.f[0]), 1<<14, func(t *task, lo, hi int) {
+		d, xx, yy := t.f[0], t.f[1], t.f[2]
 		for i := lo; i < hi; i++ {
 			d[i] = xx[i] + yy[i]
 		}
@@ -278,8 +263,11 @@ func (b *Backend) Add(dst, x, y backend.Buf) {
 
 // Axpy implements backend.Backend.
 func (b *Backend) Axpy(alpha float32, x, y backend.Buf) {
-	xx, yy := f(x), f(y)
-	b.parallel(len(xx), 1<<14, func(lo, hi int) {
+	p := b.lock()
+	defer p.unlock()
+	p.t.f[0], p.t.f[1], p.t.x[0] = f(x), f(y), alpha
+	p.parallel(len(p.t.f[0]), 1<<14, func(t *task, lo, hi int) {
+		xx, yy, alpha := t.f[0], t.f[1], t.x[0]
 		for i := lo; i < hi; i++ {
 			yy[i] += alpha * xx[i]
 		}
@@ -288,8 +276,11 @@ func (b *Backend) Axpy(alpha float32, x, y backend.Buf) {
 
 // Scale implements backend.Backend.
 func (b *Backend) Scale(x backend.Buf, alpha float32) {
-	xx := f(x)
-	b.parallel(len(xx), 1<<14, func(lo, hi int) {
+	p := b.lock()
+	defer p.unlock()
+	p.t.f[0], p.t.x[0] = f(x), alpha
+	p.parallel(len(p.t.f[0]), 1<<14, func(t *task, lo, hi int) {
+		xx, alpha := t.f[0], t.x[0]
 		for i := lo; i < hi; i++ {
 			xx[i] *= alpha
 		}
@@ -298,10 +289,13 @@ func (b *Backend) Scale(x backend.Buf, alpha float32) {
 
 // Embed implements backend.Backend.
 func (b *Backend) Embed(out, table backend.Buf, ids backend.IntBuf, dim int, accumulate bool) {
-	o, t, id := f(out), f(table), ints(ids)
-	b.parallel(len(id), 64, func(lo, hi int) {
+	p := b.lock()
+	defer p.unlock()
+	p.t.f[0], p.t.f[1], p.t.ids, p.t.i[0], p.t.flag = f(out), f(table), ints(ids), dim, accumulate
+	p.parallel(len(p.t.ids), 64, func(t *task, lo, hi int) {
+		o, tb, id, dim, accumulate := t.f[0], t.f[1], t.ids, t.i[0], t.flag
 		for i := lo; i < hi; i++ {
-			src := t[int(id[i])*dim : int(id[i])*dim+dim]
+			src := tb[int(id[i])*dim : int(id[i])*dim+dim]
 			dst := o[i*dim : i*dim+dim]
 			if accumulate {
 				for c, v := range src {
@@ -344,8 +338,14 @@ var _ backend.AddLayerNormer = (*Backend)(nil)
 
 // addLayerNorm is LayerNorm of x + res, which it stores in sum, or of x
 // alone when res is nil.
-func (b *Backend) addLayerNorm(o, mu, rs, sum, xx, res, g, be []float32, rows, dim int, eps float32) {
-	b.parallel(rows, 16, func(lo, hi int) {
+func (b *Backend) addLayerNorm(out, mean, rstd, sum, x, res, gamma, beta []float32, rows, dim int, eps float32) {
+	p := b.lock()
+	defer p.unlock()
+	p.t.f = [8][]float32{out, mean, rstd, sum, x, res, gamma, beta}
+	p.t.i[0], p.t.x[0] = dim, eps
+	p.parallel(rows, 16, func(t *task, lo, hi int) {
+		o, mu, rs, sum, xx, res, g, be := t.f[0], t.f[1], t.f[2], t.f[3], t.f[4], t.f[5], t.f[6], t.f[7]
+		dim, eps := t.i[0], t.x[0]
 		if haveC {
 			var s, r []float32
 			if res != nil {
@@ -385,10 +385,15 @@ func (b *Backend) addLayerNorm(o, mu, rs, sum, xx, res, g, be []float32, rows, d
 
 // LayerNormBackward implements backend.Backend.
 func (b *Backend) LayerNormBackward(dx, dgamma, dbeta, dout, x, mean, rstd, gamma backend.Buf, rows, dim int) {
-	ddx, dg, db, dy, xx, mu, rs, g := f(dx), f(dgamma), f(dbeta), f(dout), f(x), f(mean), f(rstd), f(gamma)
+	p := b.lock()
+	defer p.unlock()
+	p.t.f = [8][]float32{f(dx), f(dgamma), f(dbeta), f(dout), f(x), f(mean), f(rstd), f(gamma)}
+	dg, db := p.t.f[1], p.t.f[2]
 	if haveC {
 		// One pass per row: dx and this block's dgamma/dbeta sums.
-		b.colReduce(rows, dim, 2, func(ag, ab []float64, lo, hi int) {
+		sg, sb := p.colReduce(rows, dim, 2, func(t *task, ag, ab []float64, lo, hi int) {
+			ddx, dg, db, dy, xx, mu, rs, g := t.f[0], t.f[1], t.f[2], t.f[3], t.f[4], t.f[5], t.f[6], t.f[7]
+			dim := t.cols
 			if dg == nil {
 				ag = nil
 			}
@@ -396,23 +401,24 @@ func (b *Backend) LayerNormBackward(dx, dgamma, dbeta, dout, x, mean, rstd, gamm
 				ab = nil
 			}
 			cLayerNormBackward(ddx[lo*dim:hi*dim], ag, ab, dy[lo*dim:hi*dim], xx[lo*dim:hi*dim], mu[lo:hi], rs[lo:hi], g, hi-lo, dim)
-		}, func(sg, sb []float64) {
-			for c := 0; c < dim; c++ {
-				if dg != nil {
-					dg[c] += float32(sg[c])
-				}
-				if db != nil {
-					db[c] += float32(sb[c])
-				}
-			}
 		})
+		for c := 0; c < dim; c++ {
+			if dg != nil {
+				dg[c] += float32(sg[c])
+			}
+			if db != nil {
+				db[c] += float32(sb[c])
+			}
+		}
 		return
 	}
 	// Parameter gradients: column sums over rows, in float64, serial
 	// over rows so the result does not depend on the worker count.
 	if dg != nil || db != nil {
-		ag := make([]float64, dim)
-		ab := make([]float64, dim)
+		dy, xx, mu, rs := p.t.f[3], p.t.f[4], p.t.f[5], p.t.f[6]
+		acc := grow(&p.t.f64, 2*dim)
+		clear(acc)
+		ag, ab := acc[:dim], acc[dim:]
 		for r := 0; r < rows; r++ {
 			m, inv := mu[r], rs[r]
 			xr, dr := xx[r*dim:r*dim+dim], dy[r*dim:r*dim+dim]
@@ -430,7 +436,10 @@ func (b *Backend) LayerNormBackward(dx, dgamma, dbeta, dout, x, mean, rstd, gamm
 			}
 		}
 	}
-	b.parallel(rows, 16, func(lo, hi int) {
+	p.t.i[0] = dim
+	p.parallel(rows, 16, func(t *task, lo, hi int) {
+		ddx, dy, xx, mu, rs, g := t.f[0], t.f[3], t.f[4], t.f[5], t.f[6], t.f[7]
+		dim := t.i[0]
 		for r := lo; r < hi; r++ {
 			m, inv := mu[r], rs[r]
 			xr, dr, out := xx[r*dim:r*dim+dim], dy[r*dim:r*dim+dim], ddx[r*dim:r*dim+dim]
@@ -456,8 +465,11 @@ const invSqrt2 = 0.70710678118654752440
 
 // Gelu implements backend.Backend.
 func (b *Backend) Gelu(out, x backend.Buf) {
-	o, xx := f(out), f(x)
-	b.parallel(len(xx), 4096, func(lo, hi int) {
+	p := b.lock()
+	defer p.unlock()
+	p.t.f[0], p.t.f[1] = f(out), f(x)
+	p.parallel(len(p.t.f[1]), 4096, func(t *task, lo, hi int) {
+		o, xx := t.f[0], t.f[1]
 		if haveC {
 			cGelu(o[lo:hi], xx[lo:hi])
 			return
@@ -473,9 +485,12 @@ func (b *Backend) Gelu(out, x backend.Buf) {
 
 // GeluBackward implements backend.Backend.
 func (b *Backend) GeluBackward(dx, dout, x backend.Buf) {
-	d, g, xx := f(dx), f(dout), f(x)
-	const invSqrt2Pi = 0.39894228040143267794
-	b.parallel(len(xx), 4096, func(lo, hi int) {
+	p := b.lock()
+	defer p.unlock()
+	p.t.f[0], p.t.f[1], p.t.f[2] = f(dx), f(dout), f(x)
+	p.parallel(len(p.t.f[2]), 4096, func(t *task, lo, hi int) {
+		const invSqrt2Pi = 0.39894228040143267794
+		d, g, xx := t.f[0], t.f[1], t.f[2]
 		if haveC {
 			cGeluBackward(d[lo:hi], g[lo:hi], xx[lo:hi])
 			return
@@ -515,13 +530,16 @@ func (b *Backend) DropoutBackward(dx, dout backend.Buf, p float32, seed uint64) 
 	b.dropout(f(dx), f(dout), p, seed)
 }
 
-func (b *Backend) dropout(o, x []float32, p float32, seed uint64) {
-	if p <= 0 {
+func (b *Backend) dropout(o, x []float32, pd float32, seed uint64) {
+	if pd <= 0 {
 		copy(o, x)
 		return
 	}
-	scale := 1 / (1 - p)
-	b.parallel(len(x), 4096, func(lo, hi int) {
+	p := b.lock()
+	defer p.unlock()
+	p.t.f[0], p.t.f[1], p.t.x[0], p.t.x[1], p.t.seed = o, x, pd, 1/(1-pd), seed
+	p.parallel(len(x), 4096, func(t *task, lo, hi int) {
+		o, x, p, scale, seed := t.f[0], t.f[1], t.x[0], t.x[1], t.seed
 		if haveC {
 			cDropout(o[lo:hi], x[lo:hi], p, scale, seed, uint64(lo))
 			return
@@ -539,24 +557,28 @@ func (b *Backend) dropout(o, x []float32, p float32, seed uint64) {
 // AdamW implements backend.Backend with torch.optim.AdamW's arithmetic:
 // scalars are computed in float64 and applied in float32, in torch's order.
 func (b *Backend) AdamW(p, g, m, v backend.Buf, s backend.AdamWStep) {
-	pp, gg, mm, vv := f(p), f(g), f(m), f(v)
 	lr, b1, b2 := float64(s.LR), float64(s.Beta1), float64(s.Beta2)
 	decay := float32(1 - lr*float64(s.WeightDecay))
 	bc1 := 1 - math.Pow(b1, float64(s.Step))
 	bc2sqrt := float32(math.Sqrt(1 - math.Pow(b2, float64(s.Step))))
 	stepSize := float32(lr / bc1)
-	fb1, fb2 := float32(b1), float32(b2)
-	om1, om2 := float32(1-b1), float32(1-b2)
-	eps := s.Eps
-	b.parallel(len(pp), 1<<14, func(lo, hi int) {
+	pl := b.lock()
+	defer pl.unlock()
+	pl.t.f[0], pl.t.f[1], pl.t.f[2], pl.t.f[3] = f(p), f(g), f(m), f(v)
+	pl.t.x = [9]float32{decay, float32(b1), float32(b2), float32(1 - b1), float32(1 - b2), bc2sqrt, stepSize, s.Eps}
+	pl.t.flag = s.WeightDecay != 0
+	pl.parallel(len(pl.t.f[0]), 1<<14, func(t *task, lo, hi int) {
+		pp, gg, mm, vv := t.f[0], t.f[1], t.f[2], t.f[3]
+		decay, fb1, fb2, om1, om2, bc2sqrt, stepSize, eps := t.x[0], t.x[1], t.x[2], t.x[3], t.x[4], t.x[5], t.x[6], t.x[7]
+		useDecay := t.flag
 		if haveC {
-			cAdamW(pp[lo:hi], gg[lo:hi], mm[lo:hi], vv[lo:hi], decay, s.WeightDecay != 0, fb1, fb2, om1, om2, bc2sqrt, stepSize, eps)
+			cAdamW(pp[lo:hi], gg[lo:hi], mm[lo:hi], vv[lo:hi], decay, useDecay, fb1, fb2, om1, om2, bc2sqrt, stepSize, eps)
 			return
 		}
 		for i := lo; i < hi; i++ {
 			gi := gg[i]
 			x := pp[i]
-			if s.WeightDecay != 0 {
+			if useDecay {
 				x *= decay
 			}
 			mi := mm[i]*fb1 + gi*om1

@@ -108,18 +108,23 @@ func (bk *Backend) GemmBias(m, n, k int, a backend.Buf, lda int, b backend.Buf, 
 		bk.avxGemmPar(false, true, m, n, k, 1, aa, lda, bb, ldb, 0, cc, ldc, bs, nil)
 		return
 	}
-	block := func(lo, hi int) {
+	p := bk.lock()
+	defer p.unlock()
+	g := &p.t.gemm
+	g.n, g.k, g.a, g.lda, g.b, g.ldb, g.bias, g.c, g.ldc = n, k, aa, lda, bb, ldb, bs, cc, ldc
+	block := func(t *task, lo, hi int) {
+		g := &t.gemm
 		for r := lo; r < hi; r++ {
-			copy(cc[r*ldc:r*ldc+n], bs[:n])
+			copy(g.c[r*g.ldc:r*g.ldc+g.n], g.bias[:g.n])
 		}
-		baseSgemm(false, true, hi-lo, n, k, 1, aa[lo*lda:], lda, bb, ldb, 1, cc[lo*ldc:], ldc)
+		baseSgemm(false, true, hi-lo, g.n, g.k, 1, g.a[lo*g.lda:], g.lda, g.b, g.ldb, 1, g.c[lo*g.ldc:], g.ldc)
 	}
 	w := bk.workers
 	if w <= 1 || m*n*k < gemmSplitMin || m < 2*w*32 {
-		block(0, m)
+		block(&p.t, 0, m)
 		return
 	}
-	bk.split(m, ((m+w-1)/w+31)/32*32, block)
+	p.split(m, ((m+w-1)/w+31)/32*32, block)
 }
 
 var _ backend.WeightPacker = (*Backend)(nil)
@@ -163,28 +168,35 @@ func (bk *Backend) gemmPar(transA, transB bool, m, n, k int, alpha float32, a []
 		baseSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
+	p := bk.lock()
+	defer p.unlock()
+	g := &p.t.gemm
+	g.transA, g.transB, g.m, g.n, g.k, g.alpha, g.beta = transA, transB, m, n, k, alpha, beta
+	g.a, g.lda, g.b, g.ldb, g.c, g.ldc = a, lda, b, ldb, c, ldc
 	const align = 32
 	if m >= n || m >= w*align*2 {
 		chunk := ((m+w-1)/w + align - 1) / align * align
-		bk.split(m, chunk, func(lo, hi int) {
+		p.split(m, chunk, func(t *task, lo, hi int) {
+			g := &t.gemm
 			var aa []float32
-			if transA {
-				aa = a[lo:]
+			if g.transA {
+				aa = g.a[lo:]
 			} else {
-				aa = a[lo*lda:]
+				aa = g.a[lo*g.lda:]
 			}
-			baseSgemm(transA, transB, hi-lo, n, k, alpha, aa, lda, b, ldb, beta, c[lo*ldc:], ldc)
+			baseSgemm(g.transA, g.transB, hi-lo, g.n, g.k, g.alpha, aa, g.lda, g.b, g.ldb, g.beta, g.c[lo*g.ldc:], g.ldc)
 		})
 		return
 	}
 	chunk := ((n+w-1)/w + align - 1) / align * align
-	bk.split(n, chunk, func(lo, hi int) {
+	p.split(n, chunk, func(t *task, lo, hi int) {
+		g := &t.gemm
 		var bb []float32
-		if transB {
-			bb = b[lo*ldb:]
+		if g.transB {
+			bb = g.b[lo*g.ldb:]
 		} else {
-			bb = b[lo:]
+			bb = g.b[lo:]
 		}
-		baseSgemm(transA, transB, m, hi-lo, k, alpha, a, lda, bb, ldb, beta, c[lo:], ldc)
+		baseSgemm(g.transA, g.transB, g.m, hi-lo, g.k, g.alpha, g.a, g.lda, bb, g.ldb, g.beta, g.c[lo:], g.ldc)
 	})
 }

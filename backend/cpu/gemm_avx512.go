@@ -11,7 +11,6 @@ import "C"
 import (
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"unsafe"
 )
 
@@ -31,16 +30,46 @@ var packASize = int(C.rr_sgemm_packa_size())
 // packPool holds the buffers B is packed into, so that a steady stream of
 // products allocates nothing. Several goroutines may multiply at once
 // (attention runs heads in parallel), each taking its own buffer.
-var packPool sync.Pool
+var packPool packList
+
+// packList is a free list of pack buffers. Unlike a sync.Pool, the garbage
+// collector never empties it and a buffer put back on one P can be taken
+// on any other. A request no free buffer fits gets a new buffer as large as
+// the largest request so far, so that once the list holds one such buffer
+// per product run at once, no product allocates.
+type packList struct {
+	mu   sync.Mutex
+	free []*[]float32
+	most int // the largest request so far
+}
+
+// Get takes a buffer of at least n floats off the list, the most recently
+// put back of them, or returns a new one.
+func (l *packList) Get(n int) *[]float32 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := len(l.free) - 1; i >= 0; i-- {
+		if p := l.free[i]; cap(*p) >= n {
+			l.free = append(l.free[:i], l.free[i+1:]...)
+			return p
+		}
+	}
+	l.most = max(l.most, n)
+	s := make([]float32, l.most)
+	return &s
+}
+
+// Put hands a buffer back.
+func (l *packList) Put(p *[]float32) {
+	l.mu.Lock()
+	l.free = append(l.free, p)
+	l.mu.Unlock()
+}
 
 // getPack returns a pooled buffer and a 64-byte-aligned slice of at least
 // n floats inside it; hand the buffer back with packPool.Put.
 func getPack(n int) (*[]float32, []float32) {
-	p, _ := packPool.Get().(*[]float32)
-	if p == nil || cap(*p) < n+16 {
-		s := make([]float32, n+16)
-		p = &s
-	}
+	p := packPool.Get(n + 16)
 	s := (*p)[:cap(*p)]
 	off := int(uintptr(unsafe.Pointer(&s[0]))&63) / 4
 	if off != 0 {
@@ -123,12 +152,17 @@ func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a
 	if pre != nil {
 		nb = 0 // B comes packed: the workers go straight to C's blocks
 	}
-	p, buf := getPack(nb + w*apSize)
-	pb := buf[:nb]
+	pk, buf := getPack(nb + w*apSize)
+	p := bk.lock()
+	defer p.unlock()
+	g := &p.t.gemm
+	g.transA, g.transB, g.m, g.n, g.k, g.alpha, g.beta = transA, transB, m, n, k, alpha, beta
+	g.a, g.lda, g.b, g.ldb, g.c, g.ldc, g.bias = a, lda, b, ldb, c, ldc, bias
+	g.buf, g.pb, g.nb, g.apSize = buf, buf[:nb], nb, apSize
 	if pre != nil {
-		pb = pre
+		g.pb = pre
 	}
-	panels := (n + avxNR - 1) / avxNR
+	g.panels = (n + avxNR - 1) / avxNR
 	// C is cut into blocks of rows (or, when it has few rows, of panels)
 	// that the workers take in turn, so that a worker that starts late or
 	// shares its core with another program simply takes fewer. Each block
@@ -137,66 +171,61 @@ func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a
 	// blocks of 256 rows left the workers finishing up to 1.7 ms apart on
 	// 10 ms products; 96-128 rows gain 5-15% on the MiniLM shapes but cost
 	// 2-6% where B is 1.8-2.4M floats.)
-	byRows := m >= 2*w*avxMR || panels < w
+	g.byRows = m >= 2*w*avxMR || g.panels < w
 	claims := 1
-	if byRows && len(pb) > 0 {
+	if g.byRows && len(g.pb) > 0 {
 		per, rows := claimsPerWorker, claimMinRows
 		if k*n > claimBMax {
 			per, rows = per/2, rows*2
 		}
 		claims = max(1, min(per, m/(w*rows)))
 	}
-	var chunk, blocks int
-	if byRows {
-		chunk = (m + w*claims - 1) / (w * claims)
-		chunk = max(avxMR, (chunk+avxMR-1)/avxMR*avxMR)
-		blocks = (m + chunk - 1) / chunk
+	if g.byRows {
+		g.chunk = (m + w*claims - 1) / (w * claims)
+		g.chunk = max(avxMR, (g.chunk+avxMR-1)/avxMR*avxMR)
+		g.blocks = (m + g.chunk - 1) / g.chunk
 	} else {
-		chunk = max(1, (panels+w*claims-1)/(w*claims))
-		blocks = (panels + chunk - 1) / chunk
+		g.chunk = max(1, (g.panels+w*claims-1)/(w*claims))
+		g.blocks = (g.panels + g.chunk - 1) / g.chunk
 	}
-	w = min(w, blocks)
+	g.next.Store(0)
+	g.packed.Store(0)
+	g.claim.Store(0)
+	p.t.work = avxGemmWork
+	p.fork(min(w, g.blocks))
+	packPool.Put(pk)
+}
+
+// avxGemmWork is one worker's share of avxGemmPar's product p.t.gemm.
+func avxGemmWork(t *task, slot int) {
+	g := &t.gemm
 	const group = 2 // panels packed per claim
-	var next, packed, claim atomic.Int64
-	work := func(slot int) {
-		for nb > 0 {
-			lo := int(next.Add(group)) - group
-			if lo >= panels {
-				break
-			}
-			hi := min(lo+group, panels)
-			C.rr_sgemm_packb(bint(transB), C.int64_t(n), C.int64_t(k), fp(b), C.int64_t(ldb), fp(pb), C.int64_t(lo), C.int64_t(hi))
-			packed.Add(int64(hi - lo))
+	for g.nb > 0 {
+		lo := int(g.next.Add(group)) - group
+		if lo >= g.panels {
+			break
 		}
-		for nb > 0 && packed.Load() < int64(panels) {
-			runtime.Gosched()
-		}
-		ap := buf[nb+slot*apSize : nb+(slot+1)*apSize]
-		for {
-			i := int(claim.Add(1)) - 1
-			if i >= blocks {
-				return
-			}
-			m0, m1, j0, j1 := i*chunk, min(m, i*chunk+chunk), 0, panels
-			if !byRows {
-				m0, m1, j0, j1 = 0, m, i*chunk, min(panels, i*chunk+chunk)
-			}
-			C.rr_sgemm_compute(bint(transA), C.int64_t(m0), C.int64_t(m1), C.int64_t(j0), C.int64_t(j1),
-				C.int64_t(n), C.int64_t(k), C.float(alpha), fp(a), C.int64_t(lda), bint(transB), fp(b), C.int64_t(ldb), fp(pb), C.float(beta),
-				fp(c), C.int64_t(ldc), fp(bias), fp(ap))
-		}
+		hi := min(lo+group, g.panels)
+		C.rr_sgemm_packb(bint(g.transB), C.int64_t(g.n), C.int64_t(g.k), fp(g.b), C.int64_t(g.ldb), fp(g.pb), C.int64_t(lo), C.int64_t(hi))
+		g.packed.Add(int64(hi - lo))
 	}
-	var wg sync.WaitGroup
-	for slot := 1; slot < w; slot++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			work(slot)
-		}()
+	for g.nb > 0 && g.packed.Load() < int64(g.panels) {
+		runtime.Gosched()
 	}
-	work(0)
-	wg.Wait()
-	packPool.Put(p)
+	ap := g.buf[g.nb+slot*g.apSize : g.nb+(slot+1)*g.apSize]
+	for {
+		i := int(g.claim.Add(1)) - 1
+		if i >= g.blocks {
+			return
+		}
+		m0, m1, j0, j1 := i*g.chunk, min(g.m, i*g.chunk+g.chunk), 0, g.panels
+		if !g.byRows {
+			m0, m1, j0, j1 = 0, g.m, i*g.chunk, min(g.panels, i*g.chunk+g.chunk)
+		}
+		C.rr_sgemm_compute(bint(g.transA), C.int64_t(m0), C.int64_t(m1), C.int64_t(j0), C.int64_t(j1),
+			C.int64_t(g.n), C.int64_t(g.k), C.float(g.alpha), fp(g.a), C.int64_t(g.lda), bint(g.transB), fp(g.b), C.int64_t(g.ldb), fp(g.pb), C.float(g.beta),
+			fp(g.c), C.int64_t(g.ldc), fp(g.bias), fp(ap))
+	}
 }
 
 // avxPrepacked computes C = alpha·op(A)·B + beta·C (+ bias) on the calling
