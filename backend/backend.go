@@ -172,6 +172,20 @@ type Laner interface {
 	Lanes() []Backend
 }
 
+// LaneHelper is an optional extension of the backends Laner.Lanes
+// returns, through which a lane that has finished its share of a pass
+// helps the others finish theirs (the CPU backend's lanes take blocks of
+// one another's products).
+type LaneHelper interface {
+	// LanesBegin starts a pass that n of the lanes take part in; call it
+	// on any one lane before they start.
+	LanesBegin(n int)
+	// LanesDone says that this lane has finished its share of the pass.
+	// It returns once all n have, having meanwhile done work of the
+	// others. Every lane of the pass must call it, whatever its outcome.
+	LanesDone()
+}
+
 // FirstQueryAttender is an optional extension of Backend for the last
 // layer of a cross-encoder in inference, where only position 0 (the row
 // the classification head reads) needs an attention output.

@@ -154,6 +154,9 @@ func (p *lanePass) stop() {
 // run computes the logits of b's rows shares[i] on lane i into out.
 func (p *lanePass) run(b *Batch, o RunOptions, shares [][]int, out []float32) error {
 	p.b, p.o, p.shares, p.out = b, o, shares, out
+	if h, ok := p.reps[0].be.(backend.LaneHelper); ok {
+		h.LanesBegin(len(shares))
+	}
 	p.done.Add(len(shares) - 1)
 	for i := 1; i < len(shares); i++ {
 		p.wake[i] <- struct{}{}
@@ -167,6 +170,10 @@ func (p *lanePass) run(b *Batch, o RunOptions, shares [][]int, out []float32) er
 }
 
 func (p *lanePass) lane(i int) {
+	if h, ok := p.reps[i].be.(backend.LaneHelper); ok {
+		// Once its share is done, the lane helps with the others'.
+		defer h.LanesDone()
+	}
 	rows, sub := p.shares[i], &p.subs[i]
 	gatherRows(sub, p.b, rows)
 	logits, err := p.reps[i].Forward(sub, p.o)

@@ -129,3 +129,35 @@ func TestLanesPackWeights(t *testing.T) {
 		})
 	}
 }
+
+// TestLanesHelpEachOther: with packed weights, a lane that finishes early
+// (two short rows against one long one) takes blocks of the other's
+// products; the logits keep the bits of lanes that do not share.
+func TestLanesHelpEachOther(t *testing.T) {
+	c := tinyConfig(nn.BERT)
+	c.MaxPositions = 512
+	m, err := nn.New(cpu.NewWorkers(2), c)
+	require.NoError(t, err)
+	m.InitRandom(5, 0.2)
+	ln, err := nn.NewLanes(m)
+	require.NoError(t, err)
+	r := rand.New(rand.NewPCG(8, 8))
+	b := randomBatch(r, c, 3, 500)
+	for i := 1; i < 3; i++ { // rows 1 and 2 keep 8 tokens
+		for j := 8; j < 500; j++ {
+			b.InputIDs[i*500+j], b.TypeIDs[i*500+j], b.Mask[i*500+j] = int32(c.PadID), 0, 0
+		}
+	}
+	for _, o := range []nn.RunOptions{{SkipPadding: true}, {}} {
+		want, err := ln.Forward(b, o)
+		require.NoError(t, err)
+		release, err := ln.PackWeights(-1)
+		require.NoError(t, err)
+		for pass := 0; pass < 3; pass++ {
+			got, err := ln.Forward(b, o)
+			require.NoError(t, err)
+			assert.Equal(t, want, got, "pass %d", pass)
+		}
+		release()
+	}
+}

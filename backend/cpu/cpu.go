@@ -43,7 +43,8 @@ func (b I32) Slice(off, n int) backend.IntBuf { return b[off : off+n : off+n] }
 // its workers (see pool.go).
 type Backend struct {
 	workers int
-	avx512  bool // products take the AVX-512 kernel (GemmRoute is "avx512")
+	avx512  bool  // products take the AVX-512 kernel (GemmRoute is "avx512")
+	crew    *crew // the lanes this one belongs to, nil outside Lanes
 
 	once sync.Once
 	p    *pool // started on first use
@@ -68,9 +69,9 @@ func (b *Backend) Lanes() []backend.Backend {
 	if b.workers <= 1 {
 		return nil
 	}
-	out := make([]backend.Backend, b.workers)
+	out, c := make([]backend.Backend, b.workers), newCrew()
 	for i := range out {
-		out[i] = &Backend{workers: 1, avx512: b.avx512}
+		out[i] = &Backend{workers: 1, avx512: b.avx512, crew: c}
 	}
 	return out
 }

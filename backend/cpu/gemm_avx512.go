@@ -238,6 +238,16 @@ func avxPrepacked(transA bool, m, n, k int, alpha float32, a []float32, lda int,
 	packPool.Put(p)
 }
 
+// avxPrepackedRows computes rows [m0, m1) of C = A·Wᵀ + bias, W packed
+// by packWeight, on the calling goroutine.
+func avxPrepackedRows(m0, m1, n, k int, a []float32, lda int, pw, c []float32, ldc int, bias []float32) {
+	p, ap := getPack(packASize)
+	panels := (n + avxNR - 1) / avxNR
+	C.rr_sgemm_compute(0, C.int64_t(m0), C.int64_t(m1), 0, C.int64_t(panels), C.int64_t(n), C.int64_t(k), 1,
+		fp(a), C.int64_t(lda), 1, nil, 0, fp(pw), 0, fp(c), C.int64_t(ldc), fp(bias), fp(ap))
+	packPool.Put(p)
+}
+
 // packedWeightSize is the number of floats packWeight writes for an n×k
 // weight.
 func packedWeightSize(n, k int) int { return int(C.rr_sgemm_packb_size(C.int64_t(n), C.int64_t(k))) }

@@ -13,6 +13,10 @@ func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a
 	panic("cpu: no AVX-512 kernel")
 }
 
+func avxPrepackedRows(m0, m1, n, k int, a []float32, lda int, pw, c []float32, ldc int, bias []float32) {
+	panic("cpu: no AVX-512 kernel")
+}
+
 func packedWeightSize(n, k int) int { panic("cpu: no AVX-512 kernel") }
 
 func packWeight(dst, w []float32, ldw, n, k int) { panic("cpu: no AVX-512 kernel") }

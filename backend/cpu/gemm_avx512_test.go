@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -254,6 +256,55 @@ func TestPackedWeights(t *testing.T) {
 				bk.GemmBiasPacked(tc.m, tc.n, tc.k, F32(a), tc.k, pw, F32(bias), got, tc.n)
 				require.Equal(t, want, got, "%d workers", workers)
 			}
+		})
+	}
+}
+
+// TestCrewShares: a lane that has finished its share of a pass computes
+// blocks of another lane's product with packed weights; the product has
+// the bits of one lane alone, and the finished lane returns once the
+// other is done too.
+func TestCrewShares(t *testing.T) {
+	if !haveAVX512 {
+		t.Skip("no AVX-512 kernel in this build or on this CPU")
+	}
+	r := rand.New(rand.NewPCG(4, 4))
+	for _, tc := range []struct {
+		name    string
+		m, n, k int
+	}{
+		{"too small to split", 150, 64, 40},
+		{"minilm ffn", 1024, 1536, 384},
+		{"ragged", 777, 45, 70},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lanes := NewWorkers(3).Lanes()
+			owner, lender, idle := lanes[0].(*Backend), lanes[1].(*Backend), lanes[2].(*Backend)
+			a, w, bias := randVec(r, tc.m*tc.k, 1), randVec(r, tc.n*tc.k, 1), randVec(r, tc.n, 1)
+			pw := make(F32, owner.PackedSize(tc.n, tc.k))
+			owner.PackWeight(pw, F32(w), tc.k, tc.n, tc.k)
+			want, got := make(F32, tc.m*tc.n), make(F32, tc.m*tc.n)
+			(&Backend{workers: 1, avx512: true}).GemmBias(tc.m, tc.n, tc.k, F32(a), tc.k, F32(w), tc.k, F32(bias), want, tc.n)
+
+			owner.LanesBegin(3)
+			var wg sync.WaitGroup
+			for _, l := range []*Backend{lender, idle} {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					l.LanesDone()
+				}()
+			}
+			for owner.crew.lenders.Load() < 2 {
+				runtime.Gosched()
+			}
+			owner.GemmBiasPacked(tc.m, tc.n, tc.k, F32(a), tc.k, pw, F32(bias), got, tc.n)
+			assert.Equal(t, want, got)
+			assert.Empty(t, owner.crew.jobs, "a finished product is still open")
+			assert.EqualValues(t, 2, owner.crew.lenders.Load(), "the lenders left before the pass ended")
+			owner.LanesDone()
+			wg.Wait()
+			assert.Zero(t, owner.crew.lenders.Load())
 		})
 	}
 }
