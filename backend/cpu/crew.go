@@ -1,7 +1,6 @@
 package cpu
 
 import (
-	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -33,8 +32,8 @@ func newCrew() *crew {
 }
 
 // crewJob is one product C = A·Wᵀ + bias, W packed, cut into blocks of
-// chunk rows that the owner and its helpers claim from next; done counts
-// the blocks finished.
+// chunk rows that the owner and its helpers claim from next; left counts
+// the blocks not finished yet.
 type crewJob struct {
 	m, n, k       int
 	a             []float32
@@ -42,7 +41,8 @@ type crewJob struct {
 	pw, bias, c   []float32
 	ldc           int
 	chunk, blocks int
-	next, done    atomic.Int64
+	next          atomic.Int64
+	left          sync.WaitGroup
 }
 
 // work computes blocks of j until none is left to claim.
@@ -55,7 +55,7 @@ func (j *crewJob) work() {
 		m0 := i * j.chunk
 		m1 := min(j.m, m0+j.chunk)
 		avxPrepackedRows(m0, m1, j.n, j.k, j.a, j.lda, j.pw, j.c, j.ldc, j.bias)
-		j.done.Add(1)
+		j.left.Done()
 	}
 }
 
@@ -77,15 +77,14 @@ func (c *crew) share(j *crewJob) bool {
 	j.chunk = max(crewMinBlock, (j.m+4*(lenders+1)-1)/(4*(lenders+1)))
 	j.chunk = (j.chunk + avxMR - 1) / avxMR * avxMR
 	j.blocks = (j.m + j.chunk - 1) / j.chunk
+	j.left.Add(j.blocks)
 	c.mu.Lock()
 	c.jobs = append(c.jobs, j)
 	c.wake.Broadcast()
 	c.mu.Unlock()
 	j.work()
 	c.drop(j)
-	for j.done.Load() < int64(j.blocks) {
-		runtime.Gosched() // a helper is finishing its block
-	}
+	j.left.Wait() // for the blocks helpers are finishing
 	return true
 }
 
