@@ -25,7 +25,7 @@ func TestSteadyStateAllocs(t *testing.T) {
 	const n, s, group = 8, 64, 4
 	for _, tc := range []struct {
 		name    string
-		mode    string // infer, lanes or train
+		mode    string // infer, lanes, packed (lanes with packed weights) or train
 		workers int
 		skip    bool // RunOptions.SkipPadding
 	}{
@@ -34,6 +34,7 @@ func TestSteadyStateAllocs(t *testing.T) {
 		{"infer 2 workers skip padding", "infer", 2, true},
 		{"lanes 2 workers", "lanes", 2, true},
 		{"lanes 1 worker", "lanes", 1, true},
+		{"lanes 2 workers packed weights", "packed", 2, true},
 		{"train 1 worker", "train", 1, false},
 		{"train 2 workers", "train", 2, false},
 		{"train 2 workers skip padding", "train", 2, true},
@@ -48,9 +49,14 @@ func TestSteadyStateAllocs(t *testing.T) {
 			switch tc.mode {
 			case "infer":
 				step = func() error { _, err := m.Forward(b, o); return err }
-			case "lanes":
+			case "lanes", "packed":
 				ln, err := nn.NewLanes(m)
 				require.NoError(t, err)
+				if tc.mode == "packed" {
+					release, err := ln.PackWeights(-1)
+					require.NoError(t, err)
+					defer release()
+				}
 				step = func() error { _, err := ln.Forward(b, o); return err }
 			case "train":
 				require.NoError(t, m.EnableGrads(nil))

@@ -43,8 +43,9 @@ func (b I32) Slice(off, n int) backend.IntBuf { return b[off : off+n : off+n] }
 // its workers (see pool.go).
 type Backend struct {
 	workers int
-	avx512  bool  // products take the AVX-512 kernel (GemmRoute is "avx512")
-	crew    *crew // the lanes this one belongs to, nil outside Lanes
+	avx512  bool    // products take the AVX-512 kernel (GemmRoute is "avx512")
+	crew    *crew   // the lanes this one belongs to, nil outside Lanes
+	job     crewJob // this lane's products that the crew shares
 
 	once sync.Once
 	p    *pool // started on first use

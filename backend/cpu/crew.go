@@ -1,6 +1,7 @@
 package cpu
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -33,7 +34,8 @@ func newCrew() *crew {
 
 // crewJob is one product C = A·Wᵀ + bias, W packed, cut into blocks of
 // chunk rows that the owner and its helpers claim from next; left counts
-// the blocks not finished yet.
+// the blocks not finished yet, users the helpers inside work. Each lane
+// reuses its own job (Backend.job) for its next product once users is 0.
 type crewJob struct {
 	m, n, k       int
 	a             []float32
@@ -43,6 +45,7 @@ type crewJob struct {
 	chunk, blocks int
 	next          atomic.Int64
 	left          sync.WaitGroup
+	users         atomic.Int32
 }
 
 // work computes blocks of j until none is left to claim.
@@ -63,29 +66,42 @@ func (j *crewJob) work() {
 // block reads all of the packed weight.
 const crewMinBlock = 96
 
+// worth says whether a product of m rows is shared now: some lane is
+// free to help and there are rows enough to split.
+func (c *crew) worth(m int) bool { return c.lenders.Load() > 0 && m >= 2*crewMinBlock }
+
 // share computes j's product with whatever help the crew's lenders give,
-// returning when every block is done. It reports false, having done
-// nothing, when no lane is free to help or the product is too small to
-// split.
-func (c *crew) share(j *crewJob) bool {
+// returning when every block is done and no helper holds j any more.
+func (c *crew) share(j *crewJob) {
 	lenders := int(c.lenders.Load())
-	if lenders == 0 || j.m < 2*crewMinBlock {
-		return false
-	}
 	// About four blocks per lane at work, so that a lender that joins late
 	// still finds some.
 	j.chunk = max(crewMinBlock, (j.m+4*(lenders+1)-1)/(4*(lenders+1)))
 	j.chunk = (j.chunk + avxMR - 1) / avxMR * avxMR
 	j.blocks = (j.m + j.chunk - 1) / j.chunk
+	j.next.Store(0)
 	j.left.Add(j.blocks)
 	c.mu.Lock()
 	c.jobs = append(c.jobs, j)
 	c.wake.Broadcast()
 	c.mu.Unlock()
 	j.work()
-	c.drop(j)
+	c.drop(j)     // no helper takes j up from now on
 	j.left.Wait() // for the blocks helpers are finishing
-	return true
+	for j.users.Load() > 0 {
+		runtime.Gosched() // a helper is leaving work, finding nothing left
+	}
+}
+
+// open returns the first product with blocks left to claim, or nil.
+// c.mu is held.
+func (c *crew) open() *crewJob {
+	for _, j := range c.jobs {
+		if j.next.Load() < int64(j.blocks) {
+			return j
+		}
+	}
+	return nil
 }
 
 // drop takes j off the list of open products, if it is still there.
@@ -122,16 +138,20 @@ func (c *crew) done() {
 	for {
 		// A product is open only while its lane computes it, so once every
 		// lane is done none is.
-		for len(c.jobs) == 0 && c.active > 0 {
+		var j *crewJob
+		for c.active > 0 {
+			if j = c.open(); j != nil {
+				break
+			}
 			c.wake.Wait()
 		}
-		if c.active <= 0 {
+		if j == nil {
 			return
 		}
-		j := c.jobs[0]
+		j.users.Add(1)
 		c.mu.Unlock()
 		j.work()
-		c.drop(j)
+		j.users.Add(-1)
 		c.mu.Lock()
 	}
 }

@@ -151,11 +151,11 @@ func (bk *Backend) PackWeight(dst, w backend.Buf, ldw, n, k int) {
 // packing the weight, which takes the same kernel in the same order, so
 // the result has the same bits.
 func (bk *Backend) GemmBiasPacked(m, n, k int, a backend.Buf, lda int, pw, bias, c backend.Buf, ldc int) {
-	if bk.crew != nil && k > 0 && n > 0 {
-		j := &crewJob{m: m, n: n, k: k, a: f(a), lda: lda, pw: f(pw), bias: f(bias), c: f(c), ldc: ldc}
-		if bk.crew.share(j) {
-			return
-		}
+	if bk.crew != nil && k > 0 && n > 0 && bk.crew.worth(m) {
+		j := &bk.job
+		j.m, j.n, j.k, j.a, j.lda, j.pw, j.bias, j.c, j.ldc = m, n, k, f(a), lda, f(pw), f(bias), f(c), ldc
+		bk.crew.share(j)
+		return
 	}
 	bk.avxGemmPar(false, true, m, n, k, 1, f(a), lda, nil, 0, 0, f(c), ldc, f(bias), f(pw))
 }

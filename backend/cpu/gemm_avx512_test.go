@@ -300,6 +300,22 @@ func TestCrewShares(t *testing.T) {
 			}
 			owner.GemmBiasPacked(tc.m, tc.n, tc.k, F32(a), tc.k, pw, F32(bias), got, tc.n)
 			assert.Equal(t, want, got)
+			// Sharing again allocates nothing (the runtime itself may, now
+			// and then: one window of three products must not).
+			var allocs []uint64
+			for range 10 {
+				var before, after runtime.MemStats
+				runtime.ReadMemStats(&before)
+				for range 3 {
+					owner.GemmBiasPacked(tc.m, tc.n, tc.k, F32(a), tc.k, pw, F32(bias), got, tc.n)
+				}
+				runtime.ReadMemStats(&after)
+				if allocs = append(allocs, after.Mallocs-before.Mallocs); allocs[len(allocs)-1] == 0 {
+					break
+				}
+			}
+			assert.Zero(t, allocs[len(allocs)-1], "allocations per window: %v", allocs)
+			assert.Equal(t, want, got)
 			assert.Empty(t, owner.crew.jobs, "a finished product is still open")
 			assert.EqualValues(t, 2, owner.crew.lenders.Load(), "the lenders left before the pass ended")
 			owner.LanesDone()
