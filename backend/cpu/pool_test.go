@@ -38,6 +38,11 @@ func TestOpsAllocateNothing(t *testing.T) {
 	q, kv := vec(a.N*H), vec(2*T*H)
 	for _, workers := range []int{1, 2} {
 		b := NewWorkers(workers)
+		var pw backend.Buf // w packed, where products pack
+		if size := b.PackedSize(cols, cols); size > 0 {
+			pw = make(F32, size)
+			b.PackWeight(pw, w, cols, cols, cols)
+		}
 		for _, op := range []struct {
 			name string
 			run  func()
@@ -53,6 +58,7 @@ func TestOpsAllocateNothing(t *testing.T) {
 			{"Scale", func() { b.Scale(z, 0.5) }},
 			{"Embed", func() { b.Embed(z, w, ids, cols, true) }},
 			{"LayerNorm", func() { b.LayerNorm(z, mean, rstd, x, bias, bias, rows, cols, 1e-12) }},
+			{"AddLayerNorm", func() { b.AddLayerNorm(z, mean, rstd, dz, x, y, bias, bias, rows, cols, 1e-12) }},
 			{"LayerNormBackward", func() { b.LayerNormBackward(dz, bias, bias, y, x, mean, rstd, bias, rows, cols) }},
 			{"Gelu", func() { b.Gelu(z, x) }},
 			{"GeluBackward", func() { b.GeluBackward(dz, y, x) }},
@@ -63,6 +69,11 @@ func TestOpsAllocateNothing(t *testing.T) {
 			{"Gemm", func() { b.Gemm(false, true, rows, cols, cols, 1, x, cols, w, cols, 0, z, cols) }},
 			{"Gemm weight gradient", func() { b.Gemm(true, false, cols, cols, rows, 1, x, cols, y, cols, 1, g, cols) }},
 			{"GemmBias", func() { b.GemmBias(rows, cols, cols, x, cols, w, cols, bias, z, cols) }},
+			{"GemmBiasPacked", func() {
+				if pw != nil {
+					b.GemmBiasPacked(rows, cols, cols, x, cols, pw, bias, z, cols)
+				}
+			}},
 			{"Attention", func() { b.Attention(a, qkv, mask, ctx, save) }},
 			{"AttentionBackward", func() { b.AttentionBackward(a, qkv, mask, ctx, dctx, save, dqkv) }},
 			{"AttentionFirstQuery", func() { b.AttentionFirstQuery(a, q, kv, mask, ctx, save) }},
