@@ -2,6 +2,7 @@ package nn_test
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -93,15 +94,12 @@ func TestLanesPackWeights(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tinyConfig(tc.arch)
-			m, err := nn.New(cpu.NewWorkers(2), c)
-			require.NoError(t, err)
-			m.InitRandom(3, 0.2)
-			ln, err := nn.NewLanes(m)
-			require.NoError(t, err)
+			m, ln := twoLanes(t, c, 3)
 			r := rand.New(rand.NewPCG(7, 7))
 			b := randomBatch(r, c, 6, 12)
 			want, err := ln.Forward(b, tc.o)
 			require.NoError(t, err)
+			want = slices.Clone(want) // the next pass reuses the logits
 
 			release, err := ln.PackWeights(tc.budget)
 			require.NoError(t, err)
@@ -136,11 +134,7 @@ func TestLanesPackWeights(t *testing.T) {
 func TestLanesHelpEachOther(t *testing.T) {
 	c := tinyConfig(nn.BERT)
 	c.MaxPositions = 512
-	m, err := nn.New(cpu.NewWorkers(2), c)
-	require.NoError(t, err)
-	m.InitRandom(5, 0.2)
-	ln, err := nn.NewLanes(m)
-	require.NoError(t, err)
+	_, ln := twoLanes(t, c, 5)
 	r := rand.New(rand.NewPCG(8, 8))
 	b := randomBatch(r, c, 3, 500)
 	for i := 1; i < 3; i++ { // rows 1 and 2 keep 8 tokens
@@ -151,6 +145,7 @@ func TestLanesHelpEachOther(t *testing.T) {
 	for _, o := range []nn.RunOptions{{SkipPadding: true}, {}} {
 		want, err := ln.Forward(b, o)
 		require.NoError(t, err)
+		want = slices.Clone(want) // the next pass reuses the logits
 		release, err := ln.PackWeights(-1)
 		require.NoError(t, err)
 		for pass := 0; pass < 3; pass++ {
@@ -160,4 +155,16 @@ func TestLanesHelpEachOther(t *testing.T) {
 		}
 		release()
 	}
+}
+
+// twoLanes returns a model of shape c on a two-worker CPU backend, its
+// weights drawn from seed, and its lanes.
+func twoLanes(t *testing.T, c nn.Config, seed uint64) (*nn.Model, *nn.Lanes) {
+	t.Helper()
+	m, err := nn.New(cpu.NewWorkers(2), c)
+	require.NoError(t, err)
+	m.InitRandom(seed, 0.2)
+	ln, err := nn.NewLanes(m)
+	require.NoError(t, err)
+	return m, ln
 }
