@@ -134,23 +134,25 @@ func avxSgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda 
 // compute each against all of B. Which worker packs or computes what does
 // not change any value: every element of C is summed in the same order
 // whatever the blocks, so the result has the same bits for any number of
-// workers and any timing.
+// workers and any timing. pre, when not nil, is B packed by packWeight
+// (GemmBiasPacked: A not transposed, alpha 1, beta 0), and nothing is
+// packed.
 func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias, pre []float32) {
 	w := bk.workers
-	if pre != nil && (w <= 1 || m*n*k < gemmSplitMin) && m > 0 && n > 0 && k > 0 {
-		avxPrepacked(transA, m, n, k, alpha, a, lda, pre, beta, c, ldc, bias)
-		return
-	}
 	if w <= 1 || m*n*k < gemmSplitMin || m <= 0 || n <= 0 || k <= 0 {
-		avxSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
+		if pre != nil {
+			avxPrepackedRows(0, m, n, k, a, lda, pre, c, ldc, bias)
+		} else {
+			avxSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
+		}
 		return
 	}
 	nb, apSize := int(C.rr_sgemm_packb_size(C.int64_t(n), C.int64_t(k))), packASize
-	if privateB(transA) && pre == nil {
-		nb, apSize = 0, privateSize
-	}
-	if pre != nil {
+	switch {
+	case pre != nil:
 		nb = 0 // B comes packed: the workers go straight to C's blocks
+	case privateB(transA):
+		nb, apSize = 0, privateSize
 	}
 	pk, buf := getPack(nb + w*apSize)
 	p := bk.lock()
@@ -226,16 +228,6 @@ func avxGemmWork(t *task, slot int) {
 			C.int64_t(g.n), C.int64_t(g.k), C.float(g.alpha), fp(g.a), C.int64_t(g.lda), bint(g.transB), fp(g.b), C.int64_t(g.ldb), fp(g.pb), C.float(g.beta),
 			fp(g.c), C.int64_t(g.ldc), fp(g.bias), fp(ap))
 	}
-}
-
-// avxPrepacked computes C = alpha·op(A)·B + beta·C (+ bias) on the calling
-// goroutine, B packed beforehand by rr_sgemm_packb (PackWeight).
-func avxPrepacked(transA bool, m, n, k int, alpha float32, a []float32, lda int, pb []float32, beta float32, c []float32, ldc int, bias []float32) {
-	p, ap := getPack(packASize)
-	panels := (n + avxNR - 1) / avxNR
-	C.rr_sgemm_compute(bint(transA), 0, C.int64_t(m), 0, C.int64_t(panels), C.int64_t(n), C.int64_t(k), C.float(alpha),
-		fp(a), C.int64_t(lda), 1, nil, 0, fp(pb), C.float(beta), fp(c), C.int64_t(ldc), fp(bias), fp(ap))
-	packPool.Put(p)
 }
 
 // avxPrepackedRows computes rows [m0, m1) of C = A·Wᵀ + bias, W packed
