@@ -14,7 +14,7 @@ NVCC    ?= $(shell command -v nvcc 2>/dev/null)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: setup all build test vet gotest fmt-check bench kernels kernels-check kernels-emu cuda-vet gpu-check demo clean
+.PHONY: setup all build test vet gotest portable gotest-purego fmt-check bench kernels kernels-check kernels-emu cuda-vet gpu-check demo clean
 
 all: build
 
@@ -22,7 +22,7 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/rerank ./cmd/rerank
 
 test: setup
-	$(MAKE) fmt-check vet gotest kernels-check
+	$(MAKE) fmt-check vet portable gotest gotest-purego kernels-check
 
 fmt-check:
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -33,6 +33,19 @@ vet:
 
 gotest:
 	$(GO) test -count=1 -timeout 25m ./...
+
+# portable builds and vets the pure-Go configurations (no cgo, no
+# OpenBLAS, no AVX-512 C kernels): the tag noblas, CGO_ENABLED=0, and a
+# cross-compile to linux/arm64 (compiled and vetted, not run).
+portable:
+	$(GO) build -tags noblas ./... && $(GO) vet -tags noblas ./...
+	CGO_ENABLED=0 $(GO) build ./... && CGO_ENABLED=0 $(GO) vet ./...
+	GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) build ./... && GOOS=linux GOARCH=arm64 CGO_ENABLED=0 $(GO) vet ./...
+
+# gotest-purego runs the numeric core's tests (golden parity, gradients,
+# allocation counts) once more on the pure-Go backend.
+gotest-purego:
+	$(GO) test -count=1 -tags noblas ./backend/... ./nn/ ./lora/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./...

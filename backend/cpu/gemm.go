@@ -41,42 +41,48 @@ func scaleC(m, n int, beta float32, c []float32, ldc int) {
 // Go. It is the fallback when OpenBLAS is not linked, and the reference
 // the tests hold OpenBLAS to.
 func goGemm(transA, transB bool, lo, hi, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	acc := make([]float32, n)
+	// Columns go in tiles of goGemmTile, accumulated on the stack, so the
+	// product allocates nothing; each element still sums over p in order.
+	var tile [goGemmTile]float32
 	for i := lo; i < hi; i++ {
-		for j := range acc {
-			acc[j] = 0
-		}
-		for p := 0; p < k; p++ {
-			var av float32
-			if transA {
-				av = a[p*lda+i]
-			} else {
-				av = a[i*lda+p]
-			}
-			if av == 0 {
-				continue
-			}
-			if transB {
-				for j := 0; j < n; j++ {
-					acc[j] += av * b[j*ldb+p]
+		for j0 := 0; j0 < n; j0 += goGemmTile {
+			acc := tile[:min(goGemmTile, n-j0)]
+			clear(acc)
+			for p := 0; p < k; p++ {
+				var av float32
+				if transA {
+					av = a[p*lda+i]
+				} else {
+					av = a[i*lda+p]
 				}
-			} else {
-				row := b[p*ldb : p*ldb+n]
-				for j, bv := range row {
-					acc[j] += av * bv
+				if av == 0 {
+					continue
+				}
+				if transB {
+					for j := range acc {
+						acc[j] += av * b[(j0+j)*ldb+p]
+					}
+				} else {
+					row := b[p*ldb+j0 : p*ldb+j0+len(acc)]
+					for j, bv := range row {
+						acc[j] += av * bv
+					}
 				}
 			}
-		}
-		row := c[i*ldc : i*ldc+n]
-		for j := range row {
-			if beta == 0 {
-				row[j] = alpha * acc[j]
-			} else {
-				row[j] = alpha*acc[j] + beta*row[j]
+			row := c[i*ldc+j0 : i*ldc+j0+len(acc)]
+			for j := range row {
+				if beta == 0 {
+					row[j] = alpha * acc[j]
+				} else {
+					row[j] = alpha*acc[j] + beta*row[j]
+				}
 			}
 		}
 	}
 }
+
+// goGemmTile is the number of C's columns goGemm accumulates at once.
+const goGemmTile = 256
 
 // GemmBatched implements backend.Backend.
 func (bk *Backend) GemmBatched(transA, transB bool, m, n, k int, alpha float32, a backend.Buf, lda, strideA int, b backend.Buf, ldb, strideB int, beta float32, c backend.Buf, ldc, strideC int, batch int) {
