@@ -14,7 +14,7 @@ NVCC    ?= $(shell command -v nvcc 2>/dev/null)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: setup all build test vet gotest portable gotest-purego fmt-check bench kernels kernels-check kernels-emu cuda-vet gpu-check demo clean
+.PHONY: setup all build test vet gotest mpi-test portable gotest-purego fmt-check bench kernels kernels-check kernels-emu cuda-vet gpu-check demo clean
 
 all: build
 
@@ -30,9 +30,19 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags mpi ./dist/ ./train/ ./cmd/rerank/
 
 gotest:
 	$(GO) test -count=1 -timeout 25m ./...
+	$(MAKE) mpi-test
+
+# mpi-test runs the data-parallel tests through real `mpirun -np 2
+# --oversubscribe` (Open MPI from scripts/setup-debian.sh; as root with
+# Open MPI's run-as-root variables): 2 ranks equal 1 process, one
+# all-reduce per step, a killed rank stops the other, resume after a kill.
+mpi-test:
+	OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+		$(GO) test -tags mpi -count=1 -timeout 5m ./dist/ ./train/ -run 'MPI|Detect|Open'
 
 # portable builds and vets the pure-Go configurations (no cgo, no
 # OpenBLAS, no AVX-512 C kernels): the tag noblas, CGO_ENABLED=0, and a

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs everything rerank needs on a Debian 12 machine (run as root):
-# OpenBLAS for the CPU backend, CMake and Debian's non-free CUDA toolkit
+# OpenBLAS for the CPU backend, Open MPI for data-parallel training, CMake and Debian's non-free CUDA toolkit
 # (nvcc 11.8) to compile the kernels, and the Go modules.
 set -euo pipefail
 need=()
 dpkg -s libopenblas-dev >/dev/null 2>&1 || need+=(libopenblas-dev)
 dpkg -s pkg-config >/dev/null 2>&1 || need+=(pkg-config)
 dpkg -s cmake >/dev/null 2>&1 || need+=(cmake)
+# Open MPI: data-parallel training on CPUs (go build -tags mpi) and its tests.
+dpkg -s openmpi-bin >/dev/null 2>&1 || need+=(openmpi-bin)
+dpkg -s libopenmpi-dev >/dev/null 2>&1 || need+=(libopenmpi-dev)
 command -v nvcc >/dev/null 2>&1 || need+=(nvidia-cuda-toolkit)
 if [ ${#need[@]} -gt 0 ]; then
 	# The CUDA toolkit is in Debian's contrib/non-free components.

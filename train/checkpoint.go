@@ -39,6 +39,9 @@ type State struct {
 	// Seed is the run's seed; every dropout mask derives from it and
 	// the step number.
 	Seed uint64 `json:"seed"`
+	// WorldSize is the number of data-parallel processes that wrote the
+	// checkpoint (0 in checkpoints from before: one).
+	WorldSize int `json:"world_size,omitempty"`
 }
 
 // CheckpointDir is the directory of the checkpoint of step under out.

@@ -21,12 +21,16 @@ type progressLog struct {
 	status func() string // device status for the bar, or nil
 }
 
+// newProgressLog appends to metrics.jsonl at path ("" writes no file).
 func newProgressLog(path string, w io.Writer, total, done int) (*progressLog, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("metrics log: %w", err)
+	p := &progressLog{w: w}
+	if path != "" {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, fmt.Errorf("metrics log: %w", err)
+		}
+		p.f = f
 	}
-	p := &progressLog{f: f, w: w}
 	if w != nil {
 		p.bar = progressbar.NewOptions(total,
 			progressbar.OptionSetWriter(w),
@@ -78,6 +82,9 @@ func (p *progressLog) finish() {
 }
 
 func (p *progressLog) write(rec map[string]any) error {
+	if p.f == nil {
+		return nil
+	}
 	js, err := json.Marshal(rec)
 	if err != nil {
 		return err
@@ -88,7 +95,11 @@ func (p *progressLog) write(rec map[string]any) error {
 	return nil
 }
 
-func (p *progressLog) close() { p.f.Close() }
+func (p *progressLog) close() {
+	if p.f != nil {
+		p.f.Close()
+	}
+}
 
 // memString is the process's resident memory (Linux), else the Go
 // runtime's.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rerank-go/rerank/backend"
 	"github.com/rerank-go/rerank/crossencoder"
+	"github.com/rerank-go/rerank/dist"
 	"github.com/rerank-go/rerank/flagdata"
 	"github.com/rerank-go/rerank/hfmodel"
 	"github.com/rerank-go/rerank/internal/atomicfile"
@@ -50,6 +51,10 @@ type Options struct {
 	// GPU monitor; nil on the CPU): Status goes into the progress line at
 	// every step and Metrics into every metrics.jsonl record.
 	Monitor Monitor
+	// Comm runs the training data-parallel over the processes of a
+	// launch (package dist; nil is one process). Every rank calls Run
+	// with the same Args; rank 0 alone writes files and progress.
+	Comm dist.Comm
 }
 
 // Monitor reports a device's state during training.
@@ -106,6 +111,8 @@ type trainer struct {
 	st    State
 	ckpt  string // last checkpoint written or resumed from
 	log   *progressLog
+	comm  dist.Comm
+	flat  []float32 // host buffer of the all-reduces and broadcasts
 }
 
 // Run trains a model as args say, on be.
@@ -113,7 +120,14 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 	if err := args.Validate(); err != nil {
 		return nil, err
 	}
-	t := &trainer{args: args, opts: opts, be: be}
+	t := &trainer{args: args, opts: opts, be: be, comm: opts.Comm}
+	if t.comm == nil {
+		t.comm = dist.Single{}
+	}
+	rank, world := t.comm.Rank(), t.comm.Size()
+	if rank != 0 {
+		t.opts.Progress = nil // rank 0 alone draws progress
+	}
 	lossFn, err := LossByName(args.Loss)
 	if err != nil {
 		return nil, err
@@ -146,6 +160,9 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 	}
 	if resumeDir != "" {
 		if t.st, err = readState(resumeDir); err != nil {
+			return nil, err
+		}
+		if err := checkResumeWorld(resumeDir, t.st, args, world); err != nil {
 			return nil, err
 		}
 		if t.st.Seed != args.Seed {
@@ -212,14 +229,26 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 		return nil, err
 	}
 	t.samp, err = flagdata.NewSampler(examples, flagdata.SamplerConfig{
-		GroupSize: args.TrainGroupSize, BatchSize: args.PerDeviceTrainBatchSize, Seed: args.Seed, Distill: args.Loss == "distill",
+		GroupSize: args.TrainGroupSize, BatchSize: args.PerDeviceTrainBatchSize * world, Seed: args.Seed, Distill: args.Loss == "distill",
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", args.TrainData, err)
 	}
 	t.progressf("encoding %d training examples ...", len(examples))
-	if t.data, err = Encode(tok, examples, ce.Truncation(), int32(net.Cfg.PadID), filepath.Join(args.OutputDir, EncodingCacheFile)); err != nil {
-		return nil, err
+	// Rank 0 tokenizes and writes the cache; the others then read it.
+	cachePath := filepath.Join(args.OutputDir, EncodingCacheFile)
+	if rank == 0 {
+		if t.data, err = Encode(tok, examples, ce.Truncation(), int32(net.Cfg.PadID), cachePath); err != nil {
+			return nil, err
+		}
+	}
+	if err := t.comm.Barrier(); err != nil {
+		return nil, fmt.Errorf("waiting for rank 0 to encode the training data: %w", err)
+	}
+	if rank != 0 {
+		if t.data, err = Encode(tok, examples, ce.Truncation(), int32(net.Cfg.PadID), cachePath); err != nil {
+			return nil, err
+		}
 	}
 
 	total := args.MaxSteps
@@ -250,15 +279,28 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 			return nil, fmt.Errorf("resume: %w", err)
 		}
 		t.ckpt = resumeDir
-		if err := truncateMetrics(filepath.Join(args.OutputDir, MetricsFile), t.st.Step); err != nil {
-			return nil, err
+		if rank == 0 {
+			if err := truncateMetrics(filepath.Join(args.OutputDir, MetricsFile), t.st.Step); err != nil {
+				return nil, err
+			}
 		}
 		t.progressf("resuming from %s at step %d of %d", resumeDir, t.st.Step, total)
+		t.st.WorldSize = world
 	} else {
-		t.st = State{Total: total, Seed: args.Seed}
-		os.Remove(filepath.Join(args.OutputDir, MetricsFile))
+		t.st = State{Total: total, Seed: args.Seed, WorldSize: world}
+		if rank == 0 {
+			os.Remove(filepath.Join(args.OutputDir, MetricsFile))
+		}
 	}
-	if err := writeArgs(filepath.Join(args.OutputDir, ArgsFile), args); err != nil {
+	if rank == 0 {
+		if err := writeArgs(filepath.Join(args.OutputDir, ArgsFile), args); err != nil {
+			return nil, err
+		}
+	}
+	if world > 1 {
+		t.progressf("data-parallel on %d processes (%s): global batch %d queries × %d accumulation steps", world, t.comm.Name(), args.PerDeviceTrainBatchSize*world, args.GradientAccumulationSteps)
+	}
+	if err := t.broadcastWeights(); err != nil {
 		return nil, err
 	}
 	return t.loop(ctx)
@@ -271,7 +313,7 @@ func (t *trainer) progressf(format string, a ...any) {
 }
 
 func (t *trainer) evaluate(ctx context.Context) (map[string]float64, error) {
-	m, _, err := t.dev.Evaluate(ctx, t.score, t.args.DevTopK, t.args.EvalBatchSize)
+	m, err := evaluateSharded(ctx, t.dev, t.score, t.args.DevTopK, t.args.EvalBatchSize, t.comm)
 	if err != nil {
 		return nil, fmt.Errorf("dev evaluation at step %d: %w", t.st.Step, err)
 	}
@@ -282,7 +324,11 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 	a := t.args
 	res := &Result{FirstStep: t.st.Step + 1, ModelDir: a.OutputDir, Net: t.net}
 	var err error
-	t.log, err = newProgressLog(filepath.Join(a.OutputDir, MetricsFile), t.opts.Progress, t.st.Total, t.st.Step)
+	logPath := filepath.Join(a.OutputDir, MetricsFile)
+	if t.comm.Rank() != 0 {
+		logPath = "" // rank 0 alone writes metrics.jsonl
+	}
+	t.log, err = newProgressLog(logPath, t.opts.Progress, t.st.Total, t.st.Step)
 	if err == nil && t.opts.Monitor != nil {
 		t.log.status = t.opts.Monitor.Status
 	}
@@ -320,8 +366,15 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		var loss float64
 		for micro := 0; micro < a.GradientAccumulationSteps; micro++ {
 			b := t.samp.Next()
+			if world := t.comm.Size(); world > 1 {
+				lo, hi := share(len(b.Groups), t.comm.Rank(), world)
+				b.Groups = b.Groups[lo:hi]
+			}
 			batch, teacher := t.data.Batch(b)
 			seed := backend.SubSeed(a.Seed, uint64(step*a.GradientAccumulationSteps+micro))
+			if r := t.comm.Rank(); r > 0 {
+				seed = backend.SubSeed(seed, uint64(r)) // each rank its own dropout
+			}
 			logits, err := t.net.Forward(batch, nn.RunOptions{Train: true, Seed: seed, SkipPadding: true})
 			if err != nil {
 				return res, fmt.Errorf("step %d: %w", step+1, err)
@@ -330,7 +383,8 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 			if err != nil {
 				return res, fmt.Errorf("step %d: %w", step+1, err)
 			}
-			if math.IsNaN(l) || math.IsInf(l, 0) {
+			if (math.IsNaN(l) || math.IsInf(l, 0)) && t.comm.Size() == 1 {
+				// With several ranks, the averaged loss below stops all.
 				return res, &NonFiniteError{Step: step + 1, What: "loss", Value: l, Checkpoint: t.ckpt}
 			}
 			if k := float32(a.GradientAccumulationSteps); k > 1 {
@@ -342,8 +396,14 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 				return res, fmt.Errorf("step %d: %w", step+1, err)
 			}
 			loss += l / float64(a.GradientAccumulationSteps)
-			pairsSinceLog += batch.N
+			pairsSinceLog += batch.N * t.comm.Size()
 			t.st.Epoch = b.Epoch
+		}
+		if loss, err = t.reduceGrads(step+1, loss); err != nil {
+			return res, err
+		}
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return res, &NonFiniteError{Step: step + 1, What: "loss", Value: loss, Checkpoint: t.ckpt}
 		}
 		if t.opts.BeforeUpdate != nil {
 			t.opts.BeforeUpdate(step+1, t.net)
@@ -391,13 +451,17 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		}
 		if a.SaveSteps > 0 && t.st.Step%a.SaveSteps == 0 && t.st.Step < t.st.Total {
 			t.st.Sampler = t.samp.State()
-			dir, err := saveCheckpoint(a.OutputDir, t.saveModel, t.opt, t.st, a)
-			if err != nil {
-				return res, err
-			}
-			t.ckpt = dir
-			if err := rotate(a.OutputDir, a.SaveTotalLimit); err != nil {
-				return res, fmt.Errorf("save total limit: %w", err)
+			if t.comm.Rank() == 0 {
+				dir, err := saveCheckpoint(a.OutputDir, t.saveModel, t.opt, t.st, a)
+				if err != nil {
+					return res, err
+				}
+				t.ckpt = dir
+				if err := rotate(a.OutputDir, a.SaveTotalLimit); err != nil {
+					return res, fmt.Errorf("save total limit: %w", err)
+				}
+			} else {
+				t.ckpt = CheckpointDir(a.OutputDir, t.st.Step)
 			}
 		}
 		if t.opts.OnStep != nil {
@@ -409,8 +473,13 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 	_ = lastDev
 	t.log.finish()
 	res.Steps = t.st.Step
-	if err := t.saveModel(a.OutputDir); err != nil {
-		return res, err
+	if t.comm.Rank() == 0 {
+		if err := t.saveModel(a.OutputDir); err != nil {
+			return res, err
+		}
+	}
+	if err := t.comm.Barrier(); err != nil {
+		return res, fmt.Errorf("waiting for rank 0 to save the model: %w", err)
 	}
 	what := "model"
 	if t.lora != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/rerank-go/rerank/dist"
 	"github.com/rerank-go/rerank/train"
 )
 
@@ -52,6 +54,8 @@ func trainFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "use-rslora", Usage: "rank-stabilised LoRA scaling alpha/sqrt(rank)"},
 		&cli.StringFlag{Name: "resume", Usage: "continue from 'latest' (newest checkpoint in --output-dir) or a checkpoint directory"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
+		&cli.StringFlag{Name: "ddp-backend", Usage: "data-parallel backend under mpirun or torchrun: nccl (GPUs), mpi (CPU processes, build with -tags mpi) or none; default: nccl on cuda, mpi on the cpu"},
+		&cli.DurationFlag{Name: "ddp-timeout", Value: dist.DefaultTimeout, Usage: "how long a rank waits for the others in a collective before it stops with an error"},
 	}, deviceFlags()...)
 }
 
@@ -132,11 +136,29 @@ func init() {
 					opts.Progress = os.Stderr
 				}
 			}
-			be, release, err := openDevice(c.String("device"), c.Bool("bf16"))
+			launch, err := dist.Detect(os.Getenv)
+			if err != nil {
+				return err
+			}
+			device := c.String("device")
+			if kind, _, _ := parseDevice(device); kind == "cuda" && !strings.Contains(device, ":") && launch.Size > 1 {
+				device = fmt.Sprintf("cuda:%d", launch.LocalRank) // one GPU per local rank, as torchrun does
+			}
+			be, release, err := openDevice(device, c.Bool("bf16"))
 			if err != nil {
 				return err
 			}
 			defer release()
+			kind, _, _ := parseDevice(device)
+			comm, err := dist.Open(dist.Options{Backend: c.String("ddp-backend"), Device: kind, Timeout: c.Duration("ddp-timeout"),
+				Launch: &launch, GPU: be, Context: ctx})
+			if err != nil {
+				return err
+			}
+			opts.Comm = comm
+			if comm.Rank() != 0 {
+				opts.Progress = nil
+			}
 			mon, peak := openMonitor(c.String("device"), func(f string, a ...any) {
 				fmt.Fprintf(c.App.ErrWriter, "rerank: "+f+"\n", a...)
 			})
@@ -148,7 +170,20 @@ func init() {
 				}
 			}
 			if err != nil {
+				var re *dist.RankError
+				if comm.Size() > 1 && !errors.As(err, &re) {
+					comm.Abort(err) // stop the other ranks now, naming this one
+				}
+				if comm.Size() > 1 {
+					err = fmt.Errorf("rank %d of %d: %w", comm.Rank(), comm.Size(), err)
+				}
 				return err
+			}
+			if err := comm.Close(); err != nil {
+				return err
+			}
+			if comm.Rank() != 0 {
+				return nil
 			}
 			fmt.Fprintf(c.App.Writer, "trained %d steps; model in %s\n", res.Steps, res.ModelDir)
 			if res.DevBefore != nil && res.Dev != nil {

@@ -1,0 +1,5 @@
+//go:build !cuda || cudaemu
+
+package dist
+
+func openNCCL(Launch, Options) (Comm, error) { return nil, ErrNoNCCL }
