@@ -1,21 +1,35 @@
 // Package crossencoder scores (query, passage) pairs with a cross-encoder
 // reranker: a Hugging Face model directory (config.json, safetensors
-// weights, tokenizer.json) loaded onto a backend. It implements
-// eval.Scorer, so `rerank eval` and training-time dev evaluation share it.
+// weights, tokenizer.json) loaded onto a backend. It is the library call
+// that `rerank score`, `rerank serve` and `rerank eval` share, so that all
+// three give the same bits for the same pairs:
+//
+//	m, err := crossencoder.Load(cpu.New(), dir, crossencoder.Options{})
+//	defer m.Close()
+//	scores, err := m.Rerank(ctx, query, passages)           // one logit per passage
+//	scores, err = m.RerankPairs(ctx, []crossencoder.Pair{...}) // pairs of any queries
+//
+// A Model is safe for concurrent use: the pairs of concurrent calls are
+// batched together by length into shared forward passes (a pair's score
+// does not depend on what it is batched with), and a cancelled context
+// drops a call's pairs that are still queued. Options.Sigmoid maps logits
+// to [0, 1]; Options.Long chooses between truncating and chunking long
+// passages; Model.WithAdapter serves LoRA adapters over one copy of the
+// base weights. Model implements eval.Scorer.
 //
 // Pairs are encoded with Hugging Face-identical tokenization and either
 // longest_first truncation to MaxLen (sentence-transformers' CrossEncoder)
-// or FlagEmbedding's query_max_len/passage_max_len rule, sorted by length
-// and run in padded batches so that padding stays small.
+// or FlagEmbedding's query_max_len/passage_max_len rule.
 package crossencoder
 
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
-	"sort"
-	"sync"
+	"runtime"
+	"time"
 
 	"github.com/rerank-go/rerank/backend"
 	"github.com/rerank-go/rerank/hfmodel"
@@ -24,7 +38,7 @@ import (
 	"github.com/rerank-go/rerank/tokenize"
 )
 
-// Options configure truncation and batching.
+// Options configure truncation, long passages, batching and the output.
 type Options struct {
 	// MaxLen is the most tokens of a pair, special tokens included, cut
 	// longest_first. 0 means 512; a value above the model's limit (its
@@ -33,16 +47,36 @@ type Options struct {
 	// QueryMaxLen and PassageMaxLen, when both are positive, select
 	// FlagEmbedding's rule instead of MaxLen (see tokenize.FlagEmbedding).
 	QueryMaxLen, PassageMaxLen int
-	// BatchSize is the most pairs per forward pass (default 32).
+	// Long says what happens to a passage that does not fit beside the
+	// query: cut (the default) or scored in windows (see LongPolicy).
+	Long LongPolicy
+	// BatchSize is the most pairs per forward pass; 0 means as many as
+	// MaxBatchTokens allows.
 	BatchSize int
-	// Adapter is a LoRA adapter directory (PEFT format) applied to the
-	// model on Load; "" for none.
+	// MaxBatchTokens is the most tokens of a forward pass, padding
+	// included: pairs × the longest pair's length (0 means 16384). It
+	// bounds the activation memory of a pass; a single pair longer than
+	// it still runs, alone.
+	MaxBatchTokens int
+	// Workers is how many forward passes run at once, each with
+	// activations of its own over the one copy of the weights (0 means
+	// 1). On the CPU one pass already uses every core (nn.Lanes), so more
+	// workers only help when passes are small or the device idles
+	// between them; each adds a pass's activations and PackBudget.
+	Workers int
+	// Sigmoid maps the logits that Score, Rerank and RerankPairs return
+	// through 1/(1+e^−x) (FlagReranker's normalize=True): scores in
+	// [0, 1], in the same order.
+	Sigmoid bool
+	// Adapter is a LoRA adapter directory (PEFT format) merged into the
+	// model on Load; "" for none. To serve several adapters over one base
+	// model, use Model.WithAdapter instead.
 	Adapter string
 	// Seed draws a fresh head when the directory holds a plain encoder.
 	Seed uint64
-	// PackBudget is the most bytes of the weights each scoring call packs
-	// once for the products of all its batches (nn.Lanes.PackWeights): 0
-	// means nn.DefaultPackBudget, a negative value none.
+	// PackBudget is the most bytes of the weights each worker packs
+	// for the products of its passes (nn.Lanes.PackWeights): 0 means
+	// nn.DefaultPackBudget, a negative value none.
 	PackBudget int64
 }
 
@@ -70,8 +104,12 @@ func (o Options) Truncation(maxSeq int) (tokenize.Truncation, error) {
 	return tokenize.Truncation{Strategy: tokenize.LongestFirst, MaxLen: o.MaxLen}, nil
 }
 
-// Model is a loaded cross-encoder. Score is safe for concurrent use (calls
-// are serialised: the network keeps its activations between passes).
+// Model is a loaded cross-encoder. Its methods are safe for concurrent
+// use: the pairs of concurrent calls are batched together by length into
+// the same forward passes (up to MaxBatchTokens each), which Workers
+// goroutines run over one copy of the weights. A call returns when its
+// own pairs are scored, or at once when its context is cancelled. Close
+// stops the workers.
 type Model struct {
 	Net    *nn.Model
 	Tok    *tokenize.Tokenizer
@@ -79,10 +117,12 @@ type Model struct {
 	Dir    string          // the directory Load read, "" for New
 
 	trunc tokenize.Truncation
-	batch int
-	pack  int64 // PackBudget, resolved
-	mu    sync.Mutex
-	lanes *nn.Lanes // the lanes of Net's backend, made on first use
+	opts  Options
+	eng   *engine
+	// base is the model an adapter view (WithAdapter) shares weights
+	// with, nil for a base model.
+	base *Model
+	name string // the adapter's name, "" for a base model
 }
 
 // LoadTokenizer reads the tokenizer.json of a model directory (or the file
@@ -124,7 +164,7 @@ func Load(be backend.Backend, dir string, opts Options) (*Model, error) {
 			return nil, fmt.Errorf("adapter %s: %w", opts.Adapter, err)
 		}
 	}
-	m, err := New(net, tok, opts)
+	m, err := newModel(net, tok, opts, true)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
@@ -133,8 +173,15 @@ func Load(be backend.Backend, dir string, opts Options) (*Model, error) {
 }
 
 // New wraps a network and its tokenizer, checking that they belong
-// together. Training uses it to evaluate the model it is updating.
+// together. Training uses it to evaluate the model it is updating: the
+// weights may change between calls, never during one.
 func New(net *nn.Model, tok *tokenize.Tokenizer, opts Options) (*Model, error) {
+	return newModel(net, tok, opts, false)
+}
+
+// newModel is New; frozen says that the weights never change (Load), so
+// that the workers may keep them packed for good.
+func newModel(net *nn.Model, tok *tokenize.Tokenizer, opts Options, frozen bool) (*Model, error) {
 	if net == nil || tok == nil {
 		return nil, fmt.Errorf("crossencoder: a model and a tokenizer are both needed")
 	}
@@ -145,18 +192,16 @@ func New(net *nn.Model, tok *tokenize.Tokenizer, opts Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	bs := opts.BatchSize
-	if bs <= 0 {
-		bs = 32
+	if err := opts.Long.validate(); err != nil {
+		return nil, err
 	}
-	pack := opts.PackBudget
-	switch {
-	case pack == 0:
-		pack = nn.DefaultPackBudget
-	case pack < 0:
-		pack = 0
+	if opts.BatchSize < 0 || opts.MaxBatchTokens < 0 || opts.Workers < 0 {
+		return nil, fmt.Errorf("crossencoder: batch size %d, max batch tokens %d and workers %d must not be negative", opts.BatchSize, opts.MaxBatchTokens, opts.Workers)
 	}
-	return &Model{Net: net, Tok: tok, trunc: tr, batch: bs, pack: pack}, nil
+	m := &Model{Net: net, Tok: tok, trunc: tr, opts: opts}
+	m.eng = newEngine(net, opts, frozen, func() (*nn.Model, error) { return net.Share(false) })
+	runtime.AddCleanup(m, (*engine).close, m.eng)
+	return m, nil
 }
 
 // CheckTokenizer reports a tokenizer whose ids do not fit the model.
@@ -173,7 +218,15 @@ func CheckTokenizer(cfg nn.Config, tok *tokenize.Tokenizer) error {
 // Truncation is the truncation the model applies to pairs.
 func (m *Model) Truncation() tokenize.Truncation { return m.trunc }
 
-// Encode encodes one pair as the model scores it.
+// Options returns the options the model was made with.
+func (m *Model) Options() Options { return m.opts }
+
+// MaxLen is the most tokens of a pair the model scores, special tokens
+// included.
+func (m *Model) MaxLen() int { return m.trunc.Limit() }
+
+// Encode encodes one pair as the model scores it under the truncate
+// policy.
 func (m *Model) Encode(query, passage string) (tokenize.Encoding, error) {
 	return m.Tok.EncodePair(query, passage, m.trunc)
 }
@@ -185,65 +238,113 @@ func Pad(encs []tokenize.Encoding, padID int32) *nn.Batch {
 	return &nn.Batch{N: b.N, S: b.S, InputIDs: b.IDs, TypeIDs: b.TypeIDs, Mask: b.Mask}
 }
 
-// Score returns one relevance logit per passage for query (eval.Scorer).
-// Passages are encoded, sorted by token length and scored in batches of
-// at most BatchSize pairs.
-func (m *Model) Score(ctx context.Context, query string, passages []string) ([]float32, error) {
-	encs := make([]tokenize.Encoding, len(passages))
+// Pair is one (query, passage) pair.
+type Pair struct {
+	Query, Passage string
+}
+
+// Sigmoid is 1/(1+e^−x), computed in float64: the activation of
+// Options.Sigmoid, for callers that choose it per call (rerank serve).
+func Sigmoid(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) }
+
+// Rerank returns one score per passage for query, in the order given:
+// the relevance logit, or its sigmoid with Options.Sigmoid. Passages that
+// do not fit beside the query follow Options.Long.
+func (m *Model) Rerank(ctx context.Context, query string, passages []string) ([]float32, error) {
+	docs := make([]Doc, len(passages))
 	for i, p := range passages {
-		e, err := m.Encode(query, p)
+		d, err := m.EncodeDoc(query, p, m.opts.Long)
 		if err != nil {
 			return nil, fmt.Errorf("passage %d: %w", i, err)
 		}
-		encs[i] = e
+		docs[i] = d
 	}
-	return m.ScoreEncoded(ctx, encs)
+	return m.finish(m.ScoreDocs(ctx, docs, nil))
 }
 
-// ScoreEncoded scores encoded pairs, in the order given.
+// RerankPairs is Rerank for pairs of any queries.
+func (m *Model) RerankPairs(ctx context.Context, pairs []Pair) ([]float32, error) {
+	docs := make([]Doc, len(pairs))
+	for i, p := range pairs {
+		d, err := m.EncodeDoc(p.Query, p.Passage, m.opts.Long)
+		if err != nil {
+			return nil, fmt.Errorf("pair %d: %w", i, err)
+		}
+		docs[i] = d
+	}
+	return m.finish(m.ScoreDocs(ctx, docs, nil))
+}
+
+// finish applies the output activation.
+func (m *Model) finish(scores []float32, err error) ([]float32, error) {
+	if err != nil {
+		return nil, err
+	}
+	if m.opts.Sigmoid {
+		for i, s := range scores {
+			scores[i] = Sigmoid(s)
+		}
+	}
+	return scores, nil
+}
+
+// Score is Rerank: it makes Model an eval.Scorer.
+func (m *Model) Score(ctx context.Context, query string, passages []string) ([]float32, error) {
+	return m.Rerank(ctx, query, passages)
+}
+
+// ScoreEncoded returns the relevance logit of each encoded pair, in the
+// order given (no activation).
 func (m *Model) ScoreEncoded(ctx context.Context, encs []tokenize.Encoding) ([]float32, error) {
-	order := make([]int, len(encs))
-	for i := range order {
-		order[i] = i
+	return m.eng.score(ctx, encs, nil)
+}
+
+// Timing is where the time of a scoring call went.
+type Timing struct {
+	// Queue is the wait from the call to its first forward pass;
+	// Inference the rest, until its last pass ended.
+	Queue, Inference time.Duration
+	// Passes is the number of forward passes that held its pairs.
+	Passes int
+}
+
+// ScoreDocs returns the relevance logit of each encoded passage (the
+// highest of its windows), in the order given, and fills t when it is not
+// nil.
+func (m *Model) ScoreDocs(ctx context.Context, docs []Doc, t *Timing) ([]float32, error) {
+	n := 0
+	for _, d := range docs {
+		n += len(d.Windows)
 	}
-	sort.SliceStable(order, func(a, b int) bool { return encs[order[a]].Len() > encs[order[b]].Len() })
-	out := make([]float32, len(encs))
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.lanes == nil || m.lanes.Model() != m.Net {
-		ln, err := nn.NewLanes(m.Net)
-		if err != nil {
-			return nil, err
+	encs := make([]tokenize.Encoding, 0, n)
+	for i, d := range docs {
+		if len(d.Windows) == 0 {
+			return nil, fmt.Errorf("crossencoder: passage %d has no encoded window", i)
 		}
-		m.lanes = ln
+		encs = append(encs, d.Windows...)
 	}
-	// The weights stay fixed for the call (m.mu is held), so the lanes
-	// may pack them once for all its batches; a single pair runs on the
-	// model alone and gains nothing from it.
-	if len(encs) > 1 {
-		release, err := m.lanes.PackWeights(m.pack)
-		if err != nil {
-			return nil, err
-		}
-		defer release()
+	logits, err := m.eng.score(ctx, encs, t)
+	if err != nil {
+		return nil, err
 	}
-	labels := m.Net.Cfg.NumLabels
-	for start := 0; start < len(order); start += m.batch {
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	out := make([]float32, len(docs))
+	k := 0
+	for i, d := range docs {
+		best := logits[k]
+		for _, s := range logits[k+1 : k+len(d.Windows)] {
+			best = max(best, s)
 		}
-		idx := order[start:min(len(order), start+m.batch)]
-		chunk := make([]tokenize.Encoding, len(idx))
-		for i, k := range idx {
-			chunk[i] = encs[k]
-		}
-		logits, err := m.lanes.Forward(Pad(chunk, int32(m.Net.Cfg.PadID)), nn.RunOptions{SkipPadding: true})
-		if err != nil {
-			return nil, err
-		}
-		for i, k := range idx {
-			out[k] = logits[i*labels]
-		}
+		out[i], k = best, k+len(d.Windows)
 	}
 	return out, nil
+}
+
+// Pending is the number of pairs waiting for a forward pass.
+func (m *Model) Pending() int { return m.eng.pending() }
+
+// Close stops the model's workers once the calls in flight are answered;
+// later calls fail. The adapters made with WithAdapter close with it.
+func (m *Model) Close() error {
+	m.eng.close()
+	return nil
 }

@@ -72,7 +72,7 @@ func (m *Model) replica(be backend.Backend) (*Model, error) {
 	r := &Model{Cfg: m.Cfg, be: be, byName: map[string]*Param{}, weights: m.weights}
 	r.params = layout(m.Cfg)
 	for _, p := range r.params {
-		p.W = m.weights.Slice(p.off, p.Size())
+		p.W = m.byName[p.Name].W // m's weights, or the head of its own (Share)
 		r.byName[p.Name] = p
 	}
 	r.wire()

@@ -1,0 +1,51 @@
+package crossencoder
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/rerank-go/rerank/lora"
+	"github.com/rerank-go/rerank/nn"
+)
+
+// WithAdapter returns a scorer for the model with the LoRA adapter (PEFT
+// format) in dir applied unmerged: it reads this model's weights in place
+// (no copy) and adds only the adapter's low-rank weights, its head, and
+// its own queue and activations, so that many adapters serve over one
+// copy of a base model at once. Its scores equal those of the merged
+// model (Options.Adapter, `rerank merge`) to float32 rounding, not bit
+// for bit. Its passes run on the model's backend without lanes (see
+// nn.NewLanes). name is what AdapterName reports. Closing the base model
+// closes it.
+func (m *Model) WithAdapter(name, dir string) (*Model, error) {
+	if m.base != nil {
+		return nil, errors.New("crossencoder: an adapter goes on a base model, not on another adapter")
+	}
+	if !m.eng.frozen {
+		return nil, errors.New("crossencoder: adapters go on a model made by Load, whose weights do not change")
+	}
+	base := m.Net // not m: the adapter's workers must not keep m alive
+	load := func() (*nn.Model, error) {
+		net, err := base.Share(true)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := lora.Load(net, dir); err != nil {
+			return nil, fmt.Errorf("adapter %s: %w", dir, err)
+		}
+		return net, nil
+	}
+	net, err := load()
+	if err != nil {
+		return nil, err
+	}
+	v := &Model{Net: net, Tok: m.Tok, Config: m.Config, Dir: dir, trunc: m.trunc, opts: m.opts, base: m, name: name}
+	v.eng = newEngine(net, m.opts, true, load)
+	m.eng.mu.Lock()
+	m.eng.views = append(m.eng.views, v.eng)
+	m.eng.mu.Unlock()
+	return v, nil
+}
+
+// AdapterName is the name given to WithAdapter, "" for a base model.
+func (m *Model) AdapterName() string { return m.name }
