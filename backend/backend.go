@@ -48,6 +48,18 @@ type Attn struct {
 	// backward pass regenerates it instead of storing it.
 	Dropout float32
 	Seed    uint64
+	// Tiled asks for attention in blocks of queries and keys with an
+	// online softmax (flash-style), never holding a sequence's S×S
+	// scores: Attention keeps only each query row's log-sum-exp in save
+	// (N·Heads·S values) and AttentionBackward recomputes the
+	// probabilities block by block from it. Results equal the untiled
+	// ones up to float rounding, dropout masks included. A backend whose
+	// attention always works this way (CUDA) ignores it.
+	Tiled bool
+	// Tile is the block length of tiled attention, 0 for the backend's
+	// choice. Tests set it small so that short sequences span several
+	// blocks.
+	Tile int
 }
 
 // H is the model width, Heads*HeadDim.
@@ -137,7 +149,8 @@ type Backend interface {
 
 	// AttentionSaveLen is the number of float32 values Attention needs in
 	// save for the backward pass (the CPU backend keeps the probabilities,
-	// [N, Heads, S, S]; a fused GPU kernel keeps far less).
+	// [N, Heads, S, S], unless a.Tiled; a fused GPU kernel keeps one
+	// log-sum-exp per query row, [N, Heads, S]).
 	AttentionSaveLen(a Attn) int
 	// Attention computes softmax(QKᵀ/√d + maskadd)·V per sequence and head
 	// into ctx, writing what the backward pass needs into save.

@@ -38,10 +38,34 @@ func TestGolden(t *testing.T) {
 		}
 		ran++
 		t.Run(c.Name, func(t *testing.T) { checkLoraCase(t, c, func() backend.Backend { return cpu.New() }) })
+		t.Run(c.Name+"/tiled attention", func(t *testing.T) {
+			checkLoraCase(t, c, func() backend.Backend { return tiledCPU{cpu.New()} })
+		})
 	}
 	if ran == 0 {
 		t.Fatalf("no LoRA case under %s", root)
 	}
+}
+
+// tiledCPU is the CPU backend with every attention call tiled, in blocks
+// of 3 queries × 3 keys so that the cases' short sequences span several
+// (the model-level choice, nn.Model.Attention, is covered by package nn's
+// golden test; the optional extensions stay promoted).
+type tiledCPU struct{ *cpu.Backend }
+
+func tiled(a backend.Attn) backend.Attn {
+	a.Tiled, a.Tile = true, 3
+	return a
+}
+
+func (b tiledCPU) AttentionSaveLen(a backend.Attn) int { return b.Backend.AttentionSaveLen(tiled(a)) }
+
+func (b tiledCPU) Attention(a backend.Attn, qkv backend.Buf, mask backend.IntBuf, ctx, save backend.Buf) {
+	b.Backend.Attention(tiled(a), qkv, mask, ctx, save)
+}
+
+func (b tiledCPU) AttentionBackward(a backend.Attn, qkv backend.Buf, mask backend.IntBuf, ctx, dctx, save, dqkv backend.Buf) {
+	b.Backend.AttentionBackward(tiled(a), qkv, mask, ctx, dctx, save, dqkv)
 }
 
 func download(be backend.Backend, b backend.Buf) []float32 {

@@ -20,6 +20,9 @@ type acts struct {
 	rows   int
 	ckpt   bool
 	packed bool
+	// tiled: the attention of this shape is tiled (Model.Attention), so
+	// each layer's save holds a log-sum-exp per query row.
+	tiled bool
 	// noGrad: no backward pass can follow (no gradient buffers, no
 	// adapters), so one set of layer activations is shared by all layers
 	// and there is no backward scratch.
@@ -98,13 +101,13 @@ type layerActs struct {
 // needed. The allocation is sized for n·s rows, so that batches of the
 // same shape never regrow it whatever their lengths.
 func (a *acts) ensure(m *Model, n, s, rows int, packed, noGrad bool) error {
-	ckpt := m.GradientCheckpointing
-	if a.mem != nil && a.n == n && a.s == s && a.rows == rows && a.ckpt == ckpt && a.packed == packed && a.noGrad == noGrad {
+	ckpt, tiled := m.GradientCheckpointing, m.Attention.Tiled(s)
+	if a.mem != nil && a.n == n && a.s == s && a.rows == rows && a.ckpt == ckpt && a.packed == packed && a.noGrad == noGrad && a.tiled == tiled {
 		return nil
 	}
 	c := m.Cfg
 	T, H, I, L := n*s, c.Hidden, c.Intermediate, c.Layers
-	save := m.be.AttentionSaveLen(backend.Attn{N: n, S: s, Heads: c.Heads, HeadDim: c.HeadDim()})
+	save := m.be.AttentionSaveLen(backend.Attn{N: n, S: s, Heads: c.Heads, HeadDim: c.HeadDim(), Tiled: tiled})
 	nPer := L
 	if ckpt || noGrad {
 		nPer = 1
@@ -209,7 +212,7 @@ func (a *acts) ensure(m *Model, n, s, rows int, packed, noGrad bool) error {
 			a.dctxPad, a.dqkvPad = take(T*H, T*H), take(3*T*H, 3*T*H)
 		}
 	}
-	a.n, a.s, a.rows, a.ckpt, a.packed, a.noGrad = n, s, rows, ckpt, packed, noGrad
+	a.n, a.s, a.rows, a.ckpt, a.packed, a.noGrad, a.tiled = n, s, rows, ckpt, packed, noGrad, tiled
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"github.com/rerank-go/rerank/backend/cpu"
 	"github.com/rerank-go/rerank/internal/golden"
 	"github.com/rerank-go/rerank/internal/sharedtest"
+	"github.com/rerank-go/rerank/nn"
 )
 
 // plainBackend hides the optional extensions of the backend it wraps
@@ -14,9 +15,14 @@ import (
 // paths a backend without them gets.
 type plainBackend struct{ backend.Backend }
 
+// tiledSmall forces tiled attention in blocks of 3 queries × 3 keys, so
+// that the golden cases' short sequences span several blocks, and the
+// online softmax and the backward's recomputation meet every case.
+var tiledSmall = nn.AttentionOptions{Mode: nn.AttentionTiled, Tile: 3}
+
 // TestGolden runs every full case under $RERANK_GOLDEN on the CPU backend,
-// with and without its optional extensions. LoRA cases are run by package
-// lora.
+// with and without its optional extensions, and with tiled attention.
+// LoRA cases are run by package lora.
 func TestGolden(t *testing.T) {
 	root := sharedtest.Golden(t)
 	ran := 0
@@ -26,17 +32,20 @@ func TestGolden(t *testing.T) {
 		}
 		ran++
 		for _, be := range []struct {
-			name string
-			new  func() backend.Backend
+			name  string
+			new   func() backend.Backend
+			tiled bool
 		}{
-			{"cpu", func() backend.Backend { return cpu.New() }},
-			{"cpu without extensions", func() backend.Backend { return plainBackend{cpu.New()} }},
+			{"cpu", func() backend.Backend { return cpu.New() }, false},
+			{"cpu without extensions", func() backend.Backend { return plainBackend{cpu.New()} }, false},
+			{"cpu tiled attention", func() backend.Backend { return cpu.New() }, true},
 		} {
 			t.Run(c.Name+"/"+be.name, func(t *testing.T) {
-				golden.CheckFull(t, c, golden.Options{
-					NewBackend:    be.new,
-					Probabilities: cpu.Probabilities,
-				})
+				o := golden.Options{NewBackend: be.new, Probabilities: cpu.Probabilities}
+				if be.tiled {
+					o.Attention, o.Probabilities = tiledSmall, nil
+				}
+				golden.CheckFull(t, c, o)
 			})
 		}
 	}

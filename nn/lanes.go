@@ -103,6 +103,9 @@ func (l *Lanes) Forward(b *Batch, o RunOptions) ([]float32, error) {
 		copy(out, logits)
 		return out, nil
 	}
+	for _, r := range l.reps {
+		r.Attention = l.m.Attention
+	}
 	if l.pass == nil {
 		l.pass = newLanePass(l.reps)
 		runtime.AddCleanup(l, (*lanePass).stop, l.pass)

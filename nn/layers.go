@@ -109,7 +109,8 @@ func (m *Model) embBackward(o RunOptions) {
 func (m *Model) attn(o RunOptions, l int) backend.Attn {
 	c := m.Cfg
 	return backend.Attn{N: m.acts.n, S: m.acts.s, Heads: c.Heads, HeadDim: c.HeadDim(),
-		Dropout: m.dropoutP(c.AttentionDropout, o), Seed: m.seed(o, l, siteAttnProbs)}
+		Dropout: m.dropoutP(c.AttentionDropout, o), Seed: m.seed(o, l, siteAttnProbs),
+		Tiled: m.acts.tiled, Tile: m.Attention.Tile}
 }
 
 // clsOnly reports whether layer l computes past its attention at

@@ -35,6 +35,11 @@ type Model struct {
 	// one more forward pass of compute. Losses and gradients are the same.
 	GradientCheckpointing bool
 
+	// Attention chooses between stored and tiled attention; the zero
+	// value tiles long sequences only (AttentionAuto). Lanes' replicas
+	// take it from the model at each pass.
+	Attention AttentionOptions
+
 	acts acts
 	last run // the batch of the last Forward, for Backward
 }
@@ -538,7 +543,8 @@ func (m *Model) Pooled() []float32 {
 }
 
 // AttentionSave returns what the backend kept of layer l's attention in
-// the last forward pass (the probabilities, on the CPU backend). Under
+// the last forward pass (the probabilities, on the CPU backend, unless the
+// pass tiled its attention: then each query row's log-sum-exp). Under
 // gradient checkpointing only the last recomputed layer is kept, and
 // without gradient buffers or adapters (pure inference) only the last
 // layer; there, on a backend.FirstQueryAttender without AllPositions, it

@@ -7,12 +7,18 @@ import (
 )
 
 // AttentionSaveLen implements backend.Backend: the CPU backend keeps the
-// softmax probabilities, [N, Heads, S, S] (before dropout).
-func (*Backend) AttentionSaveLen(a backend.Attn) int { return a.N * a.Heads * a.S * a.S }
+// softmax probabilities, [N, Heads, S, S] (before dropout), or with
+// a.Tiled each query row's log-sum-exp, [N, Heads, S] (attention_tiled.go).
+func (*Backend) AttentionSaveLen(a backend.Attn) int {
+	if a.Tiled {
+		return tiledSaveLen(a)
+	}
+	return a.N * a.Heads * a.S * a.S
+}
 
 // Probabilities returns the attention probabilities kept in save by
-// Attention, laid out [N, Heads, S, S]. It exists for tests and tools that
-// inspect attention maps; it is specific to the CPU backend.
+// untiled Attention, laid out [N, Heads, S, S]. It exists for tests and
+// tools that inspect attention maps; it is specific to the CPU backend.
 func Probabilities(save backend.Buf) []float32 { return f(save) }
 
 // Attention work is split into (sequence, head) tasks that the workers
@@ -75,6 +81,10 @@ func (p *pool) attnSetup(a backend.Attn, mask backend.IntBuf) *attnOp {
 
 // Attention implements backend.Backend.
 func (b *Backend) Attention(a backend.Attn, qkv backend.Buf, mask backend.IntBuf, ctx, save backend.Buf) {
+	if a.Tiled {
+		b.attentionTiled(a, qkv, mask, ctx, save)
+		return
+	}
 	p := b.lock()
 	defer p.unlock()
 	op := p.attnSetup(a, mask)
@@ -101,6 +111,10 @@ func (b *Backend) Attention(a backend.Attn, qkv backend.Buf, mask backend.IntBuf
 
 // AttentionBackward implements backend.Backend.
 func (b *Backend) AttentionBackward(a backend.Attn, qkv backend.Buf, mask backend.IntBuf, ctx, dctx, save, dqkv backend.Buf) {
+	if a.Tiled {
+		b.attentionBackwardTiled(a, qkv, mask, ctx, dctx, save, dqkv)
+		return
+	}
 	p := b.lock()
 	defer p.unlock()
 	op := p.attnSetup(a, mask)

@@ -233,6 +233,9 @@ func TestAttentionBackward(t *testing.T) {
 		{"no padding", backend.Attn{N: 1, S: 5, Heads: 2, HeadDim: 4}, []int{5}},
 		{"padding", backend.Attn{N: 2, S: 6, Heads: 3, HeadDim: 2}, []int{6, 3}},
 		{"dropout", backend.Attn{N: 2, S: 4, Heads: 2, HeadDim: 3, Dropout: 0.3, Seed: 99}, []int{4, 2}},
+		// Blocks of 2 queries × 2 keys: several per head, one cut short.
+		{"tiled padding", backend.Attn{N: 2, S: 5, Heads: 2, HeadDim: 3, Tiled: true, Tile: 2}, []int{5, 3}},
+		{"tiled dropout", backend.Attn{N: 2, S: 5, Heads: 2, HeadDim: 3, Dropout: 0.3, Seed: 99, Tiled: true, Tile: 2}, []int{5, 2}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			a := tc.a

@@ -20,6 +20,11 @@ void rr_attn_fwd(int S, int L, int d, float scale, const float *q, const float *
 void rr_attn_bwd(int S, int L, int d, float scale, const float *q, const float *k, const float *v, int ld,
                  const float *p, const float *g, int ldg, float *dq, float *dk, float *dv, float pd, uint64_t seed,
                  uint64_t base, float *scratch);
+void rr_attn_tile_fwd(float *s, int ld, int rows, int cols, const float *madd, float *m, float *l, float *acc,
+                      int ldacc, int d, float pd, uint64_t seed, uint64_t base, int S);
+void rr_attn_tile_p(float *s, float *pv, int ld, int rows, int cols, const float *madd, const float *lse, float pd,
+                    uint64_t seed, uint64_t base, int S);
+void rr_attn_tile_ds(float *dp, const float *p, const float *pv, int ld, int rows, int cols, const float *D);
 void rr_attn_use_avx512(int on);
 void rr_softmax_use_avx512(int on);
 void rr_gelu512(float *out, const float *x, int64_t n);

@@ -539,6 +539,115 @@ void rr_attn_bwd(int S, int L, int d, float scale, const float *q, const float *
 	zero_rows(dk, ld, L, S, d);
 }
 
+// ---------------------------------------------------------------- tiled attention
+
+// The three functions below are the elementwise steps of tiled attention
+// (attention_tiled.go): blocks of rows queries × cols keys whose scores
+// the caller computes with matrix products, never a whole S×S matrix.
+// Dropout element (i, j) of a block has index base + i·S + j, as in the
+// untiled kernels.
+
+static inline float hmax8(__m256 v) {
+	__m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+	m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+	m = _mm_max_ss(m, _mm_movehdup_ps(m));
+	return _mm_cvtss_f32(m);
+}
+
+// rr_attn_tile_fwd folds a block of scores s (leading dimension ld) into
+// the running row maxima m and sums l of an online softmax: it adds the
+// keys' mask madd, sets s = exp(s − m') with m' the new row maximum,
+// l = l·exp(m − m') + Σ s (before dropout), m = m', and scales the
+// accumulator rows acc (d values each, leading dimension ldacc) by
+// exp(m − m'), so that the caller's acc += s·V completes the update. With
+// dropout, s is dropped (times 1/(1−pd)) after its sum is taken.
+void rr_attn_tile_fwd(float *s, int ld, int rows, int cols, const float *madd, float *m, float *l, float *acc,
+                      int ldacc, int d, float pd, uint64_t seed, uint64_t base, int S) {
+	uint64_t th = pd > 0 ? keep_threshold(pd) : 0;
+	float dscale = pd > 0 ? 1.0f / (1.0f - pd) : 1.0f;
+	for (int i = 0; i < rows; i++) {
+		float *row = s + (int64_t)i * ld;
+		__m256 vmx = _mm256_set1_ps(-INFINITY);
+		int j = 0;
+		for (; j + 8 <= cols; j += 8) {
+			__m256 x = _mm256_add_ps(_mm256_loadu_ps(row + j), _mm256_loadu_ps(madd + j));
+			_mm256_storeu_ps(row + j, x);
+			vmx = _mm256_max_ps(vmx, x);
+		}
+		float mx = hmax8(vmx);
+		for (; j < cols; j++) {
+			row[j] += madd[j];
+			if (row[j] > mx) mx = row[j];
+		}
+		float mo = m[i], mn = mo > mx ? mo : mx;
+		if (mn == -INFINITY) {
+			// Every key so far is padding: this block adds nothing.
+			memset(row, 0, (size_t)cols * sizeof(float));
+			continue;
+		}
+		float alpha = mo == -INFINITY ? 0.0f : exp1(mo - mn);
+		__m256 vm = _mm256_set1_ps(mn), vs = _mm256_setzero_ps();
+		for (j = 0; j + 8 <= cols; j += 8) {
+			__m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(row + j), vm));
+			_mm256_storeu_ps(row + j, e);
+			vs = _mm256_add_ps(vs, e);
+		}
+		float sum = hsum8(vs);
+		for (; j < cols; j++) {
+			float e = exp1(row[j] - mn);
+			row[j] = e;
+			sum += e;
+		}
+		l[i] = l[i] * alpha + sum;
+		m[i] = mn;
+		if (alpha != 1.0f) {
+			float *a = acc + (int64_t)i * ldacc;
+			__m256 va = _mm256_set1_ps(alpha);
+			int c = 0;
+			for (; c + 8 <= d; c += 8) _mm256_storeu_ps(a + c, _mm256_mul_ps(_mm256_loadu_ps(a + c), va));
+			for (; c < d; c++) a[c] *= alpha;
+		}
+		if (pd > 0) dropout_span(row, row, cols, dscale, seed, base + (uint64_t)i * S, th);
+	}
+}
+
+// rr_attn_tile_p recomputes a block of probabilities from its scores s
+// (leading dimension ld) and each row's log-sum-exp: s = exp(s + madd −
+// lse). With dropout it also writes the dropped copy to pv.
+void rr_attn_tile_p(float *s, float *pv, int ld, int rows, int cols, const float *madd, const float *lse, float pd,
+                    uint64_t seed, uint64_t base, int S) {
+	uint64_t th = pd > 0 ? keep_threshold(pd) : 0;
+	float dscale = pd > 0 ? 1.0f / (1.0f - pd) : 1.0f;
+	for (int i = 0; i < rows; i++) {
+		float *row = s + (int64_t)i * ld;
+		__m256 vl = _mm256_set1_ps(lse[i]);
+		int j = 0;
+		for (; j + 8 <= cols; j += 8) {
+			__m256 x = _mm256_add_ps(_mm256_loadu_ps(row + j), _mm256_loadu_ps(madd + j));
+			_mm256_storeu_ps(row + j, exp8(_mm256_sub_ps(x, vl)));
+		}
+		for (; j < cols; j++) row[j] = exp1(row[j] + madd[j] - lse[i]);
+		if (pd > 0) dropout_span(pv + (int64_t)i * ld, row, cols, dscale, seed, base + (uint64_t)i * S, th);
+	}
+}
+
+// rr_attn_tile_ds sets dp = pv⊙dp − p·D (D per row: the dot product of
+// the row's output gradient and output), the softmax backward of a block;
+// pv is the dropped p (p itself without dropout).
+void rr_attn_tile_ds(float *dp, const float *p, const float *pv, int ld, int rows, int cols, const float *D) {
+	for (int i = 0; i < rows; i++) {
+		float *dr = dp + (int64_t)i * ld;
+		const float *pr = p + (int64_t)i * ld, *pvr = pv + (int64_t)i * ld;
+		__m256 vd = _mm256_set1_ps(D[i]);
+		int j = 0;
+		for (; j + 8 <= cols; j += 8) {
+			__m256 t = _mm256_mul_ps(_mm256_loadu_ps(pvr + j), _mm256_loadu_ps(dr + j));
+			_mm256_storeu_ps(dr + j, _mm256_fnmadd_ps(_mm256_loadu_ps(pr + j), vd, t));
+		}
+		for (; j < cols; j++) dr[j] = pvr[j] * dr[j] - pr[j] * D[i];
+	}
+}
+
 // ---------------------------------------------------------------- AVX-512 GELU
 
 // The functions below run only where the CPU has AVX-512F (Go checks

@@ -124,3 +124,26 @@ func cAttnBwd(h *headArgs, q, k, v, p, g, dq, dk, dv, scratch []float32) {
 	C.rr_attn_bwd(C.int(h.S), C.int(h.L), C.int(h.d), C.float(h.scale), fp(q), fp(k), fp(v), C.int(h.ld), fp(p),
 		fp(g), C.int(h.ldc), fp(dq), fp(dk), fp(dv), C.float(h.pd), C.uint64_t(h.seed), C.uint64_t(h.base), fp(scratch))
 }
+
+// tileArgs describes one block of tiled attention for the C kernels:
+// rows queries × cols keys, leading dimension ld, the dropout of its
+// element (i, j) drawn at index base + i·S + j.
+type tileArgs struct {
+	ld, rows, cols, S int
+	pd                float32
+	seed, base        uint64
+}
+
+func cTileFwd(t *tileArgs, s, madd, m, l, acc []float32, ldacc, d int) {
+	C.rr_attn_tile_fwd(fp(s), C.int(t.ld), C.int(t.rows), C.int(t.cols), fp(madd), fp(m), fp(l), fp(acc), C.int(ldacc),
+		C.int(d), C.float(t.pd), C.uint64_t(t.seed), C.uint64_t(t.base), C.int(t.S))
+}
+
+func cTileP(t *tileArgs, s, pv, madd, lse []float32) {
+	C.rr_attn_tile_p(fp(s), fp(pv), C.int(t.ld), C.int(t.rows), C.int(t.cols), fp(madd), fp(lse), C.float(t.pd),
+		C.uint64_t(t.seed), C.uint64_t(t.base), C.int(t.S))
+}
+
+func cTileDS(t *tileArgs, dp, p, pv, D []float32) {
+	C.rr_attn_tile_ds(fp(dp), fp(p), fp(pv), C.int(t.ld), C.int(t.rows), C.int(t.cols), fp(D))
+}

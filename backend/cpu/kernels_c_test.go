@@ -21,6 +21,13 @@ func withGo(fn func()) {
 	fn()
 }
 
+func init() {
+	attnRoutes = append(attnRoutes, struct {
+		name string
+		run  func(func())
+	}{"go", withGo})
+}
+
 // maxRel is the largest |a-b| / max(1, |b|).
 func maxRel(a, b []float32) float64 {
 	worst := 0.0
@@ -115,6 +122,8 @@ func TestKernelsMatchGo(t *testing.T) {
 		{"attention dropout holes", backend.Attn{N: 3, S: 33, Heads: 3, HeadDim: 8, Dropout: 0.2, Seed: 5}, []int{33, 17, 0}, true},
 		{"attention minilm head", backend.Attn{N: 2, S: 128, Heads: 2, HeadDim: 32}, []int{128, 70}, false},
 		{"attention base head dropout", backend.Attn{N: 2, S: 131, Heads: 1, HeadDim: 64, Dropout: 0.1, Seed: 3}, []int{131, 1}, true},
+		{"tiled attention dropout holes", backend.Attn{N: 3, S: 33, Heads: 3, HeadDim: 8, Dropout: 0.2, Seed: 5, Tiled: true, Tile: 11}, []int{33, 17, 0}, true},
+		{"tiled attention base head", backend.Attn{N: 2, S: 300, Heads: 1, HeadDim: 64, Tiled: true}, []int{300, 140}, false},
 	} {
 		a := tc.a
 		T, H := a.N*a.S, a.H()

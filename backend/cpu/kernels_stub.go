@@ -6,6 +6,12 @@ package cpu
 // its pure-Go path.
 const haveC = false
 
+type tileArgs struct {
+	ld, rows, cols, S int
+	pd                float32
+	seed, base        uint64
+}
+
 type headArgs struct {
 	S, L, d, ld, ldc int
 	scale, pd        float32
@@ -29,3 +35,6 @@ func cAdamW(p, g, m, v []float32, decay float32, useDecay bool, b1, b2, om1, om2
 func cAttnUseAVX512(on bool)                                             { panic("cpu: no C kernels") }
 func cAttnFwd(h *headArgs, q, k, v, p, ctx, madd, scratch []float32)     { panic("cpu: no C kernels") }
 func cAttnBwd(h *headArgs, q, k, v, p, g, dq, dk, dv, scratch []float32) { panic("cpu: no C kernels") }
+func cTileFwd(t *tileArgs, s, madd, m, l, acc []float32, ldacc, d int)   { panic("cpu: no C kernels") }
+func cTileP(t *tileArgs, s, pv, madd, lse []float32)                     { panic("cpu: no C kernels") }
+func cTileDS(t *tileArgs, dp, p, pv, D []float32)                        { panic("cpu: no C kernels") }

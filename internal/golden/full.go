@@ -35,6 +35,10 @@ type Options struct {
 	// Probabilities, when set, turns an attention save buffer into the
 	// [N, Heads, S, S] probabilities (only the CPU backend keeps them).
 	Probabilities func(save backend.Buf) []float32
+	// Attention is set on every model the checks load, to force a path
+	// (tiled attention with small blocks covers it on the tiny cases).
+	// Leave Probabilities nil when it tiles: no probabilities are kept.
+	Attention nn.AttentionOptions
 }
 
 // MaxDiff returns the largest |a[i]-b[i]| and its index; lengths must match.
@@ -79,6 +83,7 @@ func CheckFull(t *testing.T, c *Case, o Options) {
 	load := func() *nn.Model {
 		m, _, err := hfmodel.Load(o.NewBackend(), filepath.Join(c.Dir, "model"), hfmodel.LoadOptions{})
 		require.NoError(t, err)
+		m.Attention = o.Attention
 		require.NoError(t, m.EnableGrads(nil))
 		return m
 	}
@@ -141,6 +146,7 @@ func CheckFull(t *testing.T, c *Case, o Options) {
 	t.Run("inference", func(t *testing.T) {
 		m, _, err := hfmodel.Load(o.NewBackend(), filepath.Join(c.Dir, "model"), hfmodel.LoadOptions{})
 		require.NoError(t, err)
+		m.Attention = o.Attention
 		logits, err := m.Forward(batch, nn.RunOptions{})
 		require.NoError(t, err)
 		Close(t, "logits", exp.Logits, logits, TolLogits)
