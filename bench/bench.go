@@ -6,10 +6,12 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -19,6 +21,8 @@ import (
 	"time"
 
 	"github.com/rerank-go/rerank/backend"
+	"github.com/rerank-go/rerank/hfmodel"
+	"github.com/rerank-go/rerank/lora"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/optim"
 )
@@ -26,15 +30,24 @@ import (
 // Preset is a model shape of the reference script.
 type Preset struct {
 	Hidden, Layers, Heads, Inter, Vocab int
+	// Arch is BERT for the reference script's shapes (it builds every one
+	// as a BERT); the full-size XLM-R presets are XLM-R.
+	Arch nn.Arch
+	// Tokens is the longest sequence (0: 512).
+	Tokens int
 }
 
-// Presets are the shapes torch_cpu_ref.py knows, by the same names.
+// Presets are the shapes torch_cpu_ref.py knows, by the same names, and
+// the full-size XLM-R rerankers: xlmr-large = bge-reranker-large,
+// xlmr-m3 = bge-reranker-v2-m3 (8192 tokens).
 var Presets = map[string]Preset{
-	"minilm-l6":  {384, 6, 12, 1536, 30522},
-	"minilm-l12": {384, 12, 12, 1536, 30522},
-	"bert-base":  {768, 12, 12, 3072, 30522},
-	"xlmr-base":  {768, 12, 12, 3072, 250002},
-	"bert-large": {1024, 24, 16, 4096, 30522},
+	"minilm-l6":  {Hidden: 384, Layers: 6, Heads: 12, Inter: 1536, Vocab: 30522},
+	"minilm-l12": {Hidden: 384, Layers: 12, Heads: 12, Inter: 1536, Vocab: 30522},
+	"bert-base":  {Hidden: 768, Layers: 12, Heads: 12, Inter: 3072, Vocab: 30522},
+	"xlmr-base":  {Hidden: 768, Layers: 12, Heads: 12, Inter: 3072, Vocab: 250002},
+	"bert-large": {Hidden: 1024, Layers: 24, Heads: 16, Inter: 4096, Vocab: 30522},
+	"xlmr-large": {Hidden: 1024, Layers: 24, Heads: 16, Inter: 4096, Vocab: 250002, Arch: nn.XLMRoberta},
+	"xlmr-m3":    {Hidden: 1024, Layers: 24, Heads: 16, Inter: 4096, Vocab: 250002, Arch: nn.XLMRoberta, Tokens: 8192},
 }
 
 // PresetNames lists the presets, sorted.
@@ -61,6 +74,16 @@ type Options struct {
 	// before its steps, as crossencoder does for each scoring call
 	// (nn.Lanes.PackWeights): 0 means none, a negative value all.
 	PackBudget int64
+	// LoraRank > 0 trains LoRA adapters of that rank (alpha 2·rank, on
+	// lora.DefaultTargets) and the head instead of every weight.
+	LoraRank int
+	// Checkpointing turns on gradient checkpointing in training.
+	Checkpointing bool
+	// Attention chooses stored or tiled attention (nn.Model.Attention).
+	Attention nn.AttentionOptions
+	// Dir is the model directory the save mode writes and the load mode
+	// reads.
+	Dir string
 }
 
 // Result is one mode's measurement.
@@ -87,6 +110,13 @@ type Result struct {
 	ParamsTotal, ParamsTrainable int
 	OwnCores, OtherLoad, Load1   float64
 	AllocsPerStep                float64
+	// LoraRank, Checkpointing and Tiled describe the training setup and
+	// the attention the steps took.
+	LoraRank      int
+	Checkpointing bool
+	Tiled         bool
+	// FileMiB is the size of model.safetensors (save and load modes).
+	FileMiB float64
 }
 
 // FLOPs counts the matrix-product FLOPs of one forward pass exactly as the
@@ -123,33 +153,49 @@ func ExecutedFLOPs(p Preset, b *nn.Batch) float64 {
 	return (L-1)*full + last + 2*n*(h*h+h)
 }
 
-// Config returns the BERT config of a preset with the given dropout.
+// Config returns the config of a preset with the given dropout: BERT with
+// 514 positions (the reference script's), or XLM-R as the real
+// checkpoints (padding id 1, one token type, Tokens + 2 positions).
 func Config(p Preset, dropout float32) nn.Config {
-	return nn.Config{Arch: nn.BERT, VocabSize: p.Vocab, Hidden: p.Hidden, Layers: p.Layers, Heads: p.Heads,
-		Intermediate: p.Inter, MaxPositions: 514, TypeVocab: 2, LayerNormEps: 1e-12,
+	c := nn.Config{Arch: nn.BERT, VocabSize: p.Vocab, Hidden: p.Hidden, Layers: p.Layers, Heads: p.Heads,
+		Intermediate: p.Inter, MaxPositions: max(514, p.Tokens), TypeVocab: 2, LayerNormEps: 1e-12,
 		HiddenDropout: dropout, AttentionDropout: dropout, ClassifierDropout: dropout, NumLabels: 1}
+	if p.Arch == nn.XLMRoberta {
+		c.Arch, c.PadID, c.TypeVocab, c.LayerNormEps = nn.XLMRoberta, 1, 1, 1e-5
+		c.MaxPositions = max(512, p.Tokens) + c.PadID + 1
+	}
+	return c
 }
 
 // MakeBatch builds the reference script's batch: random ids above 1000,
 // id 1 first, token type 1 from seq/4 on. With lengths, row i keeps
 // lengths[i%len] real tokens and the rest is padding (id 0, type 0,
-// mask 0).
+// mask 0). XLM-R presets start with <s> (id 0), pad with id 1 and have a
+// single token type.
 func MakeBatch(p Preset, n, seq int, lengths []int, seed uint64) *nn.Batch {
 	r := rand.New(rand.NewPCG(seed, 7))
 	b := &nn.Batch{N: n, S: seq, InputIDs: make([]int32, n*seq), TypeIDs: make([]int32, n*seq), Mask: make([]int32, n*seq)}
 	lo := min(1000, p.Vocab/2)
+	first, pad := int32(1), int32(0)
+	if p.Arch == nn.XLMRoberta {
+		first, pad = 0, 1
+	}
 	for i := 0; i < n; i++ {
 		real := seq
 		if len(lengths) > 0 {
 			real = min(seq, max(1, lengths[i%len(lengths)]))
 		}
-		for s := 0; s < real; s++ {
+		for s := 0; s < seq; s++ {
 			k := i*seq + s
+			if s >= real {
+				b.InputIDs[k] = pad
+				continue
+			}
 			b.InputIDs[k] = int32(lo + r.IntN(p.Vocab-lo))
 			if s == 0 {
-				b.InputIDs[k] = 1
+				b.InputIDs[k] = first
 			}
-			if s >= seq/4 {
+			if s >= seq/4 && p.Arch != nn.XLMRoberta {
 				b.TypeIDs[k] = 1
 			}
 			b.Mask[k] = 1
@@ -169,37 +215,70 @@ func Run(mode string, o Options) (Result, error) {
 	if o.Batch <= 0 || o.Group <= 0 || o.Batch%o.Group != 0 {
 		return Result{}, fmt.Errorf("batch %d is not a positive multiple of the group size %d", o.Batch, o.Group)
 	}
-	if mode != "infer" && mode != "train" {
-		return Result{}, fmt.Errorf("unknown mode %q: use infer or train", mode)
+	switch mode {
+	case "infer", "train":
+	case "save", "load":
+		return saveLoad(mode, p, o)
+	default:
+		return Result{}, fmt.Errorf("unknown mode %q: use infer, train, save or load", mode)
 	}
 	if o.Steps <= 0 {
 		return Result{}, fmt.Errorf("steps must be positive, got %d", o.Steps)
 	}
 	be := o.Backend
-	m, err := nn.New(be, Config(p, o.Dropout))
-	if err != nil {
-		return Result{}, err
-	}
-	m.InitRandom(o.Seed+1, 0.02)
-	var opt *optim.AdamW
-	if mode == "train" {
-		if err := m.EnableGrads(nil); err != nil {
+	var m *nn.Model
+	var err error
+	if o.Dir != "" {
+		// The weights of a saved model (the save mode's), as a user's run
+		// would read them, instead of a fresh draw.
+		if m, _, err = hfmodel.Load(be, o.Dir, hfmodel.LoadOptions{}); err != nil {
 			return Result{}, err
 		}
-		if opt, err = optim.NewAdamW(be, m.Params(), 0.01); err != nil {
+		if mode == "train" {
+			m.Cfg.HiddenDropout, m.Cfg.AttentionDropout, m.Cfg.ClassifierDropout = o.Dropout, o.Dropout, o.Dropout
+		}
+	} else {
+		if m, err = nn.New(be, Config(p, o.Dropout)); err != nil {
 			return Result{}, err
+		}
+		m.InitRandom(o.Seed+1, 0.02)
+	}
+	m.GradientCheckpointing = o.Checkpointing && mode == "train"
+	m.Attention = o.Attention
+	var res0 Result
+	var opt *optim.AdamW
+	var adapters *lora.Adapters
+	if mode == "train" {
+		trainable := m.Params()
+		if o.LoraRank > 0 {
+			cfg := lora.DefaultConfig()
+			cfg.R, cfg.Alpha = o.LoraRank, float64(2*o.LoraRank)
+			if adapters, err = lora.Attach(m, cfg, o.Seed+2); err != nil {
+				return Result{}, err
+			}
+			trainable = adapters.Trainable()
+		} else if err := m.EnableGrads(nil); err != nil {
+			return Result{}, err
+		}
+		if opt, err = optim.NewAdamW(be, trainable, 0.01); err != nil {
+			return Result{}, err
+		}
+		for _, prm := range trainable {
+			res0.ParamsTrainable += prm.Size()
 		}
 	}
 	batch := MakeBatch(p, o.Batch, o.Seq, o.Lengths, o.Seed)
-	res := Result{Mode: mode, Shape: o.Shape, Preset: p, Seq: o.Seq, N: o.Batch, Threads: runtime.GOMAXPROCS(0)}
+	res := Result{Mode: mode, Shape: o.Shape, Preset: p, Seq: o.Seq, N: o.Batch, Threads: runtime.GOMAXPROCS(0),
+		LoraRank: o.LoraRank, Checkpointing: m.GradientCheckpointing, Tiled: m.Attention.Tiled(o.Seq),
+		ParamsTrainable: res0.ParamsTrainable}
+	if mode == "infer" {
+		res.LoraRank = 0
+	}
 	for _, v := range batch.Mask {
 		res.RealTokens += int(v)
 	}
 	for _, prm := range m.Params() {
 		res.ParamsTotal += prm.Size()
-		if prm.G != nil {
-			res.ParamsTrainable += prm.Size()
-		}
 	}
 	// Inference runs the way crossencoder scores: the batch's sequences
 	// split across the backend's lanes (one per core on the CPU).
@@ -239,6 +318,9 @@ func Run(mode string, o Options) (Result, error) {
 		}
 		t1 := time.Now()
 		m.ZeroGrads()
+		if adapters != nil {
+			adapters.ZeroGrads()
+		}
 		if err := m.Backward(dl); err != nil {
 			return err
 		}
@@ -298,6 +380,44 @@ func Run(mode string, o Options) (Result, error) {
 	return res, nil
 }
 
+// saveLoad times writing a fresh model of the preset to o.Dir
+// (hfmodel.Save: config.json and model.safetensors) or reading it back
+// (hfmodel.Load), and reports the file's size and the peak RSS.
+func saveLoad(mode string, p Preset, o Options) (Result, error) {
+	if o.Dir == "" {
+		return Result{}, errors.New("the save and load modes need a model directory (Options.Dir, rerank bench --dir)")
+	}
+	res := Result{Mode: mode, Shape: o.Shape, Preset: p, Threads: runtime.GOMAXPROCS(0), Load1: loadavg()}
+	var m *nn.Model
+	var err error
+	t0 := time.Now()
+	if mode == "save" {
+		if m, err = nn.New(o.Backend, Config(p, 0.1)); err != nil {
+			return Result{}, err
+		}
+		m.InitRandom(o.Seed+1, 0.02)
+		t0 = time.Now() // the writing alone
+		err = hfmodel.Save(m, nil, o.Dir, "")
+	} else {
+		m, _, err = hfmodel.Load(o.Backend, o.Dir, hfmodel.LoadOptions{})
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	sec := time.Since(t0).Seconds()
+	res.StepMedian, res.StepMin, res.StepMax = sec, sec, sec
+	for _, prm := range m.Params() {
+		res.ParamsTotal += prm.Size()
+	}
+	st, err := os.Stat(filepath.Join(o.Dir, "model.safetensors"))
+	if err != nil {
+		return Result{}, err
+	}
+	res.FileMiB = float64(st.Size()) / (1 << 20)
+	res.PeakRSSMiB = PeakRSSMiB()
+	return res, nil
+}
+
 // Median returns the median of v (the mean of the middle two for an even
 // count).
 func Median(v []float64) float64 {
@@ -315,6 +435,11 @@ func Median(v []float64) float64 {
 // String formats r like torch_cpu_ref.py's line for the same mode.
 func (r Result) String() string {
 	var b strings.Builder
+	if r.Mode == "save" || r.Mode == "load" {
+		fmt.Fprintf(&b, "%s h=%d L=%d vocab=%d %s: %.2fs, model.safetensors %.0f MiB, %.1fM parameters, peak RSS %.0f MiB",
+			r.Shape, r.Preset.Hidden, r.Preset.Layers, r.Preset.Vocab, r.Mode, r.StepMedian, r.FileMiB, float64(r.ParamsTotal)/1e6, r.PeakRSSMiB)
+		return b.String()
+	}
 	fmt.Fprintf(&b, "%s h=%d L=%d seq=%d n=%d thr=%d %-5s: %.2f pairs/s, %.0f tok/s, step %.3fs (min %.3f, max %.3f), %.1f GFLOP/s",
 		r.Shape, r.Preset.Hidden, r.Preset.Layers, r.Seq, r.N, r.Threads, r.Mode, r.PairsPerS, r.TokensPerS,
 		r.StepMedian, r.StepMin, r.StepMax, r.GFLOPs)
@@ -333,6 +458,15 @@ func (r Result) String() string {
 	}
 	if r.Mode == "train" {
 		fmt.Fprintf(&b, ", fwd/bwd/opt %.3f/%.3f/%.3fs", r.FwdMedian, r.BwdMedian, r.OptMedian)
+		if r.LoraRank > 0 {
+			fmt.Fprintf(&b, ", LoRA r=%d", r.LoraRank)
+		}
+		if r.Checkpointing {
+			b.WriteString(", checkpointing")
+		}
+	}
+	if r.Tiled {
+		b.WriteString(", tiled attention")
 	}
 	if r.RealTokens < r.N*r.Seq {
 		fmt.Fprintf(&b, ", real tokens %d/%d", r.RealTokens, r.N*r.Seq)

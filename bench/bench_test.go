@@ -9,6 +9,7 @@ import (
 
 	"github.com/rerank-go/rerank/backend/cpu"
 	"github.com/rerank-go/rerank/internal/sharedtest"
+	"github.com/rerank-go/rerank/nn"
 )
 
 func TestFLOPs(t *testing.T) {
@@ -108,5 +109,31 @@ func TestRealLengths(t *testing.T) {
 	require.Len(t, lens, 16)
 	for _, l := range lens {
 		assert.True(t, l >= 3 && l <= 128, "length %d", l)
+	}
+}
+
+// TestXLMRPresets: the full-size XLM-R presets build the real checkpoints'
+// configs, and their batches follow XLM-R's conventions (<s> = 0 first,
+// padding id 1, one token type), which the model accepts.
+func TestXLMRPresets(t *testing.T) {
+	for _, tc := range []struct {
+		shape  string
+		maxSeq int
+	}{
+		{"xlmr-large", 512},
+		{"xlmr-m3", 8192},
+	} {
+		t.Run(tc.shape, func(t *testing.T) {
+			p := Presets[tc.shape]
+			c := Config(p, 0.1)
+			require.NoError(t, c.Validate())
+			assert.Equal(t, tc.maxSeq, c.MaxSequence())
+			assert.Equal(t, nn.XLMRoberta, c.Arch)
+			b := MakeBatch(p, 2, 6, []int{6, 3}, 1)
+			require.NoError(t, b.Validate(c))
+			assert.Equal(t, []int32{0, 0}, []int32{b.InputIDs[0], b.InputIDs[6]})
+			assert.Equal(t, []int32{1, 1, 1}, b.InputIDs[9:12], "padding")
+			assert.Equal(t, make([]int32, 12), b.TypeIDs)
+		})
 	}
 }

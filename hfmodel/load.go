@@ -77,15 +77,23 @@ func Load(be backend.Backend, dir string, opts LoadOptions) (*nn.Model, *Loaded,
 			continue
 		}
 		used[name] = true
-		v, shape, err := set.Float32(name)
+		ti, err := set.Info(name)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", dir, err)
 		}
-		if !sameShape(shape, p.Shape) {
+		if !sameShape(ti.Shape, p.Shape) {
 			return nil, nil, fmt.Errorf("%s: tensor %q has shape %v, but config.json implies %v for %s: the config and the weights do not belong together",
-				dir, name, shape, p.Shape, p.Name)
+				dir, name, ti.Shape, p.Shape, p.Name)
 		}
-		be.Upload(p.W, v)
+		// A chunk at a time: no second copy of a large tensor in memory
+		// (loading peaks at the weights plus a few MiB).
+		err = set.Float32Chunks(name, loadChunk, func(off int, v []float32) error {
+			be.Upload(p.W.Slice(off, len(v)), v)
+			return be.Sync() // the chunk's buffer is reused
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", dir, err)
+		}
 	}
 	if len(missing) > 0 {
 		return nil, nil, fmt.Errorf("%s: the checkpoint lacks %d tensors the model needs, first %q: is this a %s checkpoint?",
@@ -101,6 +109,9 @@ func Load(be backend.Backend, dir string, opts LoadOptions) (*nn.Model, *Loaded,
 	}
 	return m, info, nil
 }
+
+// loadChunk is the number of values Load reads and uploads at a time.
+const loadChunk = 1 << 20
 
 // isHead reports whether a parameter belongs to the reranker head that a
 // plain encoder checkpoint lacks (BERT's pooler included: some encoders

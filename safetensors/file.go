@@ -168,6 +168,64 @@ func (f *File) Float32(name string) ([]float32, []int, error) {
 	return out, shape, nil
 }
 
+// Float32Chunks reads a tensor of dtype F32, F16, BF16 or F64 as Float32
+// does, but at most chunk values at a time into one buffer it reuses,
+// calling fn with each chunk and the index of its first value: a large
+// tensor (a 250k-token embedding table is 1 GiB) can go to its destination
+// without a second whole copy in memory. fn must not keep v.
+func (f *File) Float32Chunks(name string, chunk int, fn func(off int, v []float32) error) error {
+	t, err := f.Info(name)
+	if err != nil {
+		return err
+	}
+	switch t.DType {
+	case F32, F16, BF16, F64:
+	default:
+		return fmt.Errorf("safetensors: %s: tensor %q has dtype %s; Float32Chunks reads only F32, F16, BF16 and F64 (use Raw)", f.Path, name, t.DType)
+	}
+	n, size := t.NumElements(), t.DType.Size()
+	chunk = max(1, min(chunk, n))
+	buf := make([]float32, chunk)
+	var raw []byte
+	if t.DType != F32 || !littleEndian {
+		raw = make([]byte, size*chunk)
+	}
+	for lo := 0; lo < n; lo += chunk {
+		hi := min(lo+chunk, n)
+		v := buf[:hi-lo]
+		if raw == nil {
+			// Little-endian F32: read straight into the values.
+			b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
+			if err := f.readAt(b, t, int64(4*lo)); err != nil {
+				return err
+			}
+		} else {
+			b := raw[:size*len(v)]
+			if err := f.readAt(b, t, int64(size*lo)); err != nil {
+				return err
+			}
+			switch t.DType {
+			case F32:
+				for i := range v {
+					v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+				}
+			case BF16:
+				bf16Chunk(v, b)
+			case F16:
+				f16Chunk(v, b)
+			case F64:
+				for i := range v {
+					v[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:])))
+				}
+			}
+		}
+		if err := fn(lo, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // convChunk is the number of elements widened per read.
 const convChunk = 1 << 17
 

@@ -3,6 +3,7 @@ package safetensors
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"math"
 	"math/rand"
 	"os"
@@ -122,6 +123,21 @@ func TestFloat32Reads(t *testing.T) {
 			for i := range c.want {
 				assert.Equal(t, math.Float32bits(c.want[i]), math.Float32bits(got[i]), "element %d", i)
 			}
+			// The same values a chunk at a time, chunks cut short included.
+			for _, chunk := range []int{1, 3, 8, 100} {
+				var all []float32
+				err := f.Float32Chunks("t", chunk, func(off int, v []float32) error {
+					assert.Equal(t, len(all), off, "chunk %d offset", chunk)
+					assert.LessOrEqual(t, len(v), chunk)
+					all = append(all, v...)
+					return nil
+				})
+				require.NoError(t, err)
+				require.Len(t, all, len(c.want), "chunk %d", chunk)
+				for i := range c.want {
+					assert.Equal(t, math.Float32bits(c.want[i]), math.Float32bits(all[i]), "chunk %d element %d", chunk, i)
+				}
+			}
 		})
 	}
 }
@@ -136,6 +152,14 @@ func TestFloat32Errors(t *testing.T) {
 	assert.Contains(t, err.Error(), path)
 	assert.Contains(t, err.Error(), `"ids"`)
 	assert.Contains(t, err.Error(), "I64")
+	err = f.Float32Chunks("ids", 4, func(int, []float32) error { return nil })
+	assert.ErrorContains(t, err, "I64")
+	stop := errors.New("stop")
+	require.NoError(t, Write(path+"2", []Tensor{F32Tensor("w", []int{5}, []float32{1, 2, 3, 4, 5})}, nil))
+	f2, err := Open(path + "2")
+	require.NoError(t, err)
+	defer f2.Close()
+	assert.ErrorIs(t, f2.Float32Chunks("w", 2, func(int, []float32) error { return stop }), stop)
 	_, _, err = f.Float32("missing")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `"missing"`)

@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/rerank-go/rerank/lora"
+	"github.com/rerank-go/rerank/nn"
 )
 
 // Args are the training arguments, named after FlagEmbedding's and
@@ -47,6 +48,9 @@ type Args struct {
 	MaxGradNorm               float64 `json:"max_grad_norm"` // <= 0: no clipping
 	Seed                      uint64  `json:"seed"`
 	GradientCheckpointing     bool    `json:"gradient_checkpointing"`
+	// Attention is auto (tiled from nn.DefaultTiledFrom tokens), stored or
+	// tiled (see nn.AttentionMode); empty means auto.
+	Attention string `json:"attention,omitempty"`
 	// Loss is ce (group softmax cross-entropy, FlagEmbedding's), bce
 	// (pointwise binary cross-entropy with logits) or distill (ce plus
 	// -Σ softmax(teacher)·log_softmax(logits), needs pos_scores/neg_scores).
@@ -107,6 +111,11 @@ func (a *Args) Validate() error {
 	}
 	if a.OutputDir == "" {
 		bad("output-dir", "required")
+	}
+	if a.Attention != "" {
+		if _, err := nn.ParseAttentionMode(a.Attention); err != nil {
+			bad("attention", "%v", err)
+		}
 	}
 	if a.TrainGroupSize < 1 {
 		bad("train-group-size", "must be at least 1, got %d", a.TrainGroupSize)

@@ -202,6 +202,13 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 	}
 	t.score = ce
 	net.GradientCheckpointing = args.GradientCheckpointing
+	if args.Attention != "" {
+		mode, err := nn.ParseAttentionMode(args.Attention)
+		if err != nil {
+			return nil, fmt.Errorf("--attention: %w", err)
+		}
+		net.Attention.Mode = mode
+	}
 	params := net.Params()
 	switch {
 	case args.LoraRank > 0 && resumeDir != "":

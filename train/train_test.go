@@ -267,6 +267,24 @@ func TestGradientCheckpointingSameLossesAndGradients(t *testing.T) {
 	}
 }
 
+// TestTiledAttentionSameLosses: --attention tiled trains like stored
+// attention (to float rounding: the softmax sums in another order).
+func TestTiledAttentionSameLosses(t *testing.T) {
+	model, data := microModel(t), microData(t, 10, false)
+	var runs [2][]float64
+	for i, mode := range []string{"stored", "tiled"} {
+		a := microArgs(t, model, data)
+		a.MaxSteps, a.SaveSteps, a.Attention = 3, 0, mode
+		res, err := Run(context.Background(), cpu.New(), a, Options{BeforeUpdate: func(step int, m *nn.Model) {
+			assert.Equal(t, mode == "tiled", m.Attention.Mode == nn.AttentionTiled)
+		}})
+		require.NoError(t, err)
+		runs[i] = res.Losses
+	}
+	require.Len(t, runs[1], len(runs[0]))
+	assert.InDeltaSlice(t, runs[0], runs[1], 1e-5)
+}
+
 func TestSaveTotalLimit(t *testing.T) {
 	model, data := microModel(t), microData(t, 10, false)
 	tests := []struct {
@@ -417,6 +435,7 @@ func TestBadInput(t *testing.T) {
 		{"too long for the model", good + good, func(a *Args) { a.QueryMaxLen, a.PassageMaxLen = 32, 64 },
 			[]string{"--query-max-len 32 + --passage-max-len 64 = 96", "at most 64"}},
 		{"unknown loss", good + good, func(a *Args) { a.Loss = "mse" }, []string{"--loss", `"mse"`}},
+		{"unknown attention", good + good, func(a *Args) { a.Attention = "flash" }, []string{"--attention", `"flash"`, "tiled"}},
 		{"no model", good + good, func(a *Args) { a.ModelDir = filepath.Join(a.OutputDir, "none") }, []string{"--model", "none", "no such"}},
 		{"resume without checkpoint", good + good, func(a *Args) { a.Resume = "latest" }, []string{"resume: no checkpoint"}},
 		{"earlier checkpoints", good + good, func(a *Args) {

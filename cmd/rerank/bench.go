@@ -29,7 +29,7 @@ func init() {
 			&cli.IntFlag{Name: "seq", Value: 128, Usage: "padded sequence length"},
 			&cli.IntFlag{Name: "batch", Value: 16, Usage: "sequences per step"},
 			&cli.IntFlag{Name: "group", Value: 8, Usage: "candidates per query (1 positive + negatives)"},
-			&cli.StringFlag{Name: "modes", Value: "infer,train", Usage: "comma list of infer, train"},
+			&cli.StringFlag{Name: "modes", Value: "infer,train", Usage: "comma list of infer, train, save (write a fresh model to --dir), load (read --dir)"},
 			&cli.IntFlag{Name: "warmup", Value: 2, Usage: "untimed steps first"},
 			&cli.IntFlag{Name: "steps", Value: 5, Usage: "timed steps"},
 			&cli.Float64Flag{Name: "dropout", Value: 0.1, Usage: "dropout probability in training"},
@@ -39,6 +39,11 @@ func init() {
 			&cli.BoolFlag{Name: "no-peak", Usage: "skip measuring the FMA peak"},
 			&cli.IntFlag{Name: "pack-mib", Value: nn.DefaultPackBudget >> 20, Usage: "MiB of weights inference packs once for its products, as scoring does (0: none, -1: all)"},
 			&cli.StringFlag{Name: "json", Usage: "append one JSON record per run to this file"},
+			&cli.IntFlag{Name: "lora-rank", Usage: "train LoRA adapters of this rank (alpha 2·rank, on query and value) instead of every weight"},
+			&cli.BoolFlag{Name: "gradient-checkpointing", Usage: "recompute each layer's activations in backward"},
+			&cli.StringFlag{Name: "attention", Value: "auto", Usage: "auto (tiled from --tiled-from tokens), stored or tiled"},
+			&cli.IntFlag{Name: "tiled-from", Value: nn.DefaultTiledFrom, Usage: "length from which --attention auto tiles"},
+			&cli.StringFlag{Name: "dir", Usage: "model directory: save writes it, load reads it, infer and train take its weights"},
 			&cli.StringFlag{Name: "lengths", Hidden: true},
 			&cli.StringFlag{Name: "child", Hidden: true},
 			&cli.Float64Flag{Name: "peak", Hidden: true},
@@ -92,9 +97,10 @@ func benchAction(c *cli.Context) error {
 		var step [2]float64
 		for i, ls := range runs {
 			args := []string{"bench", "--child", mode, "--peak", strconv.FormatFloat(peak, 'f', 3, 64)}
-			for _, name := range []string{"shape", "seq", "batch", "group", "warmup", "steps", "dropout", "lr", "json", "pack-mib"} {
+			for _, name := range []string{"shape", "seq", "batch", "group", "warmup", "steps", "dropout", "lr", "json", "pack-mib",
+				"lora-rank", "gradient-checkpointing", "attention", "tiled-from", "dir"} {
 				if c.IsSet(name) {
-					args = append(args, "--"+name, fmt.Sprint(c.Value(name)))
+					args = append(args, "--"+name+"="+fmt.Sprint(c.Value(name)))
 				}
 			}
 			if ls != "" {
@@ -129,7 +135,13 @@ func benchChild(c *cli.Context, mode string) error {
 		Shape: c.String("shape"), Seq: c.Int("seq"), Batch: c.Int("batch"), Group: c.Int("group"),
 		Warmup: c.Int("warmup"), Steps: c.Int("steps"), Dropout: float32(c.Float64("dropout")), LR: float32(c.Float64("lr")),
 		Backend: cpu.New(), PackBudget: int64(c.Int("pack-mib")) << 20,
+		LoraRank: c.Int("lora-rank"), Checkpointing: c.Bool("gradient-checkpointing"), Dir: c.String("dir"),
 	}
+	am, err := nn.ParseAttentionMode(c.String("attention"))
+	if err != nil {
+		return fmt.Errorf("--attention: %w", err)
+	}
+	o.Attention = nn.AttentionOptions{Mode: am, TiledFrom: c.Int("tiled-from")}
 	if ls := c.String("lengths"); ls != "" {
 		for _, s := range strings.Split(ls, ",") {
 			v, err := strconv.Atoi(s)

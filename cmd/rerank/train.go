@@ -36,6 +36,7 @@ func trainFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "max-grad-norm", Value: d.MaxGradNorm, Usage: "clip the global gradient norm (0: off)"},
 		&cli.Uint64Flag{Name: "seed", Value: d.Seed, Usage: "seed of sampling, shuffling and dropout"},
 		&cli.BoolFlag{Name: "gradient-checkpointing", Usage: "recompute each layer's activations in backward: less memory, same losses"},
+		&cli.StringFlag{Name: "attention", Value: "auto", Usage: "auto (tiled from 1024 tokens), stored (keep every probability) or tiled (online softmax, recomputed in backward: memory linear in length)"},
 		&cli.StringFlag{Name: "loss", Value: d.Loss, Usage: "ce (group softmax), bce (pointwise) or distill (ce + teacher pos_scores/neg_scores)"},
 		&cli.IntFlag{Name: "logging-steps", Value: d.LoggingSteps, Usage: "write a metrics.jsonl line every N steps"},
 		&cli.IntFlag{Name: "save-steps", Value: d.SaveSteps, Usage: "write a checkpoint every N steps (0: none)"},
@@ -109,6 +110,9 @@ func argsFromFlags(c *cli.Context) (train.Args, error) {
 	}
 	if c.IsSet("gradient-checkpointing") {
 		a.GradientCheckpointing = c.Bool("gradient-checkpointing")
+	}
+	if c.IsSet("attention") {
+		a.Attention = c.String("attention")
 	}
 	return a, nil
 }
