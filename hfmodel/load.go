@@ -181,7 +181,7 @@ func Save(m *nn.Model, cfg *Config, dir, tokenizerDir string) error {
 	for _, p := range m.Params() {
 		v := make([]float32, p.Size())
 		be.Download(v, p.W)
-		tensors = append(tensors, safetensors.F32Tensor(p.Name, p.Shape, v))
+		tensors = append(tensors, safetensors.F32View(p.Name, p.Shape, v)) // v is ours: no second copy
 	}
 	if err := be.Sync(); err != nil {
 		return fmt.Errorf("save model: download weights: %w", err)

@@ -101,6 +101,7 @@ func TestFloat32Reads(t *testing.T) {
 		want   []float32
 	}{
 		{"F32", F32Tensor("t", shape, vals), vals},
+		{"F32 view", F32View("t", shape, vals), vals},
 		{"BF16", BF16Tensor("t", shape, vals), bf},
 		{"F16", F16Tensor("t", shape, vals), hf},
 		{"F64", Tensor{Name: "t", DType: F64, Shape: shape, Data: f64}, vals},

@@ -34,6 +34,17 @@ func F32Tensor(name string, shape []int, v []float32) Tensor {
 	return Tensor{Name: name, DType: F32, Shape: append([]int(nil), shape...), Data: data}
 }
 
+// F32View is F32Tensor without the copy on little-endian machines: Data
+// views v's memory, so v must stay unchanged until the tensor is written.
+// Writers of large models use it to hold the weights once, not twice.
+func F32View(name string, shape []int, v []float32) Tensor {
+	if !littleEndian || len(v) == 0 {
+		return F32Tensor(name, shape, v)
+	}
+	data := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
+	return Tensor{Name: name, DType: F32, Shape: append([]int(nil), shape...), Data: data}
+}
+
 // BF16Tensor returns a bfloat16 tensor of v, rounded to nearest even.
 func BF16Tensor(name string, shape []int, v []float32) Tensor {
 	data := make([]byte, 2*len(v))
