@@ -84,6 +84,9 @@ type Options struct {
 	// Dir is the model directory the save mode writes and the load mode
 	// reads.
 	Dir string
+	// Layers, when > 0, replaces the preset's layer count: runs at a few
+	// depths give the memory per layer of shapes too large to run whole.
+	Layers int
 }
 
 // Result is one mode's measurement.
@@ -211,6 +214,9 @@ func Run(mode string, o Options) (Result, error) {
 	p, ok := Presets[o.Shape]
 	if !ok {
 		return Result{}, fmt.Errorf("unknown shape %q: use one of %s", o.Shape, strings.Join(PresetNames(), ", "))
+	}
+	if o.Layers > 0 {
+		p.Layers = o.Layers
 	}
 	if o.Batch <= 0 || o.Group <= 0 || o.Batch%o.Group != 0 {
 		return Result{}, fmt.Errorf("batch %d is not a positive multiple of the group size %d", o.Batch, o.Group)

@@ -44,6 +44,7 @@ func init() {
 			&cli.StringFlag{Name: "attention", Value: "auto", Usage: "auto (tiled from --tiled-from tokens), stored or tiled"},
 			&cli.IntFlag{Name: "tiled-from", Value: nn.DefaultTiledFrom, Usage: "length from which --attention auto tiles"},
 			&cli.StringFlag{Name: "dir", Usage: "model directory: save writes it, load reads it, infer and train take its weights"},
+			&cli.IntFlag{Name: "layers", Usage: "replace the shape's layer count (memory per layer of shapes too large to run whole)"},
 			&cli.StringFlag{Name: "lengths", Hidden: true},
 			&cli.StringFlag{Name: "child", Hidden: true},
 			&cli.Float64Flag{Name: "peak", Hidden: true},
@@ -98,7 +99,7 @@ func benchAction(c *cli.Context) error {
 		for i, ls := range runs {
 			args := []string{"bench", "--child", mode, "--peak", strconv.FormatFloat(peak, 'f', 3, 64)}
 			for _, name := range []string{"shape", "seq", "batch", "group", "warmup", "steps", "dropout", "lr", "json", "pack-mib",
-				"lora-rank", "gradient-checkpointing", "attention", "tiled-from", "dir"} {
+				"lora-rank", "gradient-checkpointing", "attention", "tiled-from", "dir", "layers"} {
 				if c.IsSet(name) {
 					args = append(args, "--"+name+"="+fmt.Sprint(c.Value(name)))
 				}
@@ -135,7 +136,7 @@ func benchChild(c *cli.Context, mode string) error {
 		Shape: c.String("shape"), Seq: c.Int("seq"), Batch: c.Int("batch"), Group: c.Int("group"),
 		Warmup: c.Int("warmup"), Steps: c.Int("steps"), Dropout: float32(c.Float64("dropout")), LR: float32(c.Float64("lr")),
 		Backend: cpu.New(), PackBudget: int64(c.Int("pack-mib")) << 20,
-		LoraRank: c.Int("lora-rank"), Checkpointing: c.Bool("gradient-checkpointing"), Dir: c.String("dir"),
+		LoraRank: c.Int("lora-rank"), Checkpointing: c.Bool("gradient-checkpointing"), Dir: c.String("dir"), Layers: c.Int("layers"),
 	}
 	am, err := nn.ParseAttentionMode(c.String("attention"))
 	if err != nil {
