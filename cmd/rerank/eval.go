@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rerank-go/rerank/crossencoder"
 	"github.com/rerank-go/rerank/eval"
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
@@ -18,10 +19,11 @@ import (
 
 // scorerOptions are the model settings of `rerank eval` handed to newScorer.
 type scorerOptions struct {
-	MaxLen      int    // --max-len: longest query+passage input, in tokens
-	QueryMaxLen int    // --query-max-len: longest query, in tokens; 0 = model default
-	BatchSize   int    // --batch-size: pairs per forward pass
-	Device      string // --device: "" lets the engine choose
+	MaxLen      int                     // --max-len: longest query+passage input, in tokens
+	QueryMaxLen int                     // --query-max-len: longest query, in tokens; 0 = model default
+	BatchSize   int                     // --batch-size: pairs per forward pass
+	Device      string                  // --device: "" lets the engine choose
+	Long        crossencoder.LongPolicy // --long, --max-tokens-per-doc, --max-chunks-per-doc
 }
 
 // errScorerUnavailable is returned until the model engine is wired in.
@@ -130,6 +132,7 @@ trec_eval, are ordered by document id descending as trec_eval does.`,
 			&cli.IntFlag{Name: "max-len", Value: 512, Usage: "longest query+passage input in tokens"},
 			&cli.IntFlag{Name: "query-max-len", Usage: "longest query in tokens (0: the model's default)"},
 			&cli.StringFlag{Name: "device", Usage: "device for the model (empty: the engine's default)"},
+			longFlags()[0], longFlags()[1], longFlags()[2],
 			&cli.StringFlag{Name: "ties", Value: "input", Usage: "tie-break for equal scores: input (first-stage order) or trec_eval (docno descending)"},
 			&cli.IntFlag{Name: "permutations", Value: 10000, Usage: "randomization-test permutations"},
 			&cli.IntFlag{Name: "bootstrap", Value: 10000, Usage: "bootstrap resamples"},
@@ -256,9 +259,13 @@ func runEval(c *cli.Context, rec *specRecorder) error {
 		if passages == nil && judged[0].Passages == nil {
 			return errors.New("reranking needs passage texts: give --beir DIR")
 		}
+		long, err := longPolicy(c)
+		if err != nil {
+			return err
+		}
 		s, err := newScorer(spec.Model, spec.Adapter, scorerOptions{
 			MaxLen: c.Int("max-len"), QueryMaxLen: c.Int("query-max-len"),
-			BatchSize: c.Int("batch-size"), Device: c.String("device"),
+			BatchSize: c.Int("batch-size"), Device: c.String("device"), Long: long,
 		})
 		if err != nil {
 			return fmt.Errorf("--model %s: %w", spec.Model, err)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/rerank-go/rerank/crossencoder"
 	"github.com/rerank-go/rerank/eval"
 )
@@ -19,12 +17,9 @@ func engineScorer(modelDir, adapter string, opts scorerOptions) (eval.Scorer, er
 	if err != nil {
 		return nil, err
 	}
-	o := crossencoder.Options{MaxLen: opts.MaxLen, BatchSize: opts.BatchSize, Adapter: adapter}
-	if opts.QueryMaxLen > 0 {
-		if opts.MaxLen <= opts.QueryMaxLen {
-			return nil, fmt.Errorf("--query-max-len %d must be below --max-len %d", opts.QueryMaxLen, opts.MaxLen)
-		}
-		o.QueryMaxLen, o.PassageMaxLen, o.MaxLen = opts.QueryMaxLen, opts.MaxLen-opts.QueryMaxLen, 0
+	o := crossencoder.Options{BatchSize: opts.BatchSize, Adapter: adapter, Long: opts.Long}
+	if err := truncationOptions(&o, opts.MaxLen, opts.QueryMaxLen); err != nil {
+		return nil, err
 	}
 	return crossencoder.Load(be, modelDir, o)
 }

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rerank-go/rerank/backend/cpu"
+	"github.com/rerank-go/rerank/crossencoder"
+)
+
+// tinyModel makes a random tiny BERT cross-encoder directory.
+func tinyModel(t *testing.T) string {
+	t.Helper()
+	model := filepath.Join(t.TempDir(), "tiny")
+	_, _, err := runTrainCLI(t, "init", "--preset", "tiny", "--tokenizer", bundledTokenizer, "--output", model, "--seed", "3")
+	require.NoError(t, err)
+	return model
+}
+
+func readLines(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	return strings.Split(strings.TrimSpace(string(b)), "\n")
+}
+
+// TestScoreJSONL: both input forms, scores in input order with the bits
+// of the library call, raw and with the sigmoid.
+func TestScoreJSONL(t *testing.T) {
+	model := tinyModel(t)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	require.NoError(t, os.WriteFile(in, []byte(`{"id":"a","query":"wing lift","passages":["lift of a wing","nothing at all","", "heat transfer in slabs"]}
+{"query":"heat","passage":"heat transfer"}
+
+{"id":7,"query":"empty list","passages":[]}
+`), 0o644))
+	m, err := crossencoder.Load(cpu.New(), model, crossencoder.Options{MaxLen: 64})
+	require.NoError(t, err)
+	want1, err := m.Rerank(context.Background(), "wing lift", []string{"lift of a wing", "nothing at all", "", "heat transfer in slabs"})
+	require.NoError(t, err)
+	want2, err := m.Rerank(context.Background(), "heat", []string{"heat transfer"})
+	require.NoError(t, err)
+	for _, act := range []string{"none", "sigmoid"} {
+		out := filepath.Join(dir, act+".jsonl")
+		_, _, err := runTrainCLI(t, "score", "-q", "--model", model, "--max-len", "64", "--input", in, "--output", out, "--activation", act)
+		require.NoError(t, err)
+		lines := readLines(t, out)
+		require.Len(t, lines, 3)
+		var l1 struct {
+			ID     string    `json:"id"`
+			Scores []float32 `json:"scores"`
+		}
+		var l2 struct{ Score float32 }
+		require.NoError(t, json.Unmarshal([]byte(lines[0]), &l1))
+		require.NoError(t, json.Unmarshal([]byte(lines[1]), &l2))
+		assert.Equal(t, `{"id":7,"scores":[]}`, lines[2])
+		w1, w2 := append([]float32(nil), want1...), want2[0]
+		if act == "sigmoid" {
+			for i := range w1 {
+				w1[i] = crossencoder.Sigmoid(w1[i])
+			}
+			w2 = crossencoder.Sigmoid(w2)
+		}
+		assert.Equal(t, "a", l1.ID)
+		assert.Equal(t, w1, l1.Scores)
+		assert.Equal(t, w2, l2.Score)
+	}
+}
+
+// TestScoreMatchesEvalRuns: `rerank score --format trec` writes the run
+// `rerank eval --runs` writes for the same model and candidates, to the
+// bit, for every judged query, and scores the unjudged ones too; chunking
+// changes the scores of long passages only.
+func TestScoreMatchesEvalRuns(t *testing.T) {
+	model := tinyModel(t)
+	beir := filepath.Join("..", "..", "examples", "scifact-sample")
+	cands := filepath.Join(beir, "bm25", "dev.top20.jsonl")
+	dir := t.TempDir()
+	_, _, err := runEvalCLI(t, "-q", "--beir", beir, "--split", "dev", "--candidates", cands, "--model", model, "--label", "tiny",
+		"--max-len", "128", "--rerank-top-k", "20", "--runs", dir, "--permutations", "10", "--bootstrap", "10")
+	require.NoError(t, err)
+	evalRun := readLines(t, filepath.Join(dir, "tiny.run"))
+	out := filepath.Join(dir, "score.run")
+	_, _, err = runTrainCLI(t, "score", "-q", "--model", model, "--max-len", "128", "--beir", beir, "--input", cands,
+		"--format", "trec", "--tag", "tiny", "--output", out)
+	require.NoError(t, err)
+	scoreRun := map[string]bool{}
+	for _, l := range readLines(t, out) {
+		scoreRun[l] = true
+	}
+	require.NotEmpty(t, evalRun)
+	for _, l := range evalRun {
+		assert.True(t, scoreRun[l], "eval's line %q is not in score's run", l)
+	}
+	assert.GreaterOrEqual(t, len(scoreRun), len(evalRun))
+
+	// The JSONL form of the same candidates has the same scores.
+	js := filepath.Join(dir, "score.jsonl")
+	_, _, err = runTrainCLI(t, "score", "-q", "--model", model, "--max-len", "128", "--beir", beir, "--input", cands, "--output", js,
+		"--long", "chunk", "--max-tokens-per-doc", "40", "--max-chunks-per-doc", "3")
+	require.NoError(t, err)
+	f, err := os.Open(js)
+	require.NoError(t, err)
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	n := 0
+	for sc.Scan() {
+		var l struct {
+			QID    string    `json:"qid"`
+			DocIDs []string  `json:"doc_ids"`
+			Scores []float32 `json:"scores"`
+		}
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &l))
+		assert.Len(t, l.Scores, len(l.DocIDs))
+		n++
+	}
+	assert.Equal(t, 60, n)
+}
+
+func TestScoreErrors(t *testing.T) {
+	model := tinyModel(t)
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.jsonl")
+	require.NoError(t, os.WriteFile(bad, []byte("{\"query\":\"q\",\"passage\":\"p\"}\n{\"passages\":[\"x\"]}\n"), 0o644))
+	for _, tc := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"--input", bad}, `bad.jsonl:2: field "query" is missing`},
+		{[]string{"--input", bad, "--format", "csv"}, `--format "csv"`},
+		{[]string{"--input", bad, "--format", "trec"}, "--format trec needs"},
+		{[]string{"--input", bad, "--activation", "softmax"}, `--activation "softmax"`},
+		{[]string{"--input", bad, "--long", "squeeze"}, `--long "squeeze"`},
+		{[]string{"--input", bad, "--max-tokens-per-doc", "5"}, "applies to --long chunk"},
+		{[]string{"--input", bad, "--query-max-len", "600"}, "must be below --max-len"},
+	} {
+		_, _, err := runTrainCLI(t, append([]string{"score", "-q", "--model", model, "--output", filepath.Join(dir, "o")}, tc.args...)...)
+		assert.ErrorContains(t, err, tc.err, "%v", tc.args)
+	}
+}
