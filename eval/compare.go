@@ -62,8 +62,9 @@ type Comparison struct {
 	Losses int `json:"losses"`
 }
 
-// tieEps is the difference below which two per-query values are equal.
-const tieEps = 1e-9
+// TieEps is the difference below which two per-query values are equal
+// (a tie in Comparison's win/tie/loss counts).
+const TieEps = 1e-9
 
 // Compare tests model against baseline on paired per-query values (query
 // id to value). Every query of baseline must have a model value.
@@ -96,9 +97,9 @@ func Compare(metric, baselineLabel, modelLabel string, baseline, model map[strin
 		c.ModelMean += m
 		d := m - b
 		switch {
-		case d > tieEps:
+		case d > TieEps:
 			c.Wins++
-		case d < -tieEps:
+		case d < -TieEps:
 			c.Losses++
 		default:
 			c.Ties++

@@ -6,8 +6,9 @@
 // BM25 step, or FlagEmbedding query/pos/neg JSONL), reranks candidates with
 // any Scorer, computes per-query and mean metrics, compares runs pairwise
 // (paired randomization test, bootstrap confidence interval, win/tie/loss),
-// and writes TREC runs, JSON results and a self-contained HTML/Markdown
-// report with plots.
+// and writes TREC runs, JSON results and plain-text tables. The HTML and
+// Markdown report with plots is package eval/report, so that a program
+// that only computes metrics links no plotting.
 //
 // # Metric definitions
 //
@@ -47,7 +48,7 @@
 // trec_eval or ranx. Compare and CompareResults pair two runs' per-query
 // values: mean difference, a two-sided paired randomization test (seeded;
 // exact over all sign flips for small query sets), a percentile bootstrap
-// confidence interval and win/tie/loss counts. WriteTable, WriteJSON and
-// WriteReport present the outcome; `rerank eval` (cmd/rerank/eval.go) is
+// confidence interval and win/tie/loss counts. WriteTable and WriteJSON
+// (and report.Write) present the outcome; `rerank eval` (cmd/rerank/eval.go) is
 // the command line over this package.
 package eval

@@ -41,9 +41,9 @@ func (r *Results) Model(label string) (*ModelResult, bool) {
 	return nil, false
 }
 
-// metricNames returns r.Metrics, or the sorted union of the models' metric
-// names when it is empty.
-func (r *Results) metricNames() []string {
+// MetricNames returns r.Metrics, or the sorted union of the models' metric
+// names when it is empty: the columns of WriteTable and of reports.
+func (r *Results) MetricNames() []string {
 	if len(r.Metrics) > 0 {
 		return r.Metrics
 	}
@@ -65,7 +65,7 @@ func (r *Results) metricNames() []string {
 // metric, then one row per comparison with its mean difference, 95%
 // interval, p-value and win/tie/loss counts.
 func WriteTable(w io.Writer, r *Results) error {
-	names := r.metricNames()
+	names := r.MetricNames()
 	labelW := len("model")
 	for _, m := range r.Models {
 		labelW = max(labelW, len(m.Label))
@@ -90,15 +90,16 @@ func WriteTable(w io.Writer, r *Results) error {
 		fmt.Fprintf(&b, "\n%-*s  %-10s  %8s  %-19s  %8s  %s\n", labelW, "vs "+r.Baseline, "metric", "diff", "95% CI", "p", "win/tie/loss")
 		for _, c := range r.Comparisons {
 			fmt.Fprintf(&b, "%-*s  %-10s  %+8.4f  [%+.4f, %+.4f]  %8.4f  %d/%d/%d%s\n", labelW, c.Model, c.Metric,
-				c.MeanDiff, c.CILow, c.CIHigh, c.PValue, c.Wins, c.Ties, c.Losses, significance(c.PValue))
+				c.MeanDiff, c.CILow, c.CIHigh, c.PValue, c.Wins, c.Ties, c.Losses, Significance(c.PValue))
 		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
-// significance marks p-values below 0.05 and 0.01.
-func significance(p float64) string {
+// Significance marks p-values below 0.05 (" *") and 0.01 (" **"), as
+// WriteTable and reports print them.
+func Significance(p float64) string {
 	switch {
 	case p < 0.01:
 		return " **"

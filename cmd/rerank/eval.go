@@ -12,6 +12,7 @@ import (
 
 	"github.com/rerank-go/rerank/crossencoder"
 	"github.com/rerank-go/rerank/eval"
+	"github.com/rerank-go/rerank/eval/report"
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -347,7 +348,7 @@ func runEval(c *cli.Context, rec *specRecorder) error {
 		}
 	}
 	if dir := c.String("report"); dir != "" {
-		rep := eval.Report{Title: c.String("title"), Results: results}
+		rep := report.Report{Title: c.String("title"), Results: results}
 		if rep.Title == "" {
 			rep.Title = "rerank eval: " + describeInput(c)
 		}
@@ -357,7 +358,7 @@ func runEval(c *cli.Context, rec *specRecorder) error {
 			"Generated " + time.Now().UTC().Format(time.RFC3339) + " by rerank " + version + ".",
 		}
 		for _, r := range runs {
-			curve, err := eval.NDCGCurve(r.label, r.run, qrels, eval.DefaultCurveKs, ties)
+			curve, err := report.NDCGCurve(r.label, r.run, qrels, report.DefaultCurveKs, ties)
 			if err != nil {
 				return err
 			}
@@ -368,7 +369,7 @@ func runEval(c *cli.Context, rec *specRecorder) error {
 				return err
 			}
 		}
-		if err := eval.WriteReport(dir, rep); err != nil {
+		if err := report.Write(dir, rep); err != nil {
 			return err
 		}
 		fmt.Fprintf(c.App.ErrWriter, "rerank eval: report written to %s\n", filepath.Join(dir, "index.html"))

@@ -1,4 +1,4 @@
-package eval
+package report
 
 import (
 	"bytes"
@@ -10,61 +10,63 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/rerank-go/rerank/eval"
 )
 
 // sampleResults builds two models over n queries, the second better on
 // most of them.
-func sampleResults(t *testing.T, n int) (*Results, []Curve) {
+func sampleResults(t *testing.T, n int) (*eval.Results, []Curve) {
 	t.Helper()
-	qrels := Qrels{}
-	base, model := Run{}, Run{}
+	qrels := eval.Qrels{}
+	base, model := eval.Run{}, eval.Run{}
 	for i := 0; i < n; i++ {
 		q := "q" + strconv.Itoa(i)
 		qrels[q] = map[string]int{"r" + q: 1 + i%3, "s" + q: 1}
-		var b, m []ScoredDoc
+		var b, m []eval.ScoredDoc
 		for j := 0; j < 30; j++ {
-			b = append(b, ScoredDoc{"n" + strconv.Itoa(j), float64(100 - j)})
-			m = append(m, ScoredDoc{"n" + strconv.Itoa(j), float64(100 - j)})
+			b = append(b, eval.ScoredDoc{DocID: "n" + strconv.Itoa(j), Score: float64(100 - j)})
+			m = append(m, eval.ScoredDoc{DocID: "n" + strconv.Itoa(j), Score: float64(100 - j)})
 		}
-		b = append(b, ScoredDoc{"r" + q, float64(100 - (i*7)%25)}, ScoredDoc{"s" + q, float64(80 - i%20)})
-		m = append(m, ScoredDoc{"r" + q, float64(100 - (i*3)%9)}, ScoredDoc{"s" + q, float64(70 - i%20)})
+		b = append(b, eval.ScoredDoc{DocID: "r" + q, Score: float64(100 - (i*7)%25)}, eval.ScoredDoc{DocID: "s" + q, Score: float64(80 - i%20)})
+		m = append(m, eval.ScoredDoc{DocID: "r" + q, Score: float64(100 - (i*3)%9)}, eval.ScoredDoc{DocID: "s" + q, Score: float64(70 - i%20)})
 		base[q], model[q] = b, m
 	}
-	ms, err := ParseMetrics([]string{"ndcg@10", "mrr@10", "map@100", "recall@100"}, nil)
+	ms, err := eval.ParseMetrics([]string{"ndcg@10", "mrr@10", "map@100", "recall@100"}, nil)
 	require.NoError(t, err)
-	rb, err := Evaluate(base, qrels, ms, TiesInputOrder)
+	rb, err := eval.Evaluate(base, qrels, ms, eval.TiesInputOrder)
 	require.NoError(t, err)
-	rm, err := Evaluate(model, qrels, ms, TiesInputOrder)
+	rm, err := eval.Evaluate(model, qrels, ms, eval.TiesInputOrder)
 	require.NoError(t, err)
-	cs, err := CompareResults("bm25", rb, "fine-tuned", rm, CompareOptions{Permutations: 1000, Bootstrap: 1000})
+	cs, err := eval.CompareResults("bm25", rb, "fine-tuned", rm, eval.CompareOptions{Permutations: 1000, Bootstrap: 1000})
 	require.NoError(t, err)
-	res := &Results{
+	res := &eval.Results{
 		Metrics:     []string{"ndcg@10", "mrr@10", "map@100", "recall@100"},
 		Baseline:    "bm25",
-		Models:      []ModelResult{NewModelResult("bm25", rb), NewModelResult("fine-tuned", rm)},
+		Models:      []eval.ModelResult{eval.NewModelResult("bm25", rb), eval.NewModelResult("fine-tuned", rm)},
 		Comparisons: cs,
 	}
 	var curves []Curve
-	for label, run := range map[string]Run{"bm25": base, "fine-tuned": model} {
-		c, err := NDCGCurve(label, run, qrels, DefaultCurveKs, TiesInputOrder)
+	for label, run := range map[string]eval.Run{"bm25": base, "fine-tuned": model} {
+		c, err := NDCGCurve(label, run, qrels, DefaultCurveKs, eval.TiesInputOrder)
 		require.NoError(t, err)
 		curves = append(curves, c)
 	}
 	return res, curves
 }
 
-func TestWriteReport(t *testing.T) {
+func TestWrite(t *testing.T) {
 	res, curves := sampleResults(t, 40)
-	training := []TrainingRecord{}
+	training := []eval.TrainingRecord{}
 	for s := 1; s <= 50; s++ {
-		r := TrainingRecord{Step: s * 10, Loss: 1 / float64(s), LearningRate: 2e-5 * float64(50-s) / 50, PairsPerSecond: 120}
+		r := eval.TrainingRecord{Step: s * 10, Loss: 1 / float64(s), LearningRate: 2e-5 * float64(50-s) / 50, PairsPerSecond: 120}
 		if s%10 == 0 {
 			r.Dev = map[string]float64{"ndcg@10": 0.3 + float64(s)/500}
 		}
 		training = append(training, r)
 	}
 	dir := filepath.Join(t.TempDir(), "report")
-	require.NoError(t, WriteReport(dir, Report{
+	require.NoError(t, Write(dir, Report{
 		Title:    "test <report>",
 		Notes:    []string{"collection: synthetic"},
 		Results:  res,
@@ -88,7 +90,7 @@ func TestWriteReport(t *testing.T) {
 	assert.Contains(t, string(md), "| fine-tuned | ndcg@10 |")
 	assert.Contains(t, string(md), "![ndcg_at_k.png](ndcg_at_k.png)")
 
-	var back Results
+	var back eval.Results
 	raw, err := os.ReadFile(filepath.Join(dir, "results.json"))
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(raw, &back))
@@ -103,19 +105,9 @@ func TestWriteReport(t *testing.T) {
 
 	// Without curves, baseline or training log only the tables remain.
 	dir2 := t.TempDir()
-	require.NoError(t, WriteReport(dir2, Report{Results: &Results{Models: res.Models[:1]}}))
+	require.NoError(t, Write(dir2, Report{Results: &eval.Results{Models: res.Models[:1]}}))
 	html, err = os.ReadFile(filepath.Join(dir2, "index.html"))
 	require.NoError(t, err)
 	assert.NotContains(t, string(html), "<img")
-	assert.Error(t, WriteReport(dir2, Report{}))
-}
-
-func TestWriteTable(t *testing.T) {
-	res, _ := sampleResults(t, 12)
-	var b bytes.Buffer
-	require.NoError(t, WriteTable(&b, res))
-	out := b.String()
-	assert.Regexp(t, `^model +ndcg@10 +mrr@10 +map@100 +recall@100\n`, out)
-	assert.Contains(t, out, "vs bm25")
-	assert.Contains(t, out, "fine-tuned  ndcg@10")
+	assert.Error(t, Write(dir2, Report{}))
 }

@@ -1,4 +1,11 @@
-package eval
+// Package report renders an evaluation as a report directory: a
+// self-contained index.html with the plots embedded, summary.md with the
+// plots beside it as PNG files, and results.json.
+//
+// It is the only package of rerank that draws (with gonum/plot), so that a
+// program computing metrics with eval links no plotting, fonts or PDF
+// writer.
+package report
 
 import (
 	"bytes"
@@ -19,6 +26,7 @@ import (
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 
+	"github.com/rerank-go/rerank/eval"
 	"github.com/rerank-go/rerank/internal/atomicfile"
 )
 
@@ -33,12 +41,12 @@ type Curve struct {
 var DefaultCurveKs = []int{1, 3, 5, 10, 20, 50, 100}
 
 // NDCGCurve computes mean nDCG@k of run for every k in ks.
-func NDCGCurve(label string, run Run, qrels Qrels, ks []int, ties TieBreak) (Curve, error) {
-	ms := make([]Metric, len(ks))
+func NDCGCurve(label string, run eval.Run, qrels eval.Qrels, ks []int, ties eval.TieBreak) (Curve, error) {
+	ms := make([]eval.Metric, len(ks))
 	for i, k := range ks {
-		ms[i] = Metric{NDCG, k}
+		ms[i] = eval.Metric{Measure: eval.NDCG, K: k}
 	}
-	res, err := Evaluate(run, qrels, ms, ties)
+	res, err := eval.Evaluate(run, qrels, ms, ties)
 	if err != nil {
 		return Curve{}, err
 	}
@@ -49,19 +57,19 @@ func NDCGCurve(label string, run Run, qrels Qrels, ks []int, ties TieBreak) (Cur
 	return c, nil
 }
 
-// Report is what WriteReport renders.
+// Report is what Write renders.
 type Report struct {
 	Title string
 	// Notes are shown under the title (collection, split, command line...).
 	Notes   []string
-	Results *Results
+	Results *eval.Results
 	// Curves are plotted as nDCG@k vs k, one line per model.
 	Curves []Curve
 	// DeltaMetric is the metric of the per-query delta plots (default: the
 	// first metric of Results).
 	DeltaMetric string
 	// Training, when not empty, adds loss and dev-metric curves.
-	Training []TrainingRecord
+	Training []eval.TrainingRecord
 }
 
 // plotFile is a rendered plot.
@@ -71,11 +79,11 @@ type plotFile struct {
 	PNG     []byte
 }
 
-// WriteReport writes a report into dir (created if needed): index.html,
+// Write writes a report into dir (created if needed): index.html,
 // self-contained with the plots embedded as base64 PNG; summary.md, which
 // links the PNG files written next to it; results.json; and one PNG per
 // plot. Every file is written atomically.
-func WriteReport(dir string, r Report) error {
+func Write(dir string, r Report) error {
 	if r.Results == nil {
 		return fmt.Errorf("report: no results")
 	}
@@ -85,7 +93,7 @@ func WriteReport(dir string, r Report) error {
 	if r.Title == "" {
 		r.Title = "rerank evaluation"
 	}
-	names := r.Results.metricNames()
+	names := r.Results.MetricNames()
 	if r.DeltaMetric == "" && len(names) > 0 {
 		r.DeltaMetric = names[0]
 	}
@@ -99,7 +107,7 @@ func WriteReport(dir string, r Report) error {
 			return err
 		}
 	}
-	if err := WriteJSON(filepath.Join(dir, "results.json"), r.Results); err != nil {
+	if err := eval.WriteJSON(filepath.Join(dir, "results.json"), r.Results); err != nil {
 		return err
 	}
 	if err := atomicfile.Write(filepath.Join(dir, "summary.md"), func(w io.Writer) error { return writeMarkdown(w, r, names, plots) }); err != nil {
@@ -139,14 +147,14 @@ func renderPlots(r Report) ([]plotFile, error) {
 		}
 	}
 	if len(r.Training) > 0 {
-		png, err := trainingPlot(r.Training, "loss", func(t TrainingRecord) float64 { return t.Loss })
+		png, err := trainingPlot(r.Training, "loss", func(t eval.TrainingRecord) float64 { return t.Loss })
 		if err != nil {
 			return nil, err
 		}
 		if png != nil {
 			out = append(out, plotFile{"training_loss.png", "Training loss against step.", png})
 		}
-		png, err = trainingPlot(r.Training, "learning rate", func(t TrainingRecord) float64 { return t.LearningRate })
+		png, err = trainingPlot(r.Training, "learning rate", func(t eval.TrainingRecord) float64 { return t.LearningRate })
 		if err != nil {
 			return nil, err
 		}
@@ -239,7 +247,7 @@ func curvePlot(curves []Curve) ([]byte, error) {
 	return encodePNG(p)
 }
 
-func deltaPlot(base, model *ModelResult, metric string) ([]byte, int, error) {
+func deltaPlot(base, model *eval.ModelResult, metric string) ([]byte, int, error) {
 	var deltas []float64
 	for q, b := range base.PerQuery {
 		m, ok := model.PerQuery[q]
@@ -261,10 +269,10 @@ func deltaPlot(base, model *ModelResult, metric string) ([]byte, int, error) {
 	wins, losses := 0, 0
 	for i, d := range deltas {
 		switch {
-		case d > tieEps:
+		case d > eval.TieEps:
 			pos[i] = d
 			wins++
-		case d < -tieEps:
+		case d < -eval.TieEps:
 			neg[i] = d
 			losses++
 		}
@@ -302,7 +310,7 @@ func deltaPlot(base, model *ModelResult, metric string) ([]byte, int, error) {
 	return png, len(deltas), err
 }
 
-func trainingPlot(recs []TrainingRecord, what string, get func(TrainingRecord) float64) ([]byte, error) {
+func trainingPlot(recs []eval.TrainingRecord, what string, get func(eval.TrainingRecord) float64) ([]byte, error) {
 	var xys plotter.XYs
 	for _, r := range recs {
 		if v := get(r); !math.IsNaN(v) && !math.IsInf(v, 0) {
@@ -324,7 +332,7 @@ func trainingPlot(recs []TrainingRecord, what string, get func(TrainingRecord) f
 	return encodePNG(p)
 }
 
-func devPlot(recs []TrainingRecord) ([]byte, error) {
+func devPlot(recs []eval.TrainingRecord) ([]byte, error) {
 	series := map[string]plotter.XYs{}
 	for _, r := range recs {
 		for k, v := range r.Dev {
@@ -414,7 +422,7 @@ func writeMarkdown(w io.Writer, r Report, names []string, plots []plotFile) erro
 		for _, c := range r.Results.Comparisons {
 			fmt.Fprintf(&b, "| %s | %s | %.4f | %.4f | %+.4f | [%+.4f, %+.4f] | %s%s | %d/%d/%d |\n",
 				mdEscape(c.Model), c.Metric, c.BaselineMean, c.ModelMean, c.MeanDiff, c.CILow, c.CIHigh,
-				fmtP(c.PValue), significance(c.PValue), c.Wins, c.Ties, c.Losses)
+				fmtP(c.PValue), eval.Significance(c.PValue), c.Wins, c.Ties, c.Losses)
 		}
 		b.WriteString("\n`*` p < 0.05, `**` p < 0.01.\n")
 	}
@@ -433,7 +441,7 @@ func mdEscape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"f4":  func(v float64) string { return fmt.Sprintf("%.4f", v) },
 	"d4":  func(v float64) string { return fmt.Sprintf("%+.4f", v) },
-	"p":   func(v float64) string { return fmtP(v) + significance(v) },
+	"p":   func(v float64) string { return fmtP(v) + eval.Significance(v) },
 	"get": func(m map[string]float64, k string) float64 { return m[k] },
 	"b64": func(b []byte) template.URL {
 		return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(b))
