@@ -15,7 +15,6 @@ import (
 	"image/color"
 	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -79,16 +78,17 @@ type plotFile struct {
 	PNG     []byte
 }
 
-// Write writes a report into dir (created if needed): index.html,
-// self-contained with the plots embedded as base64 PNG; summary.md, which
-// links the PNG files written next to it; results.json; and one PNG per
-// plot. Every file is written atomically.
+// Write writes a report into dir: index.html, self-contained with the
+// plots embedded as base64 PNG; summary.md, which links the PNG files
+// written next to it; results.json; and one PNG per plot.
+//
+// The report is written whole into a temporary directory beside dir, which
+// then replaces dir: an error or a full disk leaves the previous report as
+// it was, and plots of an earlier report never linger beside a new one.
+// Write refuses a dir holding files other than a report's.
 func Write(dir string, r Report) error {
 	if r.Results == nil {
 		return fmt.Errorf("report: no results")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
 	}
 	if r.Title == "" {
 		r.Title = "rerank evaluation"
@@ -101,19 +101,30 @@ func Write(dir string, r Report) error {
 	if err != nil {
 		return err
 	}
-	for _, p := range plots {
-		data := p.PNG
-		if err := atomicfile.Write(filepath.Join(dir, p.Name), func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
+	return atomicfile.ReplaceDir(dir, isReportFile, func(tmp string) error {
+		for _, p := range plots {
+			if err := atomicfile.WriteFile(filepath.Join(tmp, p.Name), p.PNG); err != nil {
+				return err
+			}
+		}
+		if err := eval.WriteJSON(filepath.Join(tmp, "results.json"), r.Results); err != nil {
 			return err
 		}
+		if err := atomicfile.Write(filepath.Join(tmp, "summary.md"), func(w io.Writer) error { return writeMarkdown(w, r, names, plots) }); err != nil {
+			return err
+		}
+		return atomicfile.Write(filepath.Join(tmp, "index.html"), func(w io.Writer) error { return writeHTML(w, r, names, plots) })
+	})
+}
+
+// isReportFile tells the files Write makes (and the temporaries of an
+// interrupted one) from anything else.
+func isReportFile(name string) bool {
+	switch name {
+	case "index.html", "summary.md", "results.json":
+		return true
 	}
-	if err := eval.WriteJSON(filepath.Join(dir, "results.json"), r.Results); err != nil {
-		return err
-	}
-	if err := atomicfile.Write(filepath.Join(dir, "summary.md"), func(w io.Writer) error { return writeMarkdown(w, r, names, plots) }); err != nil {
-		return err
-	}
-	return atomicfile.Write(filepath.Join(dir, "index.html"), func(w io.Writer) error { return writeHTML(w, r, names, plots) })
+	return strings.HasSuffix(name, ".png") || strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-")
 }
 
 func renderPlots(r Report) ([]plotFile, error) {

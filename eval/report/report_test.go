@@ -3,8 +3,11 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 
@@ -110,4 +113,50 @@ func TestWrite(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, string(html), "<img")
 	assert.Error(t, Write(dir2, Report{}))
+}
+
+// dirFiles reads every file of dir.
+func dirFiles(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	out := map[string][]byte{}
+	for _, e := range es {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		require.NoError(t, err)
+		out[e.Name()] = b
+	}
+	return out
+}
+
+// TestWriteReplacesWhole: a report that fails half-way leaves the previous
+// one as it was, a new report leaves no plot of an earlier one behind, and
+// a directory holding other files is not touched.
+func TestWriteReplacesWhole(t *testing.T) {
+	res, curves := sampleResults(t, 20)
+	training := []eval.TrainingRecord{{Step: 1, Loss: 2, LearningRate: 1e-5}, {Step: 2, Loss: 1, LearningRate: 2e-5}}
+	dir := filepath.Join(t.TempDir(), "report")
+	require.NoError(t, Write(dir, Report{Results: res, Curves: curves, Training: training}))
+	first := dirFiles(t, dir)
+	require.Contains(t, first, "training_loss.png")
+
+	// results.json cannot hold a NaN: the write fails after the plots.
+	bad := *res
+	bad.Models = append([]eval.ModelResult(nil), res.Models...)
+	bad.Models[1].Metrics = map[string]float64{"ndcg@10": math.NaN()}
+	other := []Curve{{Label: "other", K: []int{1, 10}, Values: []float64{0.1, 0.2}}}
+	require.Error(t, Write(dir, Report{Title: "second", Results: &bad, Curves: other}))
+	assert.Equal(t, first, dirFiles(t, dir), "the failed report changed nothing")
+
+	require.NoError(t, Write(dir, Report{Results: res}))
+	assert.ElementsMatch(t, []string{"delta_fine-tuned.png", "index.html", "results.json", "summary.md"},
+		slices.Collect(maps.Keys(dirFiles(t, dir))), "no plot of the first report is left")
+	siblings, err := os.ReadDir(filepath.Dir(dir))
+	require.NoError(t, err)
+	assert.Len(t, siblings, 1, "no temporary directory is left")
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o644))
+	before := dirFiles(t, dir)
+	assert.ErrorContains(t, Write(dir, Report{Results: res}), "notes.txt")
+	assert.Equal(t, before, dirFiles(t, dir))
 }
