@@ -18,18 +18,23 @@ type Measure int
 // The measures; see the package documentation for their definitions.
 const (
 	NDCG Measure = iota
-	RR
+	MRR          // reciprocal rank of the first relevant document
 	AP
 	Recall
 	Precision
 )
 
-var measureNames = []string{NDCG: "ndcg", RR: "mrr", AP: "map", Recall: "recall", Precision: "p"}
+// RR is MRR's former name.
+//
+// Deprecated: use MRR.
+const RR = MRR
+
+var measureNames = []string{NDCG: "ndcg", MRR: "mrr", AP: "map", Recall: "recall", Precision: "p"}
 
 // measureAliases maps accepted spellings to measures.
 var measureAliases = map[string]Measure{
 	"ndcg": NDCG, "ndcg_cut": NDCG,
-	"mrr": RR, "rr": RR, "recip_rank": RR,
+	"mrr": MRR, "rr": MRR, "recip_rank": MRR,
 	"map": AP, "ap": AP, "map_cut": AP,
 	"recall": Recall, "r": Recall,
 	"p": Precision, "precision": Precision,
@@ -81,7 +86,7 @@ func ParseMetric(s string) (Metric, error) {
 }
 
 // DefaultMetrics are the metrics of bm25/dev.metrics.json.
-var DefaultMetrics = []Metric{{NDCG, 10}, {RR, 10}, {AP, 100}, {Recall, 100}}
+var DefaultMetrics = []Metric{{NDCG, 10}, {MRR, 10}, {AP, 100}, {Recall, 100}}
 
 // ParseMetrics builds a metric list from names and cutoffs. A name with a
 // cutoff ("ndcg@10") stands for itself; a bare name ("ndcg") is expanded
@@ -171,7 +176,7 @@ func scoreOne(m Metric, labels []int, numRel int, gains []int) float64 {
 			return dcg / idcg
 		}
 		return 0
-	case RR:
+	case MRR:
 		for i := 0; i < n; i++ {
 			if labels[i] >= relevanceLevel {
 				return 1 / float64(i+1)
@@ -209,7 +214,8 @@ func scoreOne(m Metric, labels []int, numRel int, gains []int) float64 {
 	return 0
 }
 
-// Result holds the metrics of one run.
+// Result holds the metrics of one run (Evaluate's outcome). A Table lays
+// out several for presentation.
 type Result struct {
 	Metrics []Metric
 	// QueryIDs are the evaluated queries (judged queries), sorted.
@@ -222,7 +228,18 @@ type Result struct {
 	Missing []string
 }
 
-// Values returns the per-query values of a metric, keyed by query id.
+// MeanOf returns the mean of metric over the evaluated queries, or NaN
+// when the metric was not evaluated.
+func (r *Result) MeanOf(metric Metric) float64 {
+	v, ok := r.Mean[metric.String()]
+	if !ok {
+		return math.NaN()
+	}
+	return v
+}
+
+// Values returns the per-query values of a metric (named as
+// Metric.String names it), keyed by query id.
 func (r *Result) Values(metric string) map[string]float64 {
 	out := make(map[string]float64, len(r.PerQuery))
 	for q, m := range r.PerQuery {

@@ -80,7 +80,7 @@ func TestTieBreaking(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.ties.String(), func(t *testing.T) {
-			res, err := Evaluate(run, qrels, []Metric{{RR, 10}}, tc.ties)
+			res, err := Evaluate(run, qrels, []Metric{{MRR, 10}}, tc.ties)
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, res.Mean["mrr@10"])
 		})
@@ -103,7 +103,7 @@ func TestEvaluateMeanAndMissing(t *testing.T) {
 		"q2": {{"x", 3}, {"b", 2}},
 		"q9": {{"a", 1}}, // not judged: ignored
 	}
-	res, err := Evaluate(run, qrels, []Metric{{RR, 10}, {Recall, 1}}, TiesInputOrder)
+	res, err := Evaluate(run, qrels, []Metric{{MRR, 10}, {Recall, 1}}, TiesInputOrder)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"q1", "q2", "q3"}, res.QueryIDs)
 	assert.Equal(t, []string{"q3"}, res.Missing)

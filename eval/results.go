@@ -3,27 +3,82 @@ package eval
 import (
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 )
 
-// ModelResult is one evaluated run as written to JSON.
+// ModelResult is one evaluated run as written to JSON: a row of a Table.
 type ModelResult struct {
 	Label    string                        `json:"label"`
 	Metrics  map[string]float64            `json:"metrics"`
 	PerQuery map[string]map[string]float64 `json:"per_query"`
 }
 
-// Results is the machine-readable outcome of an evaluation: the models (or
+// Table is the machine-readable outcome of an evaluation: the models (or
 // first-stage runs) with mean and per-query metrics, and their comparisons
 // with the baseline. It is the format of `rerank eval --json` and of the
-// report's results.json.
-type Results struct {
+// report's results.json. NewTable builds one.
+type Table struct {
 	// Metrics lists the metric names in display order.
 	Metrics     []string      `json:"metric_names,omitempty"`
 	Baseline    string        `json:"baseline,omitempty"`
 	Models      []ModelResult `json:"models"`
 	Comparisons []Comparison  `json:"comparisons"`
+}
+
+// Results is Table's former name.
+//
+// Deprecated: use Table.
+type Results = Table
+
+// Evaluated is one run's Result under the label it is shown with.
+type Evaluated struct {
+	Label  string
+	Result *Result
+}
+
+// NewTable lays out evaluated runs for WriteTable, WriteJSON and
+// report.Write: one row per run, in order, with metrics as the columns,
+// and every other run compared with the one labelled baseline on each
+// metric (no comparisons when baseline is empty).
+func NewTable(metrics []Metric, runs []Evaluated, baseline string, opts CompareOptions) (*Table, error) {
+	t := &Table{Baseline: baseline, Comparisons: []Comparison{}}
+	for _, m := range metrics {
+		t.Metrics = append(t.Metrics, m.String())
+	}
+	var base *Result
+	labels := make([]string, len(runs))
+	for i, r := range runs {
+		if r.Result == nil {
+			return nil, fmt.Errorf("run %q has no result", r.Label)
+		}
+		if slices.Contains(labels[:i], r.Label) {
+			return nil, fmt.Errorf("two runs are labelled %q: give each its own label", r.Label)
+		}
+		labels[i] = r.Label
+		if r.Label == baseline {
+			base = r.Result
+		}
+		t.Models = append(t.Models, NewModelResult(r.Label, r.Result))
+	}
+	if baseline == "" {
+		return t, nil
+	}
+	if base == nil {
+		return nil, fmt.Errorf("baseline %q is not one of the runs (%s)", baseline, strings.Join(labels, ", "))
+	}
+	for _, r := range runs {
+		if r.Label == baseline {
+			continue
+		}
+		cs, err := CompareResults(baseline, base, r.Label, r.Result, opts)
+		if err != nil {
+			return nil, err
+		}
+		t.Comparisons = append(t.Comparisons, cs...)
+	}
+	return t, nil
 }
 
 // NewModelResult converts a Result for output under label.
@@ -32,7 +87,7 @@ func NewModelResult(label string, r *Result) ModelResult {
 }
 
 // Model returns the result with the given label.
-func (r *Results) Model(label string) (*ModelResult, bool) {
+func (r *Table) Model(label string) (*ModelResult, bool) {
 	for i := range r.Models {
 		if r.Models[i].Label == label {
 			return &r.Models[i], true
@@ -43,7 +98,7 @@ func (r *Results) Model(label string) (*ModelResult, bool) {
 
 // MetricNames returns r.Metrics, or the sorted union of the models' metric
 // names when it is empty: the columns of WriteTable and of reports.
-func (r *Results) MetricNames() []string {
+func (r *Table) MetricNames() []string {
 	if len(r.Metrics) > 0 {
 		return r.Metrics
 	}
@@ -64,7 +119,7 @@ func (r *Results) MetricNames() []string {
 // WriteTable writes a plain-text table: one row per model with every
 // metric, then one row per comparison with its mean difference, 95%
 // interval, p-value and win/tie/loss counts.
-func WriteTable(w io.Writer, r *Results) error {
+func WriteTable(w io.Writer, r *Table) error {
 	names := r.MetricNames()
 	labelW := len("model")
 	for _, m := range r.Models {

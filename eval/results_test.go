@@ -2,6 +2,7 @@ package eval
 
 import (
 	"bytes"
+	"math"
 	"strconv"
 	"testing"
 
@@ -11,7 +12,7 @@ import (
 
 // sampleResults builds two models over n queries, the second better on
 // most of them.
-func sampleResults(t *testing.T, n int) *Results {
+func sampleResults(t *testing.T, n int) *Table {
 	t.Helper()
 	qrels := Qrels{}
 	base, model := Run{}, Run{}
@@ -33,14 +34,10 @@ func sampleResults(t *testing.T, n int) *Results {
 	require.NoError(t, err)
 	rm, err := Evaluate(model, qrels, ms, TiesInputOrder)
 	require.NoError(t, err)
-	cs, err := CompareResults("bm25", rb, "fine-tuned", rm, CompareOptions{Permutations: 1000, Bootstrap: 1000})
+	table, err := NewTable(ms, []Evaluated{{Label: "bm25", Result: rb}, {Label: "fine-tuned", Result: rm}},
+		"bm25", CompareOptions{Permutations: 1000, Bootstrap: 1000})
 	require.NoError(t, err)
-	return &Results{
-		Metrics:     []string{"ndcg@10", "mrr@10", "map@100", "recall@100"},
-		Baseline:    "bm25",
-		Models:      []ModelResult{NewModelResult("bm25", rb), NewModelResult("fine-tuned", rm)},
-		Comparisons: cs,
-	}
+	return table
 }
 
 func TestWriteTable(t *testing.T) {
@@ -51,4 +48,72 @@ func TestWriteTable(t *testing.T) {
 	assert.Regexp(t, `^model +ndcg@10 +mrr@10 +map@100 +recall@100\n`, out)
 	assert.Contains(t, out, "vs bm25")
 	assert.Contains(t, out, "fine-tuned  ndcg@10")
+}
+
+func TestNewTable(t *testing.T) {
+	qrels := Qrels{"q1": {"a": 1}, "q2": {"b": 1}}
+	ms := []Metric{{NDCG, 10}, {MRR, 10}}
+	eval := func(run Run) *Result {
+		r, err := Evaluate(run, qrels, ms, TiesInputOrder)
+		require.NoError(t, err)
+		return r
+	}
+	good := eval(Run{"q1": {{"a", 2}, {"b", 1}}, "q2": {{"b", 2}, {"a", 1}}})
+	bad := eval(Run{"q1": {{"b", 2}, {"a", 1}}, "q2": {{"a", 2}, {"b", 1}}})
+	for _, tc := range []struct {
+		name        string
+		runs        []Evaluated
+		baseline    string
+		comparisons int
+		err         string
+	}{
+		{"no baseline, no comparisons", []Evaluated{{"bad", bad}, {"good", good}}, "", 0, ""},
+		{"each other run against the baseline", []Evaluated{{"bad", bad}, {"good", good}, {"again", good}}, "bad", 4, ""},
+		{"unknown baseline", []Evaluated{{"bad", bad}}, "good", 0, `baseline "good" is not one of the runs (bad)`},
+		{"labels repeat", []Evaluated{{"x", bad}, {"x", good}}, "", 0, `two runs are labelled "x"`},
+		{"no result", []Evaluated{{"x", nil}}, "", 0, `run "x" has no result`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tab, err := NewTable(ms, tc.runs, tc.baseline, CompareOptions{Permutations: 100, Bootstrap: 100})
+			if tc.err != "" {
+				assert.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, []string{"ndcg@10", "mrr@10"}, tab.Metrics)
+			require.Len(t, tab.Models, len(tc.runs))
+			for i, r := range tc.runs {
+				assert.Equal(t, r.Label, tab.Models[i].Label)
+				assert.Equal(t, r.Result.MeanOf(Metric{MRR, 10}), tab.Models[i].Metrics["mrr@10"])
+			}
+			assert.Len(t, tab.Comparisons, tc.comparisons)
+			assert.NotNil(t, tab.Comparisons, "JSON writes [] rather than null")
+			for _, c := range tab.Comparisons {
+				assert.Equal(t, "bad", c.Baseline)
+				want := map[string]float64{"mrr@10": 0.5, "ndcg@10": 1 - 1/math.Log2(3)}[c.Metric]
+				assert.InDelta(t, want, c.MeanDiff, 1e-12, "%s %s", c.Model, c.Metric)
+			}
+		})
+	}
+}
+
+func TestMeanOf(t *testing.T) {
+	res, err := Evaluate(Run{"q": {{"a", 1}, {"b", 2}}}, Qrels{"q": {"a": 1}}, []Metric{{MRR, 10}, {Recall, 1}}, TiesInputOrder)
+	require.NoError(t, err)
+	for _, tc := range []struct {
+		metric Metric
+		want   float64
+	}{
+		{Metric{MRR, 10}, 0.5},
+		{Metric{RR, 10}, 0.5}, // the former name
+		{Metric{Recall, 1}, 0},
+		{Metric{NDCG, 10}, math.NaN()}, // not evaluated
+	} {
+		got := res.MeanOf(tc.metric)
+		if math.IsNaN(tc.want) {
+			assert.True(t, math.IsNaN(got), "%s: %v", tc.metric, got)
+		} else {
+			assert.Equal(t, tc.want, got, "%s", tc.metric)
+		}
+	}
 }

@@ -126,7 +126,7 @@ func newStandalone(be backend.Backend, module string, in, out, r int, scaling, d
 		if err != nil {
 			return nil, err
 		}
-		return &nn.Param{Name: name, Shape: []int{rows, cols}, W: w, G: g, Decay: true, Skip: -1}, nil
+		return &nn.Param{Name: name, Shape: []int{rows, cols}, W: w, G: g, Decay: true, PaddingIdx: -1}, nil
 	}
 	var err error
 	if ad.A, err = mk(module+".lora_A.weight", r, in); err != nil {

@@ -261,7 +261,7 @@ func attach(m *nn.Model, cfg Config) (*Adapters, error) {
 	off := 0
 	param := func(name string, rows, cols int) *nn.Param {
 		n := rows * cols
-		p := &nn.Param{Name: name, Shape: []int{rows, cols}, W: w.Slice(off, n), G: g.Slice(off, n), Decay: true, Skip: -1}
+		p := &nn.Param{Name: name, Shape: []int{rows, cols}, W: w.Slice(off, n), G: g.Slice(off, n), Decay: true, PaddingIdx: -1}
 		off += n
 		return p
 	}

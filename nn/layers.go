@@ -94,13 +94,13 @@ func (m *Model) embBackward(o RunOptions) {
 	}
 	be.LayerNormBackward(a.dxNext, grad(e.lnW), grad(e.lnB), a.dx, a.embSum, a.embMean, a.embRstd, e.lnW.W, T, H)
 	if e.word.G != nil {
-		be.EmbedBackward(e.word.G, a.dxNext, a.ids, H, e.word.Skip)
+		be.EmbedBackward(e.word.G, a.dxNext, a.ids, H, e.word.PaddingIdx)
 	}
 	if e.typ.G != nil {
-		be.EmbedBackward(e.typ.G, a.dxNext, a.typ, H, e.typ.Skip)
+		be.EmbedBackward(e.typ.G, a.dxNext, a.typ, H, e.typ.PaddingIdx)
 	}
 	if e.pos.G != nil {
-		be.EmbedBackward(e.pos.G, a.dxNext, a.pos, H, e.pos.Skip)
+		be.EmbedBackward(e.pos.G, a.dxNext, a.pos, H, e.pos.PaddingIdx)
 	}
 }
 

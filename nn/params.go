@@ -22,9 +22,9 @@ type Param struct {
 	// Decay tells whether AdamW applies weight decay, by Hugging Face
 	// Trainer's rule: not for biases nor LayerNorm parameters.
 	Decay bool
-	// Skip is the embedding row that never receives gradient (the
-	// padding_idx of nn.Embedding), or -1.
-	Skip int32
+	// PaddingIdx is the embedding row that never receives gradient and
+	// starts at zero (torch's nn.Embedding padding_idx), or -1.
+	PaddingIdx int32
 
 	off  int // offset in the weight allocation
 	goff int // offset in the gradient allocation, when G is set
@@ -84,7 +84,7 @@ func layout(cfg Config) []*Param {
 	var ps []*Param
 	off := 0
 	add := func(name string, kind paramKind, shape ...int) *Param {
-		p := &Param{Name: name, Shape: shape, off: off, kind: kind, Skip: -1}
+		p := &Param{Name: name, Shape: shape, off: off, kind: kind, PaddingIdx: -1}
 		p.Decay = kind == kindLinearW || kind == kindEmbedding
 		off += p.Size()
 		ps = append(ps, p)
@@ -93,10 +93,10 @@ func layout(cfg Config) []*Param {
 	pre := cfg.Arch.Prefix()
 	H, I := cfg.Hidden, cfg.Intermediate
 	w := add(pre+".embeddings.word_embeddings.weight", kindEmbedding, cfg.VocabSize, H)
-	w.Skip = int32(cfg.PadID)
+	w.PaddingIdx = int32(cfg.PadID)
 	pos := add(pre+".embeddings.position_embeddings.weight", kindEmbedding, cfg.MaxPositions, H)
 	if cfg.Arch == XLMRoberta {
-		pos.Skip = int32(cfg.PadID)
+		pos.PaddingIdx = int32(cfg.PadID)
 	}
 	add(pre+".embeddings.token_type_embeddings.weight", kindEmbedding, cfg.TypeVocab, H)
 	add(pre+".embeddings.LayerNorm.weight", kindLNWeight, H)
@@ -161,8 +161,8 @@ func InitParam(be backend.Backend, p *Param, rng *rand.Rand, std float32) {
 	n := p.Size()
 	v := make([]float32, min(n, chunk))
 	skipLo, skipHi := -1, -1
-	if p.kind == kindEmbedding && p.Skip >= 0 && len(p.Shape) == 2 {
-		skipLo = int(p.Skip) * p.Shape[1]
+	if p.kind == kindEmbedding && p.PaddingIdx >= 0 && len(p.Shape) == 2 {
+		skipLo = int(p.PaddingIdx) * p.Shape[1]
 		skipHi = skipLo + p.Shape[1]
 	}
 	for off := 0; off < n; off += chunk {

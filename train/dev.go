@@ -17,7 +17,7 @@ type DevSet struct {
 }
 
 // DevMetrics are the metrics logged for dev evaluations.
-var DevMetrics = []eval.Metric{{Measure: eval.NDCG, K: 10}, {Measure: eval.RR, K: 10}}
+var DevMetrics = []eval.Metric{{Measure: eval.NDCG, K: 10}, {Measure: eval.MRR, K: 10}}
 
 // LoadDev reads a candidate file and, when beirDir is set, the BEIR
 // collection (corpus, queries, qrels/<split>.tsv) it refers to. Without

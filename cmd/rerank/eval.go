@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -287,12 +288,8 @@ func runEval(c *cli.Context, rec *specRecorder) error {
 	}
 
 	// Metrics and comparisons.
-	results := &eval.Results{}
-	for _, m := range metrics {
-		results.Metrics = append(results.Metrics, m.String())
-	}
-	evaluated := map[string]*eval.Result{}
-	for _, r := range runs {
+	evaluated := make([]eval.Evaluated, len(runs))
+	for i, r := range runs {
 		res, err := eval.Evaluate(r.run, qrels, metrics, ties)
 		if err != nil {
 			return fmt.Errorf("%s: %w", r.label, err)
@@ -301,31 +298,22 @@ func runEval(c *cli.Context, rec *specRecorder) error {
 			fmt.Fprintf(c.App.ErrWriter, "rerank eval: %s: %d judged queries have no candidates and score 0 (e.g. %q)\n",
 				r.label, len(res.Missing), res.Missing[0])
 		}
-		evaluated[r.label] = res
-		results.Models = append(results.Models, eval.NewModelResult(r.label, res))
+		evaluated[i] = eval.Evaluated{Label: r.label, Result: res}
 	}
-	results.Baseline = c.String("baseline")
-	if results.Baseline == "" {
-		results.Baseline = runs[0].label
+	baseline := c.String("baseline")
+	if baseline == "" {
+		baseline = runs[0].label
 		if len(rec.specs) >= 2 {
-			results.Baseline = runs[len(runs)-len(rec.specs)].label
+			baseline = runs[len(runs)-len(rec.specs)].label
 		}
 	}
-	base, ok := evaluated[results.Baseline]
-	if !ok {
-		return fmt.Errorf("--baseline %q is not one of the runs (%s)", results.Baseline, strings.Join(runLabels(runs), ", "))
+	if !slices.Contains(runLabels(runs), baseline) {
+		return fmt.Errorf("--baseline %q is not one of the runs (%s)", baseline, strings.Join(runLabels(runs), ", "))
 	}
 	opts := eval.CompareOptions{Permutations: c.Int("permutations"), Bootstrap: c.Int("bootstrap"), Seed: c.Uint64("seed")}
-	results.Comparisons = []eval.Comparison{}
-	for _, r := range runs {
-		if r.label == results.Baseline {
-			continue
-		}
-		cs, err := eval.CompareResults(results.Baseline, base, r.label, evaluated[r.label], opts)
-		if err != nil {
-			return err
-		}
-		results.Comparisons = append(results.Comparisons, cs...)
+	results, err := eval.NewTable(metrics, evaluated, baseline, opts)
+	if err != nil {
+		return err
 	}
 
 	// Outputs.

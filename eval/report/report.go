@@ -51,7 +51,7 @@ func NDCGCurve(label string, run eval.Run, qrels eval.Qrels, ks []int, ties eval
 	}
 	c := Curve{Label: label, K: append([]int(nil), ks...)}
 	for _, m := range ms {
-		c.Values = append(c.Values, res.Mean[m.String()])
+		c.Values = append(c.Values, res.MeanOf(m))
 	}
 	return c, nil
 }
@@ -61,7 +61,7 @@ type Report struct {
 	Title string
 	// Notes are shown under the title (collection, split, command line...).
 	Notes   []string
-	Results *eval.Results
+	Results *eval.Table
 	// Curves are plotted as nDCG@k vs k, one line per model.
 	Curves []Curve
 	// DeltaMetric is the metric of the per-query delta plots (default: the

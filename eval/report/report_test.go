@@ -19,7 +19,7 @@ import (
 
 // sampleResults builds two models over n queries, the second better on
 // most of them.
-func sampleResults(t *testing.T, n int) (*eval.Results, []Curve) {
+func sampleResults(t *testing.T, n int) (*eval.Table, []Curve) {
 	t.Helper()
 	qrels := eval.Qrels{}
 	base, model := eval.Run{}, eval.Run{}
@@ -41,14 +41,9 @@ func sampleResults(t *testing.T, n int) (*eval.Results, []Curve) {
 	require.NoError(t, err)
 	rm, err := eval.Evaluate(model, qrels, ms, eval.TiesInputOrder)
 	require.NoError(t, err)
-	cs, err := eval.CompareResults("bm25", rb, "fine-tuned", rm, eval.CompareOptions{Permutations: 1000, Bootstrap: 1000})
+	res, err := eval.NewTable(ms, []eval.Evaluated{{Label: "bm25", Result: rb}, {Label: "fine-tuned", Result: rm}},
+		"bm25", eval.CompareOptions{Permutations: 1000, Bootstrap: 1000})
 	require.NoError(t, err)
-	res := &eval.Results{
-		Metrics:     []string{"ndcg@10", "mrr@10", "map@100", "recall@100"},
-		Baseline:    "bm25",
-		Models:      []eval.ModelResult{eval.NewModelResult("bm25", rb), eval.NewModelResult("fine-tuned", rm)},
-		Comparisons: cs,
-	}
 	var curves []Curve
 	for label, run := range map[string]eval.Run{"bm25": base, "fine-tuned": model} {
 		c, err := NDCGCurve(label, run, qrels, DefaultCurveKs, eval.TiesInputOrder)
@@ -93,7 +88,7 @@ func TestWrite(t *testing.T) {
 	assert.Contains(t, string(md), "| fine-tuned | ndcg@10 |")
 	assert.Contains(t, string(md), "![ndcg_at_k.png](ndcg_at_k.png)")
 
-	var back eval.Results
+	var back eval.Table
 	raw, err := os.ReadFile(filepath.Join(dir, "results.json"))
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(raw, &back))
@@ -108,7 +103,7 @@ func TestWrite(t *testing.T) {
 
 	// Without curves, baseline or training log only the tables remain.
 	dir2 := t.TempDir()
-	require.NoError(t, Write(dir2, Report{Results: &eval.Results{Models: res.Models[:1]}}))
+	require.NoError(t, Write(dir2, Report{Results: &eval.Table{Models: res.Models[:1]}}))
 	html, err = os.ReadFile(filepath.Join(dir2, "index.html"))
 	require.NoError(t, err)
 	assert.NotContains(t, string(html), "<img")
