@@ -2,9 +2,7 @@ package nn
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
-	"strings"
 
 	"github.com/rerank-go/rerank/backend"
 )
@@ -134,13 +132,6 @@ func layout(cfg Config) []*Param {
 	return ps
 }
 
-// isDecayName reports Hugging Face Trainer's weight-decay rule for a tensor
-// name: no decay inside LayerNorm modules or for any name containing
-// "bias". Adapters (lora_A/lora_B) decay.
-func isDecayName(name string) bool {
-	return !strings.Contains(name, "LayerNorm") && !strings.Contains(name, "bias")
-}
-
 // InitRandom fills every parameter as transformers' _init_weights does for
 // a fresh model: Linear and Embedding weights from N(0, std²) (std is
 // initializer_range, 0.02 for the real checkpoints), the padding row of
@@ -184,14 +175,4 @@ func InitParam(be backend.Backend, p *Param, rng *rand.Rand, std float32) {
 		}
 		be.Upload(p.W.Slice(off, len(c)), c)
 	}
-}
-
-// checkFinite returns an error naming the first tensor holding NaN or Inf.
-func checkFinite(name string, v []float32) error {
-	for i, x := range v {
-		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) {
-			return fmt.Errorf("%s[%d] is %v", name, i, x)
-		}
-	}
-	return nil
 }

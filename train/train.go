@@ -354,7 +354,6 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		t.progressf("step 0: dev ndcg@10 %.4f mrr@10 %.4f", res.DevBefore["ndcg@10"], res.DevBefore["mrr@10"])
 	}
 	G := a.TrainGroupSize
-	lastDev := -1
 	pairsSinceLog, logStart := 0, time.Now()
 	for t.st.Step < t.st.Total {
 		if err := ctx.Err(); err != nil {
@@ -434,7 +433,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 			if dev, err = t.evaluate(ctx); err != nil {
 				return res, err
 			}
-			res.Dev, lastDev = dev, t.st.Step
+			res.Dev = dev
 			t.progressf("step %d: dev ndcg@10 %.4f mrr@10 %.4f", t.st.Step, dev["ndcg@10"], dev["mrr@10"])
 		}
 		if t.st.Step%a.LoggingSteps == 0 || t.st.Step == t.st.Total || dev != nil {
@@ -477,7 +476,6 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 			}
 		}
 	}
-	_ = lastDev
 	t.log.finish()
 	res.Steps = t.st.Step
 	if t.comm.Rank() == 0 {

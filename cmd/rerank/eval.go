@@ -28,24 +28,11 @@ type scorerOptions struct {
 	Long        crossencoder.LongPolicy // --long, --max-tokens-per-doc, --max-chunks-per-doc
 }
 
-// errScorerUnavailable is returned until the model engine is wired in.
-var errScorerUnavailable = errors.New("reranking with a model is not available yet in this build: " +
-	"the model engine is not wired into `rerank eval` (run without --model to evaluate the candidates' own scores)")
-
 // newScorer builds the reranker for one --model (a model directory) and its
-// optional --adapter (a LoRA adapter directory). It is the single hook
-// between `rerank eval` and the model engine: wire the engine by assigning
-// it, e.g. from an init function in another file of this command:
-//
-//	func init() { newScorer = engineScorer }
-//
-// A returned Scorer that implements io.Closer is closed after use.
-var newScorer = scorerUnavailable
-
-// scorerUnavailable is newScorer before the engine is wired in.
-func scorerUnavailable(modelDir, adapter string, opts scorerOptions) (eval.Scorer, error) {
-	return nil, errScorerUnavailable
-}
+// optional --adapter (a LoRA adapter directory): engineScorer, which tests
+// replace with a fake. A returned Scorer that implements io.Closer is
+// closed after use.
+var newScorer = engineScorer
 
 func init() { register(newEvalCommand()) }
 

@@ -182,29 +182,23 @@ func TestEvalErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		args []string
-		stub bool // newScorer as before the engine is wired
 		want string
 	}{
-		{"engine not wired", append(base, "--model", "/m/x"), true, "not available yet"},
-		{"missing qrels file", []string{"--beir", dir, "--split", "test", "--candidates", cand}, false, filepath.Join(dir, "qrels", "test.tsv")},
-		{"unknown doc id", []string{"--beir", dir, "--candidates", filepath.Join(dir, "bad.jsonl")}, false, `bad.jsonl:2: query "q2": unknown document id "d99"`},
-		{"bad metric", append(base, "--metrics", "ndcg@ten"), false, "not a positive integer"},
-		{"adapter first", append(base, "--adapter", "/a"), false, "must follow the --model"},
-		{"bad baseline", append(base, "--baseline", "nope"), false, `--baseline "nope" is not one of the runs (candidates)`},
-		{"bad run spec", append(base, "--run", "nofile"), false, "want LABEL=FILE"},
-		{"bad ties", append(base, "--ties", "random"), false, "unknown tie-break"},
-		{"no judgments", []string{"--candidates", cand}, false, "no judgments"},
-		{"corpus given as candidates", []string{"--beir", dir, "--qrels", filepath.Join(dir, "qrels", "dev.tsv"), "--candidates", filepath.Join(dir, "corpus.jsonl")}, false, "neither \"doc_ids\""},
-		{"stray argument", append(base, "extra"), false, "unexpected arguments"},
-		{"missing candidates flag", []string{"--beir", dir}, false, "candidates"},
+		{"missing model", append(base, "--model", filepath.Join(dir, "no-model")), filepath.Join(dir, "no-model")},
+		{"missing qrels file", []string{"--beir", dir, "--split", "test", "--candidates", cand}, filepath.Join(dir, "qrels", "test.tsv")},
+		{"unknown doc id", []string{"--beir", dir, "--candidates", filepath.Join(dir, "bad.jsonl")}, `bad.jsonl:2: query "q2": unknown document id "d99"`},
+		{"bad metric", append(base, "--metrics", "ndcg@ten"), "not a positive integer"},
+		{"adapter first", append(base, "--adapter", "/a"), "must follow the --model"},
+		{"bad baseline", append(base, "--baseline", "nope"), `--baseline "nope" is not one of the runs (candidates)`},
+		{"bad run spec", append(base, "--run", "nofile"), "want LABEL=FILE"},
+		{"bad ties", append(base, "--ties", "random"), "unknown tie-break"},
+		{"no judgments", []string{"--candidates", cand}, "no judgments"},
+		{"corpus given as candidates", []string{"--beir", dir, "--qrels", filepath.Join(dir, "qrels", "dev.tsv"), "--candidates", filepath.Join(dir, "corpus.jsonl")}, "neither \"doc_ids\""},
+		{"stray argument", append(base, "extra"), "unexpected arguments"},
+		{"missing candidates flag", []string{"--beir", dir}, "candidates"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.stub {
-				prev := newScorer
-				newScorer = scorerUnavailable
-				t.Cleanup(func() { newScorer = prev })
-			}
 			_, _, err := runEvalCLI(t, tc.args...)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.want)

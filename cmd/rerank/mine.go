@@ -11,25 +11,13 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// errMineScorerUnavailable is returned until the model engine is wired in.
-var errMineScorerUnavailable = errors.New("cross-encoder rescoring is not available yet in this build: " +
-	"the model engine is not wired into `rerank mine` (run without --rescore-model and --teacher-scores)")
-
 // newMineScorer builds the cross-encoder of `rerank mine --rescore-model
-// DIR [--adapter DIR]`. It goes through newScorer, the engine hook of
-// `rerank eval`, so wiring the engine there wires it here too; until then
-// it returns errMineScorerUnavailable. Tests replace it with a fake. Any
-// value with the method Score(ctx, query, passages) ([]float32, error)
-// fits. A returned Scorer that implements io.Closer is closed after use.
+// DIR [--adapter DIR]` through newScorer, the engine of `rerank eval`.
+// Tests replace it with a fake. Any value with the method Score(ctx,
+// query, passages) ([]float32, error) fits. A returned Scorer that
+// implements io.Closer is closed after use.
 var newMineScorer = func(modelDir, adapter string, opts scorerOptions) (mine.Scorer, error) {
-	s, err := newScorer(modelDir, adapter, opts)
-	if errors.Is(err, errScorerUnavailable) {
-		return nil, errMineScorerUnavailable
-	}
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
+	return newScorer(modelDir, adapter, opts)
 }
 
 func init() { register(newMineCommand()) }

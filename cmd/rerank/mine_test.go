@@ -12,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rerank-go/rerank/bm25/mine"
-	"github.com/rerank-go/rerank/eval"
 	"github.com/rerank-go/rerank/flagdata"
 )
 
@@ -113,13 +112,11 @@ func TestMineCommand(t *testing.T) {
 			}
 		}
 	})
-	t.Run("without the engine, rescoring says it is not available yet", func(t *testing.T) {
-		prev := newScorer
-		newScorer = func(string, string, scorerOptions) (eval.Scorer, error) { return nil, errScorerUnavailable }
-		t.Cleanup(func() { newScorer = prev })
+	t.Run("a missing rescoring model is named", func(t *testing.T) {
+		model := filepath.Join(t.TempDir(), "no-model")
 		_, _, err := runCmd(t, newMineCommand(), "-q", "--beir", dir, "--split", "dev", "--output", filepath.Join(t.TempDir(), "o"),
-			"--rescore-model", "m")
-		assert.ErrorContains(t, err, "not available yet")
+			"--rescore-model", model)
+		assert.ErrorContains(t, err, model)
 	})
 
 	errTests := []struct {

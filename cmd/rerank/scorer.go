@@ -5,21 +5,36 @@ import (
 	"github.com/rerank-go/rerank/eval"
 )
 
-// Wire the model engine into `rerank eval`.
-func init() { newScorer = engineScorer }
-
 // engineScorer loads a model directory (and LoRA adapter) as a
 // crossencoder.Model. --query-max-len selects FlagEmbedding's truncation
 // with passage max length max-len − query-max-len, the rule the model was
 // trained with; otherwise pairs are cut longest_first to --max-len.
 func engineScorer(modelDir, adapter string, opts scorerOptions) (eval.Scorer, error) {
-	be, _, err := openDevice(opts.Device, false)
-	if err != nil {
-		return nil, err
-	}
 	o := crossencoder.Options{BatchSize: opts.BatchSize, Adapter: adapter, Long: opts.Long}
 	if err := truncationOptions(&o, opts.MaxLen, opts.QueryMaxLen); err != nil {
 		return nil, err
 	}
-	return crossencoder.Load(be, modelDir, o)
+	be, release, err := openDevice(opts.Device, false)
+	if err != nil {
+		return nil, err
+	}
+	m, err := crossencoder.Load(be, modelDir, o)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return &deviceScorer{m, release}, nil
+}
+
+// deviceScorer is a model that releases its device when closed.
+type deviceScorer struct {
+	*crossencoder.Model
+	release func()
+}
+
+// Close closes the model, then releases the device.
+func (s *deviceScorer) Close() error {
+	err := s.Model.Close()
+	s.release()
+	return err
 }
