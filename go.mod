@@ -2,7 +2,20 @@ module github.com/rerank-go/rerank
 
 go 1.25.0
 
-require github.com/urfave/cli/v2 v2.27.7
+require (
+	github.com/prometheus/client_golang v1.22.0
+	github.com/urfave/cli/v2 v2.27.7
+)
+
+require (
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/prometheus/client_model v0.6.1 // indirect
+	github.com/prometheus/common v0.62.0 // indirect
+	github.com/prometheus/procfs v0.15.1 // indirect
+	google.golang.org/protobuf v1.36.5 // indirect
+)
 
 require (
 	codeberg.org/go-fonts/liberation v0.5.0 // indirect

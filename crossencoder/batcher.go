@@ -36,6 +36,7 @@ type engine struct {
 	maxTok   int
 	maxPairs int
 	pack     int64
+	onPass   func(PassInfo)
 	started  bool
 	passes   int       // forward passes taken so far
 	views    []*engine // the engines of the adapters over this model
@@ -65,7 +66,7 @@ type item struct {
 
 func newEngine(net *nn.Model, o Options, frozen bool, share func() (*nn.Model, error)) *engine {
 	e := &engine{net: net, share: share, frozen: frozen, workers: max(1, o.Workers),
-		maxTok: o.MaxBatchTokens, maxPairs: o.BatchSize, pack: o.PackBudget}
+		maxTok: o.MaxBatchTokens, maxPairs: o.BatchSize, pack: o.PackBudget, onPass: o.OnPass}
 	if e.maxTok == 0 {
 		e.maxTok = DefaultMaxBatchTokens
 	}
@@ -282,7 +283,16 @@ func (e *engine) work(w int) {
 				encs = append(encs, it.j.encs[it.i])
 			}
 			if err == nil {
-				logits, err = lanes.Forward(Pad(encs, int32(net.Cfg.PadID)), nn.RunOptions{SkipPadding: true})
+				t0 := time.Now()
+				in := Pad(encs, int32(net.Cfg.PadID))
+				logits, err = lanes.Forward(in, nn.RunOptions{SkipPadding: true})
+				if e.onPass != nil {
+					tokens := 0
+					for _, enc := range encs {
+						tokens += enc.Len()
+					}
+					e.onPass(PassInfo{Pairs: in.N, Tokens: tokens, Padded: in.N * in.S, Duration: time.Since(t0), Err: err})
+				}
 			}
 		}
 		e.deliver(b, logits, net.Cfg.NumLabels, err, pass, &release)

@@ -74,6 +74,9 @@ type Options struct {
 	Adapter string
 	// Seed draws a fresh head when the directory holds a plain encoder.
 	Seed uint64
+	// OnPass, when set, is called after every forward pass (from the
+	// worker that ran it), e.g. to export metrics.
+	OnPass func(PassInfo)
 	// PackBudget is the most bytes of the weights each worker packs
 	// for the products of its passes (nn.Lanes.PackWeights): 0 means
 	// nn.DefaultPackBudget, a negative value none.
@@ -297,6 +300,15 @@ func (m *Model) Score(ctx context.Context, query string, passages []string) ([]f
 // order given (no activation).
 func (m *Model) ScoreEncoded(ctx context.Context, encs []tokenize.Encoding) ([]float32, error) {
 	return m.eng.score(ctx, encs, nil)
+}
+
+// PassInfo describes one forward pass.
+type PassInfo struct {
+	Pairs    int           // pairs in the pass
+	Tokens   int           // their real tokens
+	Padded   int           // pairs × the longest pair
+	Duration time.Duration // the pass itself
+	Err      error
 }
 
 // Timing is where the time of a scoring call went.
