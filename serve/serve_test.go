@@ -395,6 +395,7 @@ func TestOverload(t *testing.T) {
 	runtime.GC()
 	sample := []rtmetrics.Sample{{Name: "/gc/heap/live:bytes"}}
 	var peak uint64
+	var queued float64 // the most pairs ever waiting in the model's queue
 	stop := make(chan struct{})
 	var mwg sync.WaitGroup
 	mwg.Add(1)
@@ -403,6 +404,7 @@ func TestOverload(t *testing.T) {
 		for {
 			rtmetrics.Read(sample)
 			peak = max(peak, sample[0].Value.Uint64())
+			queued = max(queued, s.pending())
 			select {
 			case <-stop:
 				return
@@ -440,11 +442,12 @@ func TestOverload(t *testing.T) {
 	wg.Wait()
 	close(stop)
 	mwg.Wait()
-	t.Logf("statuses %v, peak live heap %d MiB", counts, peak>>20)
+	t.Logf("statuses %v, peak live heap %d MiB, at most %v pairs queued", counts, peak>>20, queued)
+	assert.LessOrEqual(t, queued, 16.0, "no more pairs wait than are admitted")
 	assert.Equal(t, 480, counts[200]+counts[429], "every answer is 200 or 429")
 	assert.Positive(t, counts[429], "overload is answered 429")
 	assert.Positive(t, counts[200])
-	assert.Less(t, peak, uint64(96<<20), "the live heap stays bounded")
+	assert.Less(t, peak, uint64(256<<20), "the live heap stays bounded")
 	assert.Zero(t, s.inflight.Load())
 }
 
