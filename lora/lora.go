@@ -243,6 +243,14 @@ func attach(m *nn.Model, cfg Config) (*Adapters, error) {
 		return nil, fmt.Errorf("lora: target modules %q match no Linear of the model; module names look like %s",
 			want, strings.Join(exampleNames(names), ", "))
 	}
+	// A rank above the smaller side of a layer adds no capacity (B·A has
+	// rank at most min(In, Out)) and only costs memory.
+	for _, lin := range targets {
+		if cfg.R > min(lin.In, lin.Out) {
+			return nil, fmt.Errorf("lora: rank %d exceeds the dimensions of %s (%d×%d): use a rank of at most %d",
+				cfg.R, lin.Name, lin.Out, lin.In, min(lin.In, lin.Out))
+		}
+	}
 	a := &Adapters{Config: cfg, m: m, be: m.Backend()}
 	total := 0
 	for _, lin := range targets {
