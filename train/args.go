@@ -18,7 +18,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
+	"reflect"
 	"strings"
 
 	"github.com/rerank-go/rerank/lora"
@@ -83,6 +85,14 @@ type Args struct {
 	// Resume is "" (start fresh), "latest" (the newest checkpoint in
 	// OutputDir) or a checkpoint directory.
 	Resume string `json:"resume_from_checkpoint,omitempty"`
+	// ResumeOverride names the arguments (JSON names, e.g.
+	// "learning_rate") that a resumed run may change. Without it, resuming
+	// with arguments that change the run is refused.
+	ResumeOverride []string `json:"resume_override,omitempty"`
+	// OverwriteOutputDir lets a fresh run start in a non-empty OutputDir
+	// (Hugging Face Trainer's overwrite_output_dir): the earlier run's
+	// checkpoints and metrics.jsonl are removed first.
+	OverwriteOutputDir bool `json:"overwrite_output_dir,omitempty"`
 }
 
 // DefaultArgs are FlagEmbedding's reranker defaults where it has them and
@@ -97,85 +107,130 @@ func DefaultArgs() Args {
 	}
 }
 
-// Validate checks the arguments, naming the bad one.
+// Validate checks the arguments. The error joins one *FieldError per bad
+// argument, named by its JSON key (cmd/rerank shows flag names).
 func (a *Args) Validate() error {
 	var errs []error
-	bad := func(name, format string, v ...any) {
-		errs = append(errs, fmt.Errorf("--%s: %s", name, fmt.Sprintf(format, v...)))
-	}
+	bad := func(name, format string, v ...any) { errs = append(errs, fieldErr(name, format, v...)) }
 	if a.ModelDir == "" {
-		bad("model", "required: a Hugging Face model directory (rerank init makes one)")
+		bad("model_name_or_path", "required: a Hugging Face model directory (rerank init makes one)")
 	}
 	if a.TrainData == "" {
-		bad("train-data", "required: a FlagEmbedding JSONL file or directory")
+		bad("train_data", "required: a FlagEmbedding JSONL file or directory")
 	}
 	if a.OutputDir == "" {
-		bad("output-dir", "required")
+		bad("output_dir", "required")
 	}
 	if a.Attention != "" {
 		if _, err := nn.ParseAttentionMode(a.Attention); err != nil {
 			bad("attention", "%v", err)
 		}
 	}
+	// Every float must be a number: NaN and Inf would otherwise pass the
+	// range checks below or fail later in JSON without a name.
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"learning_rate", a.LearningRate}, {"num_train_epochs", a.NumTrainEpochs}, {"warmup_ratio", a.WarmupRatio},
+		{"weight_decay", a.WeightDecay}, {"max_grad_norm", a.MaxGradNorm}, {"lora_alpha", a.LoraAlpha}, {"lora_dropout", a.LoraDropout}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			bad(f.name, "must be a finite number, got %v", f.v)
+		}
+	}
 	if a.TrainGroupSize < 1 {
-		bad("train-group-size", "must be at least 1, got %d", a.TrainGroupSize)
+		bad("train_group_size", "must be at least 1, got %d", a.TrainGroupSize)
 	}
-	if a.QueryMaxLen < 1 || a.PassageMaxLen < 1 {
-		bad("query-max-len", "query and passage max lengths must be positive, got %d and %d", a.QueryMaxLen, a.PassageMaxLen)
+	if a.QueryMaxLen < 1 {
+		bad("query_max_len", "must be positive, got %d", a.QueryMaxLen)
 	}
-	if !(a.LearningRate > 0) {
-		bad("learning-rate", "must be positive, got %g", a.LearningRate)
+	if a.PassageMaxLen < 1 {
+		bad("passage_max_len", "must be positive, got %d", a.PassageMaxLen)
 	}
-	if a.MaxSteps <= 0 && !(a.NumTrainEpochs > 0) {
-		bad("num-train-epochs", "must be positive when --max-steps is not set, got %g", a.NumTrainEpochs)
+	if !(a.LearningRate > 0) && !math.IsNaN(a.LearningRate) {
+		bad("learning_rate", "must be positive, got %g", a.LearningRate)
+	}
+	if a.MaxSteps < 0 {
+		bad("max_steps", "must not be negative, got %d", a.MaxSteps)
+	}
+	if a.MaxSteps <= 0 && !(a.NumTrainEpochs > 0) && !math.IsNaN(a.NumTrainEpochs) {
+		bad("num_train_epochs", "must be positive when {max_steps} is not set, got %g", a.NumTrainEpochs)
 	}
 	if a.PerDeviceTrainBatchSize < 1 {
-		bad("per-device-train-batch-size", "must be at least 1, got %d", a.PerDeviceTrainBatchSize)
+		bad("per_device_train_batch_size", "must be at least 1, got %d", a.PerDeviceTrainBatchSize)
 	}
 	if a.GradientAccumulationSteps < 1 {
-		bad("gradient-accumulation-steps", "must be at least 1, got %d", a.GradientAccumulationSteps)
+		bad("gradient_accumulation_steps", "must be at least 1, got %d", a.GradientAccumulationSteps)
 	}
 	if a.WarmupRatio < 0 || a.WarmupRatio > 1 {
-		bad("warmup-ratio", "must be in [0, 1], got %g", a.WarmupRatio)
+		bad("warmup_ratio", "must be in [0, 1], got %g", a.WarmupRatio)
 	}
 	if a.WarmupSteps < 0 {
-		bad("warmup-steps", "must not be negative, got %d", a.WarmupSteps)
+		bad("warmup_steps", "must not be negative, got %d", a.WarmupSteps)
 	}
 	if a.WeightDecay < 0 {
-		bad("weight-decay", "must not be negative, got %g", a.WeightDecay)
+		bad("weight_decay", "must not be negative, got %g", a.WeightDecay)
 	}
 	if a.LoggingSteps < 1 {
-		bad("logging-steps", "must be at least 1, got %d", a.LoggingSteps)
+		bad("logging_steps", "must be at least 1, got %d", a.LoggingSteps)
 	}
-	if a.SaveSteps < 0 || a.SaveTotalLimit < 0 || a.EvalSteps < 0 {
-		bad("save-steps", "save steps, save total limit and eval steps must not be negative")
+	if a.SaveSteps < 0 {
+		bad("save_steps", "must not be negative (0: no intermediate checkpoints), got %d", a.SaveSteps)
+	}
+	if a.SaveTotalLimit < 0 {
+		bad("save_total_limit", "must not be negative (0: keep all), got %d", a.SaveTotalLimit)
+	}
+	if a.EvalSteps < 0 {
+		bad("eval_steps", "must not be negative (0: before and after training only), got %d", a.EvalSteps)
 	}
 	switch a.Loss {
 	case "ce", "bce", "distill":
 	default:
 		bad("loss", "%q: want ce, bce or distill", a.Loss)
 	}
-	if a.Loss == "bce" && a.TrainGroupSize < 1 {
-		bad("train-group-size", "bce needs at least 1")
-	}
 	if a.DevBEIR != "" && a.DevCandidates == "" {
-		bad("dev-candidates", "required with --dev-beir (e.g. DIR/bm25/dev.top100.jsonl)")
+		bad("dev_candidates", "required with {dev_beir} (e.g. DIR/bm25/dev.top100.jsonl)")
 	}
 	if a.DevTopK < 1 {
-		bad("dev-top-k", "must be at least 1, got %d", a.DevTopK)
+		bad("dev_top_k", "must be at least 1, got %d", a.DevTopK)
+	}
+	if a.DevMaxQueries < 0 {
+		bad("dev_max_queries", "must not be negative (0: all), got %d", a.DevMaxQueries)
 	}
 	if a.EvalBatchSize < 1 {
-		bad("per-device-eval-batch-size", "must be at least 1, got %d", a.EvalBatchSize)
+		bad("per_device_eval_batch_size", "must be at least 1, got %d", a.EvalBatchSize)
 	}
 	if a.LoraRank < 0 {
-		bad("lora-rank", "must not be negative, got %d", a.LoraRank)
+		bad("lora_rank", "must not be negative, got %d", a.LoraRank)
 	}
 	if a.LoraRank > 0 {
 		if err := a.LoraConfig().Validate(); err != nil {
-			bad("lora-rank", "%v", err)
+			bad("lora_rank", "%v", err)
+		}
+	}
+	for _, f := range a.ResumeOverride {
+		if !isArg(f) {
+			bad("resume_override", "%q is not a training argument", f)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// isArg reports whether name is the JSON name of a field of Args.
+func isArg(name string) bool {
+	for _, f := range reflect.VisibleFields(reflect.TypeOf(Args{})) {
+		if jsonName(f) == name {
+			return true
+		}
+	}
+	return false
+}
+
+func jsonName(f reflect.StructField) string {
+	n, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	if n == "" {
+		return f.Name
+	}
+	return n
 }
 
 // LoraConfig is the adapter configuration the LoRA arguments describe

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -31,15 +30,21 @@ const EncodingCacheFile = "train_encodings.cache"
 // StepInfo describes one finished optimizer step.
 type StepInfo struct {
 	Step     int // 1-based
+	Total    int // steps of the whole run
+	Epoch    int // the sampler's epoch (0-based)
 	Loss     float64
 	LR       float64
 	GradNorm float64
+	// Pairs is the number of query-passage pairs the step trained on
+	// (over all processes).
+	Pairs int
 }
 
 // Options are the hooks and outputs of a run besides its Args.
 type Options struct {
-	// Progress receives the progress bar and messages; nil is silent.
-	Progress io.Writer
+	// Progress receives messages and every step's figures; nil is
+	// silent. The library draws nothing itself.
+	Progress Progress
 	// OnStep is called after every optimizer step (and after that step's
 	// logging, evaluation and checkpoint). An error stops the run and is
 	// returned.
@@ -48,8 +53,8 @@ type Options struct {
 	// the gradients are checked, clipped and applied (tests use it).
 	BeforeUpdate func(step int, m *nn.Model)
 	// Monitor, when set, reports the device's memory and utilisation (a
-	// GPU monitor; nil on the CPU): Status goes into the progress line at
-	// every step and Metrics into every metrics.jsonl record.
+	// GPU monitor; nil on the CPU): Metrics go into every metrics.jsonl
+	// record.
 	Monitor Monitor
 	// Comm runs the training data-parallel over the processes of a
 	// launch (package dist; nil is one process). Every rank calls Run
@@ -59,15 +64,13 @@ type Options struct {
 
 // Monitor reports a device's state during training.
 type Monitor interface {
-	// Status is a short text for the progress line.
-	Status() string
 	// Metrics are numbers added to each metrics.jsonl record.
 	Metrics() map[string]float64
 }
 
 // Result summarises a finished run.
 type Result struct {
-	Steps     int       // optimizer steps done in total
+	Steps     int       // optimizer steps done in total (also when Run stopped early)
 	FirstStep int       // the first step this call ran (1, or after the resumed checkpoint)
 	Losses    []float64 // the loss of every step this call ran
 	Dev       map[string]float64
@@ -84,13 +87,16 @@ type NonFiniteError struct {
 	Checkpoint string // the last good checkpoint, "" when none was written
 }
 
-func (e *NonFiniteError) Error() string {
+func (e *NonFiniteError) Error() string { return e.Format(func(f string) string { return f }) }
+
+// Format renders the error naming training arguments with name.
+func (e *NonFiniteError) Format(name func(field string) string) string {
 	kept := "no checkpoint was written before it"
 	if e.Checkpoint != "" {
-		kept = "the last good checkpoint is " + e.Checkpoint + " (resume with --resume " + e.Checkpoint + ")"
+		kept = "the last good checkpoint is " + e.Checkpoint + " (resume with {resume_from_checkpoint} " + e.Checkpoint + ")"
 	}
-	return fmt.Sprintf("step %d: %s is %v: training stopped without saving; %s; try a lower --learning-rate or a --max-grad-norm",
-		e.Step, e.What, e.Value, kept)
+	return FormatFields(fmt.Sprintf("step %d: %s is %v: training stopped without saving; %s; try a lower {learning_rate} or a {max_grad_norm}",
+		e.Step, e.What, e.Value, kept), name)
 }
 
 // trainer holds a run's state.
@@ -110,7 +116,7 @@ type trainer struct {
 	lora  *lora.Adapters // nil for full fine-tuning
 	st    State
 	ckpt  string // last checkpoint written or resumed from
-	log   *progressLog
+	log   *metricsLog
 	comm  dist.Comm
 	flat  []float32 // host buffer of the all-reduces and broadcasts
 }
@@ -133,8 +139,25 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 		return nil, err
 	}
 	t.loss = lossFn
-	if err := os.MkdirAll(args.OutputDir, 0o755); err != nil {
-		return nil, fmt.Errorf("output dir: %w", err)
+	if sameDir(args.ModelDir, args.OutputDir) {
+		return nil, fieldErr("output_dir", "%s is the input {model_name_or_path}: training would overwrite its weights; choose another {output_dir}", args.OutputDir)
+	}
+	if rank == 0 {
+		// Rank 0 writes the directory and holds its lock for the run.
+		lock, err := LockOutputDir(args.OutputDir)
+		if err != nil {
+			return nil, err
+		}
+		defer lock.Unlock()
+		removed, err := removeStaleTemps(args.OutputDir)
+		if err != nil {
+			return nil, fmt.Errorf("output dir: removing the temporaries of an interrupted run: %w", err)
+		}
+		if len(removed) > 0 {
+			t.progressf("removed %d temporaries left by an interrupted run (%s)", len(removed), removed[0])
+		}
+	} else if err := os.MkdirAll(args.OutputDir, 0o755); err != nil {
+		return nil, fieldErr("output_dir", "%v", err)
 	}
 
 	// Resume: find the checkpoint first, since the model comes from it.
@@ -153,9 +176,9 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 	default:
 		resumeDir = args.Resume
 	}
-	if resumeDir == "" {
-		if old, err := LatestCheckpoint(args.OutputDir); err == nil && old != "" {
-			return nil, fmt.Errorf("--output-dir %s holds checkpoints of an earlier run (%s): continue it with --resume latest, or use another --output-dir", args.OutputDir, filepath.Base(old))
+	if resumeDir == "" && rank == 0 && !args.OverwriteOutputDir {
+		if err := checkFreshOutputDir(args.OutputDir); err != nil {
+			return nil, err
 		}
 	}
 	if resumeDir != "" {
@@ -166,12 +189,15 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 			return nil, err
 		}
 		if t.st.Seed != args.Seed {
-			return nil, fmt.Errorf("resume: %s was trained with --seed %d, this run has %d: resume with the same arguments", resumeDir, t.st.Seed, args.Seed)
+			return nil, fieldErr("seed", "%s was trained with {seed} %d, this run has %d: resume with the same arguments", resumeDir, t.st.Seed, args.Seed)
+		}
+		if err := checkResumeArgs(resumeDir, args); err != nil {
+			return nil, err
 		}
 	}
 
 	if st, err := os.Stat(args.ModelDir); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("--model %s: no such model directory (rerank init creates one)", args.ModelDir)
+		return nil, fieldErr("model_name_or_path", "%s: no such model directory (rerank init creates one)", args.ModelDir)
 	}
 	tok, err := crossencoder.LoadTokenizer(args.ModelDir)
 	if err != nil {
@@ -193,7 +219,7 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 		return nil, err
 	}
 	if n, limit := args.QueryMaxLen+args.PassageMaxLen, net.Cfg.MaxSequence(); n > limit {
-		return nil, fmt.Errorf("--query-max-len %d + --passage-max-len %d = %d tokens, but %s takes at most %d (its position table): lower them",
+		return nil, fieldErr("query_max_len", "{query_max_len} %d + {passage_max_len} %d = %d tokens, but %s takes at most %d (its position table): lower them",
 			args.QueryMaxLen, args.PassageMaxLen, n, modelDir, limit)
 	}
 	ce, err := crossencoder.New(net, tok, crossencoder.Options{QueryMaxLen: args.QueryMaxLen, PassageMaxLen: args.PassageMaxLen, BatchSize: args.EvalBatchSize})
@@ -205,7 +231,7 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 	if args.Attention != "" {
 		mode, err := nn.ParseAttentionMode(args.Attention)
 		if err != nil {
-			return nil, fmt.Errorf("--attention: %w", err)
+			return nil, fieldErr("attention", "%v", err)
 		}
 		net.Attention.Mode = mode
 	}
@@ -218,7 +244,7 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 		params = t.lora.Trainable()
 	case args.LoraRank > 0:
 		if t.lora, err = lora.Attach(net, args.LoraConfig(), args.Seed); err != nil {
-			return nil, fmt.Errorf("--lora-rank: %w", err)
+			return nil, fieldErr("lora_rank", "%v", err)
 		}
 		params = t.lora.Trainable()
 		t.progressf("LoRA r=%d alpha=%g on %d modules: %d trainable values", args.LoraRank, args.LoraAlpha, len(t.lora.List()), t.lora.NumTrainable())
@@ -299,6 +325,11 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 			os.Remove(filepath.Join(args.OutputDir, MetricsFile))
 		}
 	}
+	if rank == 0 && resumeDir == "" && args.OverwriteOutputDir {
+		if err := clearOutputDir(args.OutputDir); err != nil {
+			return nil, err
+		}
+	}
 	if rank == 0 {
 		if err := writeArgs(filepath.Join(args.OutputDir, ArgsFile), args); err != nil {
 			return nil, err
@@ -315,7 +346,7 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 
 func (t *trainer) progressf(format string, a ...any) {
 	if t.opts.Progress != nil {
-		fmt.Fprintf(t.opts.Progress, format+"\n", a...)
+		t.opts.Progress.Message(fmt.Sprintf(format, a...))
 	}
 }
 
@@ -329,17 +360,13 @@ func (t *trainer) evaluate(ctx context.Context) (map[string]float64, error) {
 
 func (t *trainer) loop(ctx context.Context) (*Result, error) {
 	a := t.args
-	res := &Result{FirstStep: t.st.Step + 1, ModelDir: a.OutputDir, Net: t.net}
+	res := &Result{FirstStep: t.st.Step + 1, Steps: t.st.Step, ModelDir: a.OutputDir, Net: t.net}
 	var err error
 	logPath := filepath.Join(a.OutputDir, MetricsFile)
 	if t.comm.Rank() != 0 {
 		logPath = "" // rank 0 alone writes metrics.jsonl
 	}
-	t.log, err = newProgressLog(logPath, t.opts.Progress, t.st.Total, t.st.Step)
-	if err == nil && t.opts.Monitor != nil {
-		t.log.status = t.opts.Monitor.Status
-	}
-	if err != nil {
+	if t.log, err = newMetricsLog(logPath); err != nil {
 		return nil, err
 	}
 	defer t.log.close()
@@ -359,9 +386,9 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		if err := ctx.Err(); err != nil {
 			last := "none yet"
 			if t.ckpt != "" {
-				last = t.ckpt + "; continue with --resume latest"
+				last = t.ckpt + "; continue with {resume_from_checkpoint} latest"
 			}
-			return res, fmt.Errorf("interrupted after step %d (last checkpoint: %s): %w", t.st.Step, last, err)
+			return res, &wrapError{msg: fmt.Sprintf("interrupted after step %d (last checkpoint: %s)", t.st.Step, last), err: err}
 		}
 		step := t.st.Step // 0-based index of this update
 		lr := t.sched.LR(step)
@@ -370,6 +397,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 			t.lora.ZeroGrads()
 		}
 		var loss float64
+		stepPairs := 0
 		for micro := 0; micro < a.GradientAccumulationSteps; micro++ {
 			b := t.samp.Next()
 			if world := t.comm.Size(); world > 1 {
@@ -403,6 +431,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 			}
 			loss += l / float64(a.GradientAccumulationSteps)
 			pairsSinceLog += batch.N * t.comm.Size()
+			stepPairs += batch.N * t.comm.Size()
 			t.st.Epoch = b.Epoch
 		}
 		if loss, err = t.reduceGrads(step+1, loss); err != nil {
@@ -422,14 +451,17 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 			return res, err
 		}
 		t.st.Step++
+		res.Steps = t.st.Step // also right when a later error stops the run
 		res.Losses = append(res.Losses, loss)
 		t.st.LogLossSum += loss
 		t.st.LogCount++
-		t.log.tick(loss, lr, pairsSinceLog, logStart)
+		info := StepInfo{Step: t.st.Step, Total: t.st.Total, Epoch: t.st.Epoch, Loss: loss, LR: lr, GradNorm: norm, Pairs: stepPairs}
+		if t.opts.Progress != nil {
+			t.opts.Progress.Step(info)
+		}
 
 		var dev map[string]float64
 		if t.dev != nil && ((a.EvalSteps > 0 && t.st.Step%a.EvalSteps == 0) || t.st.Step == t.st.Total) {
-			t.log.pause()
 			if dev, err = t.evaluate(ctx); err != nil {
 				return res, err
 			}
@@ -471,12 +503,11 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 			}
 		}
 		if t.opts.OnStep != nil {
-			if err := t.opts.OnStep(StepInfo{Step: t.st.Step, Loss: loss, LR: lr, GradNorm: norm}); err != nil {
+			if err := t.opts.OnStep(info); err != nil {
 				return res, err
 			}
 		}
 	}
-	t.log.finish()
 	res.Steps = t.st.Step
 	if t.comm.Rank() == 0 {
 		if err := t.saveModel(a.OutputDir); err != nil {

@@ -433,15 +433,25 @@ func TestBadInput(t *testing.T) {
 			func(a *Args) { a.Loss = "distill" }, []string{"bad.jsonl:1", "neg_scores"}},
 		{"distill without scores", good + good, func(a *Args) { a.Loss = "distill" }, []string{"bad.jsonl:1", "pos_scores"}},
 		{"too long for the model", good + good, func(a *Args) { a.QueryMaxLen, a.PassageMaxLen = 32, 64 },
-			[]string{"--query-max-len 32 + --passage-max-len 64 = 96", "at most 64"}},
-		{"unknown loss", good + good, func(a *Args) { a.Loss = "mse" }, []string{"--loss", `"mse"`}},
-		{"unknown attention", good + good, func(a *Args) { a.Attention = "flash" }, []string{"--attention", `"flash"`, "tiled"}},
-		{"no model", good + good, func(a *Args) { a.ModelDir = filepath.Join(a.OutputDir, "none") }, []string{"--model", "none", "no such"}},
+			[]string{"query_max_len 32 + passage_max_len 64 = 96", "at most 64"}},
+		{"unknown loss", good + good, func(a *Args) { a.Loss = "mse" }, []string{"loss: ", `"mse"`}},
+		{"unknown attention", good + good, func(a *Args) { a.Attention = "flash" }, []string{"attention: ", `"flash"`, "tiled"}},
+		{"no model", good + good, func(a *Args) { a.ModelDir = filepath.Join(a.OutputDir, "none") }, []string{"model_name_or_path: ", "none", "no such"}},
+		{"infinite learning rate", good + good, func(a *Args) { a.LearningRate = math.Inf(1) }, []string{"learning_rate: ", "finite", "+Inf"}},
+		{"NaN max grad norm", good + good, func(a *Args) { a.MaxGradNorm = math.NaN() }, []string{"max_grad_norm: ", "finite", "NaN"}},
+		{"negative save total limit", good + good, func(a *Args) { a.SaveTotalLimit = -1 }, []string{"save_total_limit: ", "-1"}},
+		{"unknown resume override", good + good, func(a *Args) { a.ResumeOverride = []string{"lr"} }, []string{"resume_override: ", `"lr"`}},
+		{"output is the model", good + good, func(a *Args) { a.OutputDir = a.ModelDir }, []string{"output_dir: ", "model_name_or_path", "overwrite its weights"}},
+		{"lora rank above the dimensions", good + good, func(a *Args) { a.LoraRank = 100000 }, []string{"lora_rank: ", "rank 100000 exceeds", "at most 32"}},
+		{"finished model in the output", good + good, func(a *Args) {
+			require.NoError(t, os.MkdirAll(a.OutputDir, 0o755))
+			require.NoError(t, os.WriteFile(filepath.Join(a.OutputDir, "model.safetensors"), []byte("x"), 0o644))
+		}, []string{"output_dir: ", "not empty", "model.safetensors", "overwrite_output_dir"}},
 		{"resume without checkpoint", good + good, func(a *Args) { a.Resume = "latest" }, []string{"resume: no checkpoint"}},
 		{"earlier checkpoints", good + good, func(a *Args) {
 			require.NoError(t, os.MkdirAll(CheckpointDir(a.OutputDir, 3), 0o755))
 			require.NoError(t, os.WriteFile(filepath.Join(CheckpointDir(a.OutputDir, 3), StateFile), []byte("{}"), 0o644))
-		}, []string{"checkpoint-3", "--resume latest"}},
+		}, []string{"checkpoint-3", "resume_from_checkpoint latest", "overwrite_output_dir"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -455,6 +465,7 @@ func TestBadInput(t *testing.T) {
 			for _, w := range tc.want {
 				assert.Contains(t, err.Error(), w)
 			}
+			assert.NotContains(t, err.Error(), "--", "the library names fields, not flags")
 		})
 	}
 }
@@ -524,25 +535,42 @@ func TestCheckpointsIgnoreIncomplete(t *testing.T) {
 	}
 }
 
-type fakeMonitor struct{ calls int }
+type fakeMonitor struct{}
 
-func (f *fakeMonitor) Status() string { f.calls++; return "gpu 1GiB/80GiB" }
 func (f *fakeMonitor) Metrics() map[string]float64 {
 	return map[string]float64{"gpu_memory_used": 1 << 30}
 }
 
-// TestMonitorReachesProgressAndLog: a device monitor's status is shown on
-// the progress line and its numbers land in every metrics.jsonl record.
+// recorder is a Progress that keeps what it is told.
+type recorder struct {
+	msgs  []string
+	steps []StepInfo
+}
+
+func (r *recorder) Message(m string) { r.msgs = append(r.msgs, m) }
+func (r *recorder) Step(s StepInfo)  { r.steps = append(r.steps, s) }
+
+// TestMonitorReachesProgressAndLog: Progress hears of every step with
+// its total, and a device monitor's numbers land in every metrics.jsonl
+// record.
 func TestMonitorReachesProgressAndLog(t *testing.T) {
 	model, data := microModel(t), microData(t, 10, false)
 	a := microArgs(t, model, data)
 	a.MaxSteps, a.SaveSteps = 2, 0
-	var progress strings.Builder
-	mon := &fakeMonitor{}
-	_, err := Run(context.Background(), cpu.New(), a, Options{Monitor: mon, Progress: &progress})
+	var progress recorder
+	_, err := Run(context.Background(), cpu.New(), a, Options{Monitor: &fakeMonitor{}, Progress: &progress})
 	require.NoError(t, err)
-	assert.Positive(t, mon.calls)
-	assert.Contains(t, progress.String(), "gpu 1GiB/80GiB")
+	require.Len(t, progress.steps, 2)
+	for i, s := range progress.steps {
+		assert.Equal(t, i+1, s.Step)
+		assert.Equal(t, 2, s.Total)
+		assert.Equal(t, a.PerDeviceTrainBatchSize*a.TrainGroupSize, s.Pairs)
+		assert.Positive(t, s.Loss)
+	}
+	assert.NotEmpty(t, progress.msgs)
+	for _, m := range progress.msgs {
+		assert.NotContains(t, m, "\n", "messages are single lines; the caller ends them")
+	}
 	raw, err := os.ReadFile(filepath.Join(a.OutputDir, MetricsFile))
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")

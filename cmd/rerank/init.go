@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -26,6 +27,7 @@ func init() {
 			&cli.StringFlag{Name: "tokenizer", Required: true, Usage: "tokenizer.json, or a directory holding it (its tokenizer files are copied)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "model directory to write"},
 			&cli.Uint64Flag{Name: "seed", Value: 42, Usage: "random seed of the weights"},
+			&cli.BoolFlag{Name: "overwrite-output-dir", Usage: "write into a non-empty --output (replacing a model there)"},
 		},
 		Action: func(c *cli.Context) error {
 			var arch nn.Arch
@@ -35,6 +37,12 @@ func init() {
 					return fmt.Errorf("--arch: %w", err)
 				}
 				arch = a
+			}
+			if !c.Bool("overwrite-output-dir") {
+				if ents, err := os.ReadDir(c.String("output")); err == nil && len(ents) > 0 {
+					return fmt.Errorf("--output %s is not empty (it holds %s): choose another directory, or pass --overwrite-output-dir to replace what is there",
+						c.String("output"), ents[0].Name())
+				}
 			}
 			cfg, err := crossencoder.Init(cpu.New(), crossencoder.InitOptions{
 				Preset: c.String("preset"), Arch: arch, DefaultArch: !c.IsSet("arch"), Tokenizer: c.String("tokenizer"),

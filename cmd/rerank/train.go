@@ -54,6 +54,8 @@ func trainFlags() []cli.Flag {
 		&cli.StringFlag{Name: "lora-target-modules", Usage: "comma-separated module names to adapt (default: query,value)"},
 		&cli.BoolFlag{Name: "use-rslora", Usage: "rank-stabilised LoRA scaling alpha/sqrt(rank)"},
 		&cli.StringFlag{Name: "resume", Usage: "continue from 'latest' (newest checkpoint in --output-dir) or a checkpoint directory"},
+		&cli.StringFlag{Name: "resume-override", Usage: "comma-separated flags a --resume may change that change the run (e.g. learning-rate,loss); others must match the checkpoint's"},
+		&cli.BoolFlag{Name: "overwrite-output-dir", Usage: "start a fresh run in a non-empty --output-dir, removing the earlier run's model, checkpoints and metrics"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
 		&cli.StringFlag{Name: "ddp-backend", Usage: "data-parallel backend under mpirun or torchrun: nccl (GPUs), mpi (CPU processes, build with -tags mpi) or none; default: nccl on cuda, mpi on the cpu"},
 		&cli.DurationFlag{Name: "ddp-timeout", Value: dist.DefaultTimeout, Usage: "how long a rank waits for the others in a collective before it stops with an error"},
@@ -111,6 +113,22 @@ func argsFromFlags(c *cli.Context) (train.Args, error) {
 	if c.IsSet("gradient-checkpointing") {
 		a.GradientCheckpointing = c.Bool("gradient-checkpointing")
 	}
+	if c.IsSet("overwrite-output-dir") {
+		a.OverwriteOutputDir = c.Bool("overwrite-output-dir")
+	}
+	if c.IsSet("resume-override") {
+		a.ResumeOverride = nil
+		for _, f := range strings.Split(c.String("resume-override"), ",") {
+			if f = strings.TrimSpace(f); f == "" {
+				continue
+			}
+			field := trainField(f)
+			if field == "" {
+				return a, fmt.Errorf("--resume-override: %q is not a flag of rerank train", f)
+			}
+			a.ResumeOverride = append(a.ResumeOverride, field)
+		}
+	}
 	if c.IsSet("attention") {
 		a.Attention = c.String("attention")
 	}
@@ -134,12 +152,11 @@ func init() {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			opts := train.Options{}
-			if !c.Bool("quiet") {
-				opts.Progress = c.App.ErrWriter
-				if opts.Progress == nil {
-					opts.Progress = os.Stderr
-				}
+			errw := c.App.ErrWriter
+			if errw == nil {
+				errw = os.Stderr
 			}
+			var prog *trainProgress
 			launch, err := dist.Detect(os.Getenv)
 			if err != nil {
 				return err
@@ -160,14 +177,23 @@ func init() {
 				return err
 			}
 			opts.Comm = comm
-			if comm.Rank() != 0 {
-				opts.Progress = nil
-			}
 			mon, peak := openMonitor(c.String("device"), func(f string, a ...any) {
-				fmt.Fprintf(c.App.ErrWriter, "rerank: "+f+"\n", a...)
+				fmt.Fprintf(errw, "rerank: "+f+"\n", a...)
 			})
 			opts.Monitor = mon
+			if !c.Bool("quiet") && comm.Rank() == 0 {
+				var status func() string
+				if s, ok := mon.(interface{ Status() string }); ok {
+					status = s.Status
+				}
+				prog = newTrainProgress(errw, status)
+				opts.Progress = prog
+			}
 			res, err := train.Run(ctx, be, args, opts)
+			if prog != nil {
+				prog.done()
+			}
+			err = withFlagNames(err)
 			if peak != nil {
 				if s := peak(); s != "" {
 					fmt.Fprintln(c.App.Writer, s)

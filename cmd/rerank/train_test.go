@@ -71,6 +71,13 @@ func TestTrainCLIErrors(t *testing.T) {
 		{"missing data", []string{"--model", model, "--train-data", filepath.Join(t.TempDir(), "none.jsonl"), "--output-dir", t.TempDir()}, "none.jsonl"},
 		{"bad config", []string{"--config", filepath.Join(t.TempDir(), "none.json")}, "read config"},
 		{"bad lora", []string{"--model", model, "--train-data", data, "--output-dir", "x", "--lora-rank", "-1"}, "--lora-rank"},
+		{"lora rank above the layers", []string{"--model", model, "--train-data", data, "--output-dir", t.TempDir(), "--lora-rank", "100000"}, "--lora-rank: lora: rank 100000 exceeds"},
+		{"infinite learning rate", []string{"--model", model, "--train-data", data, "--output-dir", "x", "--learning-rate", "Inf"}, "--learning-rate: must be a finite number, got +Inf"},
+		{"NaN max grad norm", []string{"--model", model, "--train-data", data, "--output-dir", "x", "--max-grad-norm", "NaN"}, "--max-grad-norm: must be a finite number, got NaN"},
+		{"negative save total limit", []string{"--model", model, "--train-data", data, "--output-dir", "x", "--save-total-limit", "-1"}, "--save-total-limit: must not be negative"},
+		{"epochs without max steps", []string{"--model", model, "--train-data", data, "--output-dir", "x", "--num-train-epochs", "0"}, "--num-train-epochs: must be positive when --max-steps is not set"},
+		{"output is the model", []string{"--model", model, "--train-data", data, "--output-dir", model}, "--output-dir: " + model + " is the input --model"},
+		{"unknown resume override", []string{"--model", model, "--train-data", data, "--output-dir", "x", "--resume-override", "lr"}, `--resume-override: "lr" is not a flag`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,6 +89,8 @@ func TestTrainCLIErrors(t *testing.T) {
 }
 
 func TestInitCLIErrors(t *testing.T) {
+	nonEmpty := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(nonEmpty, "model.safetensors"), []byte("trained"), 0o644))
 	tests := []struct {
 		name string
 		args []string
@@ -90,6 +99,7 @@ func TestInitCLIErrors(t *testing.T) {
 		{"bad preset", []string{"--preset", "huge", "--tokenizer", bundledTokenizer, "--output", t.TempDir()}, `preset "huge"`},
 		{"bad arch", []string{"--arch", "gpt", "--tokenizer", bundledTokenizer, "--output", t.TempDir()}, "--arch"},
 		{"no tokenizer", []string{"--tokenizer", t.TempDir(), "--output", t.TempDir()}, "no tokenizer.json"},
+		{"onto a model", []string{"--tokenizer", bundledTokenizer, "--output", nonEmpty}, "is not empty (it holds model.safetensors)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

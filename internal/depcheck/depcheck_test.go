@@ -61,7 +61,7 @@ func TestEmbeddingDeps(t *testing.T) {
 		with    []string
 	}{
 		{"library", []string{"nn", "crossencoder", "lora", "eval"}, append([]string{cli, plot}, terminal...), nil},
-		{"train", []string{"train"}, []string{cli, plot}, nil},
+		{"train", []string{"train"}, append([]string{cli, plot}, terminal...), nil},
 		{"report draws", []string{"eval/report"}, []string{cli}, []string{plot}},
 		{"command line", []string{"cmd/rerank"}, nil, []string{cli, plot}},
 	} {
