@@ -14,7 +14,7 @@ NVCC    ?= $(shell command -v nvcc 2>/dev/null)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: setup all build test vet gotest mpi-test portable gotest-purego fmt-check bench kernels kernels-check kernels-emu cuda-vet gpu-check demo clean
+.PHONY: setup all build test vet gotest mpi-test portable gotest-purego gotest-routes fmt-check bench kernels kernels-check kernels-emu cuda-vet gpu-check demo clean
 
 all: build
 
@@ -22,7 +22,7 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/rerank ./cmd/rerank
 
 test: setup
-	$(MAKE) fmt-check vet portable gotest gotest-purego kernels-check
+	$(MAKE) fmt-check vet portable gotest gotest-purego gotest-routes kernels-check
 
 fmt-check:
 	@bad=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -56,6 +56,17 @@ portable:
 # allocation counts) once more on the pure-Go backend.
 gotest-purego:
 	$(GO) test -count=1 -tags noblas ./backend/... ./nn/ ./lora/
+
+# gotest-routes runs golden parity once more with the layers' products
+# forced onto each GEMM route this CPU can take (RERANK_CPU_GEMM); the
+# default route ran in gotest, and the routes it cannot take are named.
+gotest-routes:
+	@for r in avx512 avx2 openblas go; do \
+		if $(GO) run ./backend/cpu/internal/routes $$r; then \
+			echo "golden parity, RERANK_CPU_GEMM=$$r"; \
+			RERANK_CPU_GEMM=$$r $(GO) test -count=1 -run Golden ./nn/ ./lora/ || exit 1; \
+		else echo "skipped RERANK_CPU_GEMM=$$r: not on this CPU or in this build"; fi; \
+	done
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./...

@@ -2,17 +2,19 @@
 // reference every other backend is tested against.
 //
 // Buffers are ordinary Go slices. Matrix products go, through cgo, to our
-// own blocked AVX-512 SGEMM (sgemm_avx512.c) on amd64 CPUs with AVX-512F,
-// and to OpenBLAS (Debian's libopenblas-dev) elsewhere or when the
-// environment variable RERANK_CPU_GEMM=openblas is set when the program
-// starts; a build without cgo, or with the tag "noblas", uses a pure-Go
-// GEMM instead. GemmRoute reports which. Elementwise and row-wise
+// own blocked SGEMM on amd64 CPUs with AVX-512F (sgemm_avx512.c) or with
+// AVX2 and FMA (sgemm_avx2.c, the same bits), and to OpenBLAS (Debian's
+// libopenblas-dev) elsewhere; a build without cgo, or with the tag
+// "noblas", uses a pure-Go GEMM instead. Options.Gemm, or the environment
+// variable RERANK_CPU_GEMM read by New, forces a route; GemmRoute reports
+// which a backend takes. Elementwise and row-wise
 // operations are split across GOMAXPROCS goroutines.
 package cpu
 
 import (
 	"fmt"
 	"math"
+	"os"
 	"runtime"
 	"sync"
 
@@ -43,7 +45,8 @@ func (b I32) Slice(off, n int) backend.IntBuf { return b[off : off+n : off+n] }
 // its workers (see pool.go).
 type Backend struct {
 	workers int
-	avx512  bool    // products take the AVX-512 kernel (GemmRoute is "avx512")
+	route   string  // GemmRoute
+	kern    *kernel // the blocked kernel products take, nil for none
 	crew    *crew   // the lanes this one belongs to, nil outside Lanes
 	job     crewJob // this lane's products that the crew shares
 
@@ -55,9 +58,17 @@ type Backend struct {
 func New() *Backend { return NewWorkers(runtime.GOMAXPROCS(0)) }
 
 // NewWorkers returns a CPU backend that uses up to n goroutines (at least
-// one), and as many lanes (backend.Laner).
+// one), and as many lanes (backend.Laner). Its matrix products take the
+// route that the environment variable RERANK_CPU_GEMM names (avx512,
+// avx2, openblas, go) where this build and CPU can take it, else the
+// fastest they can (GemmRoutes); NewWithOptions reports a route it
+// cannot take instead.
 func NewWorkers(n int) *Backend {
-	return &Backend{workers: max(1, n), avx512: gemmRoute == "avx512"}
+	bk, err := NewWithOptions(Options{Workers: max(1, n), Gemm: os.Getenv(GemmEnv)})
+	if err != nil {
+		bk, _ = NewWithOptions(Options{Workers: max(1, n)})
+	}
+	return bk
 }
 
 var (
@@ -72,7 +83,7 @@ func (b *Backend) Lanes() []backend.Backend {
 	}
 	out, c := make([]backend.Backend, b.workers), newCrew()
 	for i := range out {
-		out[i] = &Backend{workers: 1, avx512: b.avx512, crew: c}
+		out[i] = &Backend{workers: 1, route: b.route, kern: b.kern, crew: c}
 	}
 	return out
 }

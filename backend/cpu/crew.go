@@ -46,6 +46,7 @@ type crewJob struct {
 	next          atomic.Int64
 	left          sync.WaitGroup
 	users         atomic.Int32
+	kern          *kernel // the owner's kernel
 }
 
 // work computes blocks of j until none is left to claim.
@@ -57,7 +58,7 @@ func (j *crewJob) work() {
 		}
 		m0 := i * j.chunk
 		m1 := min(j.m, m0+j.chunk)
-		avxPrepackedRows(m0, m1, j.n, j.k, j.a, j.lda, j.pw, j.c, j.ldc, j.bias)
+		j.kern.prepackedRows(m0, m1, j.n, j.k, j.a, j.lda, j.pw, j.c, j.ldc, j.bias)
 		j.left.Done()
 	}
 }
@@ -77,7 +78,7 @@ func (c *crew) share(j *crewJob) {
 	// About four blocks per lane at work, so that a lender that joins late
 	// still finds some.
 	j.chunk = max(crewMinBlock, (j.m+4*(lenders+1)-1)/(4*(lenders+1)))
-	j.chunk = (j.chunk + avxMR - 1) / avxMR * avxMR
+	j.chunk = (j.chunk + j.kern.mr - 1) / j.kern.mr * j.kern.mr
 	j.blocks = (j.m + j.chunk - 1) / j.chunk
 	j.next.Store(0)
 	j.left.Add(j.blocks)

@@ -1,18 +1,155 @@
 package cpu
 
-import "github.com/rerank-go/rerank/backend"
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
 
-// GemmRoute names the route matrix products take: "avx512" (the blocked
-// AVX-512 kernel of sgemm_avx512.c, chosen where the CPU has AVX-512F),
-// "openblas" (otherwise, or when the environment variable
-// RERANK_CPU_GEMM=openblas is set at start-up) or "go" (a build without
-// cgo, or with the tag noblas).
-func GemmRoute() string { return gemmRoute }
+	"github.com/rerank-go/rerank/backend"
+)
 
-// sgemm is one product on the calling goroutine, by the package's route.
+// The routes matrix products can take (Options.Gemm, GemmRoute).
+const (
+	// GemmAVX512 is the blocked kernel of sgemm_avx512.c, for CPUs with
+	// AVX-512F (and VL, DQ).
+	GemmAVX512 = "avx512"
+	// GemmAVX2 is the blocked kernel of sgemm_avx2.c, for CPUs with AVX2
+	// and FMA. It gives the same bits as GemmAVX512.
+	GemmAVX2 = "avx2"
+	// GemmOpenBLAS is Debian's OpenBLAS, single-threaded per call.
+	GemmOpenBLAS = "openblas"
+	// GemmGo is the pure-Go product: slow, the reference of the tests and
+	// the route of a build without cgo (or with the tag noblas).
+	GemmGo = "go"
+)
+
+// GemmEnv is the environment variable New reads to force a route.
+const GemmEnv = "RERANK_CPU_GEMM"
+
+// A kernel is one of the blocked SGEMMs in C: sgemm_avx512.c (AVX-512F)
+// or sgemm_avx2.c (AVX2 and FMA). Both have the same interface and the
+// same k-blocks, and sum every element of C in the same order, so they
+// give the same bits; they differ in the micro-tile, mr×nr: row blocks
+// are cut at multiples of mr, column blocks at multiples of nr (a panel).
+type kernel struct {
+	name        string
+	avx512      bool
+	mr, nr      int
+	packASize   int // the A scratch each worker needs, in floats
+	privateSize int // the scratch of a worker that packs B itself
+}
+
+// GemmRoutes lists the routes this build can take on this CPU, fastest
+// first; the first is the one New takes unless told otherwise.
+func GemmRoutes() []string {
+	var r []string
+	if kernAVX512 != nil {
+		r = append(r, GemmAVX512)
+	}
+	if kernAVX2 != nil {
+		r = append(r, GemmAVX2)
+	}
+	if baseRoute == GemmOpenBLAS {
+		r = append(r, GemmOpenBLAS)
+	}
+	return append(r, GemmGo)
+}
+
+// GemmRoute is the route New takes now: the one $RERANK_CPU_GEMM names
+// where this build and CPU can take it, else the first of GemmRoutes.
+func GemmRoute() string {
+	if r, err := checkRoute(os.Getenv(GemmEnv)); err == nil && r != "" {
+		return r
+	}
+	return GemmRoutes()[0]
+}
+
+// checkRoute returns the route name r asks for ("" for none), or an
+// error where this build or CPU cannot take it.
+func checkRoute(r string) (string, error) {
+	r = strings.ToLower(strings.TrimSpace(r))
+	if r == "" {
+		return "", nil
+	}
+	all := GemmRoutes()
+	for _, x := range all {
+		if x == r {
+			return r, nil
+		}
+	}
+	switch r {
+	case GemmAVX512, GemmAVX2, GemmOpenBLAS:
+		return "", fmt.Errorf("cpu: the %s GEMM route is not available in this build or on this CPU; it can take %s", r, strings.Join(all, ", "))
+	}
+	return "", fmt.Errorf("cpu: unknown GEMM route %q: want one of %s, %s, %s, %s", r, GemmAVX512, GemmAVX2, GemmOpenBLAS, GemmGo)
+}
+
+// Options configure a Backend (NewWithOptions).
+type Options struct {
+	// Workers is the number of goroutines ops use, and of lanes
+	// (backend.Laner); 0 means GOMAXPROCS.
+	Workers int
+	// Gemm forces the route of matrix products (GemmAVX512, GemmAVX2,
+	// GemmOpenBLAS, GemmGo); "" takes the fastest this CPU can run
+	// (GemmRoutes). Attention's small per-head products take the fastest
+	// kernel whatever the route.
+	Gemm string
+}
+
+// NewWithOptions returns a CPU backend configured by o, or an error where
+// o.Gemm names a route this build or CPU cannot take.
+func NewWithOptions(o Options) (*Backend, error) {
+	r, err := checkRoute(o.Gemm)
+	if err != nil {
+		return nil, err
+	}
+	if r == "" {
+		r = GemmRoutes()[0]
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	bk := &Backend{workers: o.Workers, route: r}
+	switch r {
+	case GemmAVX512:
+		bk.kern = kernAVX512
+	case GemmAVX2:
+		bk.kern = kernAVX2
+	}
+	return bk, nil
+}
+
+// GemmRoute reports the route the backend's matrix products take.
+func (bk *Backend) GemmRoute() string { return bk.route }
+
+// bestKernel is the fastest blocked kernel this CPU runs, or nil.
+func bestKernel() *kernel {
+	if kernAVX512 != nil {
+		return kernAVX512
+	}
+	return kernAVX2
+}
+
+// sgemm is one product on the calling goroutine by the fastest kernel
+// (attention's per-head products).
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if gemmRoute == "avx512" {
-		avxSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+	if kn := bestKernel(); kn != nil {
+		kn.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+		return
+	}
+	baseSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// base is one product on the calling goroutine by the backend's route
+// when it is not a blocked kernel: OpenBLAS, or pure Go.
+func (bk *Backend) base(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if bk.route == GemmGo {
+		if k == 0 {
+			scaleC(m, n, beta, c, ldc)
+			return
+		}
+		goGemm(transA, transB, 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	baseSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
@@ -94,11 +231,11 @@ func (bk *Backend) GemmBatched(transA, transB bool, m, n, k int, alpha float32, 
 
 // gemm1 is one product on the calling goroutine, by the backend's route.
 func (bk *Backend) gemm1(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if bk.avx512 {
-		avxSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+	if bk.kern != nil {
+		bk.kern.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
 		return
 	}
-	baseSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	bk.base(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // gemmSplitMin is the smallest product (m·n·k multiply-adds) worth
@@ -110,7 +247,7 @@ const gemmSplitMin = 1 << 21
 // 1), so C is swept once.
 func (bk *Backend) GemmBias(m, n, k int, a backend.Buf, lda int, b backend.Buf, ldb int, bias backend.Buf, c backend.Buf, ldc int) {
 	aa, bb, bs, cc := f(a), f(b), f(bias), f(c)
-	if bk.avx512 {
+	if bk.kern != nil {
 		bk.avxGemmPar(false, true, m, n, k, 1, aa, lda, bb, ldb, 0, cc, ldc, bs, nil)
 		return
 	}
@@ -118,12 +255,13 @@ func (bk *Backend) GemmBias(m, n, k int, a backend.Buf, lda int, b backend.Buf, 
 	defer p.unlock()
 	g := &p.t.gemm
 	g.n, g.k, g.a, g.lda, g.b, g.ldb, g.bias, g.c, g.ldc = n, k, aa, lda, bb, ldb, bs, cc, ldc
+	g.goRoute = bk.route == GemmGo
 	block := func(t *task, lo, hi int) {
 		g := &t.gemm
 		for r := lo; r < hi; r++ {
 			copy(g.c[r*g.ldc:r*g.ldc+g.n], g.bias[:g.n])
 		}
-		baseSgemm(false, true, hi-lo, g.n, g.k, 1, g.a[lo*g.lda:], g.lda, g.b, g.ldb, 1, g.c[lo*g.ldc:], g.ldc)
+		g.base(false, true, hi-lo, g.n, g.k, 1, g.a[lo*g.lda:], g.lda, g.b, g.ldb, 1, g.c[lo*g.ldc:], g.ldc)
 	}
 	w := bk.workers
 	if w <= 1 || m*n*k < gemmSplitMin || m < 2*w*32 {
@@ -136,13 +274,14 @@ func (bk *Backend) GemmBias(m, n, k int, a backend.Buf, lda int, b backend.Buf, 
 var _ backend.WeightPacker = (*Backend)(nil)
 
 // PackedSize implements backend.WeightPacker. It is 0, for no packing,
-// unless products take the AVX-512 kernel (GemmRoute "avx512"), whose
-// packed layout is panels of 32 output columns, k-block by k-block.
+// unless products take a blocked kernel (GemmRoute "avx512" or "avx2"),
+// whose packed layout is panels of 32 (AVX-512) or 16 (AVX2) output
+// columns, k-block by k-block.
 func (bk *Backend) PackedSize(n, k int) int {
-	if !bk.avx512 || n <= 0 || k <= 0 {
+	if bk.kern == nil || n <= 0 || k <= 0 {
 		return 0
 	}
-	return packedWeightSize(n, k)
+	return bk.kern.packedWeightSize(n, k)
 }
 
 // PackWeight implements backend.WeightPacker.
@@ -150,7 +289,7 @@ func (bk *Backend) PackWeight(dst, w backend.Buf, ldw, n, k int) {
 	if bk.PackedSize(n, k) == 0 {
 		panic("cpu: PackWeight where PackedSize is 0")
 	}
-	packWeight(f(dst), f(w), ldw, n, k)
+	bk.kern.packWeight(f(dst), f(w), ldw, n, k)
 }
 
 // GemmBiasPacked implements backend.WeightPacker: GemmBias without
@@ -160,6 +299,7 @@ func (bk *Backend) GemmBiasPacked(m, n, k int, a backend.Buf, lda int, pw, bias,
 	if bk.crew != nil && k > 0 && n > 0 && bk.crew.worth(m) {
 		j := &bk.job
 		j.m, j.n, j.k, j.a, j.lda, j.pw, j.bias, j.c, j.ldc = m, n, k, f(a), lda, f(pw), f(bias), f(c), ldc
+		j.kern = bk.kern
 		bk.crew.share(j)
 		return
 	}
@@ -171,13 +311,13 @@ func (bk *Backend) GemmBiasPacked(m, n, k int, a backend.Buf, lda int, pw, bias,
 // single-threaded sgemm. The split depends only on the shape and the
 // worker count, so results are reproducible.
 func (bk *Backend) gemmPar(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if bk.avx512 {
+	if bk.kern != nil {
 		bk.avxGemmPar(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, nil)
 		return
 	}
 	w := bk.workers
 	if w <= 1 || m*n*k < gemmSplitMin || m == 0 || n == 0 {
-		baseSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		bk.base(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	p := bk.lock()
@@ -185,6 +325,7 @@ func (bk *Backend) gemmPar(transA, transB bool, m, n, k int, alpha float32, a []
 	g := &p.t.gemm
 	g.transA, g.transB, g.m, g.n, g.k, g.alpha, g.beta = transA, transB, m, n, k, alpha, beta
 	g.a, g.lda, g.b, g.ldb, g.c, g.ldc = a, lda, b, ldb, c, ldc
+	g.goRoute = bk.route == GemmGo
 	const align = 32
 	if m >= n || m >= w*align*2 {
 		chunk := ((m+w-1)/w + align - 1) / align * align
@@ -196,7 +337,7 @@ func (bk *Backend) gemmPar(transA, transB bool, m, n, k int, alpha float32, a []
 			} else {
 				aa = g.a[lo*g.lda:]
 			}
-			baseSgemm(g.transA, g.transB, hi-lo, g.n, g.k, g.alpha, aa, g.lda, g.b, g.ldb, g.beta, g.c[lo*g.ldc:], g.ldc)
+			g.base(g.transA, g.transB, hi-lo, g.n, g.k, g.alpha, aa, g.lda, g.b, g.ldb, g.beta, g.c[lo*g.ldc:], g.ldc)
 		})
 		return
 	}
@@ -209,6 +350,16 @@ func (bk *Backend) gemmPar(transA, transB bool, m, n, k int, alpha float32, a []
 		} else {
 			bb = g.b[lo:]
 		}
-		baseSgemm(g.transA, g.transB, g.m, hi-lo, g.k, g.alpha, g.a, g.lda, bb, g.ldb, g.beta, g.c[lo:], g.ldc)
+		g.base(g.transA, g.transB, g.m, hi-lo, g.k, g.alpha, g.a, g.lda, bb, g.ldb, g.beta, g.c[lo:], g.ldc)
 	})
+}
+
+// base is one block of a split product on the route it was split for
+// (gemmPar, GemmBias: OpenBLAS or pure Go).
+func (g *gemmOp) base(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	bk := Backend{route: GemmOpenBLAS}
+	if g.goRoute {
+		bk.route = GemmGo
+	}
+	bk.base(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }

@@ -5,6 +5,7 @@ package cpu
 /*
 #cgo CFLAGS: -O3
 #include "sgemm_avx512.h"
+#include "sgemm_avx2.h"
 */
 import "C"
 
@@ -17,15 +18,65 @@ import (
 // haveAVX512 reports whether the CPU can run sgemm_avx512.c.
 var haveAVX512 = C.rr_has_avx512f() != 0
 
-// avxMR and avxNR are the micro-tile of sgemm_avx512.c: row blocks are cut
-// at multiples of avxMR, column blocks at multiples of avxNR.
-const (
-	avxMR = int(C.RR_SGEMM_MR)
-	avxNR = int(C.RR_SGEMM_NR)
+// The kernels this CPU can run; nil where it cannot.
+var (
+	kernAVX512 = newKernel(haveAVX512, true)
+	kernAVX2   = newKernel(haveC, false)
 )
 
-// packASize is the A scratch each worker needs, in floats.
-var packASize = int(C.rr_sgemm_packa_size())
+func newKernel(ok, avx512 bool) *kernel {
+	switch {
+	case !ok:
+		return nil
+	case avx512:
+		return &kernel{name: GemmAVX512, avx512: true, mr: int(C.RR_SGEMM_MR), nr: int(C.RR_SGEMM_NR),
+			packASize: int(C.rr_sgemm_packa_size()), privateSize: int(C.rr_sgemm_private_size())}
+	}
+	return &kernel{name: GemmAVX2, mr: int(C.RR_SGEMM2_MR), nr: int(C.RR_SGEMM2_NR),
+		packASize: int(C.rr_sgemm2_packa_size()), privateSize: int(C.rr_sgemm2_private_size())}
+}
+
+// packbSize is the number of floats op(B), k×n, takes packed.
+func (kn *kernel) packbSize(n, k int) int {
+	if kn.avx512 {
+		return int(C.rr_sgemm_packb_size(C.int64_t(n), C.int64_t(k)))
+	}
+	return int(C.rr_sgemm2_packb_size(C.int64_t(n), C.int64_t(k)))
+}
+
+// packb packs panels [j0, j1) of op(B) into pb.
+func (kn *kernel) packb(transB bool, n, k int, b []float32, ldb int, pb []float32, j0, j1 int) {
+	if kn.avx512 {
+		C.rr_sgemm_packb(bint(transB), C.int64_t(n), C.int64_t(k), fp(b), C.int64_t(ldb), fp(pb), C.int64_t(j0), C.int64_t(j1))
+		return
+	}
+	C.rr_sgemm2_packb(bint(transB), C.int64_t(n), C.int64_t(k), fp(b), C.int64_t(ldb), fp(pb), C.int64_t(j0), C.int64_t(j1))
+}
+
+// compute computes rows [m0, m1) and panels [j0, j1) of C (see
+// rr_sgemm_compute).
+func (kn *kernel) compute(transA bool, m0, m1, j0, j1, n, k int, alpha float32, a []float32, lda int, transB bool, b []float32, ldb int, pb []float32, beta float32, c []float32, ldc int, bias, ap []float32) {
+	if kn.avx512 {
+		C.rr_sgemm_compute(bint(transA), C.int64_t(m0), C.int64_t(m1), C.int64_t(j0), C.int64_t(j1),
+			C.int64_t(n), C.int64_t(k), C.float(alpha), fp(a), C.int64_t(lda), bint(transB), fp(b), C.int64_t(ldb), fp(pb), C.float(beta),
+			fp(c), C.int64_t(ldc), fp(bias), fp(ap))
+		return
+	}
+	C.rr_sgemm2_compute(bint(transA), C.int64_t(m0), C.int64_t(m1), C.int64_t(j0), C.int64_t(j1),
+		C.int64_t(n), C.int64_t(k), C.float(alpha), fp(a), C.int64_t(lda), bint(transB), fp(b), C.int64_t(ldb), fp(pb), C.float(beta),
+		fp(c), C.int64_t(ldc), fp(bias), fp(ap))
+}
+
+// whole is the product on the calling thread (rr_sgemm).
+func (kn *kernel) whole(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias, pb, ap []float32) {
+	if kn.avx512 {
+		C.rr_sgemm(bint(transA), bint(transB), C.int64_t(m), C.int64_t(n), C.int64_t(k), C.float(alpha),
+			fp(a), C.int64_t(lda), fp(b), C.int64_t(ldb), C.float(beta), fp(c), C.int64_t(ldc), fp(bias), fp(pb), fp(ap))
+		return
+	}
+	C.rr_sgemm2(bint(transA), bint(transB), C.int64_t(m), C.int64_t(n), C.int64_t(k), C.float(alpha),
+		fp(a), C.int64_t(lda), fp(b), C.int64_t(ldb), C.float(beta), fp(c), C.int64_t(ldc), fp(bias), fp(pb), fp(ap))
+}
 
 // packPool holds the buffers B is packed into, so that a steady stream of
 // products allocates nothing. Several goroutines may multiply at once
@@ -85,9 +136,6 @@ func bint(b bool) C.int {
 	return 0
 }
 
-// privateSize is the scratch (in floats) of a worker that packs B itself.
-var privateSize = int(C.rr_sgemm_private_size())
-
 // privateB says whether each worker packs the blocks of B it needs into
 // its own scratch, just before using them (as OpenBLAS does), instead of
 // all workers packing B once into a shared buffer. Duplicated packing is
@@ -108,24 +156,22 @@ const (
 	claimBMax       = 1 << 20
 )
 
-// avxSgemm computes C = alpha·op(A)·op(B) + beta·C (+ bias on every row
+// sgemm computes C = alpha·op(A)·op(B) + beta·C (+ bias on every row
 // when bias is not nil) on the calling goroutine.
-func avxSgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
+func (kn *kernel) sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
 	if m <= 0 || n <= 0 {
 		return
 	}
-	nb, apSize := int(C.rr_sgemm_packb_size(C.int64_t(n), C.int64_t(k))), packASize
+	nb, apSize := kn.packbSize(n, k), kn.packASize
 	if privateB(transA) {
-		nb, apSize = 0, privateSize
+		nb, apSize = 0, kn.privateSize
 	}
 	p, buf := getPack(nb + apSize)
-	C.rr_sgemm(bint(transA), bint(transB), C.int64_t(m), C.int64_t(n), C.int64_t(k), C.float(alpha),
-		fp(a), C.int64_t(lda), fp(b), C.int64_t(ldb), C.float(beta), fp(c), C.int64_t(ldc), fp(bias),
-		fp(buf[:nb]), fp(buf[nb:]))
+	kn.whole(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, buf[:nb], buf[nb:])
 	packPool.Put(p)
 }
 
-// avxGemmPar is avxSgemm on the backend's workers. Unless each packs its
+// avxGemmPar is bk.kern.sgemm on the backend's workers. Unless each packs its
 // own blocks of B (privateB), they first pack B into one shared buffer,
 // taking groups of panels from a common counter, and wait for one another
 // (spinning: the wait is about one group long); then they take blocks of
@@ -138,21 +184,21 @@ func avxSgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda 
 // (GemmBiasPacked: A not transposed, alpha 1, beta 0), and nothing is
 // packed.
 func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias, pre []float32) {
-	w := bk.workers
+	w, kn := bk.workers, bk.kern
 	if w <= 1 || m*n*k < gemmSplitMin || m <= 0 || n <= 0 || k <= 0 {
 		if pre != nil {
-			avxPrepackedRows(0, m, n, k, a, lda, pre, c, ldc, bias)
+			kn.prepackedRows(0, m, n, k, a, lda, pre, c, ldc, bias)
 		} else {
-			avxSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
+			kn.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
 		}
 		return
 	}
-	nb, apSize := int(C.rr_sgemm_packb_size(C.int64_t(n), C.int64_t(k))), packASize
+	nb, apSize := kn.packbSize(n, k), kn.packASize
 	switch {
 	case pre != nil:
 		nb = 0 // B comes packed: the workers go straight to C's blocks
 	case privateB(transA):
-		nb, apSize = 0, privateSize
+		nb, apSize = 0, kn.privateSize
 	}
 	pk, buf := getPack(nb + w*apSize)
 	p := bk.lock()
@@ -160,11 +206,12 @@ func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a
 	g := &p.t.gemm
 	g.transA, g.transB, g.m, g.n, g.k, g.alpha, g.beta = transA, transB, m, n, k, alpha, beta
 	g.a, g.lda, g.b, g.ldb, g.c, g.ldc, g.bias = a, lda, b, ldb, c, ldc, bias
+	g.kern = kn
 	g.buf, g.pb, g.nb, g.apSize = buf, buf[:nb], nb, apSize
 	if pre != nil {
 		g.pb = pre
 	}
-	g.panels = (n + avxNR - 1) / avxNR
+	g.panels = (n + kn.nr - 1) / kn.nr
 	// C is cut into blocks of rows (or, when it has few rows, of panels)
 	// that the workers take in turn, so that a worker that starts late or
 	// shares its core with another program simply takes fewer. Each block
@@ -173,7 +220,7 @@ func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a
 	// blocks of 256 rows left the workers finishing up to 1.7 ms apart on
 	// 10 ms products; 96-128 rows gain 5-15% on the MiniLM shapes but cost
 	// 2-6% where B is 1.8-2.4M floats.)
-	g.byRows = m >= 2*w*avxMR || g.panels < w
+	g.byRows = m >= 2*w*kn.mr || g.panels < w
 	claims := 1
 	if g.byRows && len(g.pb) > 0 {
 		per, rows := claimsPerWorker, claimMinRows
@@ -184,7 +231,7 @@ func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a
 	}
 	if g.byRows {
 		g.chunk = (m + w*claims - 1) / (w * claims)
-		g.chunk = max(avxMR, (g.chunk+avxMR-1)/avxMR*avxMR)
+		g.chunk = max(kn.mr, (g.chunk+kn.mr-1)/kn.mr*kn.mr)
 		g.blocks = (m + g.chunk - 1) / g.chunk
 	} else {
 		g.chunk = max(1, (g.panels+w*claims-1)/(w*claims))
@@ -208,7 +255,7 @@ func avxGemmWork(t *task, slot int) {
 			break
 		}
 		hi := min(lo+group, g.panels)
-		C.rr_sgemm_packb(bint(g.transB), C.int64_t(g.n), C.int64_t(g.k), fp(g.b), C.int64_t(g.ldb), fp(g.pb), C.int64_t(lo), C.int64_t(hi))
+		g.kern.packb(g.transB, g.n, g.k, g.b, g.ldb, g.pb, lo, hi)
 		g.packed.Add(int64(hi - lo))
 	}
 	for g.nb > 0 && g.packed.Load() < int64(g.panels) {
@@ -224,32 +271,29 @@ func avxGemmWork(t *task, slot int) {
 		if !g.byRows {
 			m0, m1, j0, j1 = 0, g.m, i*g.chunk, min(g.panels, i*g.chunk+g.chunk)
 		}
-		C.rr_sgemm_compute(bint(g.transA), C.int64_t(m0), C.int64_t(m1), C.int64_t(j0), C.int64_t(j1),
-			C.int64_t(g.n), C.int64_t(g.k), C.float(g.alpha), fp(g.a), C.int64_t(g.lda), bint(g.transB), fp(g.b), C.int64_t(g.ldb), fp(g.pb), C.float(g.beta),
-			fp(g.c), C.int64_t(g.ldc), fp(g.bias), fp(ap))
+		g.kern.compute(g.transA, m0, m1, j0, j1, g.n, g.k, g.alpha, g.a, g.lda, g.transB, g.b, g.ldb, g.pb, g.beta, g.c, g.ldc, g.bias, ap)
 	}
 }
 
-// avxPrepackedRows computes rows [m0, m1) of C = A·Wᵀ + bias, W packed
-// by packWeight, on the calling goroutine.
-func avxPrepackedRows(m0, m1, n, k int, a []float32, lda int, pw, c []float32, ldc int, bias []float32) {
-	p, ap := getPack(packASize)
-	panels := (n + avxNR - 1) / avxNR
-	C.rr_sgemm_compute(0, C.int64_t(m0), C.int64_t(m1), 0, C.int64_t(panels), C.int64_t(n), C.int64_t(k), 1,
-		fp(a), C.int64_t(lda), 1, nil, 0, fp(pw), 0, fp(c), C.int64_t(ldc), fp(bias), fp(ap))
+// prepackedRows computes rows [m0, m1) of C = A·Wᵀ + bias, W packed by
+// packWeight, on the calling goroutine.
+func (kn *kernel) prepackedRows(m0, m1, n, k int, a []float32, lda int, pw, c []float32, ldc int, bias []float32) {
+	p, ap := getPack(kn.packASize)
+	panels := (n + kn.nr - 1) / kn.nr
+	kn.compute(false, m0, m1, 0, panels, n, k, 1, a, lda, true, nil, 0, pw, 0, c, ldc, bias, ap)
 	packPool.Put(p)
 }
 
 // packedWeightSize is the number of floats packWeight writes for an n×k
 // weight.
-func packedWeightSize(n, k int) int { return int(C.rr_sgemm_packb_size(C.int64_t(n), C.int64_t(k))) }
+func (kn *kernel) packedWeightSize(n, k int) int { return kn.packbSize(n, k) }
 
 // packWeight packs the n×k weight w (row j holds output j's k inputs,
 // leading dimension ldw) as op(B) = wᵀ, the B of a linear layer's forward
 // product, into dst (packedWeightSize(n, k) floats).
-func packWeight(dst, w []float32, ldw, n, k int) {
+func (kn *kernel) packWeight(dst, w []float32, ldw, n, k int) {
 	if n <= 0 || k <= 0 {
 		return
 	}
-	C.rr_sgemm_packb(1, C.int64_t(n), C.int64_t(k), fp(w), C.int64_t(ldw), fp(dst), 0, C.int64_t((n+avxNR-1)/avxNR))
+	kn.packb(true, n, k, w, ldw, dst, 0, (n+kn.nr-1)/kn.nr)
 }

@@ -81,12 +81,9 @@ func (g *gemmBench) run(bk *Backend) {
 //
 //	go test ./backend/cpu -run XXX -bench Gemm -cpu 1,2 -count 5
 func BenchmarkGemm(b *testing.B) {
-	routes := []string{"openblas"}
-	if gemmRoute == "go" {
-		routes[0] = "go"
-	}
-	if haveAVX512 {
-		routes = append(routes, "avx512")
+	routes := GemmRoutes()
+	if len(routes) > 1 {
+		routes = routes[:len(routes)-1] // not the pure-Go one
 	}
 	r := rand.New(rand.NewPCG(1, 1))
 	for _, s := range benchShapes {
@@ -95,7 +92,10 @@ func BenchmarkGemm(b *testing.B) {
 		for _, rt := range routes {
 			b.Run(fmt.Sprintf("%s/%dx%dx%d/%s", s.name, s.m, s.n, s.k, rt), func(b *testing.B) {
 				// -cpu sets GOMAXPROCS for each sub-benchmark.
-				bk := &Backend{workers: runtime.GOMAXPROCS(0), avx512: rt == "avx512"}
+				bk, err := NewWithOptions(Options{Gemm: rt})
+				if err != nil {
+					b.Fatal(err)
+				}
 				for i := 0; i < b.N; i++ {
 					g.run(bk)
 				}
@@ -112,7 +112,7 @@ func BenchmarkAttention(b *testing.B) {
 	if !haveC {
 		b.Skip("no C attention kernels in this build")
 	}
-	defer cAttnUseAVX512(gemmRoute == "avx512")
+	defer cAttnUseBest()
 	a := backend.Attn{N: 16, S: 128, Heads: 12, HeadDim: 32, Dropout: 0.1, Seed: 1}
 	T, H := a.N*a.S, a.H()
 	r := rand.New(rand.NewPCG(2, 2))
@@ -142,8 +142,9 @@ func BenchmarkAttention(b *testing.B) {
 }
 
 // TestGemmRoutesAB is a benchmark for a noisy, shared machine: for each
-// shape of benchShapes it alternates single calls of the OpenBLAS and the
-// AVX-512 route, RERANK_GEMM_AB times each (after two warm-up calls), on
+// shape of benchShapes it alternates single calls of the OpenBLAS route
+// and a blocked kernel (RERANK_GEMM_AB_KERNEL=avx512, the default, or
+// avx2), RERANK_GEMM_AB times each (after two warm-up calls), on
 // GOMAXPROCS workers, and logs the median GFLOP/s of each, their ratio and
 // the best call of each. RERANK_GEMM_AB_ONLY=fwd|dW|dx picks one kind.
 //
@@ -153,11 +154,20 @@ func TestGemmRoutesAB(t *testing.T) {
 	if reps <= 0 {
 		t.Skip("set RERANK_GEMM_AB to the number of interleaved calls per route")
 	}
-	if !haveAVX512 {
-		t.Skip("no AVX-512 kernel in this build or on this CPU")
+	kname := os.Getenv("RERANK_GEMM_AB_KERNEL")
+	if kname == "" {
+		kname = GemmAVX512
 	}
 	w := runtime.GOMAXPROCS(0)
-	bks := []*Backend{{workers: w}, {workers: w, avx512: true}}
+	base, err := NewWithOptions(Options{Workers: w, Gemm: GemmOpenBLAS})
+	if err != nil {
+		t.Skip(err)
+	}
+	avx, err := NewWithOptions(Options{Workers: w, Gemm: kname})
+	if err != nil {
+		t.Skip(err)
+	}
+	bks := []*Backend{base, avx}
 	r := rand.New(rand.NewPCG(1, 1))
 	for _, s := range benchShapes {
 		if f := os.Getenv("RERANK_GEMM_AB_ONLY"); f != "" && s.name != f {
@@ -178,6 +188,6 @@ func TestGemmRoutesAB(t *testing.T) {
 		med := func(x []float64) float64 { sort.Float64s(x); return x[len(x)/2] }
 		mx := func(x []float64) float64 { sort.Float64s(x); return x[len(x)-1] }
 		o, v := med(append([]float64(nil), ts[0]...)), med(append([]float64(nil), ts[1]...))
-		t.Logf("%-4s %5dx%5dx%5d  w=%d  openblas %6.1f  avx512 %6.1f  ratio %.2f   (best %6.1f / %6.1f)\n", s.name, s.m, s.n, s.k, w, o, v, v/o, mx(ts[0]), mx(ts[1]))
+		t.Logf("%-4s %5dx%5dx%5d  w=%d  openblas %6.1f  %s %6.1f  ratio %.2f   (best %6.1f / %6.1f)\n", s.name, s.m, s.n, s.k, w, o, kname, v, v/o, mx(ts[0]), mx(ts[1]))
 	}
 }

@@ -8,22 +8,10 @@ package cpu
 */
 import "C"
 
-import (
-	"os"
-	"unsafe"
-)
+import "unsafe"
 
-// gemmRoute is the route of matrix products: the AVX-512 kernel of
-// sgemm_avx512.c where the CPU has AVX-512F, else OpenBLAS.
-// RERANK_CPU_GEMM=openblas forces OpenBLAS.
-var gemmRoute = pickGemmRoute()
-
-func pickGemmRoute() string {
-	if haveAVX512 && os.Getenv("RERANK_CPU_GEMM") != "openblas" {
-		return "avx512"
-	}
-	return "openblas"
-}
+// baseRoute is the route of products that take no blocked kernel.
+const baseRoute = GemmOpenBLAS
 
 // OpenBLAS runs single-threaded: the backend splits large products across
 // its own workers (Gemm below) and runs the small per-head attention

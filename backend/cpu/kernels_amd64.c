@@ -17,6 +17,7 @@
 
 #include "kernels.h"
 #include "sgemm_avx512.h"
+#include "sgemm_avx2.h"
 
 int rr_has_avx2_fma(void) {
 	__builtin_cpu_init();
@@ -452,15 +453,17 @@ void rr_softmax_use_avx512(int on) { softmax512 = on; }
 
 static void softmax_rows512(float *p, int ld, int rows, int L, int S, const float *madd);
 
-// attn_avx512 sends the attention products to rr_sgemm_auto (set from Go
-// when GemmRoute is "avx512"); otherwise they go to OpenBLAS.
+// attn_avx512 sends the attention products to rr_sgemm_auto (1) or
+// rr_sgemm2_auto (2), set from Go by what the CPU can run; otherwise (0)
+// they go to OpenBLAS.
 static int attn_avx512;
 
 void rr_attn_use_avx512(int on) { attn_avx512 = on; }
 
 static void attn_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda, const float *b,
                       int ldb, float *c, int ldc) {
-	if (attn_avx512 && rr_sgemm_auto(ta, tb, m, n, k, alpha, a, lda, b, ldb, 0.0f, c, ldc)) return;
+	if (attn_avx512 == 1 && rr_sgemm_auto(ta, tb, m, n, k, alpha, a, lda, b, ldb, 0.0f, c, ldc)) return;
+	if (attn_avx512 == 2 && rr_sgemm2_auto(ta, tb, m, n, k, alpha, a, lda, b, ldb, 0.0f, c, ldc)) return;
 	cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a,
 	            lda, b, ldb, 0.0f, c, ldc);
 }

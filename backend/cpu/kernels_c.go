@@ -95,17 +95,33 @@ func cAdamW(p, g, m, v []float32, decay float32, useDecay bool, b1, b2, om1, om2
 		C.float(om1), C.float(om2), C.float(bc2sqrt), C.float(step), C.float(eps))
 }
 
-// The per-head attention products take the AVX-512 kernel where matrix
-// products do (GemmRoute), OpenBLAS otherwise.
-func init() { cAttnUseAVX512(gemmRoute == "avx512") }
+// The per-head attention products take the fastest blocked kernel the
+// CPU runs (AVX-512, else AVX2), OpenBLAS where it runs neither.
+func init() { cAttnUseBest() }
 
-func cAttnUseAVX512(on bool) {
-	v := C.int(0)
-	if on {
-		v = 1
+func cAttnUseBest() {
+	if haveAVX512 {
+		cAttnKernel(1)
+	} else if haveC {
+		cAttnKernel(2)
+	} else {
+		cAttnKernel(0)
 	}
-	C.rr_attn_use_avx512(v)
 }
+
+// cAttnUseAVX512 sends the attention products to the AVX-512 kernel, or
+// to OpenBLAS.
+func cAttnUseAVX512(on bool) {
+	if on {
+		cAttnKernel(1)
+	} else {
+		cAttnKernel(0)
+	}
+}
+
+// cAttnKernel sends the attention products to OpenBLAS (0), the AVX-512
+// kernel (1) or the AVX2 one (2).
+func cAttnKernel(k int) { C.rr_attn_use_avx512(C.int(k)) }
 
 // headArgs describes one (sequence, head) of attention for the C kernels;
 // q, k, v, p, ctx and the gradients start at that head's first element.

@@ -86,6 +86,8 @@ type gemmOp struct {
 	nb, apSize, panels     int
 	chunk, blocks          int
 	next, packed, claim    atomic.Int64
+	kern                   *kernel // the blocked kernel (avxGemmPar)
+	goRoute                bool    // blocks take the pure-Go product (gemmPar)
 }
 
 // newPool returns a pool of workers goroutines in all (the caller's

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -55,7 +56,11 @@ func openDevice(s string, bf16 bool) (backend.Backend, func(), error) {
 		if bf16 {
 			return nil, nil, fmt.Errorf("--bf16 needs --device cuda: the cpu backend computes in float32")
 		}
-		return cpu.New(), func() {}, nil
+		bk, err := cpu.NewWithOptions(cpu.Options{Gemm: os.Getenv(cpu.GemmEnv)})
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s=%s: %w", cpu.GemmEnv, os.Getenv(cpu.GemmEnv), err)
+		}
+		return bk, func() {}, nil
 	}
 	return openCUDA(ordinal, bf16)
 }

@@ -47,17 +47,39 @@ func refGemmFull(ta, tb bool, tc gemmCase, a []float32, lda int, b []float32, ld
 	return want, scale
 }
 
-// TestAVX512Gemm holds the AVX-512 kernel to a float64 reference on edge
-// sizes around the micro-tile (MR = 12, NR = 32) and the k and column
-// blocks, all four transpositions, alpha and beta (beta = 0 must ignore a
-// NaN-filled C), leading dimensions past the width and the bias, and
-// checks that 1, 2 and 3 workers give the same bits as one call.
-func TestAVX512Gemm(t *testing.T) {
-	if !haveAVX512 {
-		t.Skip("no AVX-512 kernel in this build or on this CPU")
+// kernels are the blocked kernels, each with a reason to skip it where
+// this build or CPU cannot run it.
+var kernels = []struct {
+	name string
+	kern func() *kernel
+}{
+	{GemmAVX512, func() *kernel { return kernAVX512 }},
+	{GemmAVX2, func() *kernel { return kernAVX2 }},
+}
+
+// forKernels runs f as a subtest for each blocked kernel, skipping (and
+// saying so) those this build or CPU cannot run.
+func forKernels(t *testing.T, f func(t *testing.T, kn *kernel)) {
+	for _, k := range kernels {
+		t.Run(k.name, func(t *testing.T) {
+			kn := k.kern()
+			if kn == nil {
+				t.Skipf("skipped: no %s kernel in this build or on this CPU", k.name)
+			}
+			f(t, kn)
+		})
 	}
+}
+
+// TestKernelGemm holds each blocked kernel to a float64 reference on edge
+// sizes around the micro-tiles (12×32 for AVX-512, 6×16 for AVX2) and
+// the k and column blocks, all four transpositions, alpha and beta (beta
+// = 0 must ignore a NaN-filled C), leading dimensions past the width and
+// the bias; checks that 1, 2 and 3 workers give the same bits as one
+// call, and that the kernels give the same bits as one another.
+func TestKernelGemm(t *testing.T) {
 	var cases []gemmCase
-	sizes := []int{1, 2, 11, 12, 13, 31, 32, 33, 47, 97}
+	sizes := []int{1, 2, 5, 6, 7, 12, 13, 17, 32, 33, 97}
 	i := 0
 	for _, m := range sizes {
 		for _, n := range sizes {
@@ -85,6 +107,15 @@ func TestAVX512Gemm(t *testing.T) {
 	for mr := 1; mr < 12; mr++ {
 		cases = append(cases, gemmCase{96 + mr, 40, 50, 1, 0.5, mr%2 == 0, mr % 3})
 	}
+	// first holds each case's result on the first kernel that ran it,
+	// refs its float64 reference.
+	first, refs := map[string][]float32{}, map[string][2][]float64{}
+	forKernels(t, func(t *testing.T, kn *kernel) {
+		testKernelGemm(t, kn, cases, first, refs)
+	})
+}
+
+func testKernelGemm(t *testing.T, kn *kernel, cases []gemmCase, first map[string][]float32, refs map[string][2][]float64) {
 	for ci, tc := range cases {
 		for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}, {true, true}} {
 			ta, tb := tr[0], tr[1]
@@ -110,10 +141,15 @@ func TestAVX512Gemm(t *testing.T) {
 			if tc.bias {
 				bias = randVec(r, max(tc.n, 1), 1)
 			}
-			want, scale := refGemmFull(ta, tb, tc, a, lda, b, ldb, c0, ldc, bias)
+			ref, ok := refs[name]
+			if !ok {
+				ref[0], ref[1] = refGemmFull(ta, tb, tc, a, lda, b, ldb, c0, ldc, bias)
+				refs[name] = ref
+			}
+			want, scale := ref[0], ref[1]
 
 			got := append([]float32(nil), c0...)
-			avxSgemm(ta, tb, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, got, ldc, bias)
+			kn.sgemm(ta, tb, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, got, ldc, bias)
 			bad := 0
 			for i := 0; i < tc.m; i++ {
 				for j := 0; j < ldc; j++ {
@@ -134,28 +170,43 @@ func TestAVX512Gemm(t *testing.T) {
 				}
 			}
 			require.Zerof(t, bad, "%s: %d bad elements", name, bad)
+			if f, ok := first[name]; ok {
+				require.Truef(t, sameBits(f, got), "%s: the kernels differ", name)
+			} else {
+				first[name] = got
+			}
 
 			for _, w := range []int{1, 2, 3} {
-				bk := &Backend{workers: w, avx512: true}
+				bk := &Backend{workers: w, route: kn.name, kern: kn}
 				par := append([]float32(nil), c0...)
 				bk.avxGemmPar(ta, tb, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, par, ldc, bias, nil)
-				same := true
-				for i := range par {
-					same = same && math.Float32bits(par[i]) == math.Float32bits(got[i])
-				}
-				assert.Truef(t, same, "%s: %d workers differ from one call", name, w)
+				assert.Truef(t, sameBits(par, got), "%s: %d workers differ from one call", name, w)
 			}
 		}
 	}
 }
 
-// TestAVX512GemmRoutes: Gemm, GemmBias and GemmBatched of a backend on the
-// AVX-512 route agree with the OpenBLAS route.
-func TestAVX512GemmRoutes(t *testing.T) {
-	if !haveAVX512 {
-		t.Skip("no AVX-512 kernel in this build or on this CPU")
+// sameBits says whether a and b hold the same bits.
+func sameBits(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
 	}
-	avx, base := &Backend{workers: 2, avx512: true}, &Backend{workers: 2}
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// TestKernelGemmRoutes: Gemm, GemmBias and GemmBatched of a backend on a
+// blocked kernel agree with the pure-Go route.
+func TestKernelGemmRoutes(t *testing.T) {
+	forKernels(t, testKernelGemmRoutes)
+}
+
+func testKernelGemmRoutes(t *testing.T, kn *kernel) {
+	avx, base := &Backend{workers: 2, route: kn.name, kern: kn}, &Backend{workers: 2, route: GemmGo}
 	r := rand.New(rand.NewPCG(3, 3))
 	m, n, k := 515, 257, 129
 	a, w, bias := randVec(r, m*k, 1), randVec(r, n*k, 1), randVec(r, n, 1)
@@ -171,14 +222,20 @@ func TestAVX512GemmRoutes(t *testing.T) {
 	assertGrad(t, "GemmBatched", to64(want), got, 1e-4)
 }
 
-// TestAVX512Attention: the C attention kernels give the same results
-// (to rounding) with their products on the AVX-512 kernel as on OpenBLAS,
-// on a MiniLM-sized head with padding and dropout.
-func TestAVX512Attention(t *testing.T) {
-	if !haveAVX512 || !haveC {
-		t.Skip("no AVX-512 kernel in this build or on this CPU")
+// TestKernelAttention: the C attention kernels give the same results
+// (to rounding) with their products on each blocked kernel the CPU runs
+// as on OpenBLAS, on a MiniLM-sized head with padding and dropout.
+func TestKernelAttention(t *testing.T) {
+	if !haveC {
+		t.Skip("skipped: no C kernels in this build or on this CPU")
 	}
-	defer cAttnUseAVX512(gemmRoute == "avx512")
+	modes := []int{0, 2} // OpenBLAS, AVX2
+	if haveAVX512 {
+		modes = append(modes, 1)
+	} else {
+		t.Log("skipped avx512: not on this CPU")
+	}
+	defer cAttnUseBest()
 	a := backend.Attn{N: 3, S: 128, Heads: 4, HeadDim: 32, Dropout: 0.1, Seed: 5}
 	T, H := a.N*a.S, a.H()
 	r := rand.New(rand.NewPCG(8, 8))
@@ -190,30 +247,31 @@ func TestAVX512Attention(t *testing.T) {
 		}
 	}
 	bk := New()
-	var ctx, dqkv [2]F32
-	for i, on := range []bool{false, true} {
-		cAttnUseAVX512(on)
+	ctx, dqkv := make([]F32, len(modes)), make([]F32, len(modes))
+	for i, mode := range modes {
+		cAttnKernel(mode)
 		ctx[i], dqkv[i] = make(F32, T*H), make(F32, T*3*H)
 		save := make(F32, bk.AttentionSaveLen(a))
 		bk.Attention(a, F32(qkv), mask, ctx[i], save)
 		bk.AttentionBackward(a, F32(qkv), mask, ctx[i], F32(g), save, dqkv[i])
 	}
-	assertGrad(t, "ctx", to64(ctx[0]), ctx[1], 1e-5)
-	assertGrad(t, "dqkv", to64(dqkv[0]), dqkv[1], 1e-4)
+	for i := 1; i < len(modes); i++ {
+		assertGrad(t, fmt.Sprintf("ctx, kernel %d", modes[i]), to64(ctx[0]), ctx[i], 1e-5)
+		assertGrad(t, fmt.Sprintf("dqkv, kernel %d", modes[i]), to64(dqkv[0]), dqkv[i], 1e-4)
+	}
 }
 
-// TestAVX512GemmNoAlloc: a steady stream of products allocates nothing.
-func TestAVX512GemmNoAlloc(t *testing.T) {
-	if !haveAVX512 {
-		t.Skip("no AVX-512 kernel in this build or on this CPU")
-	}
-	bk := &Backend{workers: 2, avx512: true}
+// TestKernelGemmNoAlloc: a steady stream of products allocates nothing.
+func TestKernelGemmNoAlloc(t *testing.T) { forKernels(t, testKernelGemmNoAlloc) }
+
+func testKernelGemmNoAlloc(t *testing.T, kn *kernel) {
+	bk := &Backend{workers: 2, route: kn.name, kern: kn}
 	r := rand.New(rand.NewPCG(4, 4))
 	m, n, k := 512, 384, 384
 	a, w, c := randVec(r, m*k, 1), randVec(r, n*k, 1), make([]float32, m*n)
 	bk.gemmPar(false, true, m, n, k, 1, a, k, w, k, 0, c, n)
 	allocs := testing.AllocsPerRun(20, func() {
-		avxSgemm(false, true, 64, n, k, 1, a, k, w, k, 0, c, n, nil)
+		kn.sgemm(false, true, 64, n, k, 1, a, k, w, k, 0, c, n, nil)
 	})
 	assert.Zero(t, allocs, "single-goroutine product")
 }
@@ -223,10 +281,11 @@ func TestAVX512GemmNoAlloc(t *testing.T) {
 // panels and k-blocks and for a weight inside a wider matrix (ldw > k);
 // a backend on another route packs nothing.
 func TestPackedWeights(t *testing.T) {
-	if !haveAVX512 {
-		t.Skip("no AVX-512 kernel in this build or on this CPU")
-	}
-	assert.Zero(t, (&Backend{workers: 1}).PackedSize(64, 64), "a backend off the AVX-512 route packs nothing")
+	assert.Zero(t, (&Backend{workers: 1, route: GemmGo}).PackedSize(64, 64), "a backend off the blocked kernels packs nothing")
+	forKernels(t, testPackedWeights)
+}
+
+func testPackedWeights(t *testing.T, kn *kernel) {
 	r := rand.New(rand.NewPCG(9, 9))
 	for _, tc := range []struct {
 		name        string
@@ -243,7 +302,7 @@ func TestPackedWeights(t *testing.T) {
 			a := randVec(r, tc.m*tc.k, 1)
 			w, bias := randVec(r, tc.n*tc.ld, 1), randVec(r, tc.n, 1)
 			for _, workers := range []int{1, 2, 3} {
-				bk := &Backend{workers: workers, avx512: true}
+				bk := &Backend{workers: workers, route: kn.name, kern: kn}
 				size := bk.PackedSize(tc.n, tc.k)
 				require.GreaterOrEqual(t, size, tc.n*tc.k)
 				pw := make(F32, size)
@@ -264,10 +323,9 @@ func TestPackedWeights(t *testing.T) {
 // blocks of another lane's product with packed weights; the product has
 // the bits of one lane alone, and the finished lane returns once the
 // other is done too.
-func TestCrewShares(t *testing.T) {
-	if !haveAVX512 {
-		t.Skip("no AVX-512 kernel in this build or on this CPU")
-	}
+func TestCrewShares(t *testing.T) { forKernels(t, testCrewShares) }
+
+func testCrewShares(t *testing.T, kn *kernel) {
 	r := rand.New(rand.NewPCG(4, 4))
 	for _, tc := range []struct {
 		name    string
@@ -278,13 +336,13 @@ func TestCrewShares(t *testing.T) {
 		{"ragged", 777, 45, 70},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			lanes := NewWorkers(3).Lanes()
+			lanes := (&Backend{workers: 3, route: kn.name, kern: kn}).Lanes()
 			owner, lender, idle := lanes[0].(*Backend), lanes[1].(*Backend), lanes[2].(*Backend)
 			a, w, bias := randVec(r, tc.m*tc.k, 1), randVec(r, tc.n*tc.k, 1), randVec(r, tc.n, 1)
 			pw := make(F32, owner.PackedSize(tc.n, tc.k))
 			owner.PackWeight(pw, F32(w), tc.k, tc.n, tc.k)
 			want, got := make(F32, tc.m*tc.n), make(F32, tc.m*tc.n)
-			(&Backend{workers: 1, avx512: true}).GemmBias(tc.m, tc.n, tc.k, F32(a), tc.k, F32(w), tc.k, F32(bias), want, tc.n)
+			(&Backend{workers: 1, route: kn.name, kern: kn}).GemmBias(tc.m, tc.n, tc.k, F32(a), tc.k, F32(w), tc.k, F32(bias), want, tc.n)
 
 			owner.LanesBegin(3)
 			var wg sync.WaitGroup
