@@ -33,6 +33,8 @@ func cAdamW(p, g, m, v []float32, decay float32, useDecay bool, b1, b2, om1, om2
 	panic("cpu: no C kernels")
 }
 func cAttnUseAVX512(on bool)                                             { panic("cpu: no C kernels") }
+func cAttnUseBest()                                                      { panic("cpu: no C kernels") }
+func cAttnKernel(k int)                                                  { panic("cpu: no C kernels") }
 func cAttnFwd(h *headArgs, q, k, v, p, ctx, madd, scratch []float32)     { panic("cpu: no C kernels") }
 func cAttnBwd(h *headArgs, q, k, v, p, g, dq, dk, dv, scratch []float32) { panic("cpu: no C kernels") }
 func cTileFwd(t *tileArgs, s, madd, m, l, acc []float32, ldacc, d int)   { panic("cpu: no C kernels") }
