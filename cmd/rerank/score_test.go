@@ -148,3 +148,25 @@ func TestScoreErrors(t *testing.T) {
 		assert.ErrorContains(t, err, tc.err, "%v", tc.args)
 	}
 }
+
+// FuzzReadScoreInput: no input makes the pairs JSONL reader panic, and
+// every line it accepts has a query and passages.
+func FuzzReadScoreInput(f *testing.F) {
+	for _, seed := range []string{
+		`{"query":"q","passages":["a","b"]}` + "\n" + `{"query":"q","passage":"p","id":3}`,
+		`{"query":"q"}`, `{"passage":"p"}`, `{"query":1}`, "\n\n", `{"query":"q","passages":["a"],"passage":"b"}`, `[`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		lines, err := readScoreInput(strings.NewReader(string(data)), "in.jsonl")
+		if err != nil {
+			assert.Contains(t, err.Error(), "in.jsonl")
+			return
+		}
+		for _, l := range lines {
+			assert.NotNil(t, l.Query)
+			assert.True(t, (l.Passage == nil) != (l.Passages == nil))
+		}
+	})
+}
