@@ -92,11 +92,15 @@ kernels:
 	else echo "no kernels yet"; fi
 
 # cuda-vet vets the cuda-tagged Go code and links its test binary and the
-# CUDA build of rerank (run `make kernels` first).
+# CUDA build of rerank (run `make kernels` first). The NCCL backend
+# (package dist) is vetted and its missing-library error tested without
+# NCCL: it loads libnccl.so.2 at run time.
 cuda-vet:
 	@if ls cuda/*.go >/dev/null 2>&1; then \
-		$(GO) vet -tags cuda ./cuda/... ./cmd/rerank/ && \
+		$(GO) vet -tags cuda ./cuda/... ./dist/ ./cmd/rerank/ && \
+		$(GO) vet -tags cuda,mpi ./dist/ ./cmd/rerank/ && \
 		$(GO) test -tags cuda -c -o /dev/null ./cuda/ && \
+		$(GO) test -tags cuda -count=1 -run NCCL ./dist/ && \
 		$(GO) build -tags cuda -o /dev/null ./cmd/rerank && echo "cuda-tagged Go code: vetted and linked"; fi
 
 # kernels-emu runs every SIMT kernel on the CPU through kernels/emu (one OS

@@ -24,6 +24,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/rerank-go/rerank/backend"
 )
 
 // Op is the reduction of an all-reduce.
@@ -210,3 +212,20 @@ func (e *RankError) Unwrap() error { return e.Err }
 
 // errStopped is the cause of a collective ended by Options.Context.
 var errStopped = errors.New("stopped while waiting (a launcher stops every rank when one dies or fails: its message names that rank)")
+
+// DeviceComm is a communicator that reduces the backend's own buffers
+// where they live (NCCL: GPU memory), on its own stream, while the
+// backend goes on computing. The trainer starts the reductions of the
+// gradient buckets during the backward pass as they become final, then
+// calls Wait before the optimizer step.
+type DeviceComm interface {
+	Comm
+	// AllReduceAsync starts reducing bufs (buffers of the backend) in
+	// place, in one group, after the work queued on the backend so far.
+	AllReduceAsync(op Op, bufs ...backend.Buf) error
+	// Wait makes the backend's later work wait (with events) for every
+	// reduction started since the last Wait, and returns once they are
+	// done: with an error naming the cause when a rank failed or the
+	// timeout passed. It counts one all-reduce in Stats.
+	Wait() error
+}

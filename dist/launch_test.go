@@ -65,6 +65,7 @@ func TestOpen(t *testing.T) {
 		{"unknown", Options{Backend: "gloo", Launch: one}, "", `--ddp-backend "gloo"`},
 		{"cpu under torchrun", Options{Device: "cpu", Launch: two}, "", "mpirun -np 2"},
 		{"mpi without mpirun", Options{Backend: "mpi", Launch: two}, "", "needs processes started by mpirun"},
+		{"nccl on the cpu", Options{Backend: "nccl", Launch: two, Device: "cpu"}, "", "NCCL"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -40,6 +40,15 @@ type Model struct {
 	// take it from the model at each pass.
 	Attention AttentionOptions
 
+	// GradsReady, when set, is called during Backward each time a suffix
+	// of the gradient allocation (Grads) is final, with the offset from
+	// which every gradient is: after the head, after each layer from the
+	// last to the first, and with 0 after the embeddings. The work that
+	// computed them is queued on the backend, not necessarily done.
+	// Data-parallel training starts reducing those gradients (on another
+	// stream) while backward goes on. An error stops Backward.
+	GradsReady func(off int) error
+
 	acts acts
 	last run // the batch of the last Forward, for Backward
 }
@@ -466,6 +475,10 @@ func (m *Model) Backward(dlogits []float32) error {
 	if err := m.headBackward(o); err != nil {
 		return err
 	}
+	const embParams, layerParams = 5, 16 // see layout
+	if err := m.gradsReady(embParams + layerParams*len(m.layers)); err != nil {
+		return err
+	}
 	for l := len(m.layers) - 1; l >= 0; l-- {
 		if m.GradientCheckpointing {
 			if err := m.layerForward(l, o); err != nil {
@@ -475,12 +488,39 @@ func (m *Model) Backward(dlogits []float32) error {
 		if err := m.layerBackward(l, o); err != nil {
 			return err
 		}
+		if err := m.gradsReady(embParams + layerParams*l); err != nil {
+			return err
+		}
 	}
 	m.embBackward(o)
+	if err := m.gradsReady(0); err != nil {
+		return err
+	}
 	if err := m.be.Sync(); err != nil {
 		return fmt.Errorf("backward on %s: %w", m.be.Name(), err)
 	}
 	return nil
+}
+
+// Grads is the allocation holding every parameter gradient (nil before
+// EnableGrads); Param.G are views into it, in parameter order.
+func (m *Model) Grads() backend.Buf { return m.grads }
+
+// gradsReady calls GradsReady with the offset in Grads of the first
+// trainable parameter from index first on (the allocation's length when
+// none is).
+func (m *Model) gradsReady(first int) error {
+	if m.GradsReady == nil || m.grads == nil {
+		return nil
+	}
+	off := m.grads.Len()
+	for _, p := range m.params[first:] {
+		if p.G != nil {
+			off = p.goff
+			break
+		}
+	}
+	return m.GradsReady(off)
 }
 
 func (m *Model) hasAdapters() bool {

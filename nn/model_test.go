@@ -236,3 +236,43 @@ func TestConfigValidate(t *testing.T) {
 }
 
 var _ backend.Backend = cpu.New()
+
+// GradsReady reports growing suffixes of the gradient allocation, each
+// final when reported: the gradients after it do not change any more.
+func TestGradsReadySuffixesAreFinal(t *testing.T) {
+	be := cpu.New()
+	cfg := nn.Config{Arch: nn.BERT, VocabSize: 50, Hidden: 8, Layers: 3, Heads: 2, Intermediate: 16, MaxPositions: 16, TypeVocab: 2, LayerNormEps: 1e-12, NumLabels: 1}
+	m, err := nn.New(be, cfg)
+	require.NoError(t, err)
+	m.InitRandom(1, 0.1)
+	require.NoError(t, m.EnableGrads(nil))
+	b := &nn.Batch{N: 2, S: 4, InputIDs: []int32{1, 5, 6, 2, 1, 7, 2, 0}, TypeIDs: make([]int32, 8), Mask: []int32{1, 1, 1, 1, 1, 1, 1, 0}}
+	_, err = m.Forward(b, nn.RunOptions{})
+	require.NoError(t, err)
+	total := m.Grads().Len()
+	var offs []int
+	var snaps [][]float32
+	m.GradsReady = func(off int) error {
+		snap := make([]float32, total-off)
+		be.Download(snap, m.Grads().Slice(off, total-off))
+		offs, snaps = append(offs, off), append(snaps, snap)
+		return nil
+	}
+	m.ZeroGrads()
+	require.NoError(t, m.Backward([]float32{1, -1}))
+	require.Len(t, offs, 1+cfg.Layers+1)
+	assert.Equal(t, 0, offs[len(offs)-1])
+	final := make([]float32, total)
+	be.Download(final, m.Grads())
+	for i, off := range offs {
+		if i > 0 {
+			assert.Less(t, off, offs[i-1])
+		}
+		assert.Equal(t, final[off:], snaps[i], "the suffix from %d changed after it was reported", off)
+		nonzero := false
+		for _, v := range snaps[i] {
+			nonzero = nonzero || v != 0
+		}
+		assert.True(t, nonzero, "suffix from %d is all zero", off)
+	}
+}

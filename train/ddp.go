@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/rerank-go/rerank/backend"
 	"github.com/rerank-go/rerank/dist"
 	"github.com/rerank-go/rerank/eval"
 	"github.com/rerank-go/rerank/nn"
@@ -24,6 +25,11 @@ import (
 //     the progress bar;
 //   - dev evaluation shards the queries over the ranks and gathers the
 //     per-query metrics, so the means equal a one-process evaluation.
+
+// parallel tells whether the run goes through a communicator: several
+// ranks, or one through an explicit backend (--ddp-backend nccl with one
+// GPU runs every collective, as a check of the backend).
+func (t *trainer) parallel() bool { return t.comm.Name() != dist.None }
 
 // share returns this rank's part [lo, hi) of a global micro-batch of n
 // groups.
@@ -70,8 +76,11 @@ func (t *trainer) unflatParams(ps []*nn.Param, grads bool, buf []float32) error 
 
 // broadcastWeights copies rank 0's trainable weights to every rank.
 func (t *trainer) broadcastWeights() error {
-	if t.comm.Size() == 1 {
+	if !t.parallel() {
 		return nil
+	}
+	if testHookNet != nil {
+		testHookNet(t.net)
 	}
 	ps := t.opt.Params()
 	buf := t.flatParams(ps, false, 0)
@@ -87,8 +96,11 @@ func (t *trainer) broadcastWeights() error {
 // reduceGrads averages the gradients and the loss over the ranks: one
 // all-reduce per optimizer step.
 func (t *trainer) reduceGrads(step int, loss float64) (float64, error) {
-	if t.comm.Size() == 1 {
+	if !t.parallel() {
 		return loss, nil
+	}
+	if _, ok := t.comm.(dist.DeviceComm); ok {
+		return loss, nil // reduced during the last backward pass
 	}
 	ps := t.opt.Params()
 	buf := t.flatParams(ps, true, 1)
@@ -177,4 +189,78 @@ func checkResumeWorld(dir string, st State, args Args, size int) error {
 		"Resume with %d processes (mpirun -np %d / torchrun --nproc-per-node %d), or with a --per-device-train-batch-size that keeps the global batch at %d",
 		dir, was, st.Sampler.BatchSize/was, st.Sampler.BatchSize, size, args.PerDeviceTrainBatchSize, size*args.PerDeviceTrainBatchSize,
 		was, was, was, st.Sampler.BatchSize)
+}
+
+// testHookNet, set by tests only, sees the model before training starts.
+var testHookNet func(*nn.Model)
+
+// bucketer starts the all-reduce of the gradients in buckets of at least
+// size values as the backward pass finishes them (nn.Model.GradsReady),
+// from the last layer to the first, as torch's DDP does; the rank's loss
+// travels with the last bucket.
+type bucketer struct {
+	dc    dist.DeviceComm
+	grads backend.Buf
+	loss  backend.Buf
+	size  int
+	sent  int // grads[sent:] are started
+}
+
+func (b *bucketer) ready(off int) error {
+	if off == 0 {
+		bufs := []backend.Buf{b.loss}
+		if b.sent > 0 {
+			bufs = append([]backend.Buf{b.grads.Slice(0, b.sent)}, bufs...)
+		}
+		b.sent = 0
+		return b.dc.AllReduceAsync(dist.Mean, bufs...)
+	}
+	if b.sent-off >= b.size {
+		if err := b.dc.AllReduceAsync(dist.Mean, b.grads.Slice(off, b.sent-off)); err != nil {
+			return err
+		}
+		b.sent = off
+	}
+	return nil
+}
+
+// deviceSync prepares the last micro-step's backward pass of a step on a
+// DeviceComm (NCCL): the loss so far goes to the device and, for full
+// fine-tuning, the buckets start as backward produces them. It returns
+// what to do after backward.
+func (t *trainer) deviceSync(dc dist.DeviceComm, loss float64) (finish func() (float64, error), err error) {
+	if t.lossBuf == nil {
+		if t.lossBuf, err = t.be.Alloc(1); err != nil {
+			return nil, err
+		}
+	}
+	t.be.Upload(t.lossBuf, []float32{float32(loss)})
+	grads := t.net.Grads()
+	overlap := t.lora == nil && grads != nil
+	if overlap {
+		size := t.opts.BucketBytes / 4
+		if size <= 0 {
+			size = dist.BucketBytes / 4
+		}
+		b := &bucketer{dc: dc, grads: grads, loss: t.lossBuf, size: size, sent: grads.Len()}
+		t.net.GradsReady = b.ready
+	}
+	return func() (float64, error) {
+		t.net.GradsReady = nil
+		if !overlap {
+			bufs := []backend.Buf{t.lossBuf}
+			for _, p := range t.opt.Params() {
+				bufs = append(bufs, p.G)
+			}
+			if err := dc.AllReduceAsync(dist.Mean, bufs...); err != nil {
+				return 0, err
+			}
+		}
+		if err := dc.Wait(); err != nil {
+			return 0, err
+		}
+		v := []float32{0}
+		t.be.Download(v, t.lossBuf)
+		return float64(v[0]), t.be.Sync()
+	}, nil
 }

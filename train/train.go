@@ -60,6 +60,9 @@ type Options struct {
 	// launch (package dist; nil is one process). Every rank calls Run
 	// with the same Args; rank 0 alone writes files and progress.
 	Comm dist.Comm
+	// BucketBytes is the size of the gradient buckets a DeviceComm (NCCL)
+	// reduces while the backward pass goes on (0: dist.BucketBytes, 25 MB).
+	BucketBytes int
 }
 
 // Monitor reports a device's state during training.
@@ -101,24 +104,25 @@ func (e *NonFiniteError) Format(name func(field string) string) string {
 
 // trainer holds a run's state.
 type trainer struct {
-	args  Args
-	opts  Options
-	be    backend.Backend
-	net   *nn.Model
-	cfg   *hfmodel.Config
-	opt   *optim.AdamW
-	samp  *flagdata.Sampler
-	data  *Encoded
-	loss  Loss
-	sched optim.LinearSchedule
-	dev   *DevSet
-	score *crossencoder.Model
-	lora  *lora.Adapters // nil for full fine-tuning
-	st    State
-	ckpt  string // last checkpoint written or resumed from
-	log   *metricsLog
-	comm  dist.Comm
-	flat  []float32 // host buffer of the all-reduces and broadcasts
+	args    Args
+	opts    Options
+	be      backend.Backend
+	net     *nn.Model
+	cfg     *hfmodel.Config
+	opt     *optim.AdamW
+	samp    *flagdata.Sampler
+	data    *Encoded
+	loss    Loss
+	sched   optim.LinearSchedule
+	dev     *DevSet
+	score   *crossencoder.Model
+	lora    *lora.Adapters // nil for full fine-tuning
+	st      State
+	ckpt    string // last checkpoint written or resumed from
+	log     *metricsLog
+	comm    dist.Comm
+	flat    []float32   // host buffer of the all-reduces and broadcasts
+	lossBuf backend.Buf // the loss on the device, for a DeviceComm
 }
 
 // Run trains a model as args say, on be.
@@ -335,7 +339,7 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 			return nil, err
 		}
 	}
-	if world > 1 {
+	if t.parallel() {
 		t.progressf("data-parallel on %d processes (%s): global batch %d queries × %d accumulation steps", world, t.comm.Name(), args.PerDeviceTrainBatchSize*world, args.GradientAccumulationSteps)
 	}
 	if err := t.broadcastWeights(); err != nil {
@@ -417,7 +421,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 			if err != nil {
 				return res, fmt.Errorf("step %d: %w", step+1, err)
 			}
-			if (math.IsNaN(l) || math.IsInf(l, 0)) && t.comm.Size() == 1 {
+			if (math.IsNaN(l) || math.IsInf(l, 0)) && !t.parallel() {
 				// With several ranks, the averaged loss below stops all.
 				return res, &NonFiniteError{Step: step + 1, What: "loss", Value: l, Checkpoint: t.ckpt}
 			}
@@ -426,10 +430,23 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 					grad[i] /= k
 				}
 			}
+			loss += l / float64(a.GradientAccumulationSteps)
+			var finish func() (float64, error)
+			if dc, ok := t.comm.(dist.DeviceComm); ok && t.parallel() && micro == a.GradientAccumulationSteps-1 {
+				// The last micro-step: reduce while backward runs.
+				if finish, err = t.deviceSync(dc, loss); err != nil {
+					return res, fmt.Errorf("step %d: %w", step+1, err)
+				}
+			}
 			if err := t.net.Backward(grad); err != nil {
+				t.net.GradsReady = nil
 				return res, fmt.Errorf("step %d: %w", step+1, err)
 			}
-			loss += l / float64(a.GradientAccumulationSteps)
+			if finish != nil {
+				if loss, err = finish(); err != nil {
+					return res, fmt.Errorf("step %d: gradients: %w", step+1, err)
+				}
+			}
 			pairsSinceLog += batch.N * t.comm.Size()
 			stepPairs += batch.N * t.comm.Size()
 			t.st.Epoch = b.Epoch

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -161,9 +162,9 @@ func init() {
 			if err != nil {
 				return err
 			}
-			device := c.String("device")
-			if kind, _, _ := parseDevice(device); kind == "cuda" && !strings.Contains(device, ":") && launch.Size > 1 {
-				device = fmt.Sprintf("cuda:%d", launch.LocalRank) // one GPU per local rank, as torchrun does
+			device, monitorDevice, err := rankDevice(c.String("device"), launch, os.Getenv, os.Setenv)
+			if err != nil {
+				return err
 			}
 			be, release, err := openDevice(device, c.Bool("bf16"))
 			if err != nil {
@@ -177,7 +178,7 @@ func init() {
 				return err
 			}
 			opts.Comm = comm
-			mon, peak := openMonitor(c.String("device"), func(f string, a ...any) {
+			mon, peak := openMonitor(monitorDevice, func(f string, a ...any) {
 				fmt.Fprintf(errw, "rerank: "+f+"\n", a...)
 			})
 			opts.Monitor = mon
@@ -223,4 +224,40 @@ func init() {
 			return nil
 		},
 	})
+}
+
+// rankDevice picks each rank's GPU for --device cuda under a launcher:
+// the LOCAL_RANK-th visible one, as torchrun users expect
+// (cuda:LOCAL_RANK). The process is given that GPU alone, through
+// CUDA_VISIBLE_DEVICES set before CUDA starts, and opens it as cuda:0, so
+// that every thread of the process sees it as its current device. It
+// returns the device to open and the physical one (for NVML, which
+// ignores CUDA_VISIBLE_DEVICES). An explicit cuda:N is kept as it is.
+func rankDevice(device string, l dist.Launch, getenv func(string) string, setenv func(string, string) error) (open, physical string, err error) {
+	kind, _, err := parseDevice(device)
+	if err != nil || kind != "cuda" || strings.Contains(device, ":") || l.Size <= 1 {
+		return device, device, err
+	}
+	visible := getenv("CUDA_VISIBLE_DEVICES")
+	ids := []string{}
+	for _, v := range strings.Split(visible, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			ids = append(ids, v)
+		}
+	}
+	pick := strconv.Itoa(l.LocalRank)
+	if visible != "" {
+		if l.LocalRank >= len(ids) {
+			return "", "", fmt.Errorf("local rank %d of %s needs a GPU, but CUDA_VISIBLE_DEVICES=%q lists %d: start at most %d processes per machine", l.LocalRank, l.Launcher, visible, len(ids), len(ids))
+		}
+		pick = ids[l.LocalRank]
+	}
+	if err := setenv("CUDA_VISIBLE_DEVICES", pick); err != nil {
+		return "", "", err
+	}
+	physical = "cuda"
+	if _, err := strconv.Atoi(pick); err == nil {
+		physical = "cuda:" + pick
+	}
+	return "cuda:0", physical, nil
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/rerank-go/rerank/dist"
 )
 
 const bundledTokenizer = "../../examples/bert-uncased-tokenizer"
@@ -108,4 +110,56 @@ func TestInitCLIErrors(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+func TestRankDevice(t *testing.T) {
+	two := func(local int) dist.Launch {
+		return dist.Launch{Launcher: "torchrun", Size: 4, Rank: local, LocalRank: local}
+	}
+	tests := []struct {
+		name, device, visible string
+		launch                dist.Launch
+		open, physical, set   string
+		err                   string
+	}{
+		{"one process", "cuda", "", dist.Launch{Size: 1}, "cuda", "cuda", "", ""},
+		{"cpu", "cpu", "", two(1), "cpu", "cpu", "", ""},
+		{"explicit ordinal kept", "cuda:0", "", two(1), "cuda:0", "cuda:0", "", ""},
+		{"local rank", "cuda", "", two(1), "cuda:0", "cuda:1", "1", ""},
+		{"within visible", "cuda", "4,5,6,7", two(2), "cuda:0", "cuda:6", "6", ""},
+		{"uuid", "cuda", "GPU-abc,GPU-def", two(1), "cuda:0", "cuda", "GPU-def", ""},
+		{"too few visible", "cuda", "0,1", two(3), "", "", "", "lists 2"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			set := ""
+			open, phys, err := rankDevice(tc.device, tc.launch,
+				func(string) string { return tc.visible },
+				func(k, v string) error { require.Equal(t, "CUDA_VISIBLE_DEVICES", k); set = v; return nil })
+			if tc.err != "" {
+				require.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.open, open)
+			assert.Equal(t, tc.physical, phys)
+			assert.Equal(t, tc.set, set)
+		})
+	}
+}
+
+func TestTrainDDPFlags(t *testing.T) {
+	model, data := trainFixture(t)
+	base := []string{"train", "--model", model, "--train-data", data, "--output-dir", filepath.Join(t.TempDir(), "out"),
+		"--max-steps", "1", "--per-device-train-batch-size", "2", "--query-max-len", "8", "--passage-max-len", "16", "--quiet"}
+	_, _, err := runTrainCLI(t, append(base, "--ddp-backend", "gloo")...)
+	require.ErrorContains(t, err, `--ddp-backend "gloo": want nccl, mpi or none`)
+
+	// torchrun's variables on the cpu: the cpu backend is MPI.
+	t.Setenv("WORLD_SIZE", "2")
+	t.Setenv("RANK", "0")
+	_, _, err = runTrainCLI(t, base...)
+	require.ErrorContains(t, err, "mpirun -np 2")
+	_, _, err = runTrainCLI(t, append(base, "--ddp-backend", "none")...)
+	require.ErrorContains(t, err, "--ddp-backend none with a world of 2")
 }
