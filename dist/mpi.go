@@ -115,13 +115,17 @@ func (c *mpiComm) Stats() Stats {
 	return c.stats
 }
 
-// wait polls req until it completes, the timeout passes or MPI fails.
-// Polling starts fast and backs off to 1 ms, so short collectives cost
-// microseconds and long ones little CPU.
+// wait polls req until it completes, the timeout passes, the stop
+// context is done or MPI fails. Open MPI moves a non-blocking collective
+// forward only inside MPI calls, so wait calls MPI_Test back to back
+// (yielding to other goroutines) for the first seconds, the time a
+// reduction of a large model takes, and only then backs off to one test
+// per millisecond: a rank far behind costs little CPU.
 func (c *mpiComm) wait(op string, req *C.MPI_Request) error {
-	deadline := time.Now().Add(c.timeout)
+	t0 := time.Now()
+	deadline, spin := t0.Add(c.timeout), t0.Add(spinFor)
 	pause := time.Duration(0)
-	for i := 0; ; i++ {
+	for {
 		var flag C.int
 		if rc := C.rk_mpi_test(req, &flag); rc != 0 {
 			return &RankError{Op: op, Rank: -1, Err: mpiError(rc)}
@@ -134,15 +138,21 @@ func (c *mpiComm) wait(op string, req *C.MPI_Request) error {
 			return &RankError{Op: op, Rank: -1, Err: errStopped}
 		default:
 		}
-		if time.Now().After(deadline) {
+		now := time.Now()
+		if now.After(deadline) {
 			return &RankError{Op: op, Rank: -1, Timeout: c.timeout}
 		}
-		if i > 100 {
-			pause = min(max(pause*2, time.Microsecond), time.Millisecond)
-			time.Sleep(pause)
+		if now.Before(spin) {
+			runtime.Gosched()
+			continue
 		}
+		pause = min(max(pause*2, 10*time.Microsecond), time.Millisecond)
+		time.Sleep(pause)
 	}
 }
+
+// spinFor is how long wait polls without sleeping.
+const spinFor = 5 * time.Second
 
 // collective runs one non-blocking collective started by start on buf
 // (pinned while MPI holds it) and waits for it.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -101,4 +102,58 @@ func TestMPITimeout(t *testing.T) {
 	err = c.AllReduce(make([]float32, 4), Sum)
 	fmt.Printf("rank 0 error: %v\n", err)
 	os.Exit(3)
+}
+
+// TestMPIAllReduceTimeWorker times all-reduces of RERANK_MPI_BENCH_MB
+// megabytes between 2 ranks that are both ready (after a barrier).
+func TestMPIAllReduceTimeWorker(t *testing.T) {
+	mb := os.Getenv("RERANK_MPI_BENCH_MB")
+	if !mpitest.Worker() || mb == "" {
+		t.Skip("a rank of BenchmarkMPIAllReduce")
+	}
+	var n int
+	_, err := fmt.Sscan(mb, &n)
+	require.NoError(t, err)
+	c, err := Open(Options{Backend: MPI, Timeout: time.Minute})
+	require.NoError(t, err)
+	buf := make([]float32, n<<20/4)
+	require.NoError(t, c.AllReduce(buf, Mean)) // warm: connections, pages
+	var total time.Duration
+	const reps = 3
+	for range reps {
+		require.NoError(t, c.Barrier())
+		t0 := time.Now()
+		require.NoError(t, c.AllReduce(buf, Mean))
+		total += time.Since(t0)
+	}
+	if c.Rank() == 0 {
+		fmt.Printf("allreduce-seconds %.4f\n", total.Seconds()/reps)
+	}
+	require.NoError(t, c.Close())
+}
+
+// BenchmarkMPIAllReduce: the all-reduce of MiniLM's (91 MB) and base's
+// (438 MB) gradients between 2 ranks on this machine (TCP over loopback):
+// go test -tags mpi -run '^$' -bench MPIAllReduce -benchtime 1x ./dist/
+func BenchmarkMPIAllReduce(b *testing.B) {
+	if mpitest.Worker() {
+		b.Skip()
+	}
+	for _, mb := range []int{91, 438} {
+		b.Run(fmt.Sprintf("%dMB", mb), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				out, err := mpitest.Run(b, 2, "TestMPIAllReduceTimeWorker", 5*time.Minute, fmt.Sprintf("RERANK_MPI_BENCH_MB=%d", mb))
+				require.NoError(b, err, out)
+				var s float64
+				for _, line := range strings.Split(out, "\n") {
+					if v, ok := strings.CutPrefix(line, "allreduce-seconds "); ok {
+						fmt.Sscan(v, &s)
+					}
+				}
+				require.Positive(b, s, out)
+				b.ReportMetric(s, "s/allreduce")
+				b.ReportMetric(float64(mb)/s, "MB/s")
+			}
+		})
+	}
 }

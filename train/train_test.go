@@ -52,7 +52,7 @@ var words = strings.Fields("protein cell gene cancer virus brain heart blood dru
 
 // microData writes n FlagEmbedding lines: the positive repeats the
 // query's words, the negatives are other words.
-func microData(t *testing.T, n int, scores bool) string {
+func microData(t testing.TB, n int, scores bool) string {
 	t.Helper()
 	var ex []flagdata.Example
 	for i := 0; i < n; i++ {

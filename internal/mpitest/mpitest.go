@@ -25,7 +25,7 @@ func Worker() bool { return os.Getenv(WorkerEnv) != "" }
 // and mpirun's error. It skips the test when mpirun is missing (fails
 // under CI=true) and kills the job after timeout. Running as root sets
 // Open MPI's run-as-root variables.
-func Run(t *testing.T, np int, name string, timeout time.Duration, env ...string) (string, error) {
+func Run(t testing.TB, np int, name string, timeout time.Duration, env ...string) (string, error) {
 	t.Helper()
 	mpirun, err := exec.LookPath("mpirun")
 	if err != nil {
@@ -37,7 +37,7 @@ func Run(t *testing.T, np int, name string, timeout time.Duration, env ...string
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	args := []string{"-np", itoa(np), "--oversubscribe", "--bind-to", "none",
-		"--mca", "btl", "self,tcp", "--mca", "btl_tcp_if_include", "lo",
+		"--mca", "btl", "self,vader,tcp", "--mca", "btl_tcp_if_include", "lo",
 		"--mca", "oob_tcp_if_include", "lo",
 		"-x", WorkerEnv + "=1"}
 	for _, e := range env {
