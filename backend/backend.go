@@ -101,9 +101,6 @@ type Backend interface {
 	// with op(X) = Xᵀ when the flag is set. op(A) is m×k, op(B) is k×n and
 	// C is m×n. With beta = 0, C is not read.
 	Gemm(transA, transB bool, m, n, k int, alpha float32, a Buf, lda int, b Buf, ldb int, beta float32, c Buf, ldc int)
-	// GemmBatched runs batch independent Gemms; matrix i of A starts at
-	// i*strideA, and likewise for B and C.
-	GemmBatched(transA, transB bool, m, n, k int, alpha float32, a Buf, lda, strideA int, b Buf, ldb, strideB int, beta float32, c Buf, ldc, strideC int, batch int)
 
 	// AddBias adds bias[c] to y[r*cols+c] for every row r.
 	AddBias(y, bias Buf, rows, cols int)

@@ -178,12 +178,12 @@ func batchedCase(bf16 bool) opCase {
 			const batch, S, d, ld = 3, 40, 32, 96
 			ga, ca := e.rand(batch*S*ld, 1)
 			gc, cc := e.out(batch * S * S)
-			e.g.GemmBatched(false, true, S, S, d, 0.25, ga, ld, S*ld, ga.Slice(d, ga.Len()-d), ld, S*ld, 0, gc, S, S*S, batch)
+			e.g.gemmBatched(false, true, S, S, d, 0.25, ga, ld, S*ld, ga.Slice(d, ga.Len()-d), ld, S*ld, 0, gc, S, S*S, batch)
 			e.c.GemmBatched(false, true, S, S, d, 0.25, ca, ld, S*ld, ca.Slice(d, ca.Len()-d), ld, S*ld, 0, cc, S, S*S, batch)
 			e.expect("scores", gc, cc, tol)
 			gd, cd := e.out(batch * S * ld)
 			e.g.Fill(gd, 0)
-			e.g.GemmBatched(false, false, S, d, S, 1, gc, S, S*S, ga, ld, S*ld, 0, gd, ld, S*ld, batch)
+			e.g.gemmBatched(false, false, S, d, S, 1, gc, S, S*S, ga, ld, S*ld, 0, gd, ld, S*ld, batch)
 			e.c.GemmBatched(false, false, S, d, S, 1, cc, S, S*S, ca, ld, S*ld, 0, cd, ld, S*ld, batch)
 			e.expect("context", gd, cd, tol)
 		},

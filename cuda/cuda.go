@@ -68,7 +68,7 @@ type block struct {
 type Options struct {
 	// Device is the CUDA device ordinal.
 	Device int
-	// BF16 runs Gemm, GemmBatched and attention (forward and backward) on
+	// BF16 runs Gemm and attention (forward and backward) on
 	// tensor cores with bf16 operands (rounded from the float32 buffers) and
 	// float32 accumulation. Everything else stays float32.
 	BF16 bool

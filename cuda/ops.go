@@ -78,12 +78,13 @@ func (b *Backend) gemmSpans(op string, transA, transB bool, m, n, k int, a backe
 
 // Gemm implements backend.Backend.
 func (b *Backend) Gemm(transA, transB bool, m, n, k int, alpha float32, a backend.Buf, lda int, bb backend.Buf, ldb int, beta float32, c backend.Buf, ldc int) {
-	b.GemmBatched(transA, transB, m, n, k, alpha, a, lda, 0, bb, ldb, 0, beta, c, ldc, 0, 1)
+	b.gemmBatched(transA, transB, m, n, k, alpha, a, lda, 0, bb, ldb, 0, beta, c, ldc, 0, 1)
 }
 
-// GemmBatched implements backend.Backend. With Options.BF16 the operands
-// are rounded to bf16 in scratch memory and multiplied on tensor cores.
-func (b *Backend) GemmBatched(transA, transB bool, m, n, k int, alpha float32, a backend.Buf, lda, strideA int, bb backend.Buf, ldb, strideB int, beta float32, c backend.Buf, ldc, strideC int, batch int) {
+// gemmBatched runs batch independent Gemms; matrix i of A starts at
+// i*strideA, and likewise for B and C. With Options.BF16 the operands are
+// rounded to bf16 in scratch memory and multiplied on tensor cores.
+func (b *Backend) gemmBatched(transA, transB bool, m, n, k int, alpha float32, a backend.Buf, lda, strideA int, bb backend.Buf, ldb, strideB int, beta float32, c backend.Buf, ldc, strideC int, batch int) {
 	const op = "Gemm"
 	if !b.ok() || !b.own(op, a, bb, c) {
 		return

@@ -4,8 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/bits"
 	"math/rand/v2"
+
+	"github.com/rerank-go/rerank/internal/mathx"
 )
 
 // SamplerConfig configures FlagEmbedding's group sampler.
@@ -130,7 +131,7 @@ func (s *Sampler) startEpoch(epoch int) {
 		// rebuilds it without storing it.
 		r := rand.NewPCG(s.cfg.Seed, uint64(epoch)+1)
 		for i := len(s.order) - 1; i > 0; i-- {
-			j := uniform(r, i+1)
+			j := mathx.Uniform(r, i+1)
 			s.order[i], s.order[j] = s.order[j], s.order[i]
 		}
 	}
@@ -157,7 +158,7 @@ func (s *Sampler) Next() Batch {
 func (s *Sampler) group(i int) Group {
 	e := &s.ex[i]
 	g := Group{Example: i, Query: e.Query, Prompt: e.Prompt}
-	g.PosIndex = uniform(s.draw, len(e.Pos))
+	g.PosIndex = mathx.Uniform(s.draw, len(e.Pos))
 	g.Passages = append(make([]string, 0, s.cfg.GroupSize), e.Pos[g.PosIndex])
 	if need := s.cfg.GroupSize - 1; need > 0 {
 		reps := (need + len(e.Neg) - 1) / len(e.Neg)
@@ -173,7 +174,7 @@ func (s *Sampler) group(i int) Group {
 		// Partial Fisher-Yates: the first need entries are a uniform
 		// sample without replacement, in random order.
 		for k := 0; k < need; k++ {
-			j := k + uniform(s.draw, len(pool)-k)
+			j := k + mathx.Uniform(s.draw, len(pool)-k)
 			pool[k], pool[j] = pool[j], pool[k]
 		}
 		g.NegIndex = pool[:need:need]
@@ -189,21 +190,6 @@ func (s *Sampler) group(i int) Group {
 		}
 	}
 	return g
-}
-
-// uniform returns an integer in [0, n) from r without modulo bias
-// (Lemire's method), fixed here so that sequences never change with the
-// Go version.
-func uniform(r *rand.PCG, n int) int {
-	un := uint64(n)
-	hi, lo := bits.Mul64(r.Uint64(), un)
-	if lo < un {
-		thresh := -un % un
-		for lo < thresh {
-			hi, lo = bits.Mul64(r.Uint64(), un)
-		}
-	}
-	return int(hi)
 }
 
 // State captures the sampler's position for a checkpoint.

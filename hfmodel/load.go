@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -81,7 +82,7 @@ func Load(be backend.Backend, dir string, opts LoadOptions) (*nn.Model, *Loaded,
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", dir, err)
 		}
-		if !sameShape(ti.Shape, p.Shape) {
+		if !slices.Equal(ti.Shape, p.Shape) {
 			return nil, nil, fmt.Errorf("%s: tensor %q has shape %v, but config.json implies %v for %s: the config and the weights do not belong together",
 				dir, name, ti.Shape, p.Shape, p.Name)
 		}
@@ -141,18 +142,6 @@ func findTensor(set *safetensors.Set, name, pre string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TokenizerFiles are the files Save copies from the source directory, as

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -368,7 +369,7 @@ func (a *Adapters) loadTensors(f *safetensors.File, path string) error {
 		if err != nil {
 			return fmt.Errorf("%s: tensor %q: %w", path, key, err)
 		}
-		if !sameShape(shape, p.Shape) {
+		if !slices.Equal(shape, p.Shape) {
 			return fmt.Errorf("%s: tensor %q has shape %v, want %v for %s (r=%d and the base model's config): is the adapter for another base model?",
 				path, key, shape, p.Shape, p.Name, a.Config.R)
 		}
@@ -392,16 +393,4 @@ func moduleOf(name string) string {
 		}
 	}
 	return name
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/rerank-go/rerank/internal/mathx"
 )
 
 // GroupSoftmaxCE is FlagEmbedding's cross-encoder loss: the logits of N =
@@ -28,15 +30,7 @@ func AppendGroupSoftmaxCE(dst, logits []float32, groupSize int) (float32, []floa
 	var loss float64
 	for b := 0; b < B; b++ {
 		row := logits[b*groupSize : (b+1)*groupSize]
-		mx := math.Inf(-1)
-		for _, v := range row {
-			mx = math.Max(mx, float64(v))
-		}
-		var sum float64
-		for _, v := range row {
-			sum += math.Exp(float64(v) - mx)
-		}
-		lse := mx + math.Log(sum)
+		lse := mathx.LogSumExp(row)
 		loss += lse - float64(row[0])
 		for j, v := range row {
 			g := math.Exp(float64(v)-lse) / float64(B)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/rerank-go/rerank/internal/mathx"
 	"github.com/rerank-go/rerank/nn"
 )
 
@@ -79,27 +80,10 @@ func DistillLoss(logits []float32, groupSize int, teacher []float64) (float64, [
 	for b := 0; b < B; b++ {
 		s := logits[b*groupSize : (b+1)*groupSize]
 		tch := teacher[b*groupSize : (b+1)*groupSize]
-		// teacher softmax
-		tm := math.Inf(-1)
-		for _, v := range tch {
-			tm = math.Max(tm, v)
-		}
-		var tz float64
-		for _, v := range tch {
-			tz += math.Exp(v - tm)
-		}
-		// student log-softmax
-		sm := math.Inf(-1)
-		for _, v := range s {
-			sm = math.Max(sm, float64(v))
-		}
-		var sz float64
-		for _, v := range s {
-			sz += math.Exp(float64(v) - sm)
-		}
-		lse := sm + math.Log(sz)
+		// teacher softmax, student log-softmax
+		tlse, lse := mathx.LogSumExp(tch), mathx.LogSumExp(s)
 		for j := range s {
-			t := math.Exp(tch[j]-tm) / tz
+			t := math.Exp(tch[j] - tlse)
 			kd -= t * (float64(s[j]) - lse)
 			// d/ds_j of -Σ t·log_softmax(s) = softmax(s)_j - t_j (Σt = 1)
 			grad[b*groupSize+j] += float32((math.Exp(float64(s[j])-lse) - t) / float64(B))

@@ -221,7 +221,9 @@ func goGemm(transA, transB bool, lo, hi, n, k int, alpha float32, a []float32, l
 // goGemmTile is the number of C's columns goGemm accumulates at once.
 const goGemmTile = 256
 
-// GemmBatched implements backend.Backend.
+// GemmBatched runs batch independent Gemms; matrix i of A starts at
+// i*strideA, and likewise for B and C. It is not part of backend.Backend
+// (nothing but tests calls it).
 func (bk *Backend) GemmBatched(transA, transB bool, m, n, k int, alpha float32, a backend.Buf, lda, strideA int, b backend.Buf, ldb, strideB int, beta float32, c backend.Buf, ldc, strideC int, batch int) {
 	aa, bb, cc := f(a), f(b), f(c)
 	for i := 0; i < batch; i++ {

@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math"
-	"math/bits"
 	"math/rand/v2"
 	"runtime"
 	"sort"
@@ -30,6 +29,7 @@ import (
 
 	"github.com/rerank-go/rerank/bm25"
 	"github.com/rerank-go/rerank/flagdata"
+	"github.com/rerank-go/rerank/internal/mathx"
 )
 
 // Scorer scores (query, passage) pairs with a cross-encoder: one score per
@@ -301,18 +301,6 @@ func rngFor(seed uint64, i int) *rand.PCG {
 	return rand.NewPCG(seed, h.Sum64())
 }
 
-func uniform(r *rand.PCG, n int) int {
-	un := uint64(n)
-	hi, lo := bits.Mul64(r.Uint64(), un)
-	if lo < un {
-		thresh := -un % un
-		for lo < thresh {
-			hi, lo = bits.Mul64(r.Uint64(), un)
-		}
-	}
-	return int(hi)
-}
-
 // termSet is the set of analyzed terms of a text.
 func termSet(s string) map[string]struct{} {
 	m := map[string]struct{}{}
@@ -426,7 +414,7 @@ func mineOne(ctx context.Context, pool *Pool, s *bm25.Searcher, qi int, q *Query
 	}
 	var picked []int
 	for k := 0; k < len(order) && len(picked) < opts.NegativeNumber; k++ {
-		j := k + uniform(r, len(order)-k)
+		j := k + mathx.Uniform(r, len(order)-k)
 		order[k], order[j] = order[j], order[k]
 		if nearDup(cands[order[k]]) {
 			st.NearDuplicates++
@@ -448,7 +436,7 @@ func mineOne(ctx context.Context, pool *Pool, s *bm25.Searcher, qi int, q *Query
 		}
 		var extra []int
 		for tries := 0; len(chosen)+len(extra) < opts.NegativeNumber && tries < 20*opts.NegativeNumber; tries++ {
-			c := uniform(r, len(pool.IDs))
+			c := mathx.Uniform(r, len(pool.IDs))
 			if taken[c] || excluded[c] || posText[normText(pool.Passages[c])] || nearDup(c) {
 				continue
 			}
