@@ -57,6 +57,9 @@ func Load(be backend.Backend, dir string, opts LoadOptions) (*nn.Model, *Loaded,
 		return nil, nil, err
 	}
 	defer set.Close()
+	if err := checkWeights(dir, cfg, set); err != nil {
+		return nil, nil, err
+	}
 	m, err := nn.New(be, cfg.Config)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", dir, err)

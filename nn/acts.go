@@ -15,6 +15,9 @@ type acts struct {
 	imem backend.IntBuf
 
 	n, s int // shape the views are carved for
+	// carved is the number of values the views take (actsSize; tests
+	// check that the two agree).
+	carved int
 	// rows is the number of token rows the dense layers compute: n·s, or
 	// with packing the real tokens' rows only.
 	rows   int
@@ -112,25 +115,7 @@ func (a *acts) ensure(m *Model, n, s, rows int, packed, noGrad bool) error {
 	if ckpt || noGrad {
 		nPer = 1
 	}
-	perSize := 3*T*H + save + T*H + T*H + 2*T + T*H + 2*T*I + T*H + 2*T
-	size := T*H + 2*T + (L+1)*T*H + nPer*perSize +
-		4*n*H + // xCls, ctxCls, dctxCls, qCls
-		4*n*H + n*c.NumLabels + // head
-		n*c.NumLabels + 4*n*H + // head backward
-		4*T*H + 3*T*H + T*I // layer backward
-	if noGrad {
-		// No backward scratch; within the one layer set, the GELU runs in
-		// place (f2 = f1) and the output residual reuses the attention
-		// residual's memory (r2 = r1).
-		size -= n*c.NumLabels + 4*n*H + 4*T*H + 3*T*H + T*I
-		size -= T*I + T*H
-	}
-	if packed {
-		size += 4 * T * H // qkvP, ctxP
-		if !noGrad {
-			size += 4 * T * H // dctxPad, dqkvPad
-		}
-	}
+	size := actsSize(c, n, s, save, ckpt, packed, noGrad)
 	if a.mem == nil || a.mem.Len() < size {
 		if a.mem != nil {
 			m.be.Free(a.mem)
@@ -213,6 +198,7 @@ func (a *acts) ensure(m *Model, n, s, rows int, packed, noGrad bool) error {
 		}
 	}
 	a.n, a.s, a.rows, a.ckpt, a.packed, a.noGrad, a.tiled = n, s, rows, ckpt, packed, noGrad, tiled
+	a.carved = off
 	return nil
 }
 

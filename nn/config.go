@@ -69,6 +69,15 @@ type Config struct {
 	NumLabels int
 }
 
+// Bounds of Config.Validate: far above every real encoder (XLM-R large:
+// 250002 tokens, 1024 wide, 24 layers; 560M parameters).
+const (
+	MaxVocab  = 1 << 24
+	MaxDim    = 1 << 16
+	MaxLayers = 1 << 10
+	MaxParams = 1 << 36
+)
+
 // HeadDim is the width of one attention head.
 func (c Config) HeadDim() int { return c.Hidden / c.Heads }
 
@@ -88,6 +97,26 @@ func (c Config) Validate() error {
 	pos("max_position_embeddings", c.MaxPositions)
 	pos("type_vocab_size", c.TypeVocab)
 	pos("num_labels", c.NumLabels)
+	// Upper bounds, far above every real checkpoint, keep the sizes below
+	// (and every product of them) from overflowing and keep an absurd
+	// config from allocating anything.
+	for _, d := range []struct {
+		name   string
+		v, max int
+	}{{"vocab_size", c.VocabSize, MaxVocab}, {"hidden_size", c.Hidden, MaxDim}, {"num_hidden_layers", c.Layers, MaxLayers},
+		{"num_attention_heads", c.Heads, MaxDim}, {"intermediate_size", c.Intermediate, MaxDim},
+		{"max_position_embeddings", c.MaxPositions, MaxDim}, {"type_vocab_size", c.TypeVocab, MaxDim}, {"num_labels", c.NumLabels, MaxDim}} {
+		if d.v > d.max {
+			errs = append(errs, fmt.Errorf("%s %d is more than rerank supports (%d)", d.name, d.v, d.max))
+		}
+	}
+	if len(errs) == 0 && c.Hidden > 0 && c.Layers > 0 && c.VocabSize > 0 {
+		// Within the bounds the count fits a 64-bit int; it is the one
+		// New allocates (the same layout).
+		if n := NumParams(c); n > MaxParams {
+			errs = append(errs, fmt.Errorf("the config describes %d parameters (%d GiB as float32), more than rerank supports (%d)", n, n*4>>30, MaxParams))
+		}
+	}
 	if c.Heads > 0 && c.Hidden%c.Heads != 0 {
 		errs = append(errs, fmt.Errorf("hidden_size %d is not a multiple of num_attention_heads %d", c.Hidden, c.Heads))
 	}

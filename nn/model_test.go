@@ -224,6 +224,9 @@ func TestConfigValidate(t *testing.T) {
 		{"pad", func(c *nn.Config) { c.PadID = 99 }, "outside the vocabulary"},
 		{"dropout", func(c *nn.Config) { c.HiddenDropout = 1 }, "hidden_dropout_prob"},
 		{"layers", func(c *nn.Config) { c.Layers = 0 }, "num_hidden_layers"},
+		{"absurd width", func(c *nn.Config) { c.Hidden = 1000000000 }, "hidden_size 1000000000 is more than rerank supports"},
+		{"absurd depth", func(c *nn.Config) { c.Layers = 1000000 }, "num_hidden_layers 1000000 is more than"},
+		{"too many parameters", func(c *nn.Config) { c.VocabSize, c.Hidden, c.Heads = 1<<24, 1<<14, 1 }, "parameters (1033 GiB as float32), more than rerank supports"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := tinyConfig(nn.BERT)

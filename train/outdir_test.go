@@ -53,6 +53,18 @@ func TestStaleTemporariesRemoved(t *testing.T) {
 	assert.Contains(t, p.msgs, "removed 2 temporaries left by an interrupted run (.checkpoint-4.tmp-123)")
 }
 
+// TestShortGroupsAreSaid: examples with fewer negatives than the group
+// size takes are reported, with the first one's place.
+func TestShortGroupsAreSaid(t *testing.T) {
+	model, data := microModel(t), microData(t, 10, false)
+	a := microArgs(t, model, data)
+	a.MaxSteps, a.SaveSteps, a.TrainGroupSize = 1, 0, 8
+	var p recorder
+	_, err := Run(context.Background(), cpu.New(), a, Options{Progress: &p})
+	require.NoError(t, err)
+	assert.Contains(t, p.msgs, "10 of 10 training examples have fewer than the 7 negatives {train_group_size} 8 takes (the first: "+data+":1 has 5): their negatives are repeated, as FlagEmbedding does")
+}
+
 // TestOverwriteOutputDir: a non-empty output directory is refused; with
 // OverwriteOutputDir the earlier run's files go and other files stay.
 func TestOverwriteOutputDir(t *testing.T) {

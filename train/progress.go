@@ -11,6 +11,8 @@ import (
 // into a progress bar on a terminal and into plain lines in a log.
 type Progress interface {
 	// Message reports an event in words: one line, without a newline.
+	// It names training arguments as {field} (JSON names); FormatFields
+	// renders them.
 	Message(msg string)
 	// Step reports a finished optimizer step.
 	Step(s StepInfo)

@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/rerank-go/rerank/backend"
@@ -56,6 +57,12 @@ type Options struct {
 	// GPU monitor; nil on the CPU): Metrics go into every metrics.jsonl
 	// record.
 	Monitor Monitor
+	// AvailableMemory is the host memory the run may take, 0 for what
+	// the machine (or its cgroup) has available now. Run estimates its
+	// needs from the model's config before allocating (EstimateMemory) and
+	// refuses a run that cannot fit, with both figures. Backends with
+	// their own memory (a GPU) are not checked.
+	AvailableMemory int64
 	// Comm runs the training data-parallel over the processes of a
 	// launch (package dist; nil is one process). Every rank calls Run
 	// with the same Args; rank 0 alone writes files and progress.
@@ -211,6 +218,9 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 	if resumeDir != "" && args.LoraRank == 0 {
 		modelDir = resumeDir
 	}
+	if err := t.checkMemory(modelDir); err != nil {
+		return nil, err
+	}
 	net, info, err := hfmodel.Load(be, modelDir, hfmodel.LoadOptions{Seed: args.Seed})
 	if err != nil {
 		return nil, err
@@ -264,6 +274,23 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 	examples, err := flagdata.Load(args.TrainData, flagdata.Options{RequireScores: args.Loss == "distill"})
 	if err != nil {
 		return nil, err
+	}
+	if need := args.TrainGroupSize - 1; need > 0 {
+		// FlagEmbedding repeats the negatives of such groups; say so.
+		short, first := 0, -1
+		for i, e := range examples {
+			if len(e.Neg) < need {
+				short++
+				if first < 0 {
+					first = i
+				}
+			}
+		}
+		if short > 0 {
+			e := examples[first]
+			t.progressf("%d of %d training examples have fewer than the %d negatives {train_group_size} %d takes (the first: %s:%d has %d): their negatives are repeated, as FlagEmbedding does",
+				short, len(examples), need, args.TrainGroupSize, e.File, e.Line, len(e.Neg))
+		}
 	}
 	t.samp, err = flagdata.NewSampler(examples, flagdata.SamplerConfig{
 		GroupSize: args.TrainGroupSize, BatchSize: args.PerDeviceTrainBatchSize * world, Seed: args.Seed, Distill: args.Loss == "distill",
@@ -346,6 +373,32 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 		return nil, err
 	}
 	return t.loop(ctx)
+}
+
+// checkMemory compares the run's memory estimate with what is available
+// on a CPU backend, before the model is loaded.
+func (t *trainer) checkMemory(modelDir string) error {
+	if !strings.HasPrefix(t.be.Name(), "cpu") {
+		return nil
+	}
+	cfg, err := hfmodel.ReadConfig(modelDir)
+	if err != nil {
+		return nil // Load says what is wrong
+	}
+	avail := t.opts.AvailableMemory
+	if avail <= 0 {
+		var ok bool
+		if avail, ok = AvailableMemory(); !ok {
+			return nil
+		}
+	}
+	if err := checkMemory(t.be, cfg.Config, t.args, avail); err != nil {
+		return err
+	}
+	if e, err := EstimateMemory(t.be, cfg.Config, t.args); err == nil {
+		t.progressf("memory: about %s needed, %s available", e, fmtBytes(avail))
+	}
+	return nil
 }
 
 func (t *trainer) progressf(format string, a ...any) {

@@ -50,7 +50,7 @@ func newTrainProgress(w io.Writer, status func() string) *trainProgress {
 // Message prints one line, ending the bar's line first.
 func (p *trainProgress) Message(msg string) {
 	p.endBarLine()
-	fmt.Fprintln(p.w, strings.TrimRight(msg, "\n"))
+	fmt.Fprintln(p.w, train.FormatFields(strings.TrimRight(msg, "\n"), trainFlag))
 }
 
 // Step shows a finished step: step, loss, learning rate, pairs per
