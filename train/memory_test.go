@@ -118,6 +118,3 @@ func readJSON(path string, v any) error {
 	}
 	return json.Unmarshal(data, v)
 }
-
-
-
