@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Corpus is a BEIR corpus.jsonl: {"_id", "title", "text"} per line.
@@ -55,6 +56,21 @@ type Query struct {
 // Qrels maps query id -> document id -> grade (> 0 only).
 type Qrels map[string]map[string]int
 
+// InvalidUTF8 is the error of a line that is not valid UTF-8 (Go's JSON
+// decoder would turn the bad bytes into U+FFFD silently; Python's json,
+// which BEIR and FlagEmbedding use, fails on them).
+func InvalidUTF8(path string, line int, b []byte) error {
+	off := 0
+	for off < len(b) {
+		r, n := utf8.DecodeRune(b[off:])
+		if r == utf8.RuneError && n <= 1 {
+			break
+		}
+		off += n
+	}
+	return fmt.Errorf("%s:%d: invalid UTF-8 at byte %d of the line (0x%x): save the file as UTF-8", path, line, off+1, b[off])
+}
+
 // eachJSONLine calls fn with every non-blank line of a JSON Lines file.
 func eachJSONLine(path string, fn func(line int, b []byte) error) error {
 	f, err := os.Open(path)
@@ -66,6 +82,9 @@ func eachJSONLine(path string, fn func(line int, b []byte) error) error {
 	for line := 1; ; line++ {
 		b, err := br.ReadBytes('\n')
 		if t := bytes.TrimSpace(b); len(t) > 0 {
+			if !utf8.Valid(t) {
+				return InvalidUTF8(path, line, t)
+			}
 			if ferr := fn(line, t); ferr != nil {
 				return ferr
 			}

@@ -44,6 +44,7 @@ func TestParseValidation(t *testing.T) {
 				assert.JSONEq(t, `["2"]`, string(ex.Extra["neg_ids"]))
 			}},
 		{name: "missing neg", line: `{"query":"q","pos":["p"]}`, want: []string{`t.jsonl:1: field "neg": missing`}},
+		{name: "invalid UTF-8", line: "{\"query\":\"caf\xe9\",\"pos\":[\"p\"],\"neg\":[\"n\"]}", want: []string{`t.jsonl:1: invalid UTF-8 at byte 14 of the object (0xe9)`}},
 		{name: "missing neg allowed", line: `{"query":"q","pos":["p"]}`, opts: Options{AllowMissingNeg: true}},
 		{name: "empty neg", line: `{"query":"q","pos":["p"],"neg":[]}`, want: []string{`field "neg": empty`}},
 		{name: "empty pos", line: `{"query":"q","pos":[],"neg":["n"]}`, want: []string{`field "pos": empty`}},

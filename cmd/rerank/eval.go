@@ -155,6 +155,13 @@ func runEval(c *cli.Context, rec *specRecorder) error {
 	if err != nil {
 		return err
 	}
+	// The library takes 0 for its default; here the report prints what
+	// was asked, so the flags must be what runs.
+	for _, f := range []string{"permutations", "bootstrap"} {
+		if n := c.Int(f); n < 1 {
+			return fmt.Errorf("--%s: must be at least 1, got %d", f, n)
+		}
+	}
 
 	// Judgments, corpus and queries.
 	var col *eval.Collection
@@ -192,6 +199,12 @@ func runEval(c *cli.Context, rec *specRecorder) error {
 	}
 	if len(qrels) == 0 {
 		return errors.New("the qrels have no judged queries")
+	}
+	if known != nil {
+		if miss := qrels.MissingDocs(known); len(miss) > 0 {
+			fmt.Fprintf(c.App.ErrWriter, "rerank eval: warning: the qrels judge %d documents relevant that the corpus lacks (%s): no ranking can retrieve them, so recall and nDCG stay below 1\n",
+				len(miss), strings.Join(miss[:min(len(miss), 5)], ", "))
+		}
 	}
 	judged := cands[:0:0]
 	for _, cd := range cands {
@@ -258,6 +271,10 @@ func runEval(c *cli.Context, rec *specRecorder) error {
 		})
 		if err != nil {
 			return fmt.Errorf("--model %s: %w", spec.Model, err)
+		}
+		if m, ok := s.(interface{ MaxLen() int }); ok && c.Int("max-len") > m.MaxLen() {
+			fmt.Fprintf(c.App.ErrWriter, "rerank eval: %s takes at most %d tokens (its position table): --max-len %d is capped to %d\n",
+				spec.Model, m.MaxLen(), c.Int("max-len"), m.MaxLen())
 		}
 		run, err := eval.Rerank(ctx, s, judged, queries, passages, eval.RerankOptions{
 			TopK: c.Int("rerank-top-k"), BatchSize: c.Int("batch-size"),

@@ -196,6 +196,8 @@ func TestEvalErrors(t *testing.T) {
 		{"corpus given as candidates", []string{"--beir", dir, "--qrels", filepath.Join(dir, "qrels", "dev.tsv"), "--candidates", filepath.Join(dir, "corpus.jsonl")}, "neither \"doc_ids\""},
 		{"stray argument", append(base, "extra"), "unexpected arguments"},
 		{"missing candidates flag", []string{"--beir", dir}, "candidates"},
+		{"no permutations", append(base, "--permutations", "0"), "--permutations: must be at least 1, got 0"},
+		{"negative bootstrap", append(base, "--bootstrap", "-1"), "--bootstrap: must be at least 1, got -1"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
