@@ -1,0 +1,31 @@
+package dist_test
+
+import (
+	"fmt"
+	"log"
+
+	"github.com/rerank-go/rerank/dist"
+)
+
+// Open the communicator of the launch this process belongs to and reduce
+// gradients over its ranks. Started without a launcher (no mpirun or
+// torchrun variables) it is the single-process communicator, whose
+// collectives leave the data as it is; train.Options.Comm takes it.
+func Example() {
+	launch, err := dist.Detect(func(string) string { return "" }) // a plain start: no launcher
+	if err != nil {
+		log.Fatal(err)
+	}
+	c, err := dist.Open(dist.Options{Device: "cpu", Launch: &launch})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	grads := []float32{0.5, -1}
+	if err := c.AllReduce(grads, dist.Sum); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(c.Name(), "rank", c.Rank(), "of", c.Size(), grads)
+	// Output:
+	// none rank 0 of 1 [0.5 -1]
+}
