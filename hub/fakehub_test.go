@@ -1,0 +1,268 @@
+package hub
+
+import (
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// fakeHub serves the Hub's endpoints the way huggingface.co does, on a
+// loopback port:
+//
+//	GET  /api/models/{repo}/revision/{rev}   {"id", "sha", "siblings": [{"rfilename"}]}
+//	HEAD /{repo}/resolve/{rev}/{file}        small files: 200, ETag = git blob sha1
+//	                                         LFS files: 302 to /cdn/<sha256>, X-Linked-Etag, X-Linked-Size
+//	GET  /{repo}/resolve/{rev}/{file}        the same, with the body for small files
+//	GET  /cdn/<sha256>                       the LFS object, with Range support
+//
+// every answer carrying X-Repo-Commit, and refusals carrying X-Error-Code
+// and X-Error-Message as the Hub sends them.
+type fakeHub struct {
+	t     *testing.T
+	srv   *httptest.Server
+	mu    sync.Mutex
+	repos map[string]*fakeRepo
+	// granted is the token that may read gated repositories.
+	granted string
+	// cut: LFS objects whose next GET stops after this many bytes.
+	cut map[string]int
+	// corrupt: LFS objects served with a flipped byte.
+	corrupt map[string]bool
+	log     []string // "METHOD path [range]"
+}
+
+type fakeRepo struct {
+	refs    map[string]string            // branch or tag -> commit
+	commits map[string]map[string][]byte // commit -> file -> content
+	gated   bool
+}
+
+func newFakeHub(t *testing.T) *fakeHub {
+	h := &fakeHub{t: t, repos: map[string]*fakeRepo{}, cut: map[string]int{}, corrupt: map[string]bool{}}
+	h.srv = httptest.NewServer(http.HandlerFunc(h.serve))
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+// add creates or extends a repository with one commit (the given 40-hex
+// id) that branch points to.
+func (h *fakeHub) add(repo, branch, commit string, files map[string][]byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.repos[repo]
+	if r == nil {
+		r = &fakeRepo{refs: map[string]string{}, commits: map[string]map[string][]byte{}}
+		h.repos[repo] = r
+	}
+	r.commits[commit] = files
+	r.refs[branch] = commit
+}
+
+func isLFS(name string) bool {
+	return strings.HasSuffix(name, ".safetensors") || strings.HasSuffix(name, ".bin") || strings.HasSuffix(name, ".model")
+}
+
+func sha256Hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+func gitSHA1(b []byte) string {
+	h := sha1.New()
+	fmt.Fprintf(h, "blob %d\x00", len(b))
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func (h *fakeHub) requests(prefix string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, l := range h.log {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+func refuse(w http.ResponseWriter, status int, code, msg string, commit string) {
+	if code != "" {
+		w.Header().Set("X-Error-Code", code)
+	}
+	w.Header().Set("X-Error-Message", msg)
+	if commit != "" {
+		w.Header().Set("X-Repo-Commit", commit)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+func (h *fakeHub) serve(w http.ResponseWriter, req *http.Request) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	entry := req.Method + " " + req.URL.EscapedPath()
+	if rg := req.Header.Get("Range"); rg != "" {
+		entry += " " + rg
+	}
+	h.log = append(h.log, entry)
+	p := req.URL.Path
+	auth := req.Header.Get("Authorization")
+	if auth != "" && auth != "Bearer "+h.granted && auth != "Bearer reader" {
+		refuse(w, 401, "", "Invalid credentials in Authorization header", "")
+		return
+	}
+	if obj, ok := strings.CutPrefix(p, "/cdn/"); ok {
+		h.serveObject(w, req, obj)
+		return
+	}
+	var repoName, rev, file string
+	api := false
+	if rest, ok := strings.CutPrefix(p, "/api/models/"); ok {
+		i := strings.Index(rest, "/revision/")
+		if i < 0 {
+			refuse(w, 404, "", "Not Found", "")
+			return
+		}
+		repoName, rev, api = rest[:i], rest[i+len("/revision/"):], true
+	} else {
+		i := strings.Index(p, "/resolve/")
+		if i < 0 {
+			refuse(w, 404, "", "Not Found", "")
+			return
+		}
+		repoName = strings.TrimPrefix(p[:i], "/")
+		rev, file, _ = strings.Cut(p[i+len("/resolve/"):], "/")
+	}
+	repo := h.repos[repoName]
+	if repo == nil {
+		// Without a token the Hub answers 401 for a repository it will
+		// not show, with a token 404.
+		status := 404
+		if auth == "" {
+			status = 401
+		}
+		refuse(w, status, "RepoNotFound", "Repository not found", "")
+		return
+	}
+	commit, ok := repo.refs[rev]
+	if !ok {
+		if _, isCommit := repo.commits[rev]; isCommit {
+			commit = rev
+		} else {
+			refuse(w, 404, "RevisionNotFound", "Invalid rev id: "+rev, "")
+			return
+		}
+	}
+	files := repo.commits[commit]
+	if api {
+		var sib []map[string]string
+		names := make([]string, 0, len(files))
+		for n := range files {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			sib = append(sib, map[string]string{"rfilename": n})
+		}
+		gated := any(false)
+		if repo.gated {
+			gated = "manual"
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"id": repoName, "sha": commit, "siblings": sib, "gated": gated, "private": false})
+		return
+	}
+	if repo.gated && auth != "Bearer "+h.granted {
+		status := 403
+		if auth == "" {
+			status = 401
+		}
+		refuse(w, status, "GatedRepo", "Access to model "+repoName+" is restricted and you are not in the authorized list. Visit https://huggingface.co/"+repoName+" to ask for access.", commit)
+		return
+	}
+	data, ok := files[file]
+	if !ok {
+		refuse(w, 404, "EntryNotFound", file+" does not exist on \""+rev+"\"", commit)
+		return
+	}
+	w.Header().Set("X-Repo-Commit", commit)
+	if isLFS(file) {
+		sum := sha256Hex(data)
+		w.Header().Set("X-Linked-Etag", `"`+sum+`"`)
+		w.Header().Set("X-Linked-Size", strconv.Itoa(len(data)))
+		w.Header().Set("ETag", `W/"`+gitSHA1([]byte(sum))+`"`)
+		w.Header().Set("Location", h.srv.URL+"/cdn/"+sum)
+		w.WriteHeader(http.StatusFound)
+		return
+	}
+	w.Header().Set("ETag", `"`+gitSHA1(data)+`"`)
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	w.WriteHeader(200)
+	if req.Method == http.MethodGet {
+		w.Write(data)
+	}
+}
+
+// serveObject serves an LFS object by sha256, honouring Range.
+func (h *fakeHub) serveObject(w http.ResponseWriter, req *http.Request, sum string) {
+	var data []byte
+	for _, r := range h.repos {
+		for _, files := range r.commits {
+			for _, d := range files {
+				if sha256Hex(d) == sum {
+					data = d
+				}
+			}
+		}
+	}
+	if data == nil {
+		w.WriteHeader(404)
+		return
+	}
+	if h.corrupt[sum] {
+		data = append([]byte(nil), data...)
+		data[len(data)/2] ^= 0xff
+	}
+	start := 0
+	if rg := req.Header.Get("Range"); rg != "" {
+		s, ok := strings.CutPrefix(rg, "bytes=")
+		s, _, _ = strings.Cut(s, "-")
+		n, err := strconv.Atoi(s)
+		if !ok || err != nil || n >= len(data) {
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", len(data)))
+			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+			return
+		}
+		start = n
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", n, len(data)-1, len(data)))
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)-start))
+	w.Header().Set("Accept-Ranges", "bytes")
+	if start > 0 {
+		w.WriteHeader(http.StatusPartialContent)
+	} else {
+		w.WriteHeader(200)
+	}
+	body := data[start:]
+	if n, ok := h.cut[sum]; ok {
+		delete(h.cut, sum)
+		w.Write(body[:n])
+		w.(http.Flusher).Flush()
+		// Drop the connection mid-body, as a network failure would.
+		if hj, ok := w.(http.Hijacker); ok {
+			if c, _, err := hj.Hijack(); err == nil {
+				c.Close()
+			}
+		}
+		return
+	}
+	w.Write(body)
+}
