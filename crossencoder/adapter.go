@@ -1,15 +1,17 @@
 package crossencoder
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
+	"github.com/rerank-go/rerank/hub"
 	"github.com/rerank-go/rerank/lora"
 	"github.com/rerank-go/rerank/nn"
 )
 
 // WithAdapter returns a scorer for the model with the LoRA adapter (PEFT
-// format) in dir applied unmerged: it reads this model's weights in place
+// format) in dir (or a Hugging Face Hub id, resolved by Options.Hub) applied unmerged: it reads this model's weights in place
 // (no copy) and adds only the adapter's low-rank weights, its head, and
 // its own queue and activations, so that many adapters serve over one
 // copy of a base model at once. Its scores equal those of the merged
@@ -24,6 +26,11 @@ func (m *Model) WithAdapter(name, dir string) (*Model, error) {
 	if !m.eng.frozen {
 		return nil, errors.New("crossencoder: adapters go on a model made by Load, whose weights do not change")
 	}
+	resolved, err := m.opts.Hub.Dir(context.Background(), dir, hub.Adapter)
+	if err != nil {
+		return nil, fmt.Errorf("adapter %s: %w", dir, err)
+	}
+	dir = resolved
 	base := m.Net // not m: the adapter's workers must not keep m alive
 	load := func() (*nn.Model, error) {
 		net, err := base.Share(true)

@@ -33,6 +33,7 @@ import (
 
 	"github.com/rerank-go/rerank/backend"
 	"github.com/rerank-go/rerank/hfmodel"
+	"github.com/rerank-go/rerank/hub"
 	"github.com/rerank-go/rerank/lora"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/tokenize"
@@ -68,10 +69,13 @@ type Options struct {
 	// through 1/(1+e^−x) (FlagReranker's normalize=True): scores in
 	// [0, 1], in the same order.
 	Sigmoid bool
-	// Adapter is a LoRA adapter directory (PEFT format) merged into the
-	// model on Load; "" for none. To serve several adapters over one base
-	// model, use Model.WithAdapter instead.
+	// Adapter is a LoRA adapter (PEFT format: a directory or a Hugging
+	// Face Hub id) merged into the model on Load; "" for none. To serve
+	// several adapters over one base model, use Model.WithAdapter instead.
 	Adapter string
+	// Hub resolves Hugging Face Hub ids given for the model or the
+	// adapter; nil means hub.FromEnv().
+	Hub *hub.Client
 	// Seed draws a fresh head when the directory holds a plain encoder.
 	Seed uint64
 	// OnPass, when set, is called after every forward pass (from the
@@ -117,7 +121,7 @@ type Model struct {
 	Net    *nn.Model
 	Tok    *tokenize.Tokenizer
 	Config *hfmodel.Config // nil when built with New
-	Dir    string          // the directory Load read, "" for New
+	Dir    string          // the directory Load read (a Hub id's cached snapshot), "" for New
 
 	trunc tokenize.Truncation
 	opts  Options
@@ -129,8 +133,15 @@ type Model struct {
 }
 
 // LoadTokenizer reads the tokenizer.json of a model directory (or the file
-// itself).
+// itself, or the tokenizer of a Hugging Face Hub id, through hub.FromEnv).
 func LoadTokenizer(path string) (*tokenize.Tokenizer, error) {
+	if _, err := os.Stat(path); err != nil && hub.IsRef(path) {
+		dir, err := (*hub.Client)(nil).Dir(context.Background(), path, hub.Tokenizer)
+		if err != nil {
+			return nil, fmt.Errorf("load tokenizer: %w", err)
+		}
+		path = dir
+	}
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		f := filepath.Join(path, "tokenizer.json")
 		if _, err := os.Stat(f); err != nil {
@@ -145,9 +156,14 @@ func LoadTokenizer(path string) (*tokenize.Tokenizer, error) {
 	return tok, nil
 }
 
-// Load reads a model directory onto be: weights and config with package
-// hfmodel, tokenizer.json from the same directory.
-func Load(be backend.Backend, dir string, opts Options) (*Model, error) {
+// Load reads a model onto be: weights and config with package hfmodel,
+// tokenizer.json from the same directory. ref is a model directory or a
+// Hugging Face Hub id ("org/name[@revision]"), resolved by opts.Hub.
+func Load(be backend.Backend, ref string, opts Options) (*Model, error) {
+	dir, err := opts.Hub.Dir(context.Background(), ref, hub.Model)
+	if err != nil {
+		return nil, err
+	}
 	tok, err := LoadTokenizer(dir)
 	if err != nil {
 		return nil, err
@@ -157,7 +173,11 @@ func Load(be backend.Backend, dir string, opts Options) (*Model, error) {
 		return nil, err
 	}
 	if opts.Adapter != "" {
-		ad, err := lora.Load(net, opts.Adapter)
+		adapterDir, err := opts.Hub.Dir(context.Background(), opts.Adapter, hub.Adapter)
+		if err != nil {
+			return nil, fmt.Errorf("adapter: %w", err)
+		}
+		ad, err := lora.Load(net, adapterDir)
 		if err != nil {
 			return nil, fmt.Errorf("adapter %s: %w", opts.Adapter, err)
 		}

@@ -1,6 +1,7 @@
 package crossencoder
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"os"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/rerank-go/rerank/backend"
 	"github.com/rerank-go/rerank/hfmodel"
+	"github.com/rerank-go/rerank/hub"
 	"github.com/rerank-go/rerank/internal/atomicfile"
 	"github.com/rerank-go/rerank/nn"
 )
@@ -58,9 +60,10 @@ type InitOptions struct {
 	// DefaultArch takes the preset's own architecture (Shape.Arch)
 	// instead of Arch.
 	DefaultArch bool
-	Tokenizer   string // tokenizer.json, or a directory holding it
+	Tokenizer   string // tokenizer.json, a directory holding it, or a Hugging Face Hub id
 	Output      string
 	Seed        uint64
+	Hub         *hub.Client // resolves a Hub id given as Tokenizer; nil: hub.FromEnv()
 }
 
 // PresetConfig returns the model config of a preset for a tokenizer with
@@ -90,6 +93,13 @@ func PresetConfig(preset string, arch nn.Arch, vocab, pad int) (nn.Config, error
 // Init writes a randomly initialised cross-encoder directory (config.json,
 // model.safetensors and the tokenizer files) and returns its config.
 func Init(be backend.Backend, o InitOptions) (nn.Config, error) {
+	if _, err := os.Stat(o.Tokenizer); err != nil && hub.IsRef(o.Tokenizer) {
+		dir, err := o.Hub.Dir(context.Background(), o.Tokenizer, hub.Tokenizer)
+		if err != nil {
+			return nn.Config{}, fmt.Errorf("init: --tokenizer: %w", err)
+		}
+		o.Tokenizer = dir
+	}
 	tok, err := LoadTokenizer(o.Tokenizer)
 	if err != nil {
 		return nn.Config{}, err

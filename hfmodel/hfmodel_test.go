@@ -65,12 +65,23 @@ func TestRoundTripGolden(t *testing.T) {
 			out := t.TempDir()
 			require.NoError(t, hfmodel.Save(m, info.Config, out, src))
 			assert.Equal(t, tensorNames(t, filepath.Join(src, "model.safetensors")), tensorNames(t, filepath.Join(out, "model.safetensors")))
-			assert.Equal(t, configKeys(t, filepath.Join(src, "config.json")), configKeys(t, filepath.Join(out, "config.json")))
-			want, err := os.ReadFile(filepath.Join(src, "config.json"))
+			// The saved config is the golden one plus where it came from,
+			// as transformers' save_pretrained records it.
+			abs, err := filepath.Abs(src)
 			require.NoError(t, err)
-			got, err := os.ReadFile(filepath.Join(out, "config.json"))
+			assert.Equal(t, abs, info.Source)
+			wantKeys := append(configKeys(t, filepath.Join(src, "config.json")), "_name_or_path")
+			sort.Strings(wantKeys)
+			assert.Equal(t, wantKeys, configKeys(t, filepath.Join(out, "config.json")))
+			var want, got map[string]any
+			data, err := os.ReadFile(filepath.Join(src, "config.json"))
 			require.NoError(t, err)
-			assert.JSONEq(t, string(want), string(got))
+			require.NoError(t, json.Unmarshal(data, &want))
+			want["_name_or_path"] = abs
+			data, err = os.ReadFile(filepath.Join(out, "config.json"))
+			require.NoError(t, err)
+			require.NoError(t, json.Unmarshal(data, &got))
+			assert.Equal(t, want, got)
 
 			back, _, err := hfmodel.Load(cpu.New(), out, hfmodel.LoadOptions{})
 			require.NoError(t, err)

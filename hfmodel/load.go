@@ -1,6 +1,8 @@
 package hfmodel
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -11,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/rerank-go/rerank/backend"
+	"github.com/rerank-go/rerank/hub"
 	"github.com/rerank-go/rerank/internal/atomicfile"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/safetensors"
@@ -22,14 +25,21 @@ type LoadOptions struct {
 	// pooler when missing): weights from N(0, initializer_range²), zero
 	// biases.
 	Seed uint64
+	// Hub resolves a Hugging Face Hub id given instead of a directory;
+	// nil means hub.FromEnv().
+	Hub *hub.Client
 }
 
 // Loaded describes what Load found besides the weights.
 type Loaded struct {
 	Config *Config
-	// Dir is the directory the model was read from; Save copies its
-	// tokenizer files.
+	// Dir is the directory the model was read from (for a Hub id, its
+	// snapshot in the cache); Save copies its tokenizer files.
 	Dir string
+	// Source is where the model came from, as config.json's
+	// "_name_or_path" records it: the Hub id ("org/name"), or the
+	// absolute path of a local directory.
+	Source string
 	// Initialized lists the parameters that the checkpoint lacked and
 	// Load initialised (the head of a plain encoder checkpoint).
 	Initialized []string
@@ -38,8 +48,12 @@ type Loaded struct {
 	Unused []string
 }
 
-// Load reads a Hugging Face model directory (config.json plus
-// model.safetensors or a sharded model.safetensors.index.json) onto be.
+// Load reads a Hugging Face model onto be: config.json plus
+// model.safetensors or a sharded model.safetensors.index.json. ref is a
+// model directory or a Hub id ("org/name", "org/name@revision"), which
+// opts.Hub resolves through the Hugging Face cache, downloading what is
+// missing (see package hub). The config's "_name_or_path" is set to
+// where the model came from (Loaded.Source), so that Save records it.
 //
 // BertForSequenceClassification and XLMRobertaForSequenceClassification
 // load as they are. A plain encoder (BertModel, XLMRobertaModel, such as
@@ -47,11 +61,21 @@ type Loaded struct {
 // Tensor names may carry or lack the "bert."/"roberta." prefix, and old
 // LayerNorm gamma/beta names are accepted. F16 and BF16 weights are
 // converted to float32.
-func Load(be backend.Backend, dir string, opts LoadOptions) (*nn.Model, *Loaded, error) {
+func Load(be backend.Backend, ref string, opts LoadOptions) (*nn.Model, *Loaded, error) {
+	res, err := opts.Hub.Resolve(context.Background(), ref, hub.Model)
+	if err != nil {
+		return nil, nil, err
+	}
+	dir := res.Dir
 	cfg, err := ReadConfig(dir)
 	if err != nil {
 		return nil, nil, err
 	}
+	source := res.Repo
+	if source == "" {
+		source = hub.Provenance(dir)
+	}
+	cfg.Raw["_name_or_path"], _ = json.Marshal(source)
 	set, err := safetensors.OpenDir(dir)
 	if err != nil {
 		return nil, nil, err
@@ -64,7 +88,7 @@ func Load(be backend.Backend, dir string, opts LoadOptions) (*nn.Model, *Loaded,
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", dir, err)
 	}
-	info := &Loaded{Config: cfg, Dir: dir}
+	info := &Loaded{Config: cfg, Dir: dir, Source: source}
 	used := map[string]bool{}
 	rng := rand.New(rand.NewPCG(opts.Seed, 0x4ead))
 	pre := cfg.Arch.Prefix() + "."
@@ -149,10 +173,7 @@ func findTensor(set *safetensors.Set, name, pre string) (string, bool) {
 
 // TokenizerFiles are the files Save copies from the source directory, as
 // AutoTokenizer.save_pretrained writes them.
-var TokenizerFiles = []string{
-	"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-	"vocab.txt", "sentencepiece.bpe.model", "added_tokens.json",
-}
+var TokenizerFiles = hub.TokenizerFiles
 
 // Save writes m as a Hugging Face model directory: config.json (the
 // sequence-classification architecture, id2label/label2id), model.safetensors

@@ -252,7 +252,8 @@ type Resolved struct {
 
 // Resolve finds ref: a local path when one exists, else the Hub id in the
 // cache, downloading the files kind needs that the cache lacks (unless
-// Offline).
+// Offline). A ref that neither exists nor parses as a Hub id is returned
+// as a local path, for the caller's own "no such file" error.
 func (c *Client) Resolve(ctx context.Context, ref string, kind Kind) (*Resolved, error) {
 	if _, err := os.Stat(ref); err == nil {
 		abs, err := filepath.Abs(ref)
@@ -263,7 +264,13 @@ func (c *Client) Resolve(ctx context.Context, ref string, kind Kind) (*Resolved,
 	}
 	r, err := ParseRef(ref)
 	if err != nil {
-		return nil, fmt.Errorf("%s: no such file or directory, and %w", ref, err)
+		// Not a Hub id: a local path that does not exist, which the
+		// caller reports as it reports any missing file.
+		abs, aerr := filepath.Abs(ref)
+		if aerr != nil {
+			abs = ref
+		}
+		return &Resolved{Dir: ref, Source: abs}, nil
 	}
 	c = c.orEnv()
 	return c.resolve(ctx, r, kind)

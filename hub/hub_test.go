@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/rerank-go/rerank/internal/fakehub"
 )
 
 const (
@@ -38,8 +40,8 @@ func modelFiles(tag string) map[string][]byte {
 	}
 }
 
-func newClient(h *fakeHub, t *testing.T) *Client {
-	return &Client{Cache: filepath.Join(t.TempDir(), "hub"), Endpoint: h.srv.URL}
+func newClient(h *fakehub.Server, t *testing.T) *Client {
+	return &Client{Cache: filepath.Join(t.TempDir(), "hub"), Endpoint: h.URL}
 }
 
 func read(t *testing.T, p string) string {
@@ -50,9 +52,9 @@ func read(t *testing.T, p string) string {
 }
 
 func TestDownloadThenOffline(t *testing.T) {
-	h := newFakeHub(t)
+	h := fakehub.New(t)
 	files := modelFiles("a")
-	h.add("org/model", "main", commitA, files)
+	h.Add("org/model", "main", commitA, files)
 	c := newClient(h, t)
 	var events []Progress
 	c.Progress = func(p Progress) { events = append(events, p) }
@@ -68,9 +70,9 @@ func TestDownloadThenOffline(t *testing.T) {
 	// symlinks into blobs named by ETag (sha256 for LFS, git sha1 otherwise).
 	assert.Equal(t, commitA, read(t, filepath.Join(folder, "refs", "main")))
 	for name, blob := range map[string]string{
-		"model.safetensors": sha256Hex(files["model.safetensors"]),
-		"config.json":       gitSHA1(files["config.json"]),
-		"tokenizer.json":    gitSHA1(files["tokenizer.json"]),
+		"model.safetensors": fakehub.SHA256Hex(files["model.safetensors"]),
+		"config.json":       fakehub.GitSHA1(files["config.json"]),
+		"tokenizer.json":    fakehub.GitSHA1(files["tokenizer.json"]),
 	} {
 		link, err := os.Readlink(filepath.Join(res.Dir, name))
 		require.NoError(t, err, name)
@@ -97,21 +99,21 @@ func TestDownloadThenOffline(t *testing.T) {
 	assert.Equal(t, int64(len(files["model.safetensors"])), weights[0].Total)
 
 	// A second online run asks for the revision and downloads nothing.
-	before := len(h.requests("GET /cdn/"))
+	before := len(h.Requests("GET /cdn/"))
 	_, err = c.Resolve(context.Background(), "org/model", Model)
 	require.NoError(t, err)
-	assert.Len(t, h.requests("GET /cdn/"), before)
-	assert.Len(t, h.requests("HEAD "), 6, "one HEAD per needed file, first run only")
+	assert.Len(t, h.Requests("GET /cdn/"), before)
+	assert.Len(t, h.Requests("HEAD "), 6, "one HEAD per needed file, first run only")
 
 	// Fully offline, with the Hub gone.
-	h.srv.Close()
-	n := len(h.requests(""))
+	h.Close()
+	n := len(h.Requests(""))
 	off := *c
 	off.Offline = true
 	res2, err := off.Resolve(context.Background(), "org/model", Model)
 	require.NoError(t, err)
 	assert.Equal(t, res.Dir, res2.Dir)
-	assert.Len(t, h.requests(""), n, "offline sends nothing")
+	assert.Len(t, h.Requests(""), n, "offline sends nothing")
 
 	// Online but unreachable: the complete cached snapshot is used.
 	res3, err := c.Resolve(context.Background(), "org/model", Model)
@@ -120,24 +122,24 @@ func TestDownloadThenOffline(t *testing.T) {
 }
 
 func TestResumeCutDownload(t *testing.T) {
-	h := newFakeHub(t)
+	h := fakehub.New(t)
 	files := modelFiles("cut")
-	h.add("org/model", "main", commitA, files)
+	h.Add("org/model", "main", commitA, files)
 	weights := files["model.safetensors"]
-	sum := sha256Hex(weights)
+	sum := fakehub.SHA256Hex(weights)
 
 	t.Run("cut mid-body, resumed in the same call", func(t *testing.T) {
 		c := newClient(h, t)
-		h.cut[sum] = 100000
+		h.Cut(sum, 100000)
 		res, err := c.Resolve(context.Background(), "org/model", Model)
 		require.NoError(t, err)
 		assert.Equal(t, string(weights), read(t, filepath.Join(res.Dir, "model.safetensors")))
-		assert.Contains(t, h.requests("GET /cdn/"+sum), "GET /cdn/"+sum+" bytes=100000-")
+		assert.Contains(t, h.Requests("GET /cdn/"+sum), "GET /cdn/"+sum+" bytes=100000-")
 	})
 	t.Run("an earlier run's .incomplete file", func(t *testing.T) {
 		c := newClient(h, t)
 		c.Attempts = 1
-		h.cut[sum] = 12345
+		h.Cut(sum, 12345)
 		_, err := c.Resolve(context.Background(), "org/model", Model)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "run again to resume")
@@ -148,18 +150,18 @@ func TestResumeCutDownload(t *testing.T) {
 		res, err := c.Resolve(context.Background(), "org/model", Model)
 		require.NoError(t, err)
 		assert.Equal(t, string(weights), read(t, filepath.Join(res.Dir, "model.safetensors")))
-		assert.Contains(t, h.requests("GET /cdn/"+sum), "GET /cdn/"+sum+" bytes=12345-")
+		assert.Contains(t, h.Requests("GET /cdn/"+sum), "GET /cdn/"+sum+" bytes=12345-")
 		assert.NoFileExists(t, incomplete)
 	})
 }
 
 func TestCorruptedBlobDetected(t *testing.T) {
-	h := newFakeHub(t)
+	h := fakehub.New(t)
 	files := modelFiles("bad")
-	h.add("org/model", "main", commitA, files)
-	sum := sha256Hex(files["model.safetensors"])
+	h.Add("org/model", "main", commitA, files)
+	sum := fakehub.SHA256Hex(files["model.safetensors"])
 	c := newClient(h, t)
-	h.corrupt[sum] = true
+	h.Corrupt(sum, true)
 	_, err := c.Resolve(context.Background(), "org/model", Model)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "sha256")
@@ -171,7 +173,7 @@ func TestCorruptedBlobDetected(t *testing.T) {
 
 	// A corrupted partial file from an earlier run is detected after the
 	// resume and downloaded again from the start.
-	h.corrupt[sum] = false
+	h.Corrupt(sum, false)
 	bad := append([]byte(nil), files["model.safetensors"][:5000]...)
 	bad[10] ^= 1
 	require.NoError(t, os.WriteFile(filepath.Join(blobs, sum+".incomplete"), bad, 0o644))
@@ -181,17 +183,17 @@ func TestCorruptedBlobDetected(t *testing.T) {
 }
 
 func TestRefusals(t *testing.T) {
-	h := newFakeHub(t)
-	h.add("org/model", "main", commitA, modelFiles("a"))
-	h.add("org/gated", "main", commitA, modelFiles("g"))
-	h.repos["org/gated"].gated = true
-	h.granted = "granted-token"
+	h := fakehub.New(t)
+	h.Add("org/model", "main", commitA, modelFiles("a"))
+	h.Add("org/gated", "main", commitA, modelFiles("g"))
+	h.Repo("org/gated").Gated = true
+	h.Granted = "granted-token"
 	cases := []struct {
 		name, ref, token string
 		want             error
 		says             []string
 	}{
-		{"gated, no token", "org/gated", "", ErrGated, []string{"HTTP 401", "accept its conditions at " + h.srv.URL + "/org/gated", "set HF_TOKEN"}},
+		{"gated, no token", "org/gated", "", ErrGated, []string{"HTTP 401", "accept its conditions at " + h.URL + "/org/gated", "set HF_TOKEN"}},
 		{"gated, token not granted", "org/gated", "reader", ErrGated, []string{"HTTP 403", "not in the authorized list", "check that HF_TOKEN"}},
 		{"missing repo, no token", "org/nothing", "", ErrRepoNotFound, []string{"HTTP 401", "Repository not found", "private or gated"}},
 		{"missing repo, token", "org/nothing", "reader", ErrRepoNotFound, []string{"HTTP 404"}},
@@ -232,9 +234,9 @@ func TestRefusals(t *testing.T) {
 }
 
 func TestOfflineMissing(t *testing.T) {
-	h := newFakeHub(t)
+	h := fakehub.New(t)
 	files := modelFiles("a")
-	h.add("org/model", "main", commitA, files)
+	h.Add("org/model", "main", commitA, files)
 	c := newClient(h, t)
 	c.Offline = true
 
@@ -253,14 +255,14 @@ func TestOfflineMissing(t *testing.T) {
 	_, err = c.Resolve(context.Background(), "org/model", Model)
 	require.ErrorIs(t, err, ErrOffline)
 	assert.Contains(t, err.Error(), "config.json")
-	assert.Empty(t, h.requests("GET /cdn/"), "offline downloads nothing")
+	assert.Empty(t, h.Requests("GET /cdn/"), "offline downloads nothing")
 }
 
 func TestRevisions(t *testing.T) {
-	h := newFakeHub(t)
-	h.add("org/model", "main", commitA, modelFiles("old"))
-	h.add("org/model", "main", commitB, modelFiles("new"))
-	h.repos["org/model"].refs["v1"] = commitA
+	h := fakehub.New(t)
+	h.Add("org/model", "main", commitA, modelFiles("old"))
+	h.Add("org/model", "main", commitB, modelFiles("new"))
+	h.Repo("org/model").Refs["v1"] = commitA
 	c := newClient(h, t)
 	folder := filepath.Join(c.Cache, "models--org--model")
 
@@ -309,9 +311,9 @@ func writePythonCache(t *testing.T, cache string) string {
 	require.NoError(t, os.MkdirAll(filepath.Join(folder, "refs"), 0o755))
 	require.NoError(t, os.WriteFile(filepath.Join(folder, "refs", "main"), []byte(commitB), 0o644))
 	for name, body := range files {
-		etag := gitSHA1([]byte(body))
-		if isLFS(name) {
-			etag = sha256Hex([]byte(body))
+		etag := fakehub.GitSHA1([]byte(body))
+		if fakehub.IsLFS(name) {
+			etag = fakehub.SHA256Hex([]byte(body))
 		}
 		require.NoError(t, os.WriteFile(filepath.Join(folder, "blobs", etag), []byte(body), 0o644))
 		require.NoError(t, os.Symlink("../../blobs/"+etag, filepath.Join(snap, name)))
@@ -320,7 +322,7 @@ func writePythonCache(t *testing.T, cache string) string {
 }
 
 func TestPythonCacheReadWithoutDownload(t *testing.T) {
-	h := newFakeHub(t) // knows nothing: any download would fail
+	h := fakehub.New(t) // knows nothing: any download would fail
 	for _, offline := range []bool{true, false} {
 		c := newClient(h, t)
 		c.Offline = offline
@@ -328,7 +330,7 @@ func TestPythonCacheReadWithoutDownload(t *testing.T) {
 		if !offline {
 			// Online, the Hub is asked which commit main is; the files
 			// come from the cache.
-			h.add("BAAI/bge-reranker-base", "main", commitB, map[string][]byte{
+			h.Add("BAAI/bge-reranker-base", "main", commitB, map[string][]byte{
 				"config.json": nil, "model.safetensors.index.json": nil, "model-00001-of-00002.safetensors": nil,
 				"model-00002-of-00002.safetensors": nil, "tokenizer.json": nil, "sentencepiece.bpe.model": nil,
 			})
@@ -337,8 +339,8 @@ func TestPythonCacheReadWithoutDownload(t *testing.T) {
 		require.NoError(t, err, "offline=%v", offline)
 		assert.Equal(t, snap, res.Dir)
 		assert.Equal(t, "shard-2", read(t, filepath.Join(res.Dir, "model-00002-of-00002.safetensors")))
-		assert.Empty(t, h.requests("HEAD "), "no file metadata asked")
-		assert.Empty(t, h.requests("GET /cdn/"), "nothing downloaded")
+		assert.Empty(t, h.Requests("HEAD "), "no file metadata asked")
+		assert.Empty(t, h.Requests("GET /cdn/"), "nothing downloaded")
 		assert.Equal(t, "BAAI/bge-reranker-base", Provenance(res.Dir))
 	}
 }
@@ -357,9 +359,9 @@ func TestLocalPathFirst(t *testing.T) {
 	assert.Equal(t, abs, res.Source)
 	assert.Equal(t, abs, Provenance("org/model"))
 
-	_, err = c.Resolve(context.Background(), "./not/here", Model)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "no such file or directory")
+	res, err = c.Resolve(context.Background(), "./not/here", Model)
+	require.NoError(t, err, "not an id: left to the caller")
+	assert.Equal(t, "./not/here", res.Dir)
 }
 
 func TestParseRef(t *testing.T) {

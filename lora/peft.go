@@ -2,6 +2,7 @@ package lora
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rerank-go/rerank/hub"
 	"github.com/rerank-go/rerank/internal/atomicfile"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/safetensors"
@@ -35,7 +37,9 @@ func Key(p *nn.Param) string { return KeyPrefix + p.Name }
 // target_modules sorted, task_type SEQ_CLS, modules_to_save null (PEFT
 // adds the classifier from the task type) and inference_mode true.
 // use_rslora is written only when set (PEFT ≥ 0.7 knows it). baseModel
-// becomes base_model_name_or_path (null when empty).
+// becomes base_model_name_or_path (null when empty); a Hub id pinned to a
+// revision ("org/name@rev") is written as PEFT writes it, the id there
+// and the revision in "revision".
 func (c Config) ConfigJSON(baseModel string) ([]byte, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -51,6 +55,11 @@ func (c Config) ConfigJSON(baseModel string) ([]byte, error) {
 		targets = raw(sortedTargets(c.TargetModules))
 	}
 	var base json.RawMessage = json.RawMessage("null")
+	var revision json.RawMessage = json.RawMessage("null")
+	if r, err := hub.ParseRef(baseModel); err == nil && r.Revision != "" {
+		baseModel = r.Repo
+		revision = raw(r.Revision)
+	}
 	if baseModel != "" {
 		base = raw(baseModel)
 	}
@@ -79,7 +88,7 @@ func (c Config) ConfigJSON(baseModel string) ([]byte, error) {
 		"peft_type":               raw("LORA"),
 		"r":                       raw(c.R),
 		"rank_pattern":            json.RawMessage("{}"),
-		"revision":                json.RawMessage("null"),
+		"revision":                revision,
 		"target_modules":          targets,
 		"task_type":               raw("SEQ_CLS"),
 	}
@@ -158,11 +167,13 @@ type peftConfig struct {
 	RankPattern       json.RawMessage `json:"rank_pattern"`
 	AlphaPattern      json.RawMessage `json:"alpha_pattern"`
 	BaseModel         *string         `json:"base_model_name_or_path"`
+	Revision          *string         `json:"revision"`
 	UseDora           *bool           `json:"use_dora"`
 }
 
 // ReadConfig reads a PEFT adapter_config.json. It returns the Config and
-// base_model_name_or_path. Settings rerank cannot honour (another PEFT
+// base_model_name_or_path (with "@revision" appended when the config pins
+// a Hub id to a revision). Settings rerank cannot honour (another PEFT
 // type, fan_in_fan_out, rank/alpha patterns, layers_to_transform, DoRA)
 // are errors naming the field.
 func ReadConfig(dir string) (Config, string, error) {
@@ -259,12 +270,16 @@ func ParseConfig(path string, data []byte) (Config, string, error) {
 	base := ""
 	if pc.BaseModel != nil {
 		base = *pc.BaseModel
+		if pc.Revision != nil && *pc.Revision != "" && hub.IsRef(base) {
+			base += "@" + *pc.Revision
+		}
 	}
 	return c, base, errors.Join(errs...)
 }
 
-// Load reads a PEFT adapter directory (written by PEFT's save_pretrained
-// or by Save) and attaches it to m: the lora_A/lora_B weights, and the
+// Load reads a PEFT adapter (a directory written by PEFT's save_pretrained
+// or by Save, or a Hugging Face Hub id resolved by hub.FromEnv) and
+// attaches it to m: the lora_A/lora_B weights, and the
 // adapter's classification head, which replaces the base model's (Detach
 // restores it). Tensor names may carry PEFT's in-memory forms
 // (".lora_A.default.weight", "modules_to_save.default."), and may lack
@@ -273,6 +288,11 @@ func ParseConfig(path string, data []byte) (Config, string, error) {
 // itself trains and saves bias "none"). Trainable state is as after
 // Attach.
 func Load(m *nn.Model, dir string) (*Adapters, error) {
+	if _, err := os.Stat(dir); err != nil && hub.IsRef(dir) {
+		if dir, err = (*hub.Client)(nil).Dir(context.Background(), dir, hub.Adapter); err != nil {
+			return nil, fmt.Errorf("lora: %w", err)
+		}
+	}
 	cfg, base, err := ReadConfig(dir)
 	if err != nil {
 		return nil, err

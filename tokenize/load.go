@@ -1,6 +1,7 @@
 package tokenize
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
@@ -12,14 +13,24 @@ import (
 	"golang.org/x/text/unicode/norm"
 
 	sugar "github.com/sugarme/tokenizer"
+
+	"github.com/rerank-go/rerank/hub"
 )
 
-// Load reads a Hugging Face tokenizer.json, given as the file itself or as
-// a model directory that contains one.
+// Load reads a Hugging Face tokenizer.json, given as the file itself, as
+// a model directory that contains one, or as a Hugging Face Hub id
+// ("org/name[@revision]", resolved through the cache by hub.FromEnv).
 //
 // The file's own truncation and padding settings are ignored: the caller's
 // Truncation and batch options always apply.
 func Load(path string) (*Tokenizer, error) {
+	if _, err := os.Stat(path); err != nil && hub.IsRef(path) {
+		dir, err := (*hub.Client)(nil).Dir(context.Background(), path, hub.Tokenizer)
+		if err != nil {
+			return nil, fmt.Errorf("tokenize: %w", err)
+		}
+		path = dir
+	}
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		path = filepath.Join(path, "tokenizer.json")
 	}

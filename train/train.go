@@ -18,6 +18,7 @@ import (
 	"github.com/rerank-go/rerank/dist"
 	"github.com/rerank-go/rerank/flagdata"
 	"github.com/rerank-go/rerank/hfmodel"
+	"github.com/rerank-go/rerank/hub"
 	"github.com/rerank-go/rerank/internal/atomicfile"
 	"github.com/rerank-go/rerank/lora"
 	"github.com/rerank-go/rerank/nn"
@@ -70,6 +71,9 @@ type Options struct {
 	// BucketBytes is the size of the gradient buckets a DeviceComm (NCCL)
 	// reduces while the backward pass goes on (0: dist.BucketBytes, 25 MB).
 	BucketBytes int
+	// Hub resolves a Hugging Face Hub id given as the model
+	// (args.ModelDir); nil means hub.FromEnv().
+	Hub *hub.Client
 }
 
 // Monitor reports a device's state during training.
@@ -130,6 +134,10 @@ type trainer struct {
 	comm    dist.Comm
 	flat    []float32   // host buffer of the all-reduces and broadcasts
 	lossBuf backend.Buf // the loss on the device, for a DeviceComm
+	// base is the model's directory (a Hub id's cached snapshot), source
+	// where it came from (the Hub id, or the directory's absolute path),
+	// which an adapter records as base_model_name_or_path.
+	base, source string
 }
 
 // Run trains a model as args say, on be.
@@ -207,14 +215,19 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 		}
 	}
 
-	if st, err := os.Stat(args.ModelDir); err != nil || !st.IsDir() {
-		return nil, fieldErr("model_name_or_path", "%s: no such model directory (rerank init creates one)", args.ModelDir)
+	res, err := opts.Hub.Resolve(ctx, args.ModelDir, hub.Model)
+	if err != nil {
+		return nil, fieldErr("model_name_or_path", "%s: %v (give a model directory, which rerank init creates, or a Hugging Face Hub id)", args.ModelDir, err)
 	}
-	tok, err := crossencoder.LoadTokenizer(args.ModelDir)
+	if st, err := os.Stat(res.Dir); err != nil || !st.IsDir() {
+		return nil, fieldErr("model_name_or_path", "%s: no such model directory (rerank init creates one; a Hugging Face Hub id works too)", args.ModelDir)
+	}
+	t.base, t.source = res.Dir, res.Source
+	tok, err := crossencoder.LoadTokenizer(t.base)
 	if err != nil {
 		return nil, err
 	}
-	modelDir := args.ModelDir
+	modelDir := t.base
 	if resumeDir != "" && args.LoraRank == 0 {
 		modelDir = resumeDir
 	}
@@ -599,12 +612,12 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 // directory (with the tokenizer files), to dir.
 func (t *trainer) saveModel(dir string) error {
 	if t.lora == nil {
-		return hfmodel.Save(t.net, t.cfg, dir, t.args.ModelDir)
+		return hfmodel.Save(t.net, t.cfg, dir, t.base)
 	}
-	if err := t.lora.Save(dir, t.args.ModelDir); err != nil {
+	if err := t.lora.Save(dir, t.source); err != nil {
 		return err
 	}
-	return hfmodel.CopyTokenizer(t.args.ModelDir, dir)
+	return hfmodel.CopyTokenizer(t.base, dir)
 }
 
 // record builds one metrics.jsonl line: step, loss, learning_rate,

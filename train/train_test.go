@@ -21,6 +21,7 @@ import (
 	"github.com/rerank-go/rerank/flagdata"
 	"github.com/rerank-go/rerank/hfmodel"
 	"github.com/rerank-go/rerank/internal/sharedtest"
+	"github.com/rerank-go/rerank/lora"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/safetensors"
 )
@@ -167,6 +168,12 @@ func TestLoRAAdapterOutput(t *testing.T) {
 		assert.FileExists(t, filepath.Join(a.OutputDir, f))
 	}
 	assert.NoFileExists(t, filepath.Join(a.OutputDir, "model.safetensors"))
+	// The base is recorded by absolute path, so merge works from anywhere.
+	_, recorded, err := lora.ReadConfig(a.OutputDir)
+	require.NoError(t, err)
+	abs, err := filepath.Abs(model)
+	require.NoError(t, err)
+	assert.Equal(t, abs, recorded)
 	opts := crossencoder.Options{QueryMaxLen: 8, PassageMaxLen: 24}
 	_, err = crossencoder.New(res.Net, nil, opts)
 	require.Error(t, err, "New without a tokenizer")
@@ -392,7 +399,18 @@ func TestOutputMatchesGoldenLayout(t *testing.T) {
 		return k
 	}
 	assert.Equal(t, names(golden), names(a.OutputDir))
-	assert.Equal(t, keys(golden), keys(a.OutputDir))
+	// Plus where the model came from, as transformers' save_pretrained
+	// records a model loaded from a path.
+	want := append(keys(golden), "_name_or_path")
+	sort.Strings(want)
+	assert.Equal(t, want, keys(a.OutputDir))
+	var cfg map[string]any
+	js, err := os.ReadFile(filepath.Join(a.OutputDir, "config.json"))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(js, &cfg))
+	abs, err := filepath.Abs(model)
+	require.NoError(t, err)
+	assert.Equal(t, abs, cfg["_name_or_path"])
 }
 
 func TestLossesAndDistillation(t *testing.T) {

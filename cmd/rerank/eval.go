@@ -14,6 +14,7 @@ import (
 	"github.com/rerank-go/rerank/crossencoder"
 	"github.com/rerank-go/rerank/eval"
 	"github.com/rerank-go/rerank/eval/report"
+	"github.com/rerank-go/rerank/hub"
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -26,6 +27,7 @@ type scorerOptions struct {
 	BatchSize   int                     // --batch-size: pairs per forward pass
 	Device      string                  // --device: "" lets the engine choose
 	Long        crossencoder.LongPolicy // --long, --max-tokens-per-doc, --max-chunks-per-doc
+	Hub         *hub.Client             // resolves Hugging Face Hub ids given as --model or --adapter
 }
 
 // newScorer builds the reranker for one --model (a model directory) and its
@@ -266,6 +268,7 @@ func runEval(c *cli.Context, rec *specRecorder) error {
 			return err
 		}
 		s, err := newScorer(spec.Model, spec.Adapter, scorerOptions{
+			Hub:    hubClient(c),
 			MaxLen: c.Int("max-len"), QueryMaxLen: c.Int("query-max-len"),
 			BatchSize: c.Int("batch-size"), Device: c.String("device"), Long: long,
 		})

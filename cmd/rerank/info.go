@@ -22,7 +22,7 @@ func init() {
 				return fmt.Errorf("usage: rerank info MODEL_DIR")
 			}
 			dir := c.Args().First()
-			m, info, err := hfmodel.Load(cpu.New(), dir, hfmodel.LoadOptions{})
+			m, info, err := hfmodel.Load(cpu.New(), dir, hfmodel.LoadOptions{Hub: hubClient(c)})
 			if err != nil {
 				return err
 			}

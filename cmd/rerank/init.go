@@ -46,7 +46,7 @@ func init() {
 			}
 			cfg, err := crossencoder.Init(cpu.New(), crossencoder.InitOptions{
 				Preset: c.String("preset"), Arch: arch, DefaultArch: !c.IsSet("arch"), Tokenizer: c.String("tokenizer"),
-				Output: c.String("output"), Seed: c.Uint64("seed"),
+				Output: c.String("output"), Seed: c.Uint64("seed"), Hub: hubClient(c),
 			})
 			if err != nil {
 				return err

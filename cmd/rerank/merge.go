@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/rerank-go/rerank/backend/cpu"
 	"github.com/rerank-go/rerank/hfmodel"
+	"github.com/rerank-go/rerank/hub"
 	"github.com/rerank-go/rerank/lora"
 )
 
@@ -20,10 +22,11 @@ func init() {
 		UsageText: "rerank merge --model BASE --adapter DIR --output OUT",
 		Description: "Every wrapped weight becomes W + scaling·B·A and the head is the adapter's, so the output loads\n" +
 			"in transformers, FlagEmbedding and rerank without PEFT. --model defaults to the adapter's\n" +
-			"base_model_name_or_path when that is a local directory.",
+			"base_model_name_or_path: a local directory (absolute, or relative to the adapter) or a Hugging Face Hub id.\n" +
+			"--model and --adapter take Hub ids (org/name[@revision]) too.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Usage: "base model directory (config.json + model.safetensors)"},
-			&cli.StringFlag{Name: "adapter", Usage: "PEFT adapter directory (adapter_config.json + adapter_model.safetensors)", Required: true},
+			&cli.StringFlag{Name: "model", Usage: "base model directory (config.json + model.safetensors) or Hugging Face Hub id"},
+			&cli.StringFlag{Name: "adapter", Usage: "PEFT adapter directory (adapter_config.json + adapter_model.safetensors) or Hub id", Required: true},
 			&cli.StringFlag{Name: "output", Usage: "directory to write the merged model to", Required: true},
 		},
 		Action: runMerge,
@@ -31,7 +34,12 @@ func init() {
 }
 
 func runMerge(c *cli.Context) error {
-	adapterDir, out := c.String("adapter"), c.String("output")
+	hc := hubClient(c)
+	adapterRef, out := c.String("adapter"), c.String("output")
+	adapterDir, err := hc.Dir(context.Background(), adapterRef, hub.Adapter)
+	if err != nil {
+		return fmt.Errorf("merge: --adapter: %w", err)
+	}
 	base := c.String("model")
 	if base == "" {
 		_, recorded, err := lora.ReadConfig(adapterDir)
@@ -49,7 +57,7 @@ func runMerge(c *cli.Context) error {
 		}
 	}
 	be := cpu.New()
-	m, info, err := hfmodel.Load(be, base, hfmodel.LoadOptions{})
+	m, info, err := hfmodel.Load(be, base, hfmodel.LoadOptions{Hub: hc})
 	if err != nil {
 		return fmt.Errorf("merge: base model: %w", err)
 	}
@@ -63,7 +71,7 @@ func runMerge(c *cli.Context) error {
 	if err := ad.Merge(); err != nil {
 		return fmt.Errorf("merge: %w", err)
 	}
-	if err := hfmodel.Save(m, info.Config, out, base); err != nil {
+	if err := hfmodel.Save(m, info.Config, out, info.Dir); err != nil {
 		return fmt.Errorf("merge: %w", err)
 	}
 	// Tokenizer files saved next to the adapter take precedence.
@@ -71,12 +79,13 @@ func runMerge(c *cli.Context) error {
 		return fmt.Errorf("merge: %w", err)
 	}
 	fmt.Fprintf(c.App.Writer, "merged %d LoRA modules (r=%d, scaling %g) of %s into %s\n",
-		len(ad.List()), ad.Config.R, ad.Config.Scaling(), adapterDir, out)
+		len(ad.List()), ad.Config.R, ad.Config.Scaling(), adapterRef, out)
 	return nil
 }
 
-// resolveBase turns an adapter's base_model_name_or_path into a local
-// directory: as given, or relative to the adapter directory.
+// resolveBase turns an adapter's base_model_name_or_path into a model
+// reference: a local directory as given or relative to the adapter
+// directory, else a Hugging Face Hub id (which loading resolves).
 func resolveBase(adapterDir, recorded string) (string, error) {
 	if recorded == "" {
 		return "", fmt.Errorf("merge: %s records no base model (base_model_name_or_path is null): pass --model",
@@ -87,7 +96,10 @@ func resolveBase(adapterDir, recorded string) (string, error) {
 			return cand, nil
 		}
 	}
-	return "", fmt.Errorf("merge: the adapter's base model %q is not a local model directory (rerank does not download): pass --model", recorded)
+	if hub.IsRef(recorded) {
+		return recorded, nil
+	}
+	return "", fmt.Errorf("merge: the adapter's base model %q is neither a local model directory nor a Hugging Face Hub id: pass --model", recorded)
 }
 
 // samePath reports whether a and b name the same existing directory.

@@ -21,7 +21,7 @@ func longFlags() []cli.Flag {
 // with: score and serve.
 func modelFlags() []cli.Flag {
 	fs := []cli.Flag{
-		&cli.StringFlag{Name: "model", Required: true, Usage: "reranker model `DIR` (a Hugging Face model directory)"},
+		&cli.StringFlag{Name: "model", Required: true, Usage: "reranker model: a Hugging Face model `DIR` or Hub id (org/name[@revision])"},
 		&cli.IntFlag{Name: "max-len", Value: 512, Usage: "longest query+passage input in tokens"},
 		&cli.IntFlag{Name: "query-max-len", Usage: "longest query in tokens: FlagEmbedding's truncation with passage max length max-len − query-max-len (0: longest_first)"},
 		&cli.IntFlag{Name: "max-batch-tokens", Value: crossencoder.DefaultMaxBatchTokens, Usage: "most tokens of a forward pass, padding included: bounds activation memory"},
@@ -67,6 +67,7 @@ func truncationOptions(o *crossencoder.Options, maxLen, queryMaxLen int) error {
 func modelOptions(c *cli.Context) (crossencoder.Options, error) {
 	o := crossencoder.Options{
 		MaxBatchTokens: c.Int("max-batch-tokens"), BatchSize: c.Int("batch-size"), Workers: c.Int("workers"),
+		Hub: hubClient(c),
 	}
 	if err := truncationOptions(&o, c.Int("max-len"), c.Int("query-max-len")); err != nil {
 		return o, err

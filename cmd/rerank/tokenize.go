@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/rerank-go/rerank/hub"
 	"github.com/rerank-go/rerank/internal/atomicfile"
 	"github.com/rerank-go/rerank/tokenize"
 )
@@ -47,7 +48,13 @@ func runTokenize(c *cli.Context) error {
 	}
 	tr := tokenize.Truncation{Strategy: strategy, MaxLen: c.Int("max-len"),
 		QueryMaxLen: c.Int("query-max-len"), PassageMaxLen: c.Int("passage-max-len"), FullLengths: c.Bool("full-lengths")}
-	tok, err := tokenize.Load(c.String("tokenizer"))
+	tp := c.String("tokenizer")
+	if _, err := os.Stat(tp); err != nil && hub.IsRef(tp) {
+		if tp, err = localDir(c, tp, hub.Tokenizer); err != nil {
+			return fmt.Errorf("tokenize: %w", err)
+		}
+	}
+	tok, err := tokenize.Load(tp)
 	if err != nil {
 		return err
 	}

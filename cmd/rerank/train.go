@@ -152,7 +152,7 @@ func init() {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			opts := train.Options{}
+			opts := train.Options{Hub: hubClient(c)}
 			errw := c.App.ErrWriter
 			if errw == nil {
 				errw = os.Stderr

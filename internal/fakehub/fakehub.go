@@ -1,4 +1,7 @@
-package hub
+// Package fakehub is an in-process Hugging Face Hub for tests: it serves
+// the Hub's endpoints and headers on a loopback port and refuses where the
+// Hub refuses.
+package fakehub
 
 import (
 	"crypto/sha1"
@@ -8,6 +11,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,7 +20,7 @@ import (
 	"testing"
 )
 
-// fakeHub serves the Hub's endpoints the way huggingface.co does, on a
+// Server serves the Hub's endpoints the way huggingface.co does, on a
 // loopback port:
 //
 //	GET  /api/models/{repo}/revision/{rev}   {"id", "sha", "siblings": [{"rfilename"}]}
@@ -26,61 +31,108 @@ import (
 //
 // every answer carrying X-Repo-Commit, and refusals carrying X-Error-Code
 // and X-Error-Message as the Hub sends them.
-type fakeHub struct {
-	t     *testing.T
-	srv   *httptest.Server
-	mu    sync.Mutex
-	repos map[string]*fakeRepo
-	// granted is the token that may read gated repositories.
-	granted string
-	// cut: LFS objects whose next GET stops after this many bytes.
-	cut map[string]int
-	// corrupt: LFS objects served with a flipped byte.
-	corrupt map[string]bool
-	log     []string // "METHOD path [range]"
+type Server struct {
+	// URL is the endpoint (HF_ENDPOINT).
+	URL string
+	srv *httptest.Server
+	mu  sync.Mutex
+	// Repos holds the repositories; change it only under Lock.
+	repos map[string]*Repo
+	// Granted is the token that may read gated repositories; any other
+	// token except "reader" (a valid account without access) is refused
+	// as invalid credentials.
+	Granted string
+	cut     map[string]int  // LFS objects whose next GET stops after this many bytes
+	corrupt map[string]bool // LFS objects served with a flipped byte
+	log     []string        // "METHOD path [range]"
 }
 
-type fakeRepo struct {
-	refs    map[string]string            // branch or tag -> commit
-	commits map[string]map[string][]byte // commit -> file -> content
-	gated   bool
+// Repo is one model repository.
+type Repo struct {
+	Refs    map[string]string            // branch or tag -> commit
+	Commits map[string]map[string][]byte // commit -> file -> content
+	Gated   bool
 }
 
-func newFakeHub(t *testing.T) *fakeHub {
-	h := &fakeHub{t: t, repos: map[string]*fakeRepo{}, cut: map[string]int{}, corrupt: map[string]bool{}}
+// New starts a Hub on 127.0.0.1, closed when the test ends.
+func New(t testing.TB) *Server {
+	h := &Server{repos: map[string]*Repo{}, cut: map[string]int{}, corrupt: map[string]bool{}}
 	h.srv = httptest.NewServer(http.HandlerFunc(h.serve))
+	h.URL = h.srv.URL
 	t.Cleanup(h.srv.Close)
 	return h
 }
 
-// add creates or extends a repository with one commit (the given 40-hex
+// Close stops the server: later requests fail to connect.
+func (h *Server) Close() { h.srv.Close() }
+
+// Repo returns a repository (nil when absent).
+func (h *Server) Repo(name string) *Repo {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.repos[name]
+}
+
+// Cut makes the next download of the LFS object with this sha256 stop
+// after n bytes, the connection dropped.
+func (h *Server) Cut(sum string, n int) { h.mu.Lock(); h.cut[sum] = n; h.mu.Unlock() }
+
+// Corrupt serves the LFS object with this sha256 with one byte flipped.
+func (h *Server) Corrupt(sum string, on bool) { h.mu.Lock(); h.corrupt[sum] = on; h.mu.Unlock() }
+
+// AddDir adds a commit holding every file of dir (not recursive).
+func (h *Server) AddDir(t testing.TB, repo, branch, commit, dir string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{}
+	for _, e := range ents {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[e.Name()] = b
+	}
+	h.Add(repo, branch, commit, files)
+}
+
+// Add creates or extends a repository with one commit (the given 40-hex
 // id) that branch points to.
-func (h *fakeHub) add(repo, branch, commit string, files map[string][]byte) {
+func (h *Server) Add(repo, branch, commit string, files map[string][]byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	r := h.repos[repo]
 	if r == nil {
-		r = &fakeRepo{refs: map[string]string{}, commits: map[string]map[string][]byte{}}
+		r = &Repo{Refs: map[string]string{}, Commits: map[string]map[string][]byte{}}
 		h.repos[repo] = r
 	}
-	r.commits[commit] = files
-	r.refs[branch] = commit
+	r.Commits[commit] = files
+	r.Refs[branch] = commit
 }
 
-func isLFS(name string) bool {
+// IsLFS reports whether the Hub stores a file in LFS (weights, sentencepiece models).
+func IsLFS(name string) bool {
 	return strings.HasSuffix(name, ".safetensors") || strings.HasSuffix(name, ".bin") || strings.HasSuffix(name, ".model")
 }
 
-func sha256Hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+// SHA256Hex is an LFS object id.
+func SHA256Hex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 
-func gitSHA1(b []byte) string {
+// GitSHA1 is the ETag of a small file: its git blob id.
+func GitSHA1(b []byte) string {
 	h := sha1.New()
 	fmt.Fprintf(h, "blob %d\x00", len(b))
 	h.Write(b)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func (h *fakeHub) requests(prefix string) []string {
+// Requests lists the requests so far that start with prefix, as
+// "METHOD path" plus " bytes=N-" for a Range request.
+func (h *Server) Requests(prefix string) []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []string
@@ -105,7 +157,7 @@ func refuse(w http.ResponseWriter, status int, code, msg string, commit string) 
 	json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
 
-func (h *fakeHub) serve(w http.ResponseWriter, req *http.Request) {
+func (h *Server) serve(w http.ResponseWriter, req *http.Request) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	entry := req.Method + " " + req.URL.EscapedPath()
@@ -115,7 +167,7 @@ func (h *fakeHub) serve(w http.ResponseWriter, req *http.Request) {
 	h.log = append(h.log, entry)
 	p := req.URL.Path
 	auth := req.Header.Get("Authorization")
-	if auth != "" && auth != "Bearer "+h.granted && auth != "Bearer reader" {
+	if auth != "" && auth != "Bearer "+h.Granted && auth != "Bearer reader" {
 		refuse(w, 401, "", "Invalid credentials in Authorization header", "")
 		return
 	}
@@ -152,16 +204,16 @@ func (h *fakeHub) serve(w http.ResponseWriter, req *http.Request) {
 		refuse(w, status, "RepoNotFound", "Repository not found", "")
 		return
 	}
-	commit, ok := repo.refs[rev]
+	commit, ok := repo.Refs[rev]
 	if !ok {
-		if _, isCommit := repo.commits[rev]; isCommit {
+		if _, isCommit := repo.Commits[rev]; isCommit {
 			commit = rev
 		} else {
 			refuse(w, 404, "RevisionNotFound", "Invalid rev id: "+rev, "")
 			return
 		}
 	}
-	files := repo.commits[commit]
+	files := repo.Commits[commit]
 	if api {
 		var sib []map[string]string
 		names := make([]string, 0, len(files))
@@ -173,14 +225,14 @@ func (h *fakeHub) serve(w http.ResponseWriter, req *http.Request) {
 			sib = append(sib, map[string]string{"rfilename": n})
 		}
 		gated := any(false)
-		if repo.gated {
+		if repo.Gated {
 			gated = "manual"
 		}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(map[string]any{"id": repoName, "sha": commit, "siblings": sib, "gated": gated, "private": false})
 		return
 	}
-	if repo.gated && auth != "Bearer "+h.granted {
+	if repo.Gated && auth != "Bearer "+h.Granted {
 		status := 403
 		if auth == "" {
 			status = 401
@@ -194,16 +246,16 @@ func (h *fakeHub) serve(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	w.Header().Set("X-Repo-Commit", commit)
-	if isLFS(file) {
-		sum := sha256Hex(data)
+	if IsLFS(file) {
+		sum := SHA256Hex(data)
 		w.Header().Set("X-Linked-Etag", `"`+sum+`"`)
 		w.Header().Set("X-Linked-Size", strconv.Itoa(len(data)))
-		w.Header().Set("ETag", `W/"`+gitSHA1([]byte(sum))+`"`)
+		w.Header().Set("ETag", `W/"`+GitSHA1([]byte(sum))+`"`)
 		w.Header().Set("Location", h.srv.URL+"/cdn/"+sum)
 		w.WriteHeader(http.StatusFound)
 		return
 	}
-	w.Header().Set("ETag", `"`+gitSHA1(data)+`"`)
+	w.Header().Set("ETag", `"`+GitSHA1(data)+`"`)
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	w.WriteHeader(200)
 	if req.Method == http.MethodGet {
@@ -212,12 +264,12 @@ func (h *fakeHub) serve(w http.ResponseWriter, req *http.Request) {
 }
 
 // serveObject serves an LFS object by sha256, honouring Range.
-func (h *fakeHub) serveObject(w http.ResponseWriter, req *http.Request, sum string) {
+func (h *Server) serveObject(w http.ResponseWriter, req *http.Request, sum string) {
 	var data []byte
 	for _, r := range h.repos {
-		for _, files := range r.commits {
+		for _, files := range r.Commits {
 			for _, d := range files {
-				if sha256Hex(d) == sum {
+				if SHA256Hex(d) == sum {
 					data = d
 				}
 			}

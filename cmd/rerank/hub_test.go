@@ -1,0 +1,99 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/rerank-go/rerank/internal/fakehub"
+	"github.com/rerank-go/rerank/lora"
+)
+
+const (
+	tinyCommit    = "0123456789abcdef0123456789abcdef01234567"
+	adapterCommit = "89abcdef0123456789abcdef0123456789abcdef"
+)
+
+func readJSON(t *testing.T, path string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(b, &m))
+	return m
+}
+
+// Every command takes Hub ids: a tiny model published on a fake Hub is
+// fetched once and then used by info, tokenize, train (LoRA), eval and
+// merge, and a second round runs with the Hub gone and HF_HUB_OFFLINE=1.
+func TestCommandsTakeHubIDs(t *testing.T) {
+	model, data := trainFixture(t)
+	h := fakehub.New(t)
+	h.AddDir(t, "org/tiny", "main", tinyCommit, model)
+	cache := filepath.Join(t.TempDir(), "hub")
+	t.Setenv("HF_HUB_CACHE", cache)
+	t.Setenv("HF_ENDPOINT", h.URL)
+	t.Setenv("HF_HUB_OFFLINE", "0")
+
+	stdout, stderr, err := runCommands(t, commands, "info", "org/tiny")
+	require.NoError(t, err)
+	assert.Contains(t, stdout, "architecture:")
+	assert.Contains(t, stderr, "download org/tiny/model.safetensors", "a progress bar per file")
+	snap := filepath.Join(cache, "models--org--tiny", "snapshots", tinyCommit)
+	assert.FileExists(t, filepath.Join(snap, "model.safetensors"))
+
+	pairs := filepath.Join(t.TempDir(), "pairs.jsonl")
+	require.NoError(t, os.WriteFile(pairs, []byte(`{"query": "wing lift", "passage": "a study of wing lift"}`+"\n"), 0o644))
+	ids := filepath.Join(t.TempDir(), "ids.jsonl")
+	_, _, err = runCommands(t, commands, "tokenize", "--tokenizer", "org/tiny", "--input", pairs, "--output", ids)
+	require.NoError(t, err)
+	assert.FileExists(t, ids)
+
+	// LoRA training from the id records the id as the adapter's base.
+	out := filepath.Join(t.TempDir(), "lora")
+	_, _, err = runCommands(t, commands, "train", "--model", "org/tiny", "--train-data", data, "--output-dir", out,
+		"--max-steps", "1", "--per-device-train-batch-size", "2", "--train-group-size", "2", "--query-max-len", "8",
+		"--passage-max-len", "16", "--lora-rank", "2", "--quiet")
+	require.NoError(t, err)
+	_, base, err := lora.ReadConfig(out)
+	require.NoError(t, err)
+	assert.Equal(t, "org/tiny", base)
+
+	// The adapter, published too, merges onto the base it names, from
+	// any directory.
+	h.AddDir(t, "org/tiny-lora", "main", adapterCommit, out)
+	merged := filepath.Join(t.TempDir(), "merged")
+	stdout, _, err = runCommands(t, commands, "merge", "--adapter", "org/tiny-lora", "--output", merged)
+	require.NoError(t, err, stdout)
+	assert.Equal(t, "org/tiny", readJSON(t, filepath.Join(merged, "config.json"))["_name_or_path"])
+	assert.FileExists(t, filepath.Join(merged, "tokenizer.json"))
+
+	beir := evalFixture(t)
+	stdout, _, err = runCommands(t, commands, "eval", "--beir", beir, "--candidates", filepath.Join(beir, "bm25", "dev.top100.jsonl"),
+		"--model", "org/tiny", "--label", "hub", "--quiet", "--max-len", "32")
+	require.NoError(t, err)
+	assert.Contains(t, stdout, "hub")
+
+	// Everything again with the Hub gone, from the cache alone.
+	fetched := len(h.Requests("GET "))
+	h.Close()
+	t.Setenv("HF_HUB_OFFLINE", "1")
+	_, _, err = runCommands(t, commands, "info", "org/tiny")
+	require.NoError(t, err)
+	merged2 := filepath.Join(t.TempDir(), "merged")
+	_, _, err = runCommands(t, commands, "merge", "--adapter", "org/tiny-lora@"+adapterCommit, "--output", merged2)
+	require.NoError(t, err)
+	_, _, err = runCommands(t, commands, "tokenize", "--tokenizer", "org/tiny", "--input", pairs, "--output", ids)
+	require.NoError(t, err)
+	assert.Len(t, h.Requests("GET "), fetched)
+
+	// A missing model, offline, says so.
+	_, _, err = runCommands(t, commands, "info", "org/other")
+	require.Error(t, err)
+	assert.True(t, strings.Contains(err.Error(), "HF_HUB_OFFLINE"), err.Error())
+}
