@@ -33,7 +33,7 @@ func readJSON(t *testing.T, path string) map[string]any {
 
 // Every command takes Hub ids: a tiny model published on a fake Hub is
 // fetched once and then used by info, tokenize, train (LoRA), eval and
-// merge (and eval's scorer), and a second round runs with the Hub gone and HF_HUB_OFFLINE=1.
+// merge, score (and eval's scorer), and a second round runs with the Hub gone and HF_HUB_OFFLINE=1.
 func TestCommandsTakeHubIDs(t *testing.T) {
 	model, data := trainFixture(t)
 	h := fakehub.New(t)
@@ -83,6 +83,12 @@ func TestCommandsTakeHubIDs(t *testing.T) {
 	scores, err := sc.Score(context.Background(), "wing lift", []string{"a study of wing lift", "nothing"})
 	require.NoError(t, err)
 	assert.Len(t, scores, 2)
+
+	scored := filepath.Join(t.TempDir(), "scores.jsonl")
+	_, _, err = runCommands(t, commands, "score", "-q", "--model", "org/tiny", "--adapter", "org/tiny-lora", "--max-len", "32",
+		"--input", pairs, "--output", scored)
+	require.NoError(t, err)
+	assert.FileExists(t, scored)
 
 	// Everything again with the Hub gone, from the cache alone.
 	fetched := len(h.Requests("GET "))

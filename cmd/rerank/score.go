@@ -25,7 +25,7 @@ func init() { register(newScoreCommand()) }
 
 func newScoreCommand() *cli.Command {
 	flags := append(modelFlags(),
-		&cli.StringFlag{Name: "adapter", Usage: "LoRA adapter `DIR` (PEFT format), merged into the model"},
+		&cli.StringFlag{Name: "adapter", Usage: "LoRA adapter `DIR` (PEFT format) or Hub id, merged into the model"},
 		&cli.StringFlag{Name: "input", Required: true, Usage: "pairs JSONL `FILE` ({\"query\",\"passages\":[...]} or {\"query\",\"passage\"}), or with --beir a candidates file / TREC run"},
 		&cli.StringFlag{Name: "output", Required: true, Usage: "output `FILE` (- for standard output)"},
 		&cli.StringFlag{Name: "format", Value: "jsonl", Usage: "output format: jsonl (scores in input order) or trec (a reranked run; needs --beir)"},
