@@ -5,15 +5,14 @@ import (
 	"slices"
 
 	"github.com/rerank-go/rerank/nn"
-	"github.com/rerank-go/rerank/safetensors"
 )
 
 // checkWeights compares the parameters config.json implies with the
-// tensors the weights files' headers list, before anything is allocated:
+// tensors the weights files' headers (or torch pickle) list, before anything is allocated:
 // a config that does not belong to its weights (a hidden_size of 10⁹, a
 // million layers) is an error naming the first mismatch, not an
 // allocation of its size.
-func checkWeights(dir string, cfg *Config, set *safetensors.Set) error {
+func checkWeights(dir string, cfg *Config, set weights) error {
 	pre := cfg.Arch.Prefix() + "."
 	var missing []string
 	for _, p := range nn.Layout(cfg.Config) {
@@ -24,13 +23,13 @@ func checkWeights(dir string, cfg *Config, set *safetensors.Set) error {
 			}
 			continue
 		}
-		ti, err := set.Info(name)
+		shape, err := set.Shape(name)
 		if err != nil {
 			return fmt.Errorf("%s: %w", dir, err)
 		}
-		if !slices.Equal(ti.Shape, p.Shape) {
+		if !slices.Equal(shape, p.Shape) {
 			return fmt.Errorf("%s: tensor %q has shape %v, but config.json implies %v for %s: the config and the weights do not belong together",
-				dir, name, ti.Shape, p.Shape, p.Name)
+				dir, name, shape, p.Shape, p.Name)
 		}
 	}
 	if len(missing) > 0 {

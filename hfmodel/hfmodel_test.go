@@ -186,10 +186,10 @@ func TestLoadErrors(t *testing.T) {
 		want  string
 	}{
 		{"no config", func(dir string) {}, "config.json"},
-		{"pytorch only", func(dir string) {
+		{"pytorch only, not a torch file", func(dir string) {
 			os.WriteFile(filepath.Join(dir, "config.json"), []byte(good), 0o644)
 			os.WriteFile(filepath.Join(dir, "pytorch_model.bin"), []byte("x"), 0o644)
-		}, "safetensors"},
+		}, "pytorch_model.bin: not a torch zip checkpoint"},
 		{"unknown arch", func(dir string) {
 			os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"architectures":["GPT2LMHeadModel"],"model_type":"gpt2"}`), 0o644)
 		}, "unsupported model"},

@@ -49,7 +49,9 @@ type Loaded struct {
 }
 
 // Load reads a Hugging Face model onto be: config.json plus
-// model.safetensors or a sharded model.safetensors.index.json. ref is a
+// model.safetensors or a sharded model.safetensors.index.json, else
+// pytorch_model.bin or its shard index (read by package torchbin, which
+// never executes the pickle). ref is a
 // model directory or a Hub id ("org/name", "org/name@revision"), which
 // opts.Hub resolves through the Hugging Face cache, downloading what is
 // missing (see package hub). The config's "_name_or_path" is set to
@@ -76,7 +78,7 @@ func Load(be backend.Backend, ref string, opts LoadOptions) (*nn.Model, *Loaded,
 		source = hub.Provenance(dir)
 	}
 	cfg.Raw["_name_or_path"], _ = json.Marshal(source)
-	set, err := safetensors.OpenDir(dir)
+	set, err := openWeights(dir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -105,13 +107,13 @@ func Load(be backend.Backend, ref string, opts LoadOptions) (*nn.Model, *Loaded,
 			continue
 		}
 		used[name] = true
-		ti, err := set.Info(name)
+		shape, err := set.Shape(name)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", dir, err)
 		}
-		if !slices.Equal(ti.Shape, p.Shape) {
+		if !slices.Equal(shape, p.Shape) {
 			return nil, nil, fmt.Errorf("%s: tensor %q has shape %v, but config.json implies %v for %s: the config and the weights do not belong together",
-				dir, name, ti.Shape, p.Shape, p.Name)
+				dir, name, shape, p.Shape, p.Name)
 		}
 		// A chunk at a time: no second copy of a large tensor in memory
 		// (loading peaks at the weights plus a few MiB).
@@ -150,7 +152,7 @@ func isHead(name, pre string) bool {
 
 // findTensor looks a parameter up under its own name, without the encoder
 // prefix, and with old gamma/beta LayerNorm names.
-func findTensor(set *safetensors.Set, name, pre string) (string, bool) {
+func findTensor(set weights, name, pre string) (string, bool) {
 	cands := []string{name}
 	if bare, ok := strings.CutPrefix(name, pre); ok {
 		cands = append(cands, bare)

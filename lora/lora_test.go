@@ -387,10 +387,13 @@ func TestLoadErrors(t *testing.T) {
 			})
 		}, nn.BERT, []string{"lm_head.weight", "matches no parameter"}},
 		{"adapter for another architecture", func(t *testing.T, dir string) {}, nn.XLMRoberta, []string{"no module"}},
-		{"pickle only", func(t *testing.T, dir string) {
+		{"garbage pickle", func(t *testing.T, dir string) {
 			require.NoError(t, os.Remove(filepath.Join(dir, lora.WeightsFile)))
-			require.NoError(t, os.WriteFile(filepath.Join(dir, "adapter_model.bin"), []byte("x"), 0o644))
-		}, nn.BERT, []string{"adapter_model.bin", "safetensors"}},
+			require.NoError(t, os.WriteFile(filepath.Join(dir, lora.BinWeightsFile), []byte("x"), 0o644))
+		}, nn.BERT, []string{lora.BinWeightsFile, "not a torch zip checkpoint"}},
+		{"no weights", func(t *testing.T, dir string) {
+			require.NoError(t, os.Remove(filepath.Join(dir, lora.WeightsFile)))
+		}, nn.BERT, []string{lora.WeightsFile, lora.BinWeightsFile}},
 		{"no config", func(t *testing.T, dir string) { require.NoError(t, os.Remove(filepath.Join(dir, lora.ConfigFile))) },
 			nn.BERT, []string{lora.ConfigFile}},
 		{"truncated weights", func(t *testing.T, dir string) {

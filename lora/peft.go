@@ -18,12 +18,16 @@ import (
 	"github.com/rerank-go/rerank/internal/atomicfile"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/safetensors"
+	"github.com/rerank-go/rerank/torchbin"
 )
 
 // File names of a PEFT adapter directory.
 const (
 	ConfigFile  = "adapter_config.json"
 	WeightsFile = "adapter_model.safetensors"
+	// BinWeightsFile is the torch pickle PEFT < 0.7 saved instead; Load
+	// reads it (Save writes safetensors).
+	BinWeightsFile = "adapter_model.bin"
 	// KeyPrefix starts every tensor name in a PEFT adapter file.
 	KeyPrefix = "base_model.model."
 )
@@ -298,15 +302,24 @@ func Load(m *nn.Model, dir string) (*Adapters, error) {
 		return nil, err
 	}
 	path := filepath.Join(dir, WeightsFile)
-	if _, err := os.Stat(path); err != nil {
-		if _, berr := os.Stat(filepath.Join(dir, "adapter_model.bin")); berr == nil {
-			return nil, fmt.Errorf("lora: %s holds adapter_model.bin (a PyTorch pickle): save it as safetensors (PEFT save_pretrained(safe_serialization=True))", dir)
+	var f adapterTensors
+	if _, err := os.Stat(path); err == nil {
+		sf, err := safetensors.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("lora: %w", err)
 		}
-		return nil, fmt.Errorf("lora: %w", err)
-	}
-	f, err := safetensors.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("lora: %w", err)
+		f = sf
+	} else {
+		// PEFT < 0.7 saved torch pickles; read without running them.
+		bin := filepath.Join(dir, BinWeightsFile)
+		if _, berr := os.Stat(bin); berr != nil {
+			return nil, fmt.Errorf("lora: %w (nor %s)", err, BinWeightsFile)
+		}
+		tf, err := torchbin.Open(bin)
+		if err != nil {
+			return nil, fmt.Errorf("lora: %w", err)
+		}
+		f, path = tf, bin
 	}
 	defer f.Close()
 	a, err := attach(m, cfg)
@@ -354,7 +367,14 @@ func NormalizeKey(key string) string {
 	return k
 }
 
-func (a *Adapters) loadTensors(f *safetensors.File, path string) error {
+// adapterTensors is an adapter weights file: safetensors or torch's zip.
+type adapterTensors interface {
+	Names() []string
+	Float32(name string) ([]float32, []int, error)
+	Close() error
+}
+
+func (a *Adapters) loadTensors(f adapterTensors, path string) error {
 	byName := map[string]*nn.Param{}
 	for _, p := range a.Params() {
 		byName[p.Name] = p

@@ -66,7 +66,7 @@ func OpenDir(dir string) (*Set, error) {
 	}
 	for _, pt := range []string{pytorchFile, pytorchIndex} {
 		if exists(filepath.Join(dir, pt)) {
-			return nil, fmt.Errorf("safetensors: %s holds only PyTorch weights (%s), which rerank cannot read: convert them to safetensors first, e.g. in Python with transformers: "+
+			return nil, fmt.Errorf("safetensors: %s holds only PyTorch weights (%s): read them with package torchbin (hfmodel.Load does), or convert them to safetensors, e.g. in Python with transformers: "+
 				"AutoModelForSequenceClassification.from_pretrained(%q).save_pretrained(%q, safe_serialization=True)", dir, pt, dir, dir)
 		}
 	}

@@ -1,0 +1,76 @@
+package hfmodel
+
+import (
+	"os"
+	"path/filepath"
+
+	"github.com/rerank-go/rerank/safetensors"
+	"github.com/rerank-go/rerank/torchbin"
+)
+
+// weights is a model directory's tensors: safetensors (preferred, as
+// transformers prefers them) or PyTorch's pytorch_model.bin.
+type weights interface {
+	Names() []string
+	Has(name string) bool
+	Shape(name string) ([]int, error)
+	// Float32Chunks calls fn with the tensor's values as float32, a chunk
+	// at a time (off: the chunk's first element).
+	Float32Chunks(name string, chunk int, fn func(off int, v []float32) error) error
+	Close() error
+}
+
+// openWeights opens model.safetensors or its shard index, else
+// pytorch_model.bin or its shard index.
+func openWeights(dir string) (weights, error) {
+	for _, st := range []string{safetensors.SingleFile, safetensors.IndexFile} {
+		if _, err := os.Stat(filepath.Join(dir, st)); err == nil {
+			s, err := safetensors.OpenDir(dir)
+			if err != nil {
+				return nil, err
+			}
+			return stWeights{s}, nil
+		}
+	}
+	for _, pt := range []string{torchbin.SingleFile, torchbin.IndexFile} {
+		if _, err := os.Stat(filepath.Join(dir, pt)); err == nil {
+			s, err := torchbin.OpenDir(dir, torchbin.SingleFile)
+			if err != nil {
+				return nil, err
+			}
+			return tbWeights{s}, nil
+		}
+	}
+	s, err := safetensors.OpenDir(dir) // its error says what is missing
+	if err != nil {
+		return nil, err
+	}
+	return stWeights{s}, nil
+}
+
+type stWeights struct{ *safetensors.Set }
+
+func (w stWeights) Shape(name string) ([]int, error) {
+	ti, err := w.Info(name)
+	return ti.Shape, err
+}
+
+type tbWeights struct{ *torchbin.Set }
+
+func (w tbWeights) Shape(name string) ([]int, error) {
+	ti, err := w.Info(name)
+	return ti.Shape, err
+}
+
+func (w tbWeights) Float32Chunks(name string, chunk int, fn func(off int, v []float32) error) error {
+	v, _, err := w.Float32(name)
+	if err != nil {
+		return err
+	}
+	for off := 0; off < len(v); off += chunk {
+		if err := fn(off, v[off:min(len(v), off+chunk)]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
