@@ -16,10 +16,10 @@ func init() {
 	register(&cli.Command{
 		Name:      "info",
 		Usage:     "describe a Hugging Face model directory: architecture, shapes, parameters, tokenizer",
-		ArgsUsage: "MODEL_DIR",
+		ArgsUsage: "MODEL_DIR|HUB_ID",
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return fmt.Errorf("usage: rerank info MODEL_DIR")
+				return fmt.Errorf("usage: rerank info MODEL_DIR|HUB_ID")
 			}
 			dir := c.Args().First()
 			m, info, err := hfmodel.Load(cpu.New(), dir, hfmodel.LoadOptions{Hub: hubClient(c)})
