@@ -42,12 +42,15 @@ func (m *Model) WithAdapter(name, dir string) (*Model, error) {
 		}
 		return net, nil
 	}
+	m.eng.lockDevice()
 	net, err := load()
+	m.eng.unlockDevice()
 	if err != nil {
 		return nil, err
 	}
 	v := &Model{Net: net, Tok: m.Tok, Config: m.Config, Dir: dir, trunc: m.trunc, opts: m.opts, base: m, name: name}
 	v.eng = newEngine(net, m.opts, true, load)
+	v.eng.device = m.eng.device
 	m.eng.mu.Lock()
 	m.eng.views = append(m.eng.views, v.eng)
 	m.eng.mu.Unlock()

@@ -40,6 +40,10 @@ type engine struct {
 	started  bool
 	passes   int       // forward passes taken so far
 	views    []*engine // the engines of the adapters over this model
+	// device, when not nil, is held for every use of the backend: the
+	// engines of a model and its adapters share it on a backend that is
+	// not safe for concurrent use (every one but the CPU's).
+	device *sync.Mutex
 }
 
 // job is one scoring call.
@@ -248,7 +252,9 @@ func (e *engine) work(w int) {
 	net := e.net
 	var err error
 	if w > 0 {
+		e.lockDevice()
 		net, err = e.share()
+		e.unlockDevice()
 	}
 	var lanes *nn.Lanes
 	if err == nil {
@@ -257,7 +263,9 @@ func (e *engine) work(w int) {
 	var release func()
 	defer func() {
 		if release != nil {
+			e.lockDevice()
 			release()
+			e.unlockDevice()
 		}
 	}()
 	var b []item
@@ -269,6 +277,7 @@ func (e *engine) work(w int) {
 			return
 		}
 		var logits []float32
+		e.lockDevice()
 		if err == nil {
 			// The weights are packed once for the passes that follow
 			// while the queue stays busy (for good when frozen); a single
@@ -295,24 +304,37 @@ func (e *engine) work(w int) {
 				}
 			}
 		}
-		e.deliver(b, logits, net.Cfg.NumLabels, err, pass, &release)
+		// When the weights may change between calls and no pair waits,
+		// the packed copy goes before the results do, so that a call that
+		// returns never leaves a stale copy behind.
+		if !e.frozen && release != nil && e.pending() == 0 {
+			release()
+			release = nil
+		}
+		e.unlockDevice()
+		e.deliver(b, logits, net.Cfg.NumLabels, err, pass)
 		if err != nil && lanes != nil {
 			err = nil // a failed pass fails its calls, not the worker
 		}
 	}
 }
 
+func (e *engine) lockDevice() {
+	if e.device != nil {
+		e.device.Lock()
+	}
+}
+
+func (e *engine) unlockDevice() {
+	if e.device != nil {
+		e.device.Unlock()
+	}
+}
+
 // deliver hands a pass's logits (or its error) to the calls it held.
-// When the weights may change between calls and the queue is empty, the
-// packed copy is released first, so that a call that returns never
-// leaves a stale copy behind.
-func (e *engine) deliver(b []item, logits []float32, labels int, err error, pass int, release *func()) {
+func (e *engine) deliver(b []item, logits []float32, labels int, err error, pass int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !e.frozen && len(e.items) == 0 && *release != nil {
-		(*release)()
-		*release = nil
-	}
 	for k, it := range b {
 		j := it.j
 		if err != nil {

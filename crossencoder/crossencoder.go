@@ -29,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/rerank-go/rerank/backend"
@@ -223,6 +224,9 @@ func newModel(net *nn.Model, tok *tokenize.Tokenizer, opts Options, frozen bool)
 	}
 	m := &Model{Net: net, Tok: tok, trunc: tr, opts: opts}
 	m.eng = newEngine(net, opts, frozen, func() (*nn.Model, error) { return net.Share(false) })
+	if net.Backend().Name() != "cpu" {
+		m.eng.device = &sync.Mutex{}
+	}
 	runtime.AddCleanup(m, (*engine).close, m.eng)
 	return m, nil
 }

@@ -94,9 +94,9 @@ func runBenchServe(c *cli.Context) error {
 	}
 	docs := len(pool[0].docs)
 	clients := c.IntSlice("clients")
-	// Each client sends at least two requests; the offline measurement
+	// Each client sends at least one request; the offline measurement
 	// scores the pairs of the largest one.
-	nreqFor := func(nc int) int { return max(1, c.Int("pairs")/docs, 2*nc) }
+	nreqFor := func(nc int) int { return max(1, c.Int("pairs")/docs, nc) }
 	nreq := nreqFor(slices.Max(clients))
 
 	var srv *serve.Server
