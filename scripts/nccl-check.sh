@@ -94,7 +94,7 @@ two() { # two NAME HOSTIDS ENV...: ranks 0 and 1 with ENV added (and a NCCL_HOST
 	[ $r0 -eq 0 ] && [ $r1 -eq 0 ]
 }
 ran=""
-if two hostid 1 NCCL_P2P_DISABLE=1 NCCL_SHM_DISABLE=1; then
+if two hostid 1 NCCL_P2P_DISABLE=1 NCCL_SHM_DISABLE=1 NCCL_SOCKET_IFNAME=lo NCCL_IB_DISABLE=1; then
 	ran=hostid
 elif two multi 0 NCCL_MULTI_RANK_GPU_ENABLE=1; then
 	ran=multi
