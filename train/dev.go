@@ -14,6 +14,9 @@ type DevSet struct {
 	Qrels    eval.Qrels
 	Queries  eval.Queries
 	Passages eval.PassageLookup
+	// Missing lists the documents the kept judgments call relevant that
+	// the BEIR corpus lacks (none without one): no reranking finds them.
+	Missing []string
 }
 
 // DevMetrics are the metrics logged for dev evaluations.
@@ -61,6 +64,9 @@ func LoadDev(candidates, beirDir, split string, maxQueries int) (*DevSet, error)
 		return nil, fmt.Errorf("dev set: none of the %d queries of %s has judgments in the qrels", len(cands), candidates)
 	}
 	d.Cands, d.Qrels = cands, kept
+	if known != nil {
+		d.Missing = kept.MissingDocs(known)
+	}
 	return d, nil
 }
 

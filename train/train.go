@@ -343,6 +343,10 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 		if t.dev, err = LoadDev(args.DevCandidates, args.DevBEIR, args.DevSplit, args.DevMaxQueries); err != nil {
 			return nil, err
 		}
+		if m := t.dev.Missing; len(m) > 0 {
+			t.progressf("warning: the dev qrels judge %d documents relevant that the corpus of {dev_beir} lacks (%s): dev recall and nDCG stay below 1",
+				len(m), strings.Join(m[:min(len(m), 5)], ", "))
+		}
 	}
 
 	if resumeDir != "" {
