@@ -252,6 +252,23 @@ type WeightPacker interface {
 	GemmBiasPacked(m, n, k int, a Buf, lda int, pw, bias, c Buf, ldc int)
 }
 
+// Quantizer is an optional extension of Backend for int8 scoring, as ONNX
+// Runtime's dynamic quantization: a weight is quantized once per output
+// channel to int8, the activations per row at run time, and the product
+// is summed in int32. Results differ from GemmBias by the quantization
+// error (about 1% of a row's range); they are for inference only.
+type Quantizer interface {
+	// QuantizedSize returns the number of float32 slots QuantizeWeight
+	// writes for an n×k weight ([out, in]).
+	QuantizedSize(n, k int) int
+	// QuantizeWeight writes the n×k weight w (leading dimension ldw) into
+	// dst, which holds QuantizedSize(n, k) slots, quantized.
+	QuantizeWeight(dst, w Buf, ldw, n, k int)
+	// GemmBiasQuantized sets c = a·wᵀ + bias (m×n) with w quantized by
+	// QuantizeWeight(qw, w, …, n, k).
+	GemmBiasQuantized(m, n, k int, a Buf, lda int, qw, bias, c Buf, ldc int)
+}
+
 // OffsetCopier is an optional extension of Backend: Copy2D and Fill at
 // offsets into their buffers, for loops over a batch's sequences that
 // would otherwise take a view of each (Buf.Slice), which can allocate

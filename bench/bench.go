@@ -74,6 +74,10 @@ type Options struct {
 	// before its steps, as crossencoder does for each scoring call
 	// (nn.Lanes.PackWeights): 0 means none, a negative value all.
 	PackBudget int64
+	// Int8 quantizes the encoder layers' weights to int8 for inference
+	// instead of packing them (nn.Lanes.QuantizeWeights), as scoring with
+	// crossencoder.Options.Int8 does.
+	Int8 bool
 	// LoraRank > 0 trains LoRA adapters of that rank (alpha 2·rank, on
 	// lora.DefaultTargets) and the head instead of every weight.
 	LoraRank int
@@ -105,6 +109,9 @@ type Result struct {
 	// PackedMiB is the size of the weights inference packed once
 	// (Options.PackBudget).
 	PackedMiB float64
+	// Int8 says inference ran with int8 weights (Options.Int8); PackedMiB
+	// is then their size.
+	Int8 bool
 	// ExecGFLOPs counts the products the step executes (ExecutedFLOPs)
 	// instead of the reference's count; the FMA-peak share uses it.
 	ExecGFLOPs                   float64
@@ -296,12 +303,17 @@ func Run(mode string, o Options) (Result, error) {
 	if mode == "infer" {
 		forward = lanes.Forward
 		res.Lanes = lanes.Count()
-		release, err := lanes.PackWeights(o.PackBudget)
+		pack := func() (func(), error) { return lanes.PackWeights(o.PackBudget) }
+		if o.Int8 {
+			pack = lanes.QuantizeWeights
+		}
+		release, err := pack()
 		if err != nil {
 			return Result{}, err
 		}
 		defer release()
 		res.PackedMiB = float64(lanes.PackedBytes()) / (1 << 20)
+		res.Int8 = o.Int8
 	}
 	// Every buffer of the loop is allocated up front, so that AllocsPerStep
 	// counts the steps' allocations only.
@@ -459,7 +471,10 @@ func (r Result) String() string {
 	if r.Lanes > 1 {
 		fmt.Fprintf(&b, ", lanes %d", r.Lanes)
 	}
-	if r.PackedMiB > 0 {
+	switch {
+	case r.Int8:
+		fmt.Fprintf(&b, ", int8 weights %.0f MiB", r.PackedMiB)
+	case r.PackedMiB > 0:
 		fmt.Fprintf(&b, ", packed weights %.0f MiB", r.PackedMiB)
 	}
 	if r.Mode == "train" {

@@ -36,6 +36,7 @@ type engine struct {
 	maxTok   int
 	maxPairs int
 	pack     int64
+	int8     bool // quantize instead of packing (Options.Int8)
 	onPass   func(PassInfo)
 	started  bool
 	passes   int       // forward passes taken so far
@@ -70,7 +71,7 @@ type item struct {
 
 func newEngine(net *nn.Model, o Options, frozen bool, share func() (*nn.Model, error)) *engine {
 	e := &engine{net: net, share: share, frozen: frozen, workers: max(1, o.Workers),
-		maxTok: o.MaxBatchTokens, maxPairs: o.BatchSize, pack: o.PackBudget, onPass: o.OnPass}
+		maxTok: o.MaxBatchTokens, maxPairs: o.BatchSize, pack: o.PackBudget, int8: o.Int8, onPass: o.OnPass}
 	if e.maxTok == 0 {
 		e.maxTok = DefaultMaxBatchTokens
 	}
@@ -282,7 +283,14 @@ func (e *engine) work(w int) {
 			// The weights are packed once for the passes that follow
 			// while the queue stays busy (for good when frozen); a single
 			// pair runs on the model alone and gains nothing from it.
-			if release == nil && len(b) > 1 && e.pack > 0 {
+			// int8 weights are quantized for every pass, however small,
+			// so that a pair's score does not depend on its company.
+			switch {
+			case release == nil && e.int8:
+				if release, err = lanes.QuantizeWeights(); err != nil {
+					release = nil
+				}
+			case release == nil && len(b) > 1 && e.pack > 0:
 				if release, err = lanes.PackWeights(e.pack); err != nil {
 					release = nil
 				}

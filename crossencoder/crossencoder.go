@@ -86,6 +86,12 @@ type Options struct {
 	// for the products of its passes (nn.Lanes.PackWeights): 0 means
 	// nn.DefaultPackBudget, a negative value none.
 	PackBudget int64
+	// Int8 scores with the encoder layers' linear layers quantized to
+	// int8 (nn.Lanes.QuantizeWeights, ONNX Runtime's dynamic
+	// quantization; PackBudget then does not apply): faster on CPUs, the
+	// scores close to float32 ones (bench/RESULTS.md measures how close).
+	// The backend must have int8 products (backend.Quantizer: the CPU).
+	Int8 bool
 }
 
 // Truncation returns the tokenizer truncation the options select for a
@@ -221,6 +227,9 @@ func newModel(net *nn.Model, tok *tokenize.Tokenizer, opts Options, frozen bool)
 	}
 	if opts.BatchSize < 0 || opts.MaxBatchTokens < 0 || opts.Workers < 0 {
 		return nil, fmt.Errorf("crossencoder: batch size %d, max batch tokens %d and workers %d must not be negative", opts.BatchSize, opts.MaxBatchTokens, opts.Workers)
+	}
+	if _, ok := net.Backend().(backend.Quantizer); opts.Int8 && !ok {
+		return nil, fmt.Errorf("crossencoder: int8 scoring needs a backend with int8 products (the CPU); the %s backend has none", net.Backend().Name())
 	}
 	m := &Model{Net: net, Tok: tok, trunc: tr, opts: opts}
 	m.eng = newEngine(net, opts, frozen, func() (*nn.Model, error) { return net.Share(false) })

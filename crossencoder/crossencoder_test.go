@@ -194,3 +194,27 @@ func TestInitXLMRoberta(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(js), `"XLMRobertaForSequenceClassification"`)
 }
+
+// TestScoreInt8: int8 scoring stays close to float32 and keeps a pair's
+// score whatever the batch it lands in (a single pair, which runs on the
+// model alone, included).
+func TestScoreInt8(t *testing.T) {
+	dir := initTiny(t)
+	q := "does aspirin reduce the risk of heart attack"
+	ps := []string{"Aspirin lowers the risk of myocardial infarction.", "short", "Heart attacks are caused by blocked arteries.", "", "aspirin"}
+	fp, err := Load(cpu.NewWorkers(2), dir, Options{MaxLen: 64, BatchSize: 2})
+	require.NoError(t, err)
+	want, err := fp.Score(context.Background(), q, ps)
+	require.NoError(t, err)
+	m, err := Load(cpu.NewWorkers(2), dir, Options{MaxLen: 64, BatchSize: 2, Int8: true})
+	require.NoError(t, err)
+	got, err := m.Score(context.Background(), q, ps)
+	require.NoError(t, err)
+	assert.NotEqual(t, want, got, "int8 took no effect")
+	for i, p := range ps {
+		assert.InDelta(t, want[i], got[i], 0.05, "passage %d", i)
+		one, err := m.Score(context.Background(), q, []string{p})
+		require.NoError(t, err)
+		assert.Equal(t, got[i], one[0], "passage %d alone", i)
+	}
+}

@@ -272,6 +272,7 @@ type packItem struct {
 	w    backend.Buf
 	n, k int
 	set  func(r *Model, pw backend.Buf)
+	head bool // the classification head's (QuantizeWeights leaves it float32)
 }
 
 // packItems lists the weights of m's linear layers in the order
@@ -295,9 +296,10 @@ func (m *Model) packItems() []packItem {
 		return packItem{w: m.layers[l].qkvW, n: 3 * H, k: H, set: func(r *Model, pw backend.Buf) { r.layers[l].pk.qkv = pw }}
 	}
 	last := len(m.layers) - 1
+	hd := func(it packItem) packItem { it.head = true; return it }
 	items := []packItem{
-		lin(func(r *Model) *Linear { return &r.head.dense }),
-		lin(func(r *Model) *Linear { return &r.head.out }),
+		hd(lin(func(r *Model) *Linear { return &r.head.dense })),
+		hd(lin(func(r *Model) *Linear { return &r.head.out })),
 		{w: m.layers[last].qkvW.Slice(0, H*H), n: H, k: H, set: func(r *Model, pw backend.Buf) { r.layers[last].pk.q = pw }},
 		{w: m.layers[last].qkvW.Slice(H*H, 2*H*H), n: 2 * H, k: H, set: func(r *Model, pw backend.Buf) { r.layers[last].pk.kv = pw }},
 	}

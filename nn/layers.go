@@ -23,8 +23,13 @@ func (m *Model) linearForward(lin *Linear, x, y backend.Buf, rows int, o RunOpti
 
 // gemmBias sets y = x·wᵀ + b for rows×in x and out×in w (dense), in one
 // pass when the backend can; pw, when not nil, is w packed by the
-// backend's WeightPacker (see Lanes.PackWeights).
+// backend's WeightPacker (see Lanes.PackWeights) or, while m.qz is set, w
+// quantized by it (Lanes.QuantizeWeights).
 func (m *Model) gemmBias(rows, out, in int, x, w, pw, b, y backend.Buf) {
+	if pw != nil && m.qz != nil {
+		m.qz.GemmBiasQuantized(rows, out, in, x, in, pw, b, y, out)
+		return
+	}
 	if pw != nil {
 		m.be.(backend.WeightPacker).GemmBiasPacked(rows, out, in, x, in, pw, b, y, out)
 		return

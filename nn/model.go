@@ -19,6 +19,9 @@ type Model struct {
 	bg backend.BiasGemmer
 	fq backend.FirstQueryAttender
 	oc backend.OffsetCopier
+	// qz, while not nil, computes the products whose weights
+	// Lanes.QuantizeWeights quantized.
+	qz backend.Quantizer
 
 	params  []*Param
 	byName  map[string]*Param

@@ -47,6 +47,7 @@ type Backend struct {
 	workers int
 	route   string  // GemmRoute
 	kern    *kernel // the blocked kernel products take, nil for none
+	q8Go    bool    // int8 products take the Go reference (tests)
 	crew    *crew   // the lanes this one belongs to, nil outside Lanes
 	job     crewJob // this lane's products that the crew shares
 

@@ -38,6 +38,7 @@ func init() {
 			&cli.StringFlag{Name: "tokenizer", Usage: "tokenizer.json for --lengths-from (default ../shared/models/bert-uncased-wordpiece-tokenizer/tokenizer.json)"},
 			&cli.BoolFlag{Name: "no-peak", Usage: "skip measuring the FMA peak"},
 			&cli.IntFlag{Name: "pack-mib", Value: nn.DefaultPackBudget >> 20, Usage: "MiB of weights inference packs once for its products, as scoring does (0: none, -1: all)"},
+			&cli.BoolFlag{Name: "int8", Usage: "inference with the encoder's linear layers quantized to int8, as scoring --int8 does"},
 			&cli.StringFlag{Name: "json", Usage: "append one JSON record per run to this file"},
 			&cli.IntFlag{Name: "lora-rank", Usage: "train LoRA adapters of this rank (alpha 2·rank, on query and value) instead of every weight"},
 			&cli.BoolFlag{Name: "gradient-checkpointing", Usage: "recompute each layer's activations in backward"},
@@ -98,7 +99,7 @@ func benchAction(c *cli.Context) error {
 		var step [2]float64
 		for i, ls := range runs {
 			args := []string{"bench", "--child", mode, "--peak", strconv.FormatFloat(peak, 'f', 3, 64)}
-			for _, name := range []string{"shape", "seq", "batch", "group", "warmup", "steps", "dropout", "lr", "json", "pack-mib",
+			for _, name := range []string{"shape", "seq", "batch", "group", "warmup", "steps", "dropout", "lr", "json", "pack-mib", "int8",
 				"lora-rank", "gradient-checkpointing", "attention", "tiled-from", "dir", "layers"} {
 				if c.IsSet(name) {
 					args = append(args, "--"+name+"="+fmt.Sprint(c.Value(name)))
@@ -135,7 +136,7 @@ func benchChild(c *cli.Context, mode string) error {
 	o := bench.Options{
 		Shape: c.String("shape"), Seq: c.Int("seq"), Batch: c.Int("batch"), Group: c.Int("group"),
 		Warmup: c.Int("warmup"), Steps: c.Int("steps"), Dropout: float32(c.Float64("dropout")), LR: float32(c.Float64("lr")),
-		Backend: cpu.New(), PackBudget: int64(c.Int("pack-mib")) << 20,
+		Backend: cpu.New(), PackBudget: int64(c.Int("pack-mib")) << 20, Int8: c.Bool("int8"),
 		LoraRank: c.Int("lora-rank"), Checkpointing: c.Bool("gradient-checkpointing"), Dir: c.String("dir"), Layers: c.Int("layers"),
 	}
 	am, err := nn.ParseAttentionMode(c.String("attention"))

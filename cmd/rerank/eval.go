@@ -28,6 +28,7 @@ type scorerOptions struct {
 	Device      string                  // --device: "" lets the engine choose
 	Long        crossencoder.LongPolicy // --long, --max-tokens-per-doc, --max-chunks-per-doc
 	Hub         *hub.Client             // resolves Hugging Face Hub ids given as --model or --adapter
+	Int8        bool                    // --int8: int8 linear layers
 }
 
 // newScorer builds the reranker for one --model (a model directory) and its
@@ -120,6 +121,7 @@ trec_eval, are ordered by document id descending as trec_eval does.`,
 			&cli.IntSliceFlag{Name: "k", Usage: "cutoffs for metric names given without @k"},
 			&cli.IntFlag{Name: "rerank-top-k", Value: 100, Usage: "candidates per query to rerank"},
 			&cli.IntFlag{Name: "batch-size", Value: 32, Usage: "pairs per model call"},
+			&cli.BoolFlag{Name: "int8", Usage: "score with the encoder's linear layers quantized to int8 (CPU; ONNX Runtime's dynamic quantization; see bench/RESULTS.md for the quality)"},
 			&cli.IntFlag{Name: "max-len", Value: 512, Usage: "longest query+passage input in tokens"},
 			&cli.IntFlag{Name: "query-max-len", Usage: "longest query in tokens (0: the model's default)"},
 			&cli.StringFlag{Name: "device", Usage: "device for the model (empty: the engine's default)"},
@@ -270,7 +272,7 @@ func runEval(c *cli.Context, rec *specRecorder) error {
 		s, err := newScorer(spec.Model, spec.Adapter, scorerOptions{
 			Hub:    hubClient(c),
 			MaxLen: c.Int("max-len"), QueryMaxLen: c.Int("query-max-len"),
-			BatchSize: c.Int("batch-size"), Device: c.String("device"), Long: long,
+			BatchSize: c.Int("batch-size"), Device: c.String("device"), Long: long, Int8: c.Bool("int8"),
 		})
 		if err != nil {
 			return fmt.Errorf("--model %s: %w", spec.Model, err)

@@ -26,6 +26,7 @@ func modelFlags() []cli.Flag {
 		&cli.IntFlag{Name: "query-max-len", Usage: "longest query in tokens: FlagEmbedding's truncation with passage max length max-len − query-max-len (0: longest_first)"},
 		&cli.IntFlag{Name: "max-batch-tokens", Value: crossencoder.DefaultMaxBatchTokens, Usage: "most tokens of a forward pass, padding included: bounds activation memory"},
 		&cli.IntFlag{Name: "batch-size", Usage: "most pairs of a forward pass (0: as many as --max-batch-tokens allows)"},
+		&cli.BoolFlag{Name: "int8", Usage: "score with the encoder's linear layers quantized to int8 (CPU; ONNX Runtime's dynamic quantization; see bench/RESULTS.md for the quality)"},
 		&cli.IntFlag{Name: "workers", Value: 1, Usage: "forward passes at once over the one copy of the weights (on the CPU one already uses every core)"},
 	}
 	fs = append(fs, longFlags()...)
@@ -67,7 +68,8 @@ func truncationOptions(o *crossencoder.Options, maxLen, queryMaxLen int) error {
 func modelOptions(c *cli.Context) (crossencoder.Options, error) {
 	o := crossencoder.Options{
 		MaxBatchTokens: c.Int("max-batch-tokens"), BatchSize: c.Int("batch-size"), Workers: c.Int("workers"),
-		Hub: hubClient(c),
+		Hub:  hubClient(c),
+		Int8: c.Bool("int8"),
 	}
 	if err := truncationOptions(&o, c.Int("max-len"), c.Int("query-max-len")); err != nil {
 		return o, err

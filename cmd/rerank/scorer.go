@@ -10,7 +10,7 @@ import (
 // with passage max length max-len − query-max-len, the rule the model was
 // trained with; otherwise pairs are cut longest_first to --max-len.
 func engineScorer(modelDir, adapter string, opts scorerOptions) (eval.Scorer, error) {
-	o := crossencoder.Options{BatchSize: opts.BatchSize, Adapter: adapter, Long: opts.Long, Hub: opts.Hub}
+	o := crossencoder.Options{BatchSize: opts.BatchSize, Adapter: adapter, Long: opts.Long, Hub: opts.Hub, Int8: opts.Int8}
 	if err := truncationOptions(&o, opts.MaxLen, opts.QueryMaxLen); err != nil {
 		return nil, err
 	}

@@ -1,0 +1,186 @@
+package cpu
+
+import (
+	"math"
+	"sync"
+	"unsafe"
+
+	"github.com/rerank-go/rerank/backend"
+)
+
+// int8 scoring (backend.Quantizer), as ONNX Runtime's dynamic
+// quantization computes a MatMul: the weight quantized once per output
+// channel to symmetric int8, the activations per row at run time to
+// asymmetric uint8, their dot products summed exactly in int32 (see
+// q8_amd64.c). A quantized n×k weight takes, in float32 slots:
+//
+//	n scales | n row sums of the int8 weights (int32) | n rows of kp int8
+//
+// with kp = k rounded up to q8Align, the tail of each row zero.
+
+// q8Align is the multiple rows of int8 values are padded to: one zmm.
+const q8Align = 64
+
+func q8Pad(k int) int { return (k + q8Align - 1) / q8Align * q8Align }
+
+var _ backend.Quantizer = (*Backend)(nil)
+
+// QuantizedSize implements backend.Quantizer.
+func (bk *Backend) QuantizedSize(n, k int) int {
+	if n <= 0 || k <= 0 {
+		return 0
+	}
+	return 2*n + (n*q8Pad(k)+3)/4
+}
+
+// q8Weight is a quantized weight's parts, views of its buffer.
+type q8Weight struct {
+	scale []float32
+	sum   []int32
+	q     []int8
+	kp    int
+}
+
+func q8View(buf []float32, n, k int) q8Weight {
+	kp := q8Pad(k)
+	return q8Weight{
+		scale: buf[:n:n],
+		sum:   unsafe.Slice((*int32)(unsafe.Pointer(&buf[n])), n),
+		q:     unsafe.Slice((*int8)(unsafe.Pointer(&buf[2*n])), n*kp),
+		kp:    kp,
+	}
+}
+
+// QuantizeWeight implements backend.Quantizer: row j of w (output j's k
+// inputs) becomes round(w/s_j), s_j = max|w_j|/127, to nearest even.
+func (bk *Backend) QuantizeWeight(dst, w backend.Buf, ldw, n, k int) {
+	if n <= 0 || k <= 0 {
+		return
+	}
+	qw, ww := q8View(f(dst), n, k), f(w)
+	for j := 0; j < n; j++ {
+		row := ww[j*ldw : j*ldw+k]
+		var mx float32
+		for _, v := range row {
+			mx = max(mx, float32(math.Abs(float64(v))))
+		}
+		s := mx / 127
+		if s == 0 {
+			s = 1
+		}
+		q := qw.q[j*qw.kp : (j+1)*qw.kp]
+		var sum int32
+		for p, v := range row {
+			x := int32(math.RoundToEven(float64(v / s)))
+			x = max(-127, min(127, x))
+			q[p], sum = int8(x), sum+x
+		}
+		clear(q[k:])
+		qw.scale[j], qw.sum[j] = s, sum
+	}
+}
+
+// quantizeRow quantizes a into q (len(q) ≥ len(a); the tail set to the
+// zero point): the range of a, widened to hold 0, mapped onto 0..255. It
+// is rr_q8_quantize_rows of q8_amd64.c, to the bit.
+func quantizeRow(q []uint8, a []float32) (scale float32, zp int32) {
+	var lo, hi float32
+	for _, v := range a {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	s := (hi - lo) / 255
+	if s == 0 {
+		s = 1
+	} else {
+		z := -lo / s
+		zp = int32(max(0, min(255, math.RoundToEven(float64(z)))))
+	}
+	for p, v := range a {
+		x := v / s
+		y := float32(math.RoundToEven(float64(x))) + float32(zp)
+		q[p] = uint8(max(0, min(255, y)))
+	}
+	for p := len(a); p < len(q); p++ {
+		q[p] = uint8(zp)
+	}
+	return s, zp
+}
+
+// q8Finish is the float epilogue of one element, as q8_amd64.c's finish.
+func q8Finish(acc, zp, wsum int32, sa, sw float32, bias []float32, j int) float32 {
+	t := sa * sw
+	v := float32(acc-zp*wsum) * t
+	if bias != nil {
+		v += bias[j]
+	}
+	return v
+}
+
+// q8Rows is the activations of a product, quantized.
+type q8Rows struct {
+	q     []uint8
+	scale []float32
+	zp    []int32
+}
+
+var q8Pool = sync.Pool{New: func() any { return new(q8Rows) }}
+
+func (r *q8Rows) ensure(m, kp int) {
+	if cap(r.q) < m*kp {
+		r.q = make([]uint8, m*kp)
+	}
+	if cap(r.scale) < m {
+		r.scale, r.zp = make([]float32, m), make([]int32, m)
+	}
+	r.q, r.scale, r.zp = r.q[:m*kp], r.scale[:m], r.zp[:m]
+}
+
+// q8Ref is the pure-Go int8 product of rows [lo, hi): the reference the
+// kernels are held to, and the path without them.
+func q8Ref(lo, hi, n, k int, a []float32, lda int, qw q8Weight, bias, c []float32, ldc int) {
+	q := make([]uint8, qw.kp)
+	for i := lo; i < hi; i++ {
+		sa, zp := quantizeRow(q, a[i*lda:i*lda+k])
+		for j := 0; j < n; j++ {
+			w := qw.q[j*qw.kp : j*qw.kp+k]
+			var acc int32
+			for p, x := range w {
+				acc += int32(q[p]) * int32(x)
+			}
+			c[i*ldc+j] = q8Finish(acc, zp, qw.sum[j], sa, qw.scale[j], bias, j)
+		}
+	}
+}
+
+// GemmBiasQuantized implements backend.Quantizer: each worker quantizes
+// its block of A's rows and computes those rows of C.
+func (bk *Backend) GemmBiasQuantized(m, n, k int, a backend.Buf, lda int, qw, bias, c backend.Buf, ldc int) {
+	if m <= 0 || n <= 0 {
+		return
+	}
+	aa, bs, cc := f(a), f(bias), f(c)
+	w := q8View(f(qw), n, k)
+	workers := bk.workers
+	if workers <= 1 || m*n*k < gemmSplitMin || m < 2*workers*16 {
+		bk.q8Rows(0, m, n, k, aa, lda, w, bs, cc, ldc)
+		return
+	}
+	p := bk.lock()
+	defer p.unlock()
+	p.split(m, ((m+workers-1)/workers+15)/16*16, func(_ *task, lo, hi int) {
+		bk.q8Rows(lo, hi, n, k, aa, lda, w, bs, cc, ldc)
+	})
+}
+
+// q8Rows quantizes rows [lo, hi) of A and computes those rows of C.
+func (bk *Backend) q8Rows(lo, hi, n, k int, a []float32, lda int, w q8Weight, bias, c []float32, ldc int) {
+	if !q8Kernels(bk.q8Go) {
+		q8Ref(lo, hi, n, k, a, lda, w, bias, c, ldc)
+		return
+	}
+	r := q8Pool.Get().(*q8Rows)
+	r.ensure(hi-lo, w.kp)
+	q8Quantize(r, a[lo*lda:], lda, hi-lo, k, w.kp)
+	q8Gemm(hi-lo, n, w, r, bias, c[lo*ldc:], ldc)
+	q8Pool.Put(r)
+}
