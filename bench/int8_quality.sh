@@ -23,10 +23,11 @@ for mode in fp32 int8; do
 	[ $mode = int8 ] && flag=--int8
 	"$R" eval --beir "$beir" --split dev --candidates "$beir/bm25/dev.top100.jsonl" --rerank-top-k 100 \
 		--max-len 128 --query-max-len 32 --metrics ndcg@10 --model "$model" --label $mode $flag \
-		--quiet --json "$out/$mode.json" --runs "$out/$mode"
+		--quiet --json "$out/$mode.json" --runs "$out/$mode" | tee "$out/$mode.txt"
 done
+echo "NDCG@10: $(grep -E '^fp32 ' "$out/fp32.txt" | head -1)   $(grep -E '^int8 ' "$out/int8.txt" | head -1)"
 python3 - "$out" <<'PY'
-import json, sys, os, glob
+import sys, os, glob
 out = sys.argv[1]
 def run(path):
     r = {}
@@ -34,20 +35,6 @@ def run(path):
         q, _, d, _, s, _ = line.split()
         r.setdefault(q, {})[d] = float(s)
     return r
-def ndcg(path):
-    j = json.load(open(path))
-    # the eval JSON: find the model row's ndcg@10 mean
-    def walk(x):
-        if isinstance(x, dict):
-            for k, v in x.items():
-                if k.lower() in ("ndcg@10", "ndcg_cut_10") and isinstance(v, (int, float)):
-                    yield v
-                else:
-                    yield from walk(v)
-        elif isinstance(x, list):
-            for v in x:
-                yield from walk(v)
-    return list(walk(j))
 def tau_b(x, y):
     n, c, d, tx, ty = len(x), 0, 0, 0, 0
     for i in range(n):
@@ -66,8 +53,6 @@ taus = []
 for q, s in f.items():
     docs = sorted(s)
     taus.append(tau_b([s[d] for d in docs], [q8[q][d] for d in docs]))
-nf, nq = ndcg(os.path.join(out, "fp32.json")), ndcg(os.path.join(out, "int8.json"))
-print("NDCG@10 values in fp32.json:", nf, "int8.json:", nq)
 print("queries %d  tau-b min %.4f  mean %.4f  queries with tau >= 0.98: %d/%d" % (
     len(taus), min(taus), sum(taus) / len(taus), sum(t >= 0.98 for t in taus), len(taus)))
 PY

@@ -44,12 +44,13 @@ func (b I32) Slice(off, n int) backend.IntBuf { return b[off : off+n : off+n] }
 // A Backend may be used from several goroutines: their ops take turns on
 // its workers (see pool.go).
 type Backend struct {
-	workers int
-	route   string  // GemmRoute
-	kern    *kernel // the blocked kernel products take, nil for none
-	q8Go    bool    // int8 products take the Go reference (tests)
-	crew    *crew   // the lanes this one belongs to, nil outside Lanes
-	job     crewJob // this lane's products that the crew shares
+	workers  int
+	route    string  // GemmRoute
+	kern     *kernel // the blocked kernel products take, nil for none
+	q8Go     bool    // int8 products take the Go reference (tests)
+	q8NoVNNI bool    // int8 products do not take the VNNI kernel (tests)
+	crew     *crew   // the lanes this one belongs to, nil outside Lanes
+	job      crewJob // this lane's products that the crew shares
 
 	once sync.Once
 	p    *pool // started on first use

@@ -153,7 +153,10 @@ func q8Ref(lo, hi, n, k int, a []float32, lda int, qw q8Weight, bias, c []float3
 }
 
 // GemmBiasQuantized implements backend.Quantizer: each worker quantizes
-// its block of A's rows and computes those rows of C.
+// its block of A's rows and computes those rows of C. The GEMM route
+// picks the kernel too: AVX-512 VNNI where the CPU has it, except on the
+// avx2 route, which takes the AVX2 kernel, and the go route, which takes
+// the Go reference; all give the same bits.
 func (bk *Backend) GemmBiasQuantized(m, n, k int, a backend.Buf, lda int, qw, bias, c backend.Buf, ldc int) {
 	if m <= 0 || n <= 0 {
 		return
@@ -174,13 +177,13 @@ func (bk *Backend) GemmBiasQuantized(m, n, k int, a backend.Buf, lda int, qw, bi
 
 // q8Rows quantizes rows [lo, hi) of A and computes those rows of C.
 func (bk *Backend) q8Rows(lo, hi, n, k int, a []float32, lda int, w q8Weight, bias, c []float32, ldc int) {
-	if !q8Kernels(bk.q8Go) {
+	if !q8Kernels(bk.q8Go || bk.route == GemmGo) {
 		q8Ref(lo, hi, n, k, a, lda, w, bias, c, ldc)
 		return
 	}
 	r := q8Pool.Get().(*q8Rows)
 	r.ensure(hi-lo, w.kp)
 	q8Quantize(r, a[lo*lda:], lda, hi-lo, k, w.kp)
-	q8Gemm(hi-lo, n, w, r, bias, c[lo*ldc:], ldc)
+	q8Gemm(haveVNNI && !bk.q8NoVNNI && bk.route != GemmAVX2, hi-lo, n, w, r, bias, c[lo*ldc:], ldc)
 	q8Pool.Put(r)
 }

@@ -5,12 +5,10 @@ package cpu
 // Without the C kernels every int8 product takes the Go reference.
 const haveVNNI = false
 
-var q8UseVNNI = false
-
 func q8Kernels(bool) bool { return false }
 
 func q8Quantize(r *q8Rows, a []float32, lda, m, k, kp int) { panic("cpu: no int8 kernels") }
 
-func q8Gemm(m, n int, w q8Weight, r *q8Rows, bias, c []float32, ldc int) {
+func q8Gemm(vnni bool, m, n int, w q8Weight, r *q8Rows, bias, c []float32, ldc int) {
 	panic("cpu: no int8 kernels")
 }

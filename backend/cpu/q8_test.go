@@ -25,7 +25,6 @@ func TestQ8Gemm(t *testing.T) {
 		{"avx2", false, false, q8Kernels(false)},
 		{"vnni", false, true, q8Kernels(false) && haveVNNI},
 	}
-	defer func(v bool) { q8UseVNNI = v }(q8UseVNNI)
 	r := rand.New(rand.NewPCG(5, 5))
 	for _, tc := range []struct{ m, n, k int }{
 		{1, 1, 1}, {2, 3, 63}, {3, 5, 64}, {5, 7, 65}, {7, 37, 200}, {64, 96, 384}, {300, 70, 129},
@@ -40,9 +39,8 @@ func TestQ8Gemm(t *testing.T) {
 				t.Logf("%s: skipped the %s kernel: not on this CPU or in this build", name, p.name)
 				continue
 			}
-			q8UseVNNI = p.vnni
 			for _, workers := range []int{1, 3} {
-				bk := &Backend{workers: workers, route: GemmGo, q8Go: p.goRef}
+				bk := &Backend{workers: workers, route: GemmOpenBLAS, q8Go: p.goRef, q8NoVNNI: !p.vnni}
 				qw := make(F32, bk.QuantizedSize(tc.n, tc.k))
 				bk.QuantizeWeight(qw, F32(w), tc.k, tc.n, tc.k)
 				got := make(F32, tc.m*tc.n)
