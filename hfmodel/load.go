@@ -95,6 +95,7 @@ func Load(be backend.Backend, ref string, opts LoadOptions) (*nn.Model, *Loaded,
 	rng := rand.New(rand.NewPCG(opts.Seed, 0x4ead))
 	pre := cfg.Arch.Prefix() + "."
 	var missing []string
+	chunk := make([]float32, loadChunk) // every tensor's reads reuse it
 	for _, p := range m.Params() {
 		name, ok := findTensor(set, p.Name, pre)
 		if !ok {
@@ -117,7 +118,7 @@ func Load(be backend.Backend, ref string, opts LoadOptions) (*nn.Model, *Loaded,
 		}
 		// A chunk at a time: no second copy of a large tensor in memory
 		// (loading peaks at the weights plus a few MiB).
-		err = set.Float32Chunks(name, loadChunk, func(off int, v []float32) error {
+		err = set.Float32Chunks(name, chunk, func(off int, v []float32) error {
 			be.Upload(p.W.Slice(off, len(v)), v)
 			return be.Sync() // the chunk's buffer is reused
 		})

@@ -14,9 +14,10 @@ type weights interface {
 	Names() []string
 	Has(name string) bool
 	Shape(name string) ([]int, error)
-	// Float32Chunks calls fn with the tensor's values as float32, a chunk
-	// at a time (off: the chunk's first element).
-	Float32Chunks(name string, chunk int, fn func(off int, v []float32) error) error
+	// Float32Chunks calls fn with the tensor's values as float32, up to
+	// len(buf) at a time (off: the chunk's first element); safetensors
+	// reads each chunk into buf, which Load reuses for every tensor.
+	Float32Chunks(name string, buf []float32, fn func(off int, v []float32) error) error
 	Close() error
 }
 
@@ -62,11 +63,12 @@ func (w tbWeights) Shape(name string) ([]int, error) {
 	return ti.Shape, err
 }
 
-func (w tbWeights) Float32Chunks(name string, chunk int, fn func(off int, v []float32) error) error {
+func (w tbWeights) Float32Chunks(name string, buf []float32, fn func(off int, v []float32) error) error {
 	v, _, err := w.Float32(name)
 	if err != nil {
 		return err
 	}
+	chunk := max(1, len(buf))
 	for off := 0; off < len(v); off += chunk {
 		if err := fn(off, v[off:min(len(v), off+chunk)]); err != nil {
 			return err

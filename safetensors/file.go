@@ -169,11 +169,13 @@ func (f *File) Float32(name string) ([]float32, []int, error) {
 }
 
 // Float32Chunks reads a tensor of dtype F32, F16, BF16 or F64 as Float32
-// does, but at most chunk values at a time into one buffer it reuses,
-// calling fn with each chunk and the index of its first value: a large
+// does, but at most len(buf) values at a time into buf, calling fn with
+// each chunk (a prefix of buf) and the index of its first value: a large
 // tensor (a 250k-token embedding table is 1 GiB) can go to its destination
-// without a second whole copy in memory. fn must not keep v.
-func (f *File) Float32Chunks(name string, chunk int, fn func(off int, v []float32) error) error {
+// without a second whole copy in memory, and a loader that passes the same
+// buf for every tensor allocates nothing per tensor but a conversion
+// buffer for F16, BF16 and F64. fn must not keep v.
+func (f *File) Float32Chunks(name string, buf []float32, fn func(off int, v []float32) error) error {
 	t, err := f.Info(name)
 	if err != nil {
 		return err
@@ -183,9 +185,11 @@ func (f *File) Float32Chunks(name string, chunk int, fn func(off int, v []float3
 	default:
 		return fmt.Errorf("safetensors: %s: tensor %q has dtype %s; Float32Chunks reads only F32, F16, BF16 and F64 (use Raw)", f.Path, name, t.DType)
 	}
+	if len(buf) == 0 {
+		return fmt.Errorf("safetensors: %s: reading tensor %q in chunks of an empty buffer", f.Path, name)
+	}
 	n, size := t.NumElements(), t.DType.Size()
-	chunk = max(1, min(chunk, n))
-	buf := make([]float32, chunk)
+	chunk := min(len(buf), max(n, 1))
 	var raw []byte
 	if t.DType != F32 || !littleEndian {
 		raw = make([]byte, size*chunk)

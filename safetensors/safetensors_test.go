@@ -127,7 +127,7 @@ func TestFloat32Reads(t *testing.T) {
 			// The same values a chunk at a time, chunks cut short included.
 			for _, chunk := range []int{1, 3, 8, 100} {
 				var all []float32
-				err := f.Float32Chunks("t", chunk, func(off int, v []float32) error {
+				err := f.Float32Chunks("t", make([]float32, chunk), func(off int, v []float32) error {
 					assert.Equal(t, len(all), off, "chunk %d offset", chunk)
 					assert.LessOrEqual(t, len(v), chunk)
 					all = append(all, v...)
@@ -153,14 +153,15 @@ func TestFloat32Errors(t *testing.T) {
 	assert.Contains(t, err.Error(), path)
 	assert.Contains(t, err.Error(), `"ids"`)
 	assert.Contains(t, err.Error(), "I64")
-	err = f.Float32Chunks("ids", 4, func(int, []float32) error { return nil })
+	err = f.Float32Chunks("ids", make([]float32, 4), func(int, []float32) error { return nil })
 	assert.ErrorContains(t, err, "I64")
 	stop := errors.New("stop")
 	require.NoError(t, Write(path+"2", []Tensor{F32Tensor("w", []int{5}, []float32{1, 2, 3, 4, 5})}, nil))
 	f2, err := Open(path + "2")
 	require.NoError(t, err)
 	defer f2.Close()
-	assert.ErrorIs(t, f2.Float32Chunks("w", 2, func(int, []float32) error { return stop }), stop)
+	assert.ErrorIs(t, f2.Float32Chunks("w", make([]float32, 2), func(int, []float32) error { return stop }), stop)
+	assert.ErrorContains(t, f2.Float32Chunks("w", nil, func(int, []float32) error { return nil }), "empty buffer")
 	_, _, err = f.Float32("missing")
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `"missing"`)

@@ -172,12 +172,12 @@ func (s *Set) Float32(name string) ([]float32, []int, error) {
 }
 
 // Float32Chunks reads a tensor a chunk at a time (see File.Float32Chunks).
-func (s *Set) Float32Chunks(name string, chunk int, fn func(off int, v []float32) error) error {
+func (s *Set) Float32Chunks(name string, buf []float32, fn func(off int, v []float32) error) error {
 	f, err := s.file(name)
 	if err != nil {
 		return err
 	}
-	return f.Float32Chunks(name, chunk, fn)
+	return f.Float32Chunks(name, buf, fn)
 }
 
 // Raw returns a copy of a tensor's stored bytes (see File.Raw).
