@@ -59,6 +59,9 @@ func BenchKernels(o BenchOptions) (BenchPeak, []BenchRow, error) {
 		}
 		return BenchPeak{}, nil, fmt.Errorf("bench-kernels: %w: run it on a machine with an NVIDIA GPU and driver", err)
 	}
+	if _, err := CUBLAS(); err != nil {
+		return BenchPeak{}, nil, fmt.Errorf("bench-kernels: cuBLAS is the reference and is loaded at run time: %w", err)
+	}
 	var opts C.rk_bench_opts
 	if o.Quick {
 		opts.quick = 1

@@ -111,12 +111,12 @@ func cudaErr(op string, rc C.int) error {
 
 // New opens the device and creates the backend's stream.
 func New(opt Options) (*Backend, error) {
-	var count C.int
-	if err := cudaErr("cudaGetDeviceCount", C.rk_device_count(&count)); err != nil {
-		return nil, fmt.Errorf("cuda: %w; is an NVIDIA driver installed and a GPU visible?", err)
+	rt, err := Probe()
+	if err != nil {
+		return nil, fmt.Errorf("cuda: %w", err)
 	}
-	if opt.Device < 0 || opt.Device >= int(count) {
-		return nil, fmt.Errorf("cuda: device %d does not exist (%d visible)", opt.Device, int(count))
+	if opt.Device < 0 || opt.Device >= len(rt.Devices) {
+		return nil, fmt.Errorf("cuda: device %d does not exist (%d visible)", opt.Device, len(rt.Devices))
 	}
 	if err := cudaErr("cudaSetDevice", C.rk_set_device(C.int(opt.Device))); err != nil {
 		return nil, fmt.Errorf("cuda: %w", err)

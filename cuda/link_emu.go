@@ -7,7 +7,7 @@ package cuda
 // without a GPU: go test -tags cuda,cudaemu ./cuda/. Slow; for tests only.
 
 /*
-#cgo LDFLAGS: ${SRCDIR}/../build/emu/librerank_kernels_emu.a -lstdc++ -lm -lpthread
+#cgo LDFLAGS: ${SRCDIR}/../build/emu/librerank_kernels_emu.a -lstdc++ -lm -lpthread -ldl
 */
 import "C"
 

@@ -10,7 +10,6 @@
 // next to its reference: cuBLAS for the GEMMs, a naive cuBLAS + softmax
 // attention for the fused attention. PyTorch SDPA is added by the callers
 // (scripts/sdpa_bench.py) when torch is importable.
-#include <cublas_v2.h>
 
 #include <algorithm>
 #include <cmath>
@@ -21,6 +20,8 @@
 #include <vector>
 
 #include "common.cuh"
+#include "cublas_dl.h"
+#include "dynload.h"
 
 namespace {
 
@@ -185,10 +186,10 @@ struct Bench {
 
   // Row-major C = op(A) op(B) through cuBLAS's column-major API.
   void blas_gemm(bool ta, bool tb, int m, int n, int k, const void *A, int lda, const void *B,
-                 int ldb, float *C, int ldc, cudaDataType ab, cublasComputeType_t ct) {
+                 int ldb, float *C, int ldc, rk_data_type ab, cublasComputeType_t ct) {
     float alpha = 1.f, beta = 0.f;
-    BLAS(cublasGemmEx(blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m,
-                      k, &alpha, B, ab, ldb, A, ab, lda, &beta, C, CUDA_R_32F, ldc, ct,
+    BLAS(rk_cublas.gemm_ex(blas, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m,
+                      k, &alpha, B, ab, ldb, A, ab, lda, &beta, C, RK_R_32F, ldc, ct,
                       CUBLAS_GEMM_DEFAULT));
   }
 
@@ -205,7 +206,7 @@ struct Bench {
       fill(a.as<uint16_t>(), (long long)M * M, 1);
       fill(b.as<uint16_t>(), (long long)M * M, 2);
       double ms = time([&](int) {
-        blas_gemm(false, false, M, M, M, a.p, M, b.p, M, c.as<float>(), M, CUDA_R_16BF,
+        blas_gemm(false, false, M, M, M, a.p, M, b.p, M, c.as<float>(), M, RK_R_16BF,
                   CUBLAS_COMPUTE_32F);
       });
       peak.bf16_tflops = 2.0 * M * M * M / (ms * 1e-3) / 1e12;
@@ -216,7 +217,7 @@ struct Bench {
       fill(a.as<float>(), (long long)K * K, 3);
       fill(b.as<float>(), (long long)K * K, 4);
       double ms = time([&](int) {
-        blas_gemm(false, false, K, K, K, a.p, K, b.p, K, c.as<float>(), K, CUDA_R_32F,
+        blas_gemm(false, false, K, K, K, a.p, K, b.p, K, c.as<float>(), K, RK_R_32F,
                   CUBLAS_COMPUTE_32F_PEDANTIC);
       });
       peak.fp32_tflops = 2.0 * K * K * K / (ms * 1e-3) / 1e12;
@@ -295,12 +296,12 @@ struct Bench {
         double msr = time([&](int i) {
           int s = i % sets;
           blas_gemm(g.ta, g.tb, g.m, g.n, g.k, A[s].p, lda, B[s].p, ldb, R.as<float>(), g.n,
-                    CUDA_R_16BF, CUBLAS_COMPUTE_32F);
+                    RK_R_16BF, CUBLAS_COMPUTE_32F);
         });
         BRC(rk_gemm_bf16(nullptr, g.ta, g.tb, g.m, g.n, g.k, 1.f, A[0].as<uint16_t>(), lda, 0,
                          B[0].as<uint16_t>(), ldb, 0, 0.f, C.as<float>(), g.n, 0, 1));
         blas_gemm(g.ta, g.tb, g.m, g.n, g.k, A[0].p, lda, B[0].p, ldb, R.as<float>(), g.n,
-                  CUDA_R_16BF, CUBLAS_COMPUTE_32F);
+                  RK_R_16BF, CUBLAS_COMPUTE_32F);
         double err = max_rel(download(C.as<float>(), nc), download(R.as<float>(), nc));
         add("gemm_bf16", shape, "rerank", ms, flops, bytes, peak.bf16_tflops, err);
         add("gemm_bf16", shape, "cublas", msr, flops, bytes, peak.bf16_tflops);
@@ -324,12 +325,12 @@ struct Bench {
         double msr = time([&](int i) {
           int s = i % sets;
           blas_gemm(g.ta, g.tb, g.m, g.n, g.k, A[s].p, lda, B[s].p, ldb, R.as<float>(), g.n,
-                    CUDA_R_32F, CUBLAS_COMPUTE_32F_PEDANTIC);
+                    RK_R_32F, CUBLAS_COMPUTE_32F_PEDANTIC);
         });
         BRC(rk_gemm_f32(nullptr, g.ta, g.tb, g.m, g.n, g.k, 1.f, A[0].as<float>(), lda, 0,
                         B[0].as<float>(), ldb, 0, 0.f, C.as<float>(), g.n, 0, 1));
         blas_gemm(g.ta, g.tb, g.m, g.n, g.k, A[0].p, lda, B[0].p, ldb, R.as<float>(), g.n,
-                  CUDA_R_32F, CUBLAS_COMPUTE_32F_PEDANTIC);
+                  RK_R_32F, CUBLAS_COMPUTE_32F_PEDANTIC);
         double err = max_rel(download(C.as<float>(), nc), download(R.as<float>(), nc));
         add("gemm_f32", shape, "rerank", ms, flops, bytes, peak.fp32_tflops, err);
         add("gemm_f32", shape, "cublas", msr, flops, bytes, peak.fp32_tflops);
@@ -371,7 +372,7 @@ struct Bench {
         float alpha = scale, beta = 0.f;
         float *Ph = P.as<float>() + (size_t)h * S * S;
         // P = Q K^T: row-major (S x D)(S x D)^T, batched over n.
-        BLAS(cublasSgemmStridedBatched(blas, CUBLAS_OP_T, CUBLAS_OP_N, S, S, D, &alpha,
+        BLAS(rk_cublas.sgemm_strided_batched(blas, CUBLAS_OP_T, CUBLAS_OP_N, S, S, D, &alpha,
                                        qkv + H + h * D, 3 * H, (long long)S * 3 * H,
                                        qkv + h * D, 3 * H, (long long)S * 3 * H, &beta, Ph, S,
                                        (long long)heads * S * S, N));
@@ -383,18 +384,18 @@ struct Bench {
         float alpha = 1.f, beta = 0.f;
         float *Ph = P.as<float>() + (size_t)h * S * S;
         // ctx_h = P V: row-major (S x S)(S x D).
-        BLAS(cublasSgemmStridedBatched(blas, CUBLAS_OP_N, CUBLAS_OP_N, D, S, S, &alpha,
+        BLAS(rk_cublas.sgemm_strided_batched(blas, CUBLAS_OP_N, CUBLAS_OP_N, D, S, S, &alpha,
                                        qkv + 2 * H + h * D, 3 * H, (long long)S * 3 * H, Ph, S,
                                        (long long)heads * S * S, &beta, R.as<float>() + h * D, H,
                                        (long long)S * H, N));
       }
     };
-    BLAS(cublasSetMathMode(blas, CUBLAS_PEDANTIC_MATH));
+    BLAS(rk_cublas.set_math_mode(blas, CUBLAS_PEDANTIC_MATH));
     double msr = time([&](int i) { naive(Q[i % sets].as<float>()); });
     BRC(rk_attention_forward(nullptr, a, Q[0].as<float>(), mask.as<int32_t>(), ctx.as<float>(),
                              lse.as<float>()));
     naive(Q[0].as<float>());
-    BLAS(cublasSetMathMode(blas, CUBLAS_DEFAULT_MATH));
+    BLAS(rk_cublas.set_math_mode(blas, CUBLAS_DEFAULT_MATH));
     double err = max_rel(download(ctx.as<float>(), nc), download(R.as<float>(), nc));
     add("attention_fwd_f32", shape, "rerank", ms, fwd_flops, bytes, peak.fp32_tflops, err);
     add("attention_fwd_f32", shape, "cublas+softmax", msr, fwd_flops, bytes + N * heads * (double)S * S * 8,
@@ -559,12 +560,17 @@ extern "C" int rk_bench_run(const rk_bench_opts *opts, rk_bench_peak *peak, rk_b
     b.filter = opts->filter;
     b.quiet = opts->quiet != 0;
   }
+  char blas_err[2048];
+  if (rk_cublas_load(nullptr, 0, blas_err, sizeof blas_err) != 0) {
+    fprintf(stderr, "bench: the reference needs cuBLAS: %s\n", blas_err);
+    return -RK_BENCH_NO_CUBLAS;
+  }
   try {
-    BLAS(cublasCreate(&b.blas));
+    BLAS(rk_cublas.create(&b.blas));
     BCHECK(cudaEventCreate(&b.e0));
     BCHECK(cudaEventCreate(&b.e1));
   } catch (int e) {
-    if (b.blas) cublasDestroy(b.blas);
+    if (b.blas) rk_cublas.destroy(b.blas);
     return e > 0 ? -e : -1;
   }
   // Each section runs on its own: a failure is reported and counted, and
@@ -603,7 +609,7 @@ extern "C" int rk_bench_run(const rk_bench_opts *opts, rk_bench_peak *peak, rk_b
   }
   // The SDPA comparison point of the acceptance criteria: seq 512, head dim 64.
   if (!quick) section("attention-512", [&] { b.attention_rows(Model{"bge-base", 768, 12, 3072, 12, 16, 512}, 16, 512); });
-  cublasDestroy(b.blas);
+  rk_cublas.destroy(b.blas);
   cudaEventDestroy(b.e0);
   cudaEventDestroy(b.e1);
   b.peak.failed_sections = failed;

@@ -57,3 +57,15 @@ extern "C" int rk_memcpy_d2h(void *stream, void *dst, const void *src, size_t by
 extern "C" int rk_memcpy_d2d(void *stream, void *dst, const void *src, size_t bytes) {
   return (int)cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, rk_stream(stream));
 }
+
+// rk_versions reports the CUDA runtime this library was built with and the
+// newest the installed driver supports (0 when there is no driver).
+extern "C" int rk_versions(int *runtime, int *driver) {
+#ifdef CUDART_VERSION
+  *runtime = CUDART_VERSION;
+#else
+  *runtime = 0;
+#endif
+  *driver = 0;
+  return (int)cudaDriverGetVersion(driver);
+}

@@ -190,6 +190,9 @@ int rk_group_ce(void *stream, const float *logits, const int32_t *label,
 /* Copies the CUDA error string for code into buf (NUL-terminated). */
 void rk_error_string(int code, char *buf, int len);
 int rk_device_count(int *count);
+/* The CUDA runtime version linked in and the newest the driver supports,
+ * as 1000*major + 10*minor (driver 0: no driver). */
+int rk_versions(int *runtime, int *driver);
 int rk_set_device(int dev);
 /* name (NUL-terminated), compute capability, multiprocessors. */
 int rk_device_info(int dev, char *name, int len, int *major, int *minor,
@@ -242,7 +245,9 @@ typedef struct rk_bench_peak {
 } rk_bench_peak;
 
 /* Runs the benchmark; fills at most max rows and returns the number
- * written, or a negative cudaError_t. */
+ * written, or a negative cudaError_t, or -RK_BENCH_NO_CUBLAS when cuBLAS
+ * (loaded at run time, see dynload.h) cannot be found. */
+#define RK_BENCH_NO_CUBLAS 10000
 int rk_bench_run(const rk_bench_opts *opts, rk_bench_peak *peak,
                  rk_bench_row *rows, int max);
 

@@ -14,6 +14,7 @@ import (
 	"github.com/rerank-go/rerank/backend"
 	"github.com/rerank-go/rerank/backend/cpu"
 	"github.com/rerank-go/rerank/cuda"
+	"github.com/rerank-go/rerank/cuda/cudatest"
 )
 
 // TestAdapterCUDA runs one adapter's forward and backward, and a merge
@@ -33,8 +34,7 @@ func TestAdapterCUDA(t *testing.T) {
 		{"strided_dropout", 33, 24, 40, 3, 5, 7, 3, 0.3, true},
 		{"dropout_in_eval", 17, 16, 16, 2, 0, 0, 0, 0.5, false},
 	}
-	gpu, err := cuda.New(cuda.Options{})
-	require.NoError(t, err)
+	gpu := cudatest.Open(t, cuda.Options{})
 	for ci, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(ci), 3))

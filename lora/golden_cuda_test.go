@@ -11,6 +11,7 @@ import (
 
 	"github.com/rerank-go/rerank/backend"
 	"github.com/rerank-go/rerank/cuda"
+	"github.com/rerank-go/rerank/cuda/cudatest"
 	"github.com/rerank-go/rerank/hfmodel"
 	"github.com/rerank-go/rerank/internal/golden"
 	"github.com/rerank-go/rerank/internal/sharedtest"
@@ -23,6 +24,7 @@ import (
 // head dims 32, 64 or 128; the shared set's are 8) are skipped, saying so;
 // TestAdapterCUDA covers the adapter on any shape.
 func TestGoldenCUDA(t *testing.T) {
+	cudatest.Open(t, cuda.Options{}) // skips (or fails under RERANK_REQUIRE_GPU=1) without a GPU
 	root := sharedtest.Golden(t)
 	newBE := func() backend.Backend {
 		be, err := cuda.New(cuda.Options{})

@@ -5,7 +5,10 @@
 // utilisation, this process's device memory, and the peaks of both.
 //
 // NVML is loaded at run time (libnvidia-ml.so.1 ships with the driver), so
-// the package builds without CUDA and needs no build tag. Without a driver
+// the package builds without CUDA and needs no build tag, and no binary
+// links it. It is looked for as cuda/libpath says: $RERANK_NVML, the
+// loader's path, the CUDA and system library folders, then python3's
+// nvidia/*/lib folders. Without a driver
 // the monitor says so once, through the log function given to Open, and
 // every method keeps working and reports nothing; it never returns an
 // error and never stops the job.
@@ -18,6 +21,8 @@ import (
 	"time"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
+
+	"github.com/rerank-go/rerank/cuda/libpath"
 )
 
 // Sample is one reading of the device.
@@ -68,8 +73,29 @@ type Monitor struct {
 	logf     func(format string, args ...any)
 }
 
-// lib lets tests replace NVML.
+// lib is the NVML in use; Open sets it to the first library that loads.
 var lib nvml.Interface = nvml.New()
+
+// LibraryPath is the NVML file the last Open loaded ("" when none).
+var LibraryPath string
+
+// load tries every candidate library until NVML initialises. A library
+// that loads but fails to initialise (no driver loaded, no permission)
+// ends the search: its error is the one to report.
+func load() nvml.Return {
+	const soname = "libnvidia-ml.so.1"
+	ret := nvml.ERROR_LIBRARY_NOT_FOUND
+	for _, p := range libpath.Candidates("RERANK_NVML", soname) {
+		lib = nvml.New(nvml.WithLibraryPath(p))
+		if ret = safeInit(); ret != nvml.ERROR_LIBRARY_NOT_FOUND {
+			if ret == nvml.SUCCESS {
+				LibraryPath = p
+			}
+			return ret
+		}
+	}
+	return ret
+}
 
 // Open starts NVML and picks device index. When NVML or the device is
 // unavailable, logf (nil: standard error) is told once why, and the
@@ -79,8 +105,12 @@ func Open(index int, logf func(format string, args ...any)) *Monitor {
 		logf = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 	}
 	m := &Monitor{pid: uint32(os.Getpid()), logf: logf}
-	if ret := safeInit(); ret != nvml.SUCCESS {
-		m.disable(fmt.Sprintf("NVML unavailable (%s): no GPU memory figures; the run goes on", errString(ret)))
+	if ret := load(); ret != nvml.SUCCESS {
+		why := errString(ret)
+		if ret == nvml.ERROR_LIBRARY_NOT_FOUND {
+			why = "not found: looked for " + libpath.Searched("RERANK_NVML", "libnvidia-ml.so.1")
+		}
+		m.disable(fmt.Sprintf("NVML unavailable (%s): no GPU memory figures; the run goes on", why))
 		return m
 	}
 	dev, ret := lib.DeviceGetHandleByIndex(index)

@@ -34,7 +34,10 @@ for f in attention attention_bf16 device elementwise embed gemm_bf16 gemm_f32 la
 done
 rewrite kernels/check/check.cu "$out/check/check.cc"
 cp kernels/emu/bench_stub.cc "$out/bench_stub.cc"
-srcs+=("$out/bench_stub.cc")
+# The run-time loader (kernels/dynload.cc) is plain C++: the emulated
+# library carries it so the cuda-tagged Go code links the same symbols.
+cp kernels/dynload.cc kernels/dynload.h kernels/cublas_dl.h "$out/"
+srcs+=("$out/bench_stub.cc" "$out/dynload.cc")
 CXX=${CXX:-g++}
 objs=()
 for s in "${srcs[@]}" "$out/check/check.cc"; do
@@ -45,5 +48,5 @@ done
 wait
 # The library the cuda-tagged Go code links under the extra tag cudaemu.
 ar rcs "$out/librerank_kernels_emu.a" "${objs[@]:0:${#objs[@]}-1}"
-"$CXX" -pthread -o "$out/rerank_kernels_emu" "$out/check/check.o" "$out/librerank_kernels_emu.a"
+"$CXX" -pthread -o "$out/rerank_kernels_emu" "$out/check/check.o" "$out/librerank_kernels_emu.a" -ldl
 echo "built $out/rerank_kernels_emu and $out/librerank_kernels_emu.a"

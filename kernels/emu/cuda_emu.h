@@ -315,6 +315,8 @@ inline void mma_m16n8k16_bf16(float *c, const uint32_t *a, const uint32_t *b) {
 // Stream and memory API behind kernels/device.cu (the Go bindings' runtime):
 // everything is synchronous host memory.
 enum { cudaStreamNonBlocking = 1, cudaHostAllocDefault = 0 };
+inline cudaError_t cudaRuntimeGetVersion(int *v) { *v = 0; return cudaSuccess; }
+inline cudaError_t cudaDriverGetVersion(int *v) { *v = 0; return cudaSuccess; }
 inline cudaError_t cudaSetDevice(int d) { return d == 0 ? cudaSuccess : cudaErrorInvalidValue; }
 inline cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned) {
   *s = (cudaStream_t)0x5eed;
