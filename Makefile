@@ -14,7 +14,7 @@ NVCC    ?= $(shell command -v nvcc 2>/dev/null)
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: setup all build test vet gotest mpi-test portable gotest-purego gotest-routes fmt-check bench kernels kernels-check kernels-emu cuda-vet gpu-check demo clean
+.PHONY: setup all build test vet gotest mpi-test portable gotest-purego gotest-routes fmt-check bench kernels kernels-check kernels-emu cuda-vet gpu-bundle gpu-bundle-check gpu-check demo clean
 
 all: build
 
@@ -74,15 +74,16 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 3x ./...
 
 # kernels-check tests the kernels' logic on the CPU (kernels-emu), compiles
-# every CUDA kernel (nvcc 11.8 here: sm_80 and sm_90; nvcc 12+ adds sm_90a)
-# and builds and vets the cuda-tagged Go code, linking it against
-# build/librerank_kernels.a (no GPU needed). Without nvcc the compile steps
-# say so and pass, except under CI=true.
+# every CUDA kernel (nvcc 11.8 here: sm_80 and sm_90 + compute_90 PTX; nvcc
+# 12+ adds sm_90a), vets the cuda-tagged Go code, then builds the GPU bundle
+# (every cuda-tagged binary, linked against build/librerank_kernels.a) and
+# checks it (gpu-bundle-check). No GPU needed. Without nvcc the compile
+# steps say so and pass, except under CI=true.
 kernels-check: kernels-emu
 	@if [ -z "$(NVCC)" ]; then \
 		if [ "$$CI" = "true" ]; then echo "nvcc not found: CI must compile the kernels (see .ci/run)"; exit 1; fi; \
 		echo "nvcc not found: skipping the CUDA compile check"; \
-	else $(MAKE) kernels && $(MAKE) cuda-vet; fi
+	else $(MAKE) kernels && $(MAKE) cuda-vet && $(MAKE) gpu-bundle-check; fi
 
 # kernels builds build/librerank_kernels.a and build/rerank_kernels_check.
 # CUDA_ARCHS overrides the targets (e.g. CUDA_ARCHS=90a on an H100 with nvcc 12+).
@@ -93,17 +94,29 @@ kernels:
 		cmake --build build -j$$(nproc 2>/dev/null || echo 2); \
 	else echo "no kernels yet"; fi
 
-# cuda-vet vets the cuda-tagged Go code and links its test binary and the
-# CUDA build of rerank (run `make kernels` first). The NCCL backend
-# (package dist) is vetted and its missing-library error tested without
-# NCCL: it loads libnccl.so.2 at run time.
+# cuda-vet vets the cuda-tagged Go code (gpu-bundle links it). The NCCL
+# backend (package dist) is vetted and its missing-library error tested
+# without NCCL: it loads libnccl.so.2 at run time.
 cuda-vet:
-	@if ls cuda/*.go >/dev/null 2>&1; then \
-		$(GO) vet -tags cuda ./cuda/... ./dist/ ./cmd/rerank/ && \
-		$(GO) vet -tags cuda,mpi ./dist/ ./cmd/rerank/ && \
-		$(GO) test -tags cuda -c -o /dev/null ./cuda/ && \
-		$(GO) test -tags cuda -count=1 -run NCCL ./dist/ && \
-		$(GO) build -tags cuda -o /dev/null ./cmd/rerank && echo "cuda-tagged Go code: vetted and linked"; fi
+	$(GO) vet -tags cuda ./cuda/... ./dist/ ./cmd/rerank/ ./lora/ && \
+	$(GO) vet -tags cuda,mpi ./dist/ ./cmd/rerank/ && \
+	$(GO) test -tags cuda -count=1 -run NCCL ./dist/ && echo "cuda-tagged Go code: vetted"
+
+# gpu-bundle writes bin/gpu/: what a GPU machine without Go needs for
+# scripts/gpu-check.sh (see scripts/gpu-bundle.sh; README, "GPU").
+GPU_BUNDLE ?= bin/gpu
+gpu-bundle:
+	GO=$(GO) VERSION=$(VERSION) bash scripts/gpu-bundle.sh $(GPU_BUNDLE)
+
+# gpu-bundle-check builds the bundle, asserts it (TestGPUBundle: MANIFEST,
+# sizes, no CUDA library or OpenBLAS in ldd), then runs gpu-check.sh
+# --dry-run, which must exit 3 saying the GPU steps did not run.
+gpu-bundle-check: gpu-bundle
+	RERANK_GPU_BUNDLE=$(abspath $(GPU_BUNDLE)) $(GO) test -count=1 -run 'TestGPUBundle|TestLddViolations' ./cuda/
+	@mkdir -p build; BUNDLE=$(GPU_BUNDLE) OUT=build/gpu-dry-run bash scripts/gpu-check.sh --dry-run >build/gpu-dry-run.txt 2>&1; \
+	rc=$$?; cat build/gpu-dry-run.txt; \
+	if [ $$rc -ne 3 ] || ! tail -1 build/gpu-dry-run.txt | grep -q 'dry run passed; the GPU steps did not run'; then \
+		echo "gpu-check.sh --dry-run: exit $$rc; want 3 and 'dry run passed; the GPU steps did not run'"; exit 1; fi
 
 # kernels-emu runs every SIMT kernel on the CPU through kernels/emu (one OS
 # thread per CUDA thread, real barriers and warp shuffles) against the float64
@@ -114,7 +127,8 @@ kernels-emu:
 	@bash kernels/emu/build.sh >/dev/null && build/emu/rerank_kernels_emu --no-bench
 	$(GO) test -tags cuda,cudaemu -count=1 ./cuda/
 
-# gpu-check runs everything that needs a GPU (see scripts/gpu-check.sh).
+# gpu-check runs everything that needs a GPU (see scripts/gpu-check.sh);
+# on a machine without one it is the dry run.
 gpu-check:
 	bash scripts/gpu-check.sh
 

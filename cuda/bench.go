@@ -52,11 +52,7 @@ type BenchRow struct {
 // BenchKernels runs the kernel benchmark of kernels/bench.cu on the
 // current device. Progress lines go to the process's stdout as it runs.
 func BenchKernels(o BenchOptions) (BenchPeak, []BenchRow, error) {
-	var count C.int
-	if err := cudaErr("cudaGetDeviceCount", C.rk_device_count(&count)); err != nil || count == 0 {
-		if err == nil {
-			err = fmt.Errorf("no CUDA device")
-		}
+	if _, err := Probe(); err != nil {
 		return BenchPeak{}, nil, fmt.Errorf("bench-kernels: %w: run it on a machine with an NVIDIA GPU and driver", err)
 	}
 	if _, err := CUBLAS(); err != nil {

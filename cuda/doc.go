@@ -6,7 +6,14 @@
 // needs no CUDA toolkit. Build it in this order:
 //
 //	make kernels              # cmake -S . -B build && cmake --build build
-//	go build -tags cuda ./... # links build/librerank_kernels.a, libcudart, libcublas
+//	go build -tags cuda ./... # links build/librerank_kernels.a and libcudart_static
+//
+// Nothing CUDA-version-specific is linked: the runtime is static, and
+// cuBLAS (the benchmark's reference) and NVML (cuda/nvmon) are opened at
+// run time, found as kernels/dynload.h and cuda/libpath say. Probe and
+// `rerank cuda-info` report what was found; without a usable GPU, New's
+// error wraps ErrNoDevice ("no CUDA device"). make gpu-bundle packs the
+// cuda-tagged binaries for GPU machines without Go (scripts/gpu-check.sh).
 //
 // Semantics are those of backend.Backend, checked against backend/cpu by
 // the cuda-tagged tests (go test -tags cuda ./cuda/). Operations are queued

@@ -72,12 +72,24 @@ for p in $pkgs; do
 	name=$(echo "$rel" | tr / _).test
 	step "test binary $name ($rel)"
 	"$GO" test -c -tags "$TAGS" -ldflags "-s -w" -o "$stage/$name" "./$rel" >"$log" 2>&1 || fail "go test -c ./$rel"
-	tests="$tests $name:$rel"
+	# The tests to run: those of the files with the cuda tag.
+	funcs=$(grep -lE '^//go:build.*\bcuda\b' "$rel"/*_test.go | xargs grep -ho '^func Test[A-Za-z0-9_]*' |
+		sed 's/^func //' | sort -u | paste -sd'|')
+	[ -n "$funcs" ] || fail "$rel: no Test function in its cuda-tagged test files"
+	tests="$tests $name:$rel:^($funcs)\$"
 done
 
 # 3. The command, and the standalone kernel tests.
 step "rerank (cuda-tagged)"
 "$GO" build -tags "$TAGS" -ldflags "$LDFLAGS" -o "$stage/rerank" ./cmd/rerank >"$log" 2>&1 || fail "go build ./cmd/rerank"
+# The kernels inside: SASS for sm_80 and sm_90, PTX for compute_90.
+archs="sm_80 sm_90 compute_90"
+if command -v cuobjdump >/dev/null; then
+	elf=$(cuobjdump --list-elf "$stage/rerank" 2>/dev/null | grep -o 'sm_[0-9a]*' | sort -u | tr '\n' ' ')
+	ptx=$(cuobjdump --list-ptx "$stage/rerank" 2>/dev/null | grep -o 'sm_[0-9a]*' | sort -u | sed 's/sm_/compute_/' | tr '\n' ' ')
+	archs="${elf}${ptx% }"
+	[ "$archs" = "sm_80 sm_90 compute_90" ] || fail "rerank holds kernels for '$archs', want 'sm_80 sm_90 compute_90'"
+fi
 cp build/rerank_kernels_check "$stage/rerank_kernels_check"
 strip "$stage/rerank_kernels_check"
 
@@ -97,6 +109,12 @@ if [ ! -f "$data" ]; then
 	echo "gpu-bundle: ../shared/data not found; training on $data instead"
 fi
 cp "$data" "$stage/train/train.jsonl.gz"
+# The XLM-R tokenizer of the full-size (m3) step, when ../shared has it.
+xlmr=../shared/models/xlmr-layout-unigram-tokenizer/tokenizer.json
+if [ -f "$xlmr" ]; then
+	mkdir -p "$stage/xlmr-tokenizer"
+	cp "$xlmr" "$stage/xlmr-tokenizer/"
+fi
 if [ "${GPU_BUNDLE_NO_REF:-}" != 1 ]; then
 	step "CPU reference: 100 training steps"
 	"$GO" build -ldflags "$LDFLAGS" -o build/rerank-host ./cmd/rerank >"$log" 2>&1 || fail "go build (host rerank)"
@@ -120,7 +138,7 @@ for f in "$stage"/*.test "$stage/rerank" "$stage/rerank_kernels_check"; do gzip 
 	echo "BUNDLE_COMMIT='$(git rev-parse HEAD 2>/dev/null || echo unknown)'"
 	echo "BUNDLE_DATE='$(date -u +%Y-%m-%dT%H:%M:%SZ)'"
 	echo "BUNDLE_NVCC='$(nvcc --version | sed -n 's/.*release \([0-9.]*\).*/\1/p')'"
-	echo "BUNDLE_ARCHS='sm_80 sm_90 compute_90'"
+	echo "BUNDLE_ARCHS='$archs'"
 	echo "BUNDLE_TESTS='${tests# }'"
 	echo "TRAIN_INIT='$TRAIN_INIT'"
 	echo "TRAIN_ARGS='$TRAIN_ARGS'"
