@@ -131,7 +131,8 @@ else
 fi
 
 # 6. Compress the binaries, describe the bundle, swap it into place.
-for f in "$stage"/*.test "$stage/rerank" "$stage/rerank_kernels_check"; do gzip -9 "$f"; done
+for f in "$stage"/*.test "$stage/rerank" "$stage/rerank_kernels_check"; do gzip -6 "$f" & done
+wait
 {
 	echo "# written by scripts/gpu-bundle.sh; read by scripts/gpu-check.sh"
 	echo "BUNDLE_VERSION='$VERSION'"

@@ -366,9 +366,11 @@ EOF
 	rm -rf "$dir"
 }
 
-# step_nccl: data-parallel training over NCCL. One GPU here: a world of one
-# rank (torchrun's variables) checks that NCCL loads and that the step runs
-# through it. The dist work may replace this with its own check.
+# step_nccl: data-parallel training over NCCL. NCCL refuses two ranks on
+# one GPU, so with one GPU this is a world of one rank (torchrun's
+# variables): NCCL loads and the steps run through the communicator. With
+# more GPUs the dist work can extend it; its cuda-tagged tests (if any) run
+# in the gotest step.
 step_nccl() {
 	local log=$OUT/train.log dir=$ROOT/build/gpu-train
 	if ! has_ddp; then
@@ -384,7 +386,7 @@ step_nccl() {
 	if RANK=0 LOCAL_RANK=0 WORLD_SIZE=1 LOCAL_WORLD_SIZE=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=29511 \
 		run "$log" "$BIN/rerank" train --device cuda --ddp-backend nccl --model "$dir/model" \
 		--train-data "$BUNDLE/train/train.jsonl.gz" --output-dir "$dir/nccl" $TRAIN_ARGS --max-steps 20; then
-		ok "20 steps over NCCL, world size 1"
+		ok "20 steps with --ddp-backend nccl, world size 1$(grep -i -m1 -o 'nccl[^"]*' "$log" | tail -1 | sed 's/^/: /' | cut -c1-100)"
 	else
 		bad "training over NCCL (see train.log)"
 		tail -1 "$log" | sed 's/^/      /' | tee -a "$SUMMARY"
@@ -392,8 +394,7 @@ step_nccl() {
 }
 
 # step_serve: a load test of `rerank serve` on the GPU: the tiny model,
-# 127.0.0.1 only, a bounded number of requests. The serve work may replace
-# the flags and the request shape with its own.
+# 127.0.0.1 only, 400 TEI /rerank requests of 32 documents from 16 clients.
 step_serve() {
 	local log=$OUT/train.log dir=$ROOT/build/gpu-train port=18181 pid i
 	if ! has_serve; then
@@ -405,7 +406,7 @@ step_serve() {
 		return
 	}
 	echo "== serve" >>"$log"
-	"$BIN/rerank" serve --device cuda --model "$dir/model" --addr "127.0.0.1:$port" >>"$log" 2>&1 &
+	"$BIN/rerank" serve --device cuda --model "$dir/model" --host 127.0.0.1 --port "$port" >>"$log" 2>&1 &
 	pid=$!
 	for i in $(seq 1 30); do
 		python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/health', timeout=1)" 2>/dev/null && break
