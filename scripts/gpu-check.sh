@@ -85,7 +85,7 @@ note() { say "      $STEP: $*"; }
 
 # Steps in order, with their boxes in seconds (0: whatever is left).
 STEPS="env kernels check gotest train bench m3 nccl serve sanitizer"
-declare -A BOX=([env]=40 [kernels]=150 [check]=90 [gotest]=150 [train]=120 [bench]=120 [m3]=150 [nccl]=60 [serve]=60 [sanitizer]=0)
+declare -A BOX=([env]=40 [kernels]=150 [check]=90 [gotest]=150 [train]=120 [bench]=120 [m3]=150 [nccl]=120 [serve]=60 [sanitizer]=0)
 RESERVE=5 # seconds kept for the summary
 STEP=""
 step_end=0
@@ -366,31 +366,24 @@ EOF
 	rm -rf "$dir"
 }
 
-# step_nccl: data-parallel training over NCCL. NCCL refuses two ranks on
-# one GPU, so with one GPU this is a world of one rank (torchrun's
-# variables): NCCL loads and the steps run through the communicator. With
-# more GPUs the dist work can extend it; its cuda-tagged tests (if any) run
-# in the gotest step.
+# step_nccl: data-parallel training over NCCL, through scripts/nccl-check.sh
+# (the dist work's check: one rank through NCCL equals one process; two
+# ranks on the one GPU where NCCL allows it) with the bundle's rerank. Its
+# lines go to train.log (its own nccl.log stays in a temporary folder, so
+# $OUT keeps at most 8 files).
 step_nccl() {
-	local log=$OUT/train.log dir=$ROOT/build/gpu-train
-	if ! has_ddp; then
+	local log=$OUT/train.log tmp rc
+	if ! has_ddp || [ ! -f scripts/nccl-check.sh ]; then
 		skip "rerank train has no --ddp-backend yet"
 		return
 	fi
-	[ -d "$dir/model" ] || train_model "$log" || {
-		bad "rerank init (see train.log)"
-		return
-	}
-	echo "== nccl: world of 1" >>"$log"
-	# shellcheck disable=SC2086
-	if RANK=0 LOCAL_RANK=0 WORLD_SIZE=1 LOCAL_WORLD_SIZE=1 MASTER_ADDR=127.0.0.1 MASTER_PORT=29511 \
-		run "$log" "$BIN/rerank" train --device cuda --ddp-backend nccl --model "$dir/model" \
-		--train-data "$BUNDLE/train/train.jsonl.gz" --output-dir "$dir/nccl" $TRAIN_ARGS --max-steps 20; then
-		ok "20 steps with --ddp-backend nccl, world size 1$(grep -i -m1 -o 'nccl[^"]*' "$log" | tail -1 | sed 's/^/: /' | cut -c1-100)"
-	else
-		bad "training over NCCL (see train.log)"
-		tail -1 "$log" | sed 's/^/      /' | tee -a "$SUMMARY"
-	fi
+	tmp=$(mktemp -d)
+	echo "== nccl: scripts/nccl-check.sh" >>"$log"
+	RERANK_BIN=$BIN/rerank OUT=$tmp run "$log" bash scripts/nccl-check.sh
+	rc=$?
+	rm -rf "$tmp"
+	grep '^nccl: ' "$log" | tail -4 | cut -c1-200 | sed 's/^/      /' | tee -a "$SUMMARY"
+	if [ $rc = 0 ]; then ok "nccl-check.sh passed (or skipped, as said above)"; else bad "nccl-check.sh (exit $rc; see train.log)"; fi
 }
 
 # step_serve: a load test of `rerank serve` on the GPU: the tiny model,
@@ -410,26 +403,10 @@ step_serve() {
 	pid=$!
 	for i in $(seq 1 30); do
 		python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/health', timeout=1)" 2>/dev/null && break
+		kill -0 "$pid" 2>/dev/null || break
 		sleep 1
 	done
-	if run "$log" python3 - "$port" <<'EOF'; then
-import json, statistics, sys, time, urllib.request
-from concurrent.futures import ThreadPoolExecutor
-url = f"http://127.0.0.1:{sys.argv[1]}/rerank"
-body = json.dumps({"query": "what is the boundary layer", "texts": ["boundary layer flow over a flat plate " * 8] * 32}).encode()
-def one(_):
-    t = time.perf_counter()
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=30) as r:
-        r.read()
-    return time.perf_counter() - t
-t0 = time.perf_counter()
-with ThreadPoolExecutor(16) as ex:
-    lat = sorted(ex.map(one, range(400)))
-wall = time.perf_counter() - t0
-print(f"serve: 400 requests of 32 pairs, 16 clients: {400/wall:.0f} req/s, {400*32/wall:.0f} pairs/s, "
-      f"p50 {1000*lat[len(lat)//2]:.1f} ms, p99 {1000*lat[int(len(lat)*0.99)]:.1f} ms")
-EOF
+	if run "$log" python3 scripts/gpu-serve-load.py "$port"; then
 		ok "$(grep '^serve:' "$log" | tail -1)"
 	else
 		bad "serve load test (see train.log)"

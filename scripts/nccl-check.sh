@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # nccl-check.sh: the NCCL step of the GPU check (scripts/gpu-check.sh calls
-# it; it also runs alone). Needs Go, built kernels (build/librerank_kernels.a)
-# and a libnccl.so.2 (the PyTorch wheel's nvidia-nccl is found by itself).
+# it with RERANK_BIN set to the bundle's rerank; it also runs alone). Needs
+# that, or Go and built kernels (build/librerank_kernels.a), and a libnccl.so.2 (the PyTorch wheel's nvidia-nccl is found by itself).
 #
 #   1. one rank through NCCL (--ddp-backend nccl): every collective runs;
 #      its losses must equal a plain one-process run;
@@ -34,8 +34,10 @@ say "NCCL $ver (${LD_LIBRARY_PATH:-system})"
 
 W=$(mktemp -d)
 trap 'rm -rf "$W"' EXIT
-BIN="$W/rerank"
-if ! go build -tags cuda -o "$BIN" ./cmd/rerank >>"$LOG" 2>&1; then
+# RERANK_BIN: a cuda-tagged rerank already built (gpu-check.sh passes the
+# bundle's, on GPU machines without Go).
+BIN=${RERANK_BIN:-$W/rerank}
+if [ -z "${RERANK_BIN:-}" ] && ! go build -tags cuda -o "$BIN" ./cmd/rerank >>"$LOG" 2>&1; then
 	say "FAIL: go build -tags cuda (run make kernels first)"
 	exit 1
 fi
