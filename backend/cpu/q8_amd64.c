@@ -31,18 +31,34 @@ int rr_has_vnni(void) {
 // row's range, widened to hold 0, mapped onto 0..255: scale[i] =
 // (max − min)/255, zp[i] = round(−min/scale), q = clamp(round(a/scale) +
 // zp). Rounding is to nearest even, as q8.go's quantizeRow.
-void rr_q8_quantize_rows(uint8_t *q, int64_t kp, float *scale, int32_t *zp, const float *a, int64_t lda, int64_t m,
-                         int64_t k) {
+__attribute__((target("avx2,fma"))) void rr_q8_quantize_rows(uint8_t *q, int64_t kp, float *scale, int32_t *zp,
+                                                             const float *a, int64_t lda, int64_t m, int64_t k) {
+	const __m256 zero = _mm256_setzero_ps(), top = _mm256_set1_ps(255);
 	for (int64_t i = 0; i < m; i++) {
 		const float *r = a + i * lda;
+		__m256 vlo = zero, vhi = zero;
+		int64_t p = 0;
+		for (; p + 8 <= k; p += 8) {
+			__m256 x = _mm256_loadu_ps(r + p);
+			vlo = _mm256_min_ps(vlo, x);
+			vhi = _mm256_max_ps(vhi, x);
+		}
+		float l8[8], h8[8];
+		_mm256_storeu_ps(l8, vlo);
+		_mm256_storeu_ps(h8, vhi);
 		float lo = 0, hi = 0;
-		for (int64_t p = 0; p < k; p++) {
+		for (int t = 0; t < 8; t++) {
+			lo = l8[t] < lo ? l8[t] : lo;
+			hi = h8[t] > hi ? h8[t] : hi;
+		}
+		for (; p < k; p++) {
 			lo = r[p] < lo ? r[p] : lo;
 			hi = r[p] > hi ? r[p] : hi;
 		}
 		float s = (hi - lo) / 255.0f;
 		int32_t z = 0;
-		if (s == 0) s = 1;
+		if (s == 0)
+			s = 1;
 		else {
 			float zf = nearbyintf(-lo / s);
 			z = zf < 0 ? 0 : zf > 255 ? 255 : (int32_t)zf;
@@ -50,11 +66,19 @@ void rr_q8_quantize_rows(uint8_t *q, int64_t kp, float *scale, int32_t *zp, cons
 		scale[i] = s;
 		zp[i] = z;
 		uint8_t *d = q + i * kp;
-		for (int64_t p = 0; p < k; p++) {
+		__m256 vs = _mm256_set1_ps(s), vz = _mm256_set1_ps((float)z);
+		for (p = 0; p + 8 <= k; p += 8) {
+			__m256 v = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(r + p), vs), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+			v = _mm256_min_ps(_mm256_max_ps(_mm256_add_ps(v, vz), zero), top);
+			__m256i w = _mm256_cvtps_epi32(v);
+			__m128i w16 = _mm_packus_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+			_mm_storel_epi64((__m128i *)(d + p), _mm_packus_epi16(w16, w16));
+		}
+		for (; p < k; p++) {
 			float v = nearbyintf(r[p] / s) + (float)z;
 			d[p] = v < 0 ? 0 : v > 255 ? 255 : (uint8_t)v;
 		}
-		for (int64_t p = k; p < kp; p++) d[p] = (uint8_t)z;
+		for (p = k; p < kp; p++) d[p] = (uint8_t)z;
 	}
 }
 
@@ -152,9 +176,11 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void tile_vnni(con
 	DISPATCH(dots_vnni);
 }
 
-// QB is the column block: QB rows of W (QB·kp bytes, 24-96 KiB) stay in
-// L1/L2 while every row of A goes past.
-#define QB 32
+// QB is the column block: QB rows of W (QB·kp bytes, 96-384 KiB) stay in
+// L2 while the row blocks of A go past; QM rows of A (QM·kp bytes) stay in
+// L1/L2 while the columns of the block go past.
+#define QB 256
+#define QM 32
 
 // rr_q8_gemm computes C (m×n, leading dimension ldc) from m rows of aq
 // (rr_q8_quantize_rows) and n rows of wq (kp bytes each), by AVX-512 VNNI
@@ -164,23 +190,26 @@ void rr_q8_gemm(int vnni, int64_t m, int64_t n, int64_t kp, const uint8_t *aq, c
                 float *c, int64_t ldc) {
 	for (int64_t jb = 0; jb < n; jb += QB) {
 		int64_t je = jb + QB < n ? jb + QB : n;
-		for (int64_t i = 0; i < m; i += 2) {
-			int R = m - i < 2 ? 1 : 2;
-			const uint8_t *a0 = aq + i * kp, *a1 = a0 + (R > 1 ? kp : 0);
+		for (int64_t ib = 0; ib < m; ib += QM) {
+			int64_t ie = ib + QM < m ? ib + QM : m;
 			for (int64_t j = jb; j < je; j += 4) {
 				int C = je - j < 4 ? (int)(je - j) : 4;
 				const int8_t *w0 = wq + j * kp;
 				const int8_t *w1 = C > 1 ? w0 + kp : w0, *w2 = C > 2 ? w0 + 2 * kp : w0,
 				             *w3 = C > 3 ? w0 + 3 * kp : w0;
-				int32_t acc[2][4];
-				if (vnni)
-					tile_vnni(a0, a1, w0, w1, w2, w3, kp, R, C, acc);
-				else
-					tile_avx2(a0, a1, w0, w1, w2, w3, kp, R, C, acc);
-				for (int r = 0; r < R; r++)
-					for (int q = 0; q < C; q++)
-						c[(i + r) * ldc + j + q] = finish(acc[r][q], azp[i + r], wsum[j + q],
-						                                  ascale[i + r], wscale[j + q], bias, j + q);
+				for (int64_t i = ib; i < ie; i += 2) {
+					int R = ie - i < 2 ? 1 : 2;
+					const uint8_t *a0 = aq + i * kp, *a1 = a0 + (R > 1 ? kp : 0);
+					int32_t acc[2][4];
+					if (vnni)
+						tile_vnni(a0, a1, w0, w1, w2, w3, kp, R, C, acc);
+					else
+						tile_avx2(a0, a1, w0, w1, w2, w3, kp, R, C, acc);
+					for (int r = 0; r < R; r++)
+						for (int q = 0; q < C; q++)
+							c[(i + r) * ldc + j + q] =
+							    finish(acc[r][q], azp[i + r], wsum[j + q], ascale[i + r], wscale[j + q], bias, j + q);
+				}
 			}
 		}
 	}

@@ -27,7 +27,7 @@ func TestQ8Gemm(t *testing.T) {
 	}
 	r := rand.New(rand.NewPCG(5, 5))
 	for _, tc := range []struct{ m, n, k int }{
-		{1, 1, 1}, {2, 3, 63}, {3, 5, 64}, {5, 7, 65}, {7, 37, 200}, {64, 96, 384}, {300, 70, 129},
+		{1, 1, 1}, {2, 3, 63}, {3, 5, 64}, {5, 7, 65}, {7, 37, 200}, {64, 96, 384}, {300, 70, 129}, {45, 301, 100},
 	} {
 		name := fmt.Sprintf("%dx%dx%d", tc.m, tc.n, tc.k)
 		a := randVec(r, tc.m*(tc.k+3), 1)
@@ -76,4 +76,40 @@ func TestQuantizeWeight(t *testing.T) {
 	assert.Equal(t, []int8{127, 64, -127}, v.q[128:131]) // 63.5 again
 	assert.Equal(t, []int32{64 - 127 + 32, 0, 64}, v.sum)
 	assert.Equal(t, make([]int8, 61), v.q[3:64])
+}
+
+// BenchmarkQ8 compares the int8 product with the float32 one on a packed
+// weight, on one worker, for MiniLM's FFN shapes (2048 tokens).
+//
+//	go test ./backend/cpu -run XXX -bench Q8 -count 3
+func BenchmarkQ8(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	for _, s := range []struct{ m, n, k int }{{2048, 1536, 384}, {2048, 384, 1536}} {
+		a, w, bias, c := randVec(r, s.m*s.k, 1), randVec(r, s.n*s.k, 1), randVec(r, s.n, 1), make(F32, s.m*s.n)
+		for _, route := range GemmRoutes() {
+			if route == GemmGo {
+				continue
+			}
+			bk, _ := NewWithOptions(Options{Workers: 1, Gemm: route})
+			flops := 2 * float64(s.m*s.n*s.k)
+			if pw := bk.PackedSize(s.n, s.k); pw > 0 {
+				buf := make(F32, pw)
+				bk.PackWeight(buf, F32(w), s.k, s.n, s.k)
+				b.Run(fmt.Sprintf("%dx%dx%d/%s/fp32", s.m, s.n, s.k, route), func(b *testing.B) {
+					for range b.N {
+						bk.GemmBiasPacked(s.m, s.n, s.k, F32(a), s.k, buf, F32(bias), c, s.n)
+					}
+					b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
+			}
+			qw := make(F32, bk.QuantizedSize(s.n, s.k))
+			bk.QuantizeWeight(qw, F32(w), s.k, s.n, s.k)
+			b.Run(fmt.Sprintf("%dx%dx%d/%s/int8", s.m, s.n, s.k, route), func(b *testing.B) {
+				for range b.N {
+					bk.GemmBiasQuantized(s.m, s.n, s.k, F32(a), s.k, qw, F32(bias), c, s.n)
+				}
+				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
+	}
 }
