@@ -413,6 +413,9 @@ func (t *Tokenizer) encodePair(query, passage string, tr Truncation, s *scratch)
 	// Limits at which tokenization stops early (0: never).
 	la, lb := tr.MaxLen, tr.MaxLen
 	switch {
+	case tr.Strategy == NoTruncation:
+		// Nothing is cut, so nothing may stop early: MaxLen is ignored.
+		la, lb = 0, 0
 	case tr.Strategy == FlagEmbedding:
 		// Each side is cut to a fixed length first, so stopping there
 		// changes nothing but the work done.

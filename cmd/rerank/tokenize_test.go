@@ -31,6 +31,8 @@ func TestTokenizeCommand(t *testing.T) {
 		`{"query": "what is bm25", "passage": "BM25 is a ranking function."}`,
 		`{"query": "` + strings.Repeat("long query ", 40) + `", "passage": "short"}`,
 		`{"query": "", "passage": "", "extra": 1}`,
+		// Longer than --max-len's default: "none" must still keep it all.
+		`{"query": "long passage", "passage": "` + strings.Repeat("ranking function ", 400) + `"}`,
 	}
 	require.NoError(t, os.WriteFile(input, []byte(strings.Join(lines, "\n")+"\n"), 0o644))
 
