@@ -218,6 +218,58 @@ func Save(m *nn.Model, cfg *Config, dir, tokenizerDir string) error {
 			return fmt.Errorf("save model: %w", err)
 		}
 	}
+	if err := WriteTokenizerConfig(dir, m.Cfg.MaxSequence()); err != nil {
+		return fmt.Errorf("save model: %w", err)
+	}
+	return nil
+}
+
+// WriteTokenizerConfig makes the tokenizer_config.json of a directory
+// holding a tokenizer.json carry model_max_length, as Hugging Face's
+// save_pretrained writes it: without it, transformers' AutoTokenizer loads
+// with no length limit and never truncates. maxLen is the model's longest
+// input (nn.Config.MaxSequence: 512 for BERT, max_position_embeddings − 2
+// for XLM-R). Every other field of an existing file is kept, and so is its
+// model_max_length when it is a positive integer no larger than maxLen (a
+// limit the user chose); anything else (missing, transformers' "no limit"
+// 1e30, larger than the position table) becomes maxLen. A directory
+// without tokenizer.json is left alone.
+func WriteTokenizerConfig(dir string, maxLen int) error {
+	if _, err := os.Stat(filepath.Join(dir, "tokenizer.json")); err != nil || maxLen <= 0 {
+		return nil
+	}
+	path := filepath.Join(dir, "tokenizer_config.json")
+	fields := map[string]json.RawMessage{}
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("tokenizer config: %w", err)
+	default:
+		if err := json.Unmarshal(data, &fields); err != nil {
+			return fmt.Errorf("tokenizer config %s: %w", path, err)
+		}
+		if fields == nil { // the file held null
+			fields = map[string]json.RawMessage{}
+		}
+	}
+	if raw, ok := fields["model_max_length"]; ok {
+		var n int64
+		if json.Unmarshal(raw, &n) == nil && n > 0 && n <= int64(maxLen) {
+			return nil
+		}
+	}
+	fields["model_max_length"] = json.RawMessage(fmt.Sprint(maxLen))
+	var buf strings.Builder
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // "<s>" stays "<s>", as Python's json writes it
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(fields); err != nil { // keys sorted, as save_pretrained's sort_keys=True
+		return fmt.Errorf("tokenizer config %s: %w", path, err)
+	}
+	if err := atomicfile.WriteFile(path, []byte(buf.String())); err != nil {
+		return fmt.Errorf("tokenizer config: %w", err)
+	}
 	return nil
 }
 

@@ -621,7 +621,10 @@ func (t *trainer) saveModel(dir string) error {
 	if err := t.lora.Save(dir, t.source); err != nil {
 		return err
 	}
-	return hfmodel.CopyTokenizer(t.base, dir)
+	if err := hfmodel.CopyTokenizer(t.base, dir); err != nil {
+		return err
+	}
+	return hfmodel.WriteTokenizerConfig(dir, t.net.Cfg.MaxSequence())
 }
 
 // record builds one metrics.jsonl line: step, loss, learning_rate,

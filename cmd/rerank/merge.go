@@ -78,6 +78,9 @@ func runMerge(c *cli.Context) error {
 	if err := hfmodel.CopyTokenizer(adapterDir, out); err != nil {
 		return fmt.Errorf("merge: %w", err)
 	}
+	if err := hfmodel.WriteTokenizerConfig(out, m.Cfg.MaxSequence()); err != nil {
+		return fmt.Errorf("merge: %w", err)
+	}
 	fmt.Fprintf(c.App.Writer, "merged %d LoRA modules (r=%d, scaling %g) of %s into %s\n",
 		len(ad.List()), ad.Config.R, ad.Config.Scaling(), adapterRef, out)
 	return nil
