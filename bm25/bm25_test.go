@@ -286,3 +286,25 @@ func sortHits(h []Hit) {
 		return better(scored{int32(h[i].Doc), h[i].Score}, scored{int32(h[j].Doc), h[j].Score})
 	})
 }
+
+// TestReadRunErrors: ReadRun names file and line, and refuses a null score
+// rather than reading it as 0 (issue 19 §6).
+func TestReadRunErrors(t *testing.T) {
+	for _, tc := range []struct{ name, body, want string }{
+		{"null score", `{"qid":"q1","doc_ids":["d1","d2"],"bm25_scores":[1.5,null]}` + "\n", "c.jsonl:1: bm25_scores[1] is null"},
+		{"count", `{"qid":"q1","doc_ids":["d1"],"bm25_scores":[1]}` + "\n" + `{"qid":"q2","doc_ids":["d1"],"bm25_scores":[]}`, "c.jsonl:2: 1 doc_ids but 0 bm25_scores"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.jsonl")
+			require.NoError(t, os.WriteFile(path, []byte(tc.body), 0o644))
+			_, err := ReadRun(path)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+	path := filepath.Join(t.TempDir(), "ok.jsonl")
+	require.NoError(t, os.WriteFile(path, []byte(`{"qid":"q1","query":"null","doc_ids":["null"],"bm25_scores":[2]}`+"\n"), 0o644))
+	lines, err := ReadRun(path)
+	require.NoError(t, err)
+	assert.Equal(t, []float64{2}, lines[0].Scores)
+}

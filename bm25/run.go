@@ -1,6 +1,7 @@
 package bm25
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -131,6 +132,19 @@ func ReadRun(path string) ([]RunLine, error) {
 		var l RunLine
 		if err := json.Unmarshal(b, &l); err != nil {
 			return fmt.Errorf("%s:%d: %v", path, line, err)
+		}
+		if bytes.Contains(b, []byte("null")) {
+			// encoding/json leaves a float at 0 for null: refuse it.
+			var ptrs struct {
+				Scores []*float64 `json:"bm25_scores"`
+			}
+			if err := json.Unmarshal(b, &ptrs); err == nil {
+				for i, p := range ptrs.Scores {
+					if p == nil {
+						return fmt.Errorf("%s:%d: bm25_scores[%d] is null, want a number", path, line, i)
+					}
+				}
+			}
 		}
 		if len(l.Scores) != len(l.DocIDs) {
 			return fmt.Errorf("%s:%d: %d doc_ids but %d bm25_scores", path, line, len(l.DocIDs), len(l.Scores))

@@ -188,8 +188,11 @@ func ParseQrels(r io.Reader, name string) (Qrels, error) {
 		}
 		l, err := strconv.Atoi(label)
 		if err != nil {
-			if n == 1 && len(q) == 0 {
-				return nil // header line, e.g. "query-id corpus-id score"
+			// Only BEIR's TSV has a header ("query-id corpus-id score"): a
+			// label that looks like a number ("1.5", "-") is a bad
+			// judgment, not a header, and TREC qrels have no header.
+			if n == 1 && len(q) == 0 && len(f) == 3 && isHeaderLabel(label) {
+				return nil
 			}
 			return lineError(name, n, "relevance label %q is not an integer", label)
 		}
@@ -208,4 +211,17 @@ func ParseQrels(r io.Reader, name string) (Qrels, error) {
 		return nil
 	})
 	return q, err
+}
+
+// isHeaderLabel reports whether a BEIR qrels first line's label field is a
+// column name (letters, "-" or "_", starting with a letter) rather than a
+// malformed number.
+func isHeaderLabel(s string) bool {
+	for i, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || i > 0 && (r == '-' || r == '_')
+		if !ok {
+			return false
+		}
+	}
+	return s != ""
 }

@@ -101,6 +101,23 @@ func TestReaderErrorsNameFileAndLine(t *testing.T) {
 			_, err := ReadCandidates(writeTemp(t, "c.jsonl", `{"qid":1,"doc_ids":[]}`+"\n"), nil)
 			return err
 		}, "c.jsonl:1: invalid JSON"},
+		// Issue 19 §6: where trec_eval would read these differently, fail.
+		{"run score with underscores", func() error {
+			_, err := ReadTRECRun(writeTemp(t, "r.run", "q1 Q0 d1 1 1_000 x\n"), nil)
+			return err
+		}, `r.run:1: score "1_000" is not a number`},
+		{"TREC qrels first line not an integer", func() error {
+			_, err := ReadQrels(writeTemp(t, "q.trec", "q1 0 d1 1.5\nq1 0 d2 1\n"))
+			return err
+		}, `q.trec:1: relevance label "1.5" is not an integer`},
+		{"TSV qrels first label a number", func() error {
+			_, err := ReadQrels(writeTemp(t, "q.tsv", "q1\td1\t2.0\nq1\td2\t1\n"))
+			return err
+		}, `q.tsv:1: relevance label "2.0" is not an integer`},
+		{"candidates null score", func() error {
+			_, err := ReadCandidates(writeTemp(t, "c.jsonl", `{"qid":"q1","doc_ids":["d1","d2"],"bm25_scores":[1,null]}`+"\n"), nil)
+			return err
+		}, `c.jsonl:1: query "q1": bm25_scores[1] is null`},
 		{"flag missing query", func() error {
 			_, _, err := ReadFlagEmbedding(writeTemp(t, "f.jsonl", `{"pos":["a"],"neg":[]}`+"\n"))
 			return err

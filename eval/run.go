@@ -102,8 +102,10 @@ func ParseTRECRun(r io.Reader, name string, known DocFilter) (Run, error) {
 		if _, err := strconv.Atoi(f[3]); err != nil {
 			return lineError(name, n, "rank %q is not an integer", f[3])
 		}
+		// strconv accepts Go's digit separators ("1_000"), which trec_eval's
+		// atof reads as 1: refuse them rather than disagree silently.
 		s, err := strconv.ParseFloat(f[4], 64)
-		if err != nil || math.IsNaN(s) {
+		if err != nil || math.IsNaN(s) || strings.Contains(f[4], "_") {
 			return lineError(name, n, "score %q is not a number", f[4])
 		}
 		if known != nil && !known(did) {
@@ -227,8 +229,8 @@ func ParseCandidates(r io.Reader, name string, known DocFilter) ([]Candidate, er
 			QID        *string   `json:"qid"`
 			Query      string    `json:"query"`
 			DocIDs     []string  `json:"doc_ids"`
-			BM25Scores []float64 `json:"bm25_scores"`
-			Scores     []float64 `json:"scores"`
+			BM25Scores []*float64 `json:"bm25_scores"` // pointers: null is an error, not 0
+			Scores     []*float64 `json:"scores"`
 		}
 		if err := decodeLine(line, &v); err != nil {
 			return lineError(name, n, "%v (expected {\"qid\": str, \"query\": str, \"doc_ids\": [str], \"bm25_scores\": [float]})", err)
@@ -240,9 +242,19 @@ func ParseCandidates(r io.Reader, name string, known DocFilter) ([]Candidate, er
 			return lineError(name, n, "query %q already listed at line %d", *v.QID, prev)
 		}
 		qline[*v.QID] = n
-		scores := v.BM25Scores
-		if scores == nil {
-			scores = v.Scores
+		key, ptrs := "bm25_scores", v.BM25Scores
+		if ptrs == nil {
+			key, ptrs = "scores", v.Scores
+		}
+		var scores []float64
+		if ptrs != nil {
+			scores = make([]float64, len(ptrs))
+			for i, p := range ptrs {
+				if p == nil {
+					return lineError(name, n, "query %q: %s[%d] is null, want a number", *v.QID, key, i)
+				}
+				scores[i] = *p
+			}
 		}
 		if scores != nil && len(scores) != len(v.DocIDs) {
 			return lineError(name, n, "query %q has %d doc_ids but %d scores", *v.QID, len(v.DocIDs), len(scores))
