@@ -226,9 +226,9 @@ func ParseCandidates(r io.Reader, name string, known DocFilter) ([]Candidate, er
 			return nil
 		}
 		var v struct {
-			QID        *string   `json:"qid"`
-			Query      string    `json:"query"`
-			DocIDs     []string  `json:"doc_ids"`
+			QID        *string    `json:"qid"`
+			Query      string     `json:"query"`
+			DocIDs     []string   `json:"doc_ids"`
 			BM25Scores []*float64 `json:"bm25_scores"` // pointers: null is an error, not 0
 			Scores     []*float64 `json:"scores"`
 		}
