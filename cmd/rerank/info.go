@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,18 +11,23 @@ import (
 
 	"github.com/rerank-go/rerank/backend/cpu"
 	"github.com/rerank-go/rerank/hfmodel"
+	"github.com/rerank-go/rerank/lora"
+	"github.com/rerank-go/rerank/safetensors"
 )
 
 func init() {
 	register(&cli.Command{
 		Name:      "info",
-		Usage:     "describe a Hugging Face model directory: architecture, shapes, parameters, tokenizer",
-		ArgsUsage: "MODEL_DIR|HUB_ID",
+		Usage:     "describe a Hugging Face model directory (architecture, shapes, parameters, tokenizer) or a PEFT LoRA adapter directory (base, rank, alpha, targets, trainable parameters)",
+		ArgsUsage: "MODEL_DIR|ADAPTER_DIR|HUB_ID",
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return fmt.Errorf("usage: rerank info MODEL_DIR|HUB_ID")
+				return fmt.Errorf("usage: rerank info MODEL_DIR|ADAPTER_DIR|HUB_ID")
 			}
 			dir := c.Args().First()
+			if _, err := os.Stat(filepath.Join(dir, lora.ConfigFile)); err == nil {
+				return adapterInfo(c.App.Writer, dir)
+			}
 			m, info, err := hfmodel.Load(cpu.New(), dir, hfmodel.LoadOptions{Hub: hubClient(c)})
 			if err != nil {
 				return err
@@ -58,4 +64,62 @@ func init() {
 			return nil
 		},
 	})
+}
+
+// adapterInfo describes a PEFT LoRA adapter directory without loading its
+// base: the trainable parameters are the tensors of adapter_model.safetensors
+// (the LoRA matrices and the head PEFT saves beside them).
+func adapterInfo(w io.Writer, dir string) error {
+	cfg, base, err := lora.ReadConfig(dir)
+	if err != nil {
+		return err
+	}
+	if base == "" {
+		base = "not recorded (base_model_name_or_path is null: pass --model when using it)"
+	}
+	targets := strings.Join(cfg.TargetModules, ", ")
+	if cfg.TargetRegex != "" {
+		targets = "modules matching " + cfg.TargetRegex
+	}
+	scaling := "alpha/r"
+	if cfg.UseRSLoRA {
+		scaling = "alpha/sqrt(r), rsLoRA"
+	}
+	fmt.Fprintf(w, "adapter:        %s (PEFT LoRA)\n", dir)
+	fmt.Fprintf(w, "base model:     %s\n", base)
+	fmt.Fprintf(w, "rank:           %d\n", cfg.R)
+	fmt.Fprintf(w, "alpha:          %g (scaling %g = %s)\n", cfg.Alpha, cfg.Scaling(), scaling)
+	fmt.Fprintf(w, "dropout:        %g\n", cfg.Dropout)
+	fmt.Fprintf(w, "targets:        %s\n", targets)
+	path := filepath.Join(dir, lora.WeightsFile)
+	f, err := safetensors.Open(path)
+	if err != nil {
+		if _, berr := os.Stat(filepath.Join(dir, lora.BinWeightsFile)); berr == nil {
+			fmt.Fprintf(w, "trainable:      not counted (weights in %s, a torch pickle)\n", lora.BinWeightsFile)
+			return nil
+		}
+		return fmt.Errorf("info: %w", err)
+	}
+	defer f.Close()
+	var total, loraN, modules int
+	for _, name := range f.Names() {
+		ti, err := f.Info(name)
+		if err != nil {
+			return fmt.Errorf("info: %s: %w", path, err)
+		}
+		n := 1
+		for _, d := range ti.Shape {
+			n *= d
+		}
+		total += n
+		if strings.Contains(name, ".lora_") {
+			loraN += n
+			if strings.Contains(name, ".lora_A.") {
+				modules++
+			}
+		}
+	}
+	fmt.Fprintf(w, "trainable:      %d parameters (%d in %d LoRA modules, %d in the head and other saved modules)\n",
+		total, loraN, modules, total-loraN)
+	return nil
 }
