@@ -130,6 +130,8 @@ type Model struct {
 	Config *hfmodel.Config // nil when built with New
 	Dir    string          // the directory Load read (a Hub id's cached snapshot), "" for New
 
+	freshHead []string
+
 	trunc tokenize.Truncation
 	opts  Options
 	eng   *engine
@@ -199,8 +201,17 @@ func Load(be backend.Backend, ref string, opts Options) (*Model, error) {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	m.Config, m.Dir = info.Config, dir
+	if opts.Adapter == "" {
+		m.freshHead = info.Initialized
+	}
 	return m, nil
 }
+
+// FreshHead lists the head tensors the checkpoint lacked (a BertModel or
+// XLMRobertaModel encoder): they were drawn at load, so the scores are an
+// untrained head's. Empty for a sequence-classification checkpoint, or when
+// an adapter supplies the head.
+func (m *Model) FreshHead() []string { return m.freshHead }
 
 // New wraps a network and its tokenizer, checking that they belong
 // together. Training uses it to evaluate the model it is updating: the

@@ -234,7 +234,7 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 	if err := t.checkMemory(modelDir); err != nil {
 		return nil, err
 	}
-	net, info, err := hfmodel.Load(be, modelDir, hfmodel.LoadOptions{Seed: args.Seed})
+	net, info, err := hfmodel.Load(be, modelDir, hfmodel.LoadOptions{}) // a fresh head is the one eval and score draw: not --seed's
 	if err != nil {
 		return nil, err
 	}

@@ -277,6 +277,10 @@ func runEval(c *cli.Context, rec *specRecorder) error {
 		if err != nil {
 			return fmt.Errorf("--model %s: %w", spec.Model, err)
 		}
+		if m, ok := s.(interface{ FreshHead() []string }); ok && len(m.FreshHead()) > 0 {
+			fmt.Fprintf(c.App.ErrWriter, "rerank eval: %s has no trained head (%s): its scores are an untrained, freshly initialised head's\n",
+				spec.Model, strings.Join(m.FreshHead(), ", "))
+		}
 		if m, ok := s.(interface{ MaxLen() int }); ok && c.Int("max-len") > m.MaxLen() {
 			fmt.Fprintf(c.App.ErrWriter, "rerank eval: %s takes at most %d tokens (its position table): --max-len %d is capped to %d\n",
 				spec.Model, m.MaxLen(), c.Int("max-len"), m.MaxLen())

@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -240,6 +241,10 @@ func runScore(c *cli.Context) error {
 		return err
 	}
 	defer release()
+	if h := m.FreshHead(); len(h) > 0 {
+		fmt.Fprintf(c.App.ErrWriter, "rerank score: %s has no trained head (%s): its scores are an untrained, freshly initialised head's\n",
+			c.String("model"), strings.Join(h, ", "))
+	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var prog func(done, total int)
