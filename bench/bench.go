@@ -24,6 +24,7 @@ import (
 	"github.com/rerank-go/rerank/hfmodel"
 	"github.com/rerank-go/rerank/lora"
 	"github.com/rerank-go/rerank/nn"
+	"github.com/rerank-go/rerank/nn/infer"
 	"github.com/rerank-go/rerank/optim"
 )
 
@@ -72,10 +73,10 @@ type Options struct {
 	Backend backend.Backend
 	// PackBudget is the most bytes of weights that inference packs once,
 	// before its steps, as crossencoder does for each scoring call
-	// (nn.Lanes.PackWeights): 0 means none, a negative value all.
+	// (infer.Runner.PackWeights): 0 means none, a negative value all.
 	PackBudget int64
 	// Int8 quantizes the encoder layers' weights to int8 for inference
-	// instead of packing them (nn.Lanes.QuantizeWeights), as scoring with
+	// instead of packing them (infer.Runner.QuantizeWeights), as scoring with
 	// crossencoder.Options.Int8 does.
 	Int8 bool
 	// LoraRank > 0 trains LoRA adapters of that rank (alpha 2·rank, on
@@ -104,7 +105,7 @@ type Result struct {
 	PairsPerS, TokensPerS           float64
 	GFLOPPerStep, GFLOPs            float64
 	// Lanes is the number of lanes inference split each batch across (see
-	// nn.Lanes); training runs every op across the cores instead.
+	// infer.Runner); training runs every op across the cores instead.
 	Lanes int
 	// PackedMiB is the size of the weights inference packed once
 	// (Options.PackBudget).
@@ -256,7 +257,7 @@ func Run(mode string, o Options) (Result, error) {
 		}
 		m.InitRandom(o.Seed+1, 0.02)
 	}
-	m.GradientCheckpointing = o.Checkpointing && mode == "train"
+	ckpt := o.Checkpointing && mode == "train"
 	m.Attention = o.Attention
 	var res0 Result
 	var opt *optim.AdamW
@@ -282,7 +283,7 @@ func Run(mode string, o Options) (Result, error) {
 	}
 	batch := MakeBatch(p, o.Batch, o.Seq, o.Lengths, o.Seed)
 	res := Result{Mode: mode, Shape: o.Shape, Preset: p, Seq: o.Seq, N: o.Batch, Threads: runtime.GOMAXPROCS(0),
-		LoraRank: o.LoraRank, Checkpointing: m.GradientCheckpointing, Tiled: m.Attention.Tiled(o.Seq),
+		LoraRank: o.LoraRank, Checkpointing: ckpt, Tiled: m.Attention.Tiled(o.Seq),
 		ParamsTrainable: res0.ParamsTrainable}
 	if mode == "infer" {
 		res.LoraRank = 0
@@ -295,13 +296,18 @@ func Run(mode string, o Options) (Result, error) {
 	}
 	// Inference runs the way crossencoder scores: the batch's sequences
 	// split across the backend's lanes (one per core on the CPU).
-	lanes, err := nn.NewLanes(m)
+	lanes, err := infer.New(m)
 	if err != nil {
 		return Result{}, err
 	}
-	forward := m.Forward
+	o0 := nn.RunOptions{Train: mode == "train", SkipPadding: true, GradientCheckpointing: ckpt}
+	forward := func(b *nn.Batch, seed uint64) ([]float32, error) {
+		o := o0
+		o.Seed = seed
+		return m.Forward(b, o)
+	}
 	if mode == "infer" {
-		forward = lanes.Forward
+		forward = func(b *nn.Batch, _ uint64) ([]float32, error) { return lanes.Forward(b) }
 		res.Lanes = lanes.Count()
 		pack := func() (func(), error) { return lanes.PackWeights(o.PackBudget) }
 		if o.Int8 {
@@ -323,7 +329,7 @@ func Run(mode string, o Options) (Result, error) {
 	step := func(i int) error {
 		seed := o.Seed + uint64(i) + 1
 		t0 := time.Now()
-		logits, err := forward(batch, nn.RunOptions{Train: mode == "train", Seed: seed, SkipPadding: true})
+		logits, err := forward(batch, seed)
 		if err != nil {
 			return err
 		}

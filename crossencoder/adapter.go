@@ -17,7 +17,7 @@ import (
 // copy of a base model at once. Its scores equal those of the merged
 // model (Options.Adapter, `rerank merge`) to float32 rounding, not bit
 // for bit. Its passes run on the model's backend without lanes (see
-// nn.NewLanes). name is what AdapterName reports. Closing the base model
+// infer.Runner). name is what AdapterName reports. Closing the base model
 // closes it.
 func (m *Model) WithAdapter(name, dir string) (*Model, error) {
 	if m.base != nil {

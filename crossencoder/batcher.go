@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rerank-go/rerank/nn"
+	"github.com/rerank-go/rerank/nn/infer"
 	"github.com/rerank-go/rerank/tokenize"
 )
 
@@ -77,7 +78,7 @@ func newEngine(net *nn.Model, o Options, frozen bool, share func() (*nn.Model, e
 	}
 	switch {
 	case e.pack == 0:
-		e.pack = nn.DefaultPackBudget
+		e.pack = infer.DefaultPackBudget
 	case e.pack < 0:
 		e.pack = 0
 	}
@@ -257,9 +258,9 @@ func (e *engine) work(w int) {
 		net, err = e.share()
 		e.unlockDevice()
 	}
-	var lanes *nn.Lanes
+	var lanes *infer.Runner
 	if err == nil {
-		lanes, err = nn.NewLanes(net)
+		lanes, err = infer.New(net)
 	}
 	var release func()
 	defer func() {
@@ -302,7 +303,7 @@ func (e *engine) work(w int) {
 			if err == nil {
 				t0 := time.Now()
 				in := Pad(encs, int32(net.Cfg.PadID))
-				logits, err = lanes.Forward(in, nn.RunOptions{SkipPadding: true})
+				logits, err = lanes.Forward(in)
 				if e.onPass != nil {
 					tokens := 0
 					for _, enc := range encs {

@@ -62,7 +62,7 @@ type Options struct {
 	MaxBatchTokens int
 	// Workers is how many forward passes run at once, each with
 	// activations of its own over the one copy of the weights (0 means
-	// 1). On the CPU one pass already uses every core (nn.Lanes), so more
+	// 1). On the CPU one pass already uses every core (infer.Runner), so more
 	// workers only help when passes are small or the device idles
 	// between them; each adds a pass's activations and PackBudget.
 	Workers int
@@ -83,11 +83,11 @@ type Options struct {
 	// worker that ran it), e.g. to export metrics.
 	OnPass func(PassInfo)
 	// PackBudget is the most bytes of the weights each worker packs
-	// for the products of its passes (nn.Lanes.PackWeights): 0 means
-	// nn.DefaultPackBudget, a negative value none.
+	// for the products of its passes (infer.Runner.PackWeights): 0 means
+	// infer.DefaultPackBudget, a negative value none.
 	PackBudget int64
 	// Int8 scores with the encoder layers' linear layers quantized to
-	// int8 (nn.Lanes.QuantizeWeights, ONNX Runtime's dynamic
+	// int8 (infer.Runner.QuantizeWeights, ONNX Runtime's dynamic
 	// quantization; PackBudget then does not apply): faster on CPUs, the
 	// scores close to float32 ones (bench/RESULTS.md measures how close).
 	// The backend must have int8 products (backend.Quantizer: the CPU).

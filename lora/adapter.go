@@ -32,7 +32,8 @@ func (ad *Adapter) input(be backend.Backend, x backend.Buf, ldx, rows int, train
 
 // Forward implements nn.Adapter: y += scaling·(dropout(x)·Aᵀ)·Bᵀ. It keeps
 // u = dropout(x)·Aᵀ (rows×R) for Backward.
-func (ad *Adapter) Forward(be backend.Backend, x backend.Buf, ldx int, y backend.Buf, ldy, rows int, train bool, seed uint64) error {
+func (ad *Adapter) Forward(be backend.Backend, f nn.AdapterForward) error {
+	x, ldx, y, ldy, rows, train, seed := f.X, f.LDX, f.Y, f.LDY, f.Rows, f.Train, f.Seed
 	if rows <= 0 {
 		return nil
 	}
@@ -63,7 +64,8 @@ func (ad *Adapter) Forward(be backend.Backend, x backend.Buf, ldx int, y backend
 //	dB += scaling·dyᵀ·u
 //	dA += scaling·gᵀ·dropout(x)
 //	dx += dropout'(scaling·g·A)
-func (ad *Adapter) Backward(be backend.Backend, x backend.Buf, ldx int, dy backend.Buf, ldy int, dx backend.Buf, lddx, rows int, train bool, seed uint64) error {
+func (ad *Adapter) Backward(be backend.Backend, b nn.AdapterBackward) error {
+	x, ldx, dy, ldy, dx, lddx, rows, train, seed := b.X, b.LDX, b.DY, b.LDDY, b.DX, b.LDDX, b.Rows, b.Train, b.Seed
 	if rows <= 0 {
 		return nil
 	}

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/rerank-go/rerank/backend/cpu"
+	"github.com/rerank-go/rerank/nn"
 )
 
 // BenchmarkAdapter times one adapter's forward and backward on a MiniLM-L6
@@ -27,10 +28,10 @@ func BenchmarkAdapter(b *testing.B) {
 			}
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if err := ad.Forward(be, x, h, y, 3*h, rows, true, uint64(i)); err != nil {
+				if err := ad.Forward(be, nn.AdapterForward{X: x, LDX: h, Y: y, LDY: 3 * h, Rows: rows, Train: true, Seed: uint64(i)}); err != nil {
 					b.Fatal(err)
 				}
-				if err := ad.Backward(be, x, h, dy, 3*h, dx, h, rows, true, uint64(i)); err != nil {
+				if err := ad.Backward(be, nn.AdapterBackward{X: x, LDX: h, DY: dy, LDDY: 3 * h, DX: dx, LDDX: h, Rows: rows, Train: true, Seed: uint64(i)}); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/rerank-go/rerank/backend/cpu"
 	"github.com/rerank-go/rerank/cuda"
 	"github.com/rerank-go/rerank/cuda/cudatest"
+	"github.com/rerank-go/rerank/nn"
 )
 
 // TestAdapterCUDA runs one adapter's forward and backward, and a merge
@@ -66,8 +67,8 @@ func TestAdapterCUDA(t *testing.T) {
 				be.Upload(ad.A.W, a)
 				be.Upload(ad.B.W, b)
 				xb, yb, dyb, dxb, wb := up(x), up(y0), up(dy), up(dx0), up(w)
-				require.NoError(t, ad.Forward(be, xb, ldx, yb, ldy, tc.rows, tc.train, 99))
-				require.NoError(t, ad.Backward(be, xb, ldx, dyb, ldy, dxb, lddx, tc.rows, tc.train, 99))
+				require.NoError(t, ad.Forward(be, nn.AdapterForward{X: xb, LDX: ldx, Y: yb, LDY: ldy, Rows: tc.rows, Train: tc.train, Seed: 99}))
+				require.NoError(t, ad.Backward(be, nn.AdapterBackward{X: xb, LDX: ldx, DY: dyb, LDDY: ldy, DX: dxb, LDDX: lddx, Rows: tc.rows, Train: tc.train, Seed: 99}))
 				var r result
 				r.y, r.dx, r.dA, r.dB = down(yb), down(dxb), down(ad.A.G), down(ad.B.G)
 				be.LoraMerge(wb, ad.A.W, ad.B.W, tc.out, tc.in, tc.r, ad.Scaling)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rerank-go/rerank/backend"
 	"github.com/rerank-go/rerank/backend/cpu"
+	"github.com/rerank-go/rerank/nn"
 )
 
 // ref64 is a float64 reference of one adapter on strided matrices.
@@ -140,7 +141,7 @@ func TestAdapterFiniteDifferences(t *testing.T) {
 			be.Upload(ad.B.W, to32(f.b))
 			x := cpu.F32(to32(f.x))
 			y := cpu.F32(to32(f.y0))
-			require.NoError(t, ad.Forward(be, x, f.ldx, y, f.ldy, tc.rows, tc.train, tc.seed))
+			require.NoError(t, ad.Forward(be, nn.AdapterForward{X: x, LDX: f.ldx, Y: y, LDY: f.ldy, Rows: tc.rows, Train: tc.train, Seed: tc.seed}))
 			wantY := f.forward(f.x, f.a, f.b)
 			for i := range wantY {
 				assert.InDeltaf(t, wantY[i], float64(y[i]), 1e-4*(1+math.Abs(wantY[i])), "y[%d]", i)
@@ -151,7 +152,7 @@ func TestAdapterFiniteDifferences(t *testing.T) {
 				dx0 = randVec(rng, len(dx0))
 			}
 			dx := cpu.F32(to32(dx0))
-			require.NoError(t, ad.Backward(be, x, f.ldx, cpu.F32(to32(f.lossW)), f.ldy, dx, lddx, tc.rows, tc.train, tc.seed))
+			require.NoError(t, ad.Backward(be, nn.AdapterBackward{X: x, LDX: f.ldx, DY: cpu.F32(to32(f.lossW)), LDDY: f.ldy, DX: dx, LDDX: lddx, Rows: tc.rows, Train: tc.train, Seed: tc.seed}))
 			dA := make([]float32, ad.A.Size())
 			dB := make([]float32, ad.B.Size())
 			be.Download(dA, ad.A.G)
@@ -185,6 +186,6 @@ func TestAdapterBackwardNeedsForward(t *testing.T) {
 	ad, err := newStandalone(be, "m", 3, 3, 1, 1, 0)
 	require.NoError(t, err)
 	x := make(cpu.F32, 6)
-	err = ad.Backward(be, x, 3, make(cpu.F32, 6), 3, make(cpu.F32, 6), 3, 2, false, 0)
+	err = ad.Backward(be, nn.AdapterBackward{X: x, LDX: 3, DY: make(cpu.F32, 6), LDDY: 3, DX: make(cpu.F32, 6), LDDX: 3, Rows: 2})
 	require.ErrorContains(t, err, "without a forward pass")
 }

@@ -97,6 +97,7 @@ type trainer struct {
 	ad    *lora.Adapters
 	opt   *optim.AdamW
 	batch *nn.Batch
+	ckpt  bool // RunOptions.GradientCheckpointing
 	// Bytes counted by kind after setup (activations after a step).
 	params, grads, optState int64
 }
@@ -112,7 +113,7 @@ func newTrainer(b *testing.B, loraRank int, loraDropout float64, ckpt bool) *tra
 		b.Fatal(err)
 	}
 	tr.m.InitRandom(1, cfg.InitializerRange)
-	tr.m.GradientCheckpointing = ckpt
+	tr.ckpt = ckpt
 	var trainable []*nn.Param
 	if loraRank > 0 {
 		lc := lora.Config{R: loraRank, Alpha: 2 * float64(loraRank), Dropout: loraDropout, TargetModules: []string{"query", "key", "value"}}
@@ -158,7 +159,7 @@ func (tr *trainer) step(b *testing.B, i int) {
 	if tr.ad != nil {
 		tr.ad.ZeroGrads()
 	}
-	logits, err := tr.m.Forward(tr.batch, nn.RunOptions{Train: true, Seed: uint64(i)})
+	logits, err := tr.m.Forward(tr.batch, nn.RunOptions{Train: true, Seed: uint64(i), GradientCheckpointing: tr.ckpt})
 	if err != nil {
 		b.Fatal(err)
 	}

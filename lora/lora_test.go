@@ -450,11 +450,10 @@ func TestGradientCheckpointing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			grads := func(ckpt bool) map[string][]float32 {
 				m := tinyModel(t, tc.arch)
-				m.GradientCheckpointing = ckpt
 				cfg := lora.Config{R: 2, Alpha: 4, Dropout: 0.3, TargetModules: []string{"query", "key", "value", "output.dense"}, Init: lora.InitRandom}
 				a, err := lora.Attach(m, cfg, 4)
 				require.NoError(t, err)
-				logits := logitsOf(t, m, nn.RunOptions{Train: true, Seed: 77})
+				logits := logitsOf(t, m, nn.RunOptions{Train: true, Seed: 77, GradientCheckpointing: ckpt})
 				_, dl, err := nn.GroupSoftmaxCE(logits, 3)
 				require.NoError(t, err)
 				require.NoError(t, m.Backward(dl))

@@ -13,11 +13,11 @@ import (
 	"github.com/rerank-go/rerank/optim"
 )
 
-// TestSteadyStateAllocs: once a batch shape has been seen, an inference
-// pass (on the model or on its lanes) and a training step (forward with
-// dropout, loss gradient, backward, AdamW) allocate nothing on the CPU
-// backend, with one worker and with two. The shape is large enough that
-// every op splits its work across two workers.
+// TestSteadyStateAllocs: once a batch shape has been seen, a forward pass
+// and a training step (forward with dropout, loss gradient, backward,
+// AdamW) allocate nothing on the CPU backend, with one worker and with
+// two. The shape is large enough that every op splits its work across two
+// workers. (The inference runner's passes: nn/infer's test of the name.)
 func TestSteadyStateAllocs(t *testing.T) {
 	c := nn.Config{Arch: nn.BERT, VocabSize: 100, Hidden: 64, Layers: 2, Heads: 4, Intermediate: 256,
 		MaxPositions: 64, TypeVocab: 2, LayerNormEps: 1e-12,
@@ -25,16 +25,13 @@ func TestSteadyStateAllocs(t *testing.T) {
 	const n, s, group = 8, 64, 4
 	for _, tc := range []struct {
 		name    string
-		mode    string // infer, lanes, packed (lanes with packed weights) or train
+		mode    string // infer (a forward pass alone) or train
 		workers int
 		skip    bool // RunOptions.SkipPadding
 	}{
 		{"infer 1 worker", "infer", 1, false},
 		{"infer 2 workers", "infer", 2, false},
 		{"infer 2 workers skip padding", "infer", 2, true},
-		{"lanes 2 workers", "lanes", 2, true},
-		{"lanes 1 worker", "lanes", 1, true},
-		{"lanes 2 workers packed weights", "packed", 2, true},
 		{"train 1 worker", "train", 1, false},
 		{"train 2 workers", "train", 2, false},
 		{"train 2 workers skip padding", "train", 2, true},
@@ -49,15 +46,6 @@ func TestSteadyStateAllocs(t *testing.T) {
 			switch tc.mode {
 			case "infer":
 				step = func() error { _, err := m.Forward(b, o); return err }
-			case "lanes", "packed":
-				ln, err := nn.NewLanes(m)
-				require.NoError(t, err)
-				if tc.mode == "packed" {
-					release, err := ln.PackWeights(-1)
-					require.NoError(t, err)
-					defer release()
-				}
-				step = func() error { _, err := ln.Forward(b, o); return err }
 			case "train":
 				require.NoError(t, m.EnableGrads(nil))
 				opt, err := optim.NewAdamW(m.Backend(), m.Params(), 0.01)

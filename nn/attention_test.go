@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rerank-go/rerank/nn"
+	"github.com/rerank-go/rerank/nn/infer"
 )
 
 func TestAttentionOptions(t *testing.T) {
@@ -62,22 +63,26 @@ func TestAttentionModes(t *testing.T) {
 			ref := newModel(t, c, 4)
 			ref.Attention = nn.AttentionOptions{Mode: nn.AttentionStored}
 			got := newModel(t, c, 4)
-			got.Attention, got.GradientCheckpointing = tc.att, tc.ckpt
+			got.Attention = tc.att
+			oc := o
+			oc.GradientCheckpointing = tc.ckpt
 			l0, _ := lossAndGrad(t, ref, b, o, 3)
-			l1, _ := lossAndGrad(t, got, b, o, 3)
+			l1, _ := lossAndGrad(t, got, b, oc, 3)
 			assert.InDelta(t, l0, l1, 1e-5, "loss")
 			assert.LessOrEqual(t, closeRel(flatGrads(got), flatGrads(ref)), 2e-5, "gradients")
 			assert.Equal(t, n*c.Heads*s*s, ref.AttentionSave(0).Len())
 			assert.Equal(t, n*c.Heads*s, got.AttentionSave(0).Len())
 
-			// Inference too (a last layer attending for position 0 alone).
-			for _, m := range []*nn.Model{ref, got} {
-				require.NoError(t, m.EnableGrads(func(*nn.Param) bool { return false }))
-			}
-			want, err := ref.Forward(b, nn.RunOptions{})
+			// Scoring too (nn/infer: a last layer attending for position 0
+			// alone).
+			refRun, err := infer.New(ref)
+			require.NoError(t, err)
+			gotRun, err := infer.New(got)
+			require.NoError(t, err)
+			want, err := refRun.Forward(b)
 			require.NoError(t, err)
 			want = append([]float32(nil), want...)
-			have, err := got.Forward(b, nn.RunOptions{})
+			have, err := gotRun.Forward(b)
 			require.NoError(t, err)
 			assert.LessOrEqual(t, closeRel(have, want), 2e-6, "inference logits")
 		})

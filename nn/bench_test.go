@@ -8,6 +8,7 @@ import (
 
 	"github.com/rerank-go/rerank/backend/cpu"
 	"github.com/rerank-go/rerank/nn"
+	"github.com/rerank-go/rerank/nn/infer"
 )
 
 // Shapes of the real checkpoints (../shared/models/README.md).
@@ -65,9 +66,9 @@ func BenchmarkTrainStep(b *testing.B) {
 	}
 }
 
-// BenchmarkInferStep measures one inference forward pass (no gradient
-// buffers) of 16 sequences × 128 tokens, fully real and with the real
-// lengths of npl pairs packed (RunOptions.SkipPadding).
+// BenchmarkInferStep measures one inference pass (package nn/infer) of 16
+// sequences × 128 tokens, fully real and with the real lengths of npl
+// pairs packed.
 func BenchmarkInferStep(b *testing.B) {
 	// Token counts of 16 npl training pairs at max length 128.
 	npl := []int{74, 75, 90, 98, 89, 46, 128, 128, 87, 54, 93, 34, 20, 72, 65, 110}
@@ -93,13 +94,14 @@ func BenchmarkInferStep(b *testing.B) {
 					batch.TypeIDs = append(batch.TypeIDs, 0)
 					batch.Mask = append(batch.Mask, mask)
 				}
-				o := nn.RunOptions{SkipPadding: true}
-				_, err = m.Forward(batch, o)
+				run, err := infer.New(m)
+				require.NoError(b, err)
+				_, err = run.Forward(batch)
 				require.NoError(b, err)
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					_, err := m.Forward(batch, o)
+					_, err := run.Forward(batch)
 					require.NoError(b, err)
 				}
 				sec := b.Elapsed().Seconds() / float64(b.N)

@@ -8,6 +8,9 @@
 // Backward fills every trainable parameter's gradient. There is no
 // autograd: each backward is written by hand and checked against finite
 // differences and against Hugging Face's own gradients (../shared/golden).
+// Model.Forward is the training path: it keeps what Backward needs. Scoring
+// runs on package nn/infer, which reads the same weights in place and
+// keeps nothing.
 package nn
 
 import (

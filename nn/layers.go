@@ -14,26 +14,16 @@ func grad(p *Param) backend.Buf { return p.G }
 // linearForward computes y = x·Wᵀ + b (+ adapter) for rows rows; x and y
 // are dense (leading dimensions In and Out).
 func (m *Model) linearForward(lin *Linear, x, y backend.Buf, rows int, o RunOptions) error {
-	m.gemmBias(rows, lin.Out, lin.In, x, lin.W.W, lin.packed, lin.B.W, y)
+	m.gemmBias(rows, lin.Out, lin.In, x, lin.W.W, lin.B.W, y)
 	if lin.Adapter != nil {
-		return lin.Adapter.Forward(m.be, x, lin.In, y, lin.Out, rows, o.Train, backend.SubSeed(o.Seed, lin.site))
+		return lin.Adapter.Forward(m.be, AdapterForward{X: x, LDX: lin.In, Y: y, LDY: lin.Out, Rows: rows, Train: o.Train, Seed: backend.SubSeed(o.Seed, lin.site)})
 	}
 	return nil
 }
 
 // gemmBias sets y = x·wᵀ + b for rows×in x and out×in w (dense), in one
-// pass when the backend can; pw, when not nil, is w packed by the
-// backend's WeightPacker (see Lanes.PackWeights) or, while m.qz is set, w
-// quantized by it (Lanes.QuantizeWeights).
-func (m *Model) gemmBias(rows, out, in int, x, w, pw, b, y backend.Buf) {
-	if pw != nil && m.qz != nil {
-		m.qz.GemmBiasQuantized(rows, out, in, x, in, pw, b, y, out)
-		return
-	}
-	if pw != nil {
-		m.be.(backend.WeightPacker).GemmBiasPacked(rows, out, in, x, in, pw, b, y, out)
-		return
-	}
+// pass when the backend can.
+func (m *Model) gemmBias(rows, out, in int, x, w, b, y backend.Buf) {
 	if m.bg != nil {
 		m.bg.GemmBias(rows, out, in, x, in, w, in, b, y, out)
 		return
@@ -57,7 +47,7 @@ func (m *Model) linearBackward(lin *Linear, x, dy, dx backend.Buf, rows int, acc
 	}
 	m.be.Gemm(false, false, rows, lin.In, lin.Out, 1, dy, lin.Out, lin.W.W, lin.In, beta, dx, lin.In)
 	if lin.Adapter != nil {
-		return lin.Adapter.Backward(m.be, x, lin.In, dy, lin.Out, dx, lin.In, rows, o.Train, backend.SubSeed(o.Seed, lin.site))
+		return lin.Adapter.Backward(m.be, AdapterBackward{X: x, LDX: lin.In, DY: dy, LDDY: lin.Out, DX: dx, LDDX: lin.In, Rows: rows, Train: o.Train, Seed: backend.SubSeed(o.Seed, lin.site)})
 	}
 	return nil
 }
@@ -110,6 +100,16 @@ func (m *Model) embBackward(o RunOptions) {
 }
 
 // --- encoder layer ---
+//
+// A layer runs in two parts. Its attention part (the query, key and value
+// projections of every token row, then the attention itself on the padded
+// layout [n·s, ·], to which packed rows are spread) feeds its dense part
+// (attention output projection, residual and LayerNorm, feed-forward,
+// residual and LayerNorm), which runs on the rows the layer outputs:
+// every token row, or for the last layer, unless RunOptions.AllPositions,
+// position 0 of each sequence alone (all the head reads). rowsOf names
+// the dense part's buffers; toRows and fromRows move the attention's
+// output and its gradient between the padded layout and those rows.
 
 func (m *Model) attn(o RunOptions, l int) backend.Attn {
 	c := m.Cfg
@@ -122,6 +122,76 @@ func (m *Model) attn(o RunOptions, l int) backend.Attn {
 // position 0 only: the last layer, unless RunOptions.AllPositions.
 func (m *Model) clsOnly(l int, o RunOptions) bool {
 	return l == len(m.layers)-1 && !o.AllPositions
+}
+
+// denseRows are the buffers of a layer's dense part, at the rows it
+// computes.
+type denseRows struct {
+	n   int  // the number of rows
+	cls bool // position 0 of each sequence only
+	// ctx and x are the attention output and the layer input at the
+	// rows; out is the layer output there.
+	ctx, x, out backend.Buf
+	// r1, A: attention residual sum, its LayerNorm; f1, f2: intermediate
+	// before and after GELU; r2: output residual sum.
+	r1, A, f1, f2, r2 backend.Buf
+	// Backward scratch: d(out) on entry then d(r1), d(A), d(f1),
+	// d(ctx).
+	dx, dA, dff, dctx backend.Buf
+}
+
+// rowsOf returns the dense part's buffers of layer l.
+func (m *Model) rowsOf(l int, o RunOptions) denseRows {
+	a := &m.acts
+	p := a.layer(l)
+	if m.clsOnly(l, o) {
+		return denseRows{n: a.n, cls: true, ctx: a.ctxCls, x: a.xCls, out: a.xsCls,
+			r1: p.cls.r1, A: p.cls.a, f1: p.cls.f1, f2: p.cls.f2, r2: p.cls.r2,
+			dx: a.dxCls, dA: a.dACls, dff: a.dffCls, dctx: a.dctxCls}
+	}
+	ctx := p.ctx
+	if a.packed {
+		ctx = a.ctxP
+	}
+	return denseRows{n: a.rows, ctx: ctx, x: a.xs[l], out: a.xs[l+1],
+		r1: p.r1, A: p.a, f1: p.f1, f2: p.f2, r2: p.r2,
+		dx: a.dx, dA: a.dA, dff: a.dff, dctx: a.dctx}
+}
+
+// toRows gathers layer l's attention output from the padded layout into
+// r.ctx (and, at position 0 only, the layer input into r.x). The padded
+// layout serves as it is.
+func (m *Model) toRows(l int, r denseRows) {
+	a := &m.acts
+	p := a.layer(l)
+	H := m.Cfg.Hidden
+	switch {
+	case r.cls:
+		m.be.Copy2D(r.ctx, H, p.ctx, a.s*H, a.n, H)
+		m.clsRows(r.x, a.xs[l], H, false)
+	case a.packed:
+		m.gatherRows(r.ctx, p.ctx, H)
+	}
+}
+
+// fromRows spreads d(ctx) from r's rows to the padded layout the
+// attention's backward pass reads (zero where nothing was computed), and
+// returns it with the padded buffer that pass writes d(qkv) into.
+func (m *Model) fromRows(r denseRows) (dctx, dqkv backend.Buf) {
+	a := &m.acts
+	H := m.Cfg.Hidden
+	dctx, dqkv = a.dctx, a.dqkv
+	if a.packed {
+		dctx, dqkv = a.dctxPad, a.dqkvPad
+	}
+	switch {
+	case r.cls:
+		m.be.Fill(dctx, 0)
+		m.be.Copy2D(dctx, a.s*H, r.dctx, H, a.n, H)
+	case a.packed:
+		m.scatterRows(dctx, r.dctx, H)
+	}
+	return dctx, dqkv
 }
 
 // clsRows copies the position-0 row of every sequence between the token
@@ -146,116 +216,154 @@ func (m *Model) clsRows(cls, tok backend.Buf, width int, scatter bool) {
 	}
 }
 
-// attentionForward runs layer l's query, key and value projections and
-// its attention. It returns the attention output and the layer input at
-// the rows the rest of the layer computes, and their number: every token
-// row, or position 0 of each sequence (clsOnly).
-func (m *Model) attentionForward(l int, o RunOptions) (ctx, x backend.Buf, rows int, err error) {
+// layerForward runs layer l: xs[l] → xs[l+1] (its first n rows when
+// clsOnly).
+func (m *Model) layerForward(l int, o RunOptions) error {
+	if err := m.attentionForward(l, o); err != nil {
+		return err
+	}
+	r := m.rowsOf(l, o)
+	m.toRows(l, r)
+	return m.denseForward(l, o, r)
+}
+
+// layerBackward takes d(xs[l+1]) in a.dx and leaves d(xs[l]) in a.dx.
+func (m *Model) layerBackward(l int, o RunOptions) error {
+	r := m.rowsOf(l, o)
+	m.toRows(l, r) // later layers reuse the packed rows' memory
+	if err := m.denseBackward(l, o, r); err != nil {
+		return err
+	}
+	return m.attentionBackward(l, o, r)
+}
+
+// attentionForward runs layer l's query, key and value projections of
+// every token row and its attention, into the padded layout's qkv and
+// ctx.
+func (m *Model) attentionForward(l int, o RunOptions) error {
 	a, be, L := &m.acts, m.be, &m.layers[l]
 	p := a.layer(l)
 	H := m.Cfg.Hidden
 	T := a.rows
-	x = a.xs[l]
-	if m.fq != nil && m.clsOnly(l, o) && a.noGrad && !o.Train {
-		ctx, x, rows = m.firstQueryAttention(l, o, m.fq)
-		return ctx, x, rows, nil
-	}
+	x := a.xs[l]
 
 	// Q, K, V in one product: [T,H]·[3H,H]ᵀ.
 	qkv := p.qkv
 	if a.packed {
 		qkv = a.qkvP
 	}
-	m.gemmBias(T, 3*H, H, x, L.qkvW, L.pk.qkv, L.qkvB, qkv)
+	m.gemmBias(T, 3*H, H, x, L.qkvW, L.qkvB, qkv)
 	for j, lin := range []*Linear{&L.q, &L.k, &L.v} {
 		if lin.Adapter != nil {
 			y := qkv.Slice(j*H, 3*T*H-j*H)
-			if err := lin.Adapter.Forward(be, x, H, y, 3*H, T, o.Train, backend.SubSeed(o.Seed, lin.site)); err != nil {
-				return nil, nil, 0, err
+			if err := lin.Adapter.Forward(be, AdapterForward{X: x, LDX: H, Y: y, LDY: 3 * H, Rows: T, Train: o.Train, Seed: backend.SubSeed(o.Seed, lin.site)}); err != nil {
+				return err
 			}
 		}
 	}
 	// Attention runs on the padded layout; packed rows are spread out to
-	// it (skipped positions zero) and the output gathered back.
+	// it (skipped positions zero).
 	if a.packed {
 		m.scatterRows(p.qkv, qkv, 3*H)
 	}
 	be.Attention(m.attn(o, l), p.qkv, a.mask, p.ctx, p.save)
-	switch {
-	case m.clsOnly(l, o):
-		// From here on only position 0 matters: one row per sequence.
-		be.Copy2D(a.ctxCls, H, p.ctx, a.s*H, a.n, H)
-		m.clsRows(a.xCls, x, H, false)
-		return a.ctxCls, a.xCls, a.n, nil
-	case a.packed:
-		m.gatherRows(a.ctxP, p.ctx, H)
-		return a.ctxP, x, T, nil
-	}
-	return p.ctx, x, T, nil
+	return nil
 }
 
-// firstQueryAttention is attentionForward for a last layer that computes
-// position 0 alone, in inference on a backend that can attend for those
-// queries only: keys and values at every position, [T, 2H], from the
-// fused weight's last 2H rows, and queries at position 0 only. Pure
-// inference (acts.noGrad) means there are no adapters.
-func (m *Model) firstQueryAttention(l int, o RunOptions, fq backend.FirstQueryAttender) (ctx, x backend.Buf, rows int) {
-	a, L := &m.acts, &m.layers[l]
-	p := a.layer(l)
-	H, T, n := m.Cfg.Hidden, a.rows, a.n
-	x = a.xs[l]
-	m.clsRows(a.xCls, x, H, false)
-	m.gemmBias(n, H, H, a.xCls, L.q.W.W, L.pk.q, L.q.B.W, a.qCls)
-	kv := p.kv
-	if a.packed {
-		kv = a.kvP
-	}
-	m.gemmBias(T, 2*H, H, x, L.kvW, L.pk.kv, L.kvB, kv)
-	if a.packed {
-		kv = p.kvPad
-		m.scatterRows(kv, a.qkvP, 2*H)
-	}
-	fq.AttentionFirstQuery(m.attn(o, l), a.qCls, kv, a.mask, a.ctxCls, p.save)
-	return a.ctxCls, a.xCls, n
-}
-
-func (m *Model) layerForward(l int, o RunOptions) error {
+// attentionBackward takes d(ctx) at r's rows in r.dctx and d(r1), the
+// residual's share of d(x), in r.dx, and leaves d(xs[l]) in a.dx.
+func (m *Model) attentionBackward(l int, o RunOptions, r denseRows) error {
 	a, be, L := &m.acts, m.be, &m.layers[l]
 	p := a.layer(l)
 	H := m.Cfg.Hidden
-	ctx, x, T, err := m.attentionForward(l, o)
-	if err != nil {
-		return err
-	}
-	// The views of T rows: every token row, or position 0 of each
-	// sequence (clsOnly).
-	r1, A, f1, f2, r2, xNext := p.r1, p.a, p.f1, p.f2, p.r2, a.xs[l+1]
-	if T != a.rows {
-		r1, A, f1, f2, r2, xNext = p.cls.r1, p.cls.a, p.cls.f1, p.cls.f2, p.cls.r2, a.xsCls
+	T := a.rows
+	x := a.xs[l]
+	dctx, dqkv := m.fromRows(r)
+	be.AttentionBackward(m.attn(o, l), p.qkv, a.mask, p.ctx, dctx, p.save, dqkv)
+	if a.packed {
+		m.gatherRows(a.dqkv, dqkv, 3*H)
 	}
 
-	// A = LayerNorm(dropout(ctx·Woᵀ + bo) + x).
-	if err := m.linearForward(&L.ao, ctx, r1, T, o); err != nil {
-		return err
+	// Q, K, V: weight gradients, then d(x) = d(r1) + dqkv·Wqkv.
+	if L.qkvGW != nil {
+		be.Gemm(true, false, 3*H, H, T, 1, a.dqkv, 3*H, x, H, 1, L.qkvGW, H)
 	}
-	if pd := m.dropoutP(m.Cfg.HiddenDropout, o); pd > 0 {
-		be.Dropout(r1, r1, pd, m.seed(o, l, siteAttnOut))
+	if L.qkvGB != nil {
+		be.BiasGrad(L.qkvGB, a.dqkv, T, 3*H)
 	}
-	m.addLayerNorm(A, p.mean1, p.rstd1, r1, x, L.ln1W.W, L.ln1B.W, T, H)
-
-	// X' = LayerNorm(dropout(gelu(A·Wiᵀ + bi)·Wdᵀ + bd) + A).
-	if err := m.linearForward(&L.inter, A, f1, T, o); err != nil {
-		return err
+	if r.cls {
+		be.Fill(a.dxNext, 0)
+		m.clsRows(r.dx, a.dxNext, H, true)
+	} else {
+		be.Copy2D(a.dxNext, H, r.dx, H, T, H)
 	}
-	be.Gelu(f2, f1)
-	if err := m.linearForward(&L.out, f2, r2, T, o); err != nil {
-		return err
+	be.Gemm(false, false, T, H, 3*H, 1, a.dqkv, 3*H, L.qkvW, H, 1, a.dxNext, H)
+	for j, lin := range []*Linear{&L.q, &L.k, &L.v} {
+		if lin.Adapter != nil {
+			dy := a.dqkv.Slice(j*H, 3*T*H-j*H)
+			if err := lin.Adapter.Backward(be, AdapterBackward{X: x, LDX: H, DY: dy, LDDY: 3 * H, DX: a.dxNext, LDDX: H, Rows: T, Train: o.Train, Seed: backend.SubSeed(o.Seed, lin.site)}); err != nil {
+				return err
+			}
+		}
 	}
-	if pd := m.dropoutP(m.Cfg.HiddenDropout, o); pd > 0 {
-		be.Dropout(r2, r2, pd, m.seed(o, l, siteFFNOut))
-	}
-	m.addLayerNorm(xNext, p.mean2, p.rstd2, r2, A, L.ln2W.W, L.ln2B.W, T, H)
+	a.dx, a.dxNext = a.dxNext, a.dx
+	a.dxCls, a.dxNextCls = a.dxNextCls, a.dxCls
 	return nil
+}
+
+// denseForward runs layer l's dense part on r's rows:
+//
+//	A   = LayerNorm(dropout(ctx·Woᵀ + bo) + x)
+//	out = LayerNorm(dropout(gelu(A·Wiᵀ + bi)·Wdᵀ + bd) + A)
+func (m *Model) denseForward(l int, o RunOptions, r denseRows) error {
+	be, L := m.be, &m.layers[l]
+	p := m.acts.layer(l)
+	H := m.Cfg.Hidden
+	if err := m.linearForward(&L.ao, r.ctx, r.r1, r.n, o); err != nil {
+		return err
+	}
+	if pd := m.dropoutP(m.Cfg.HiddenDropout, o); pd > 0 {
+		be.Dropout(r.r1, r.r1, pd, m.seed(o, l, siteAttnOut))
+	}
+	m.addLayerNorm(r.A, p.mean1, p.rstd1, r.r1, r.x, L.ln1W.W, L.ln1B.W, r.n, H)
+	if err := m.linearForward(&L.inter, r.A, r.f1, r.n, o); err != nil {
+		return err
+	}
+	be.Gelu(r.f2, r.f1)
+	if err := m.linearForward(&L.out, r.f2, r.r2, r.n, o); err != nil {
+		return err
+	}
+	if pd := m.dropoutP(m.Cfg.HiddenDropout, o); pd > 0 {
+		be.Dropout(r.r2, r.r2, pd, m.seed(o, l, siteFFNOut))
+	}
+	m.addLayerNorm(r.out, p.mean2, p.rstd2, r.r2, r.A, L.ln2W.W, L.ln2B.W, r.n, H)
+	return nil
+}
+
+// denseBackward is denseForward's backward pass: it takes d(out) in r.dx
+// and leaves d(ctx) in r.dctx and d(r1), which the residual sends on to
+// x as it is, in r.dx.
+func (m *Model) denseBackward(l int, o RunOptions, r denseRows) error {
+	be, L := m.be, &m.layers[l]
+	p := m.acts.layer(l)
+	H := m.Cfg.Hidden
+	pd := m.dropoutP(m.Cfg.HiddenDropout, o)
+	// Output LayerNorm: dA = d(r2); the residual sends it on to A as is.
+	be.LayerNormBackward(r.dA, grad(L.ln2W), grad(L.ln2B), r.dx, r.r2, p.mean2, p.rstd2, L.ln2W.W, r.n, H)
+	dd := r.dx // d(output.dense output), after dropout's backward
+	be.DropoutBackward(dd, r.dA, pd, m.seed(o, l, siteFFNOut))
+	if err := m.linearBackward(&L.out, r.f2, dd, r.dff, r.n, false, o); err != nil {
+		return err
+	}
+	be.GeluBackward(r.dff, r.dff, r.f1)
+	if err := m.linearBackward(&L.inter, r.A, r.dff, r.dA, r.n, true, o); err != nil {
+		return err
+	}
+	// Attention LayerNorm: dx = d(r1), which flows to x and, through
+	// dropout, to the attention output projection.
+	be.LayerNormBackward(r.dx, grad(L.ln1W), grad(L.ln1B), r.dA, r.r1, p.mean1, p.rstd1, L.ln1W.W, r.n, H)
+	be.DropoutBackward(r.dA, r.dx, pd, m.seed(o, l, siteAttnOut))
+	return m.linearBackward(&L.ao, r.ctx, r.dA, r.dctx, r.n, false, o)
 }
 
 // addLayerNorm sets r += res, then out = LayerNorm(r) (r stays for the
@@ -268,102 +376,6 @@ func (m *Model) addLayerNorm(out, mean, rstd, r, res, gamma, beta backend.Buf, r
 	}
 	m.be.Add(r, r, res)
 	m.be.LayerNorm(out, mean, rstd, r, gamma, beta, rows, dim, eps)
-}
-
-// layerBackward takes d(xs[l+1]) in a.dx and leaves d(xs[l]) in a.dx.
-func (m *Model) layerBackward(l int, o RunOptions) error {
-	a, be, L := &m.acts, m.be, &m.layers[l]
-	p := a.layer(l)
-	H := m.Cfg.Hidden
-	T := a.rows
-	x := a.xs[l]
-	cls := m.clsOnly(l, o)
-	R := T // rows above the attention
-	if cls {
-		R = a.n
-	}
-	// The views of R rows.
-	dx, dA, dff := a.dx, a.dA, a.dff
-	r1, A, f1, f2, r2 := p.r1, p.a, p.f1, p.f2, p.r2
-	if R != T {
-		dx, dA, dff = a.dxCls, a.dACls, a.dffCls
-		r1, A, f1, f2, r2 = p.cls.r1, p.cls.a, p.cls.f1, p.cls.f2, p.cls.r2
-	}
-
-	// Output LayerNorm: dA = d(r2); the residual sends it on to A as is.
-	be.LayerNormBackward(dA, grad(L.ln2W), grad(L.ln2B), dx, r2, p.mean2, p.rstd2, L.ln2W.W, R, H)
-	dd := dx // d(output.dense output), after dropout's backward
-	be.DropoutBackward(dd, dA, m.dropoutP(m.Cfg.HiddenDropout, o), m.seed(o, l, siteFFNOut))
-	if err := m.linearBackward(&L.out, f2, dd, dff, R, false, o); err != nil {
-		return err
-	}
-	be.GeluBackward(dff, dff, f1)
-	if err := m.linearBackward(&L.inter, A, dff, dA, R, true, o); err != nil {
-		return err
-	}
-
-	// Attention LayerNorm: dx = d(r1), which flows to x and, through
-	// dropout, to the attention output projection.
-	be.LayerNormBackward(dx, grad(L.ln1W), grad(L.ln1B), dA, r1, p.mean1, p.rstd1, L.ln1W.W, R, H)
-	be.DropoutBackward(dA, dx, m.dropoutP(m.Cfg.HiddenDropout, o), m.seed(o, l, siteAttnOut))
-	switch {
-	case cls:
-		// Only position 0 of each sequence has an attention-output
-		// gradient; the attention backward spreads it to every key and
-		// value.
-		if err := m.linearBackward(&L.ao, a.ctxCls, dA, a.dctxCls, R, false, o); err != nil {
-			return err
-		}
-		dctx, dqkv := a.dctx, a.dqkv
-		if a.packed {
-			dctx, dqkv = a.dctxPad, a.dqkvPad
-		}
-		be.Fill(dctx, 0)
-		be.Copy2D(dctx, a.s*H, a.dctxCls, H, a.n, H)
-		be.AttentionBackward(m.attn(o, l), p.qkv, a.mask, p.ctx, dctx, p.save, dqkv)
-		if a.packed {
-			m.gatherRows(a.dqkv, a.dqkvPad, 3*H)
-		}
-	case a.packed:
-		m.gatherRows(a.ctxP, p.ctx, H)
-		if err := m.linearBackward(&L.ao, a.ctxP, a.dA, a.dctx, T, false, o); err != nil {
-			return err
-		}
-		m.scatterRows(a.dctxPad, a.dctx, H)
-		be.AttentionBackward(m.attn(o, l), p.qkv, a.mask, p.ctx, a.dctxPad, p.save, a.dqkvPad)
-		m.gatherRows(a.dqkv, a.dqkvPad, 3*H)
-	default:
-		if err := m.linearBackward(&L.ao, p.ctx, a.dA, a.dctx, T, false, o); err != nil {
-			return err
-		}
-		be.AttentionBackward(m.attn(o, l), p.qkv, a.mask, p.ctx, a.dctx, p.save, a.dqkv)
-	}
-
-	// Q, K, V: weight gradients, then d(x) = d(r1) + dqkv·Wqkv.
-	if L.qkvGW != nil {
-		be.Gemm(true, false, 3*H, H, T, 1, a.dqkv, 3*H, x, H, 1, L.qkvGW, H)
-	}
-	if L.qkvGB != nil {
-		be.BiasGrad(L.qkvGB, a.dqkv, T, 3*H)
-	}
-	if cls {
-		be.Fill(a.dxNext, 0)
-		m.clsRows(dx, a.dxNext, H, true)
-	} else {
-		be.Copy2D(a.dxNext, H, a.dx, H, T, H)
-	}
-	be.Gemm(false, false, T, H, 3*H, 1, a.dqkv, 3*H, L.qkvW, H, 1, a.dxNext, H)
-	for j, lin := range []*Linear{&L.q, &L.k, &L.v} {
-		if lin.Adapter != nil {
-			dy := a.dqkv.Slice(j*H, 3*T*H-j*H)
-			if err := lin.Adapter.Backward(be, x, H, dy, 3*H, a.dxNext, H, T, o.Train, backend.SubSeed(o.Seed, lin.site)); err != nil {
-				return err
-			}
-		}
-	}
-	a.dx, a.dxNext = a.dxNext, a.dx
-	a.dxCls, a.dxNextCls = a.dxNextCls, a.dxCls
-	return nil
 }
 
 // --- head ---

@@ -17,11 +17,7 @@ type Model struct {
 	// allocate (the runtime fills each call site's cache at a random early
 	// call).
 	bg backend.BiasGemmer
-	fq backend.FirstQueryAttender
 	oc backend.OffsetCopier
-	// qz, while not nil, computes the products whose weights
-	// Lanes.QuantizeWeights quantized.
-	qz backend.Quantizer
 
 	params  []*Param
 	byName  map[string]*Param
@@ -32,15 +28,9 @@ type Model struct {
 	layers []layer
 	head   head
 
-	// GradientCheckpointing keeps only each layer's input during the
-	// forward pass and recomputes the layer's activations during the
-	// backward pass: activation memory for one layer instead of all, for
-	// one more forward pass of compute. Losses and gradients are the same.
-	GradientCheckpointing bool
-
 	// Attention chooses between stored and tiled attention; the zero
-	// value tiles long sequences only (AttentionAuto). Lanes' replicas
-	// take it from the model at each pass.
+	// value tiles long sequences only (AttentionAuto). Inference runners
+	// (package nn/infer) take it from the model at each pass.
 	Attention AttentionOptions
 
 	// GradsReady, when set, is called during Backward each time a suffix
@@ -53,7 +43,9 @@ type Model struct {
 	GradsReady func(off int) error
 
 	acts acts
-	last run // the batch of the last Forward, for Backward
+	// last is the pass of the last Forward, for Backward: its shape and
+	// the very options it ran with.
+	last run
 }
 
 type embeddings struct {
@@ -69,9 +61,6 @@ type layer struct {
 	kvW, kvB   backend.Buf
 	// qkvGW and qkvGB are the matching gradient views, nil when frozen.
 	qkvGW, qkvGB backend.Buf
-	// pk holds qkvW packed whole, and its query and key-value rows apart
-	// (for firstQueryAttention), on a lane with packed weights.
-	pk struct{ qkv, q, kv backend.Buf }
 }
 
 // head is BERT's pooler+classifier or XLM-R's classification head; both
@@ -84,12 +73,9 @@ type head struct {
 
 // run remembers the shape and options of the last forward pass.
 type run struct {
-	n, s  int
-	train bool
-	seed  uint64
-	skip  bool
-	all   bool
-	ok    bool
+	n, s int
+	o    RunOptions
+	ok   bool
 }
 
 // New allocates a model for cfg on be with all parameters zero. Fill them
@@ -120,7 +106,6 @@ func New(be backend.Backend, cfg Config) (*Model, error) {
 // wire points the layer structs at their parameters.
 func (m *Model) wire() {
 	m.bg, _ = m.be.(backend.BiasGemmer)
-	m.fq, _ = m.be.(backend.FirstQueryAttender)
 	m.oc, _ = m.be.(backend.OffsetCopier)
 	c := m.Cfg
 	pre := c.Arch.Prefix()
@@ -306,10 +291,11 @@ func (b *Batch) Validate(c Config) error {
 // PositionIDs computes Hugging Face's position ids for a batch: 0..S-1 for
 // BERT; for XLM-R, cumsum(ids != pad)·(ids != pad) + pad, so real tokens
 // count from pad+1 and padding gets pad.
-func PositionIDs(c Config, b *Batch) []int32 { return positionIDs(nil, c, b) }
+func PositionIDs(c Config, b *Batch) []int32 { return PositionIDsInto(nil, c, b) }
 
-// positionIDs is PositionIDs into dst's memory, grown when too small.
-func positionIDs(dst []int32, c Config, b *Batch) []int32 {
+// PositionIDsInto is PositionIDs into dst's memory, reallocated only when
+// its capacity is too small: steady-state passes allocate nothing.
+func PositionIDsInto(dst []int32, c Config, b *Batch) []int32 {
 	pos := grow(&dst, b.N*b.S)
 	for n := 0; n < b.N; n++ {
 		count := int32(0)
@@ -353,6 +339,11 @@ type RunOptions struct {
 	// layer's work and changes the logits and gradients only by float
 	// rounding (in training, the last layer's dropout draws other masks).
 	AllPositions bool
+	// GradientCheckpointing keeps only each layer's input during the
+	// forward pass and recomputes the layer's activations during the
+	// backward pass: activation memory for one layer instead of all, for
+	// one more forward pass of compute. Losses and gradients are the same.
+	GradientCheckpointing bool
 }
 
 // dropout site numbers, combined with the layer index into SubSeed.
@@ -371,7 +362,9 @@ func (m *Model) seed(o RunOptions, l, site int) uint64 {
 }
 
 // Forward runs the model on a batch and returns the logits, [N*NumLabels].
-// The activations stay in the model for Backward. The logits are the
+// The activations stay in the model for Backward, whether or not one
+// follows: Forward is the training path. Scoring runs on an inference
+// runner instead (package nn/infer), which keeps none. The logits are the
 // model's memory, reused by the next Forward: copy them to keep them
 // longer (steady-state passes allocate nothing).
 func (m *Model) Forward(b *Batch, o RunOptions) ([]float32, error) {
@@ -380,7 +373,7 @@ func (m *Model) Forward(b *Batch, o RunOptions) ([]float32, error) {
 		return nil, err
 	}
 	a := &m.acts
-	a.hostPos = positionIDs(a.hostPos, m.Cfg, b)
+	a.hostPos = PositionIDsInto(a.hostPos, m.Cfg, b)
 	pos := a.hostPos
 	for i, p := range pos {
 		if int(p) >= m.Cfg.MaxPositions {
@@ -413,8 +406,7 @@ func (m *Model) Forward(b *Batch, o RunOptions) ([]float32, error) {
 			a.seqOff[n], a.seqLen[n] = n*b.S, b.S
 		}
 	}
-	noGrad := m.grads == nil && !m.hasAdapters()
-	if err := a.ensure(m, b.N, b.S, rows, packed, noGrad); err != nil {
+	if err := a.ensure(m, b.N, b.S, rows, packed, o.GradientCheckpointing); err != nil {
 		return nil, err
 	}
 	be.UploadInt(a.mask, b.Mask)
@@ -435,7 +427,7 @@ func (m *Model) Forward(b *Batch, o RunOptions) ([]float32, error) {
 		be.UploadInt(a.typ, b.TypeIDs)
 		be.UploadInt(a.pos, pos)
 	}
-	m.last = run{n: b.N, s: b.S, train: o.Train, seed: o.Seed, skip: o.SkipPadding, all: o.AllPositions}
+	m.last = run{n: b.N, s: b.S, o: o}
 
 	if err := m.embForward(o); err != nil {
 		return nil, err
@@ -466,14 +458,11 @@ func (m *Model) Backward(dlogits []float32) error {
 	if m.grads == nil && !m.hasAdapters() {
 		return errors.New("backward needs gradient buffers: call EnableGrads first")
 	}
-	if m.acts.noGrad {
-		return errors.New("backward after a forward pass without gradient buffers (it kept no activations): run Forward again after EnableGrads")
-	}
 	n := m.last.n * m.Cfg.NumLabels
 	if len(dlogits) != n {
 		return fmt.Errorf("backward: %d logit gradients for %d logits", len(dlogits), n)
 	}
-	o := RunOptions{Train: m.last.train, Seed: m.last.seed, SkipPadding: m.last.skip, AllPositions: m.last.all}
+	o := m.last.o // the forward's options, as they were
 	m.be.Upload(m.acts.dlogits, dlogits)
 	if err := m.headBackward(o); err != nil {
 		return err
@@ -483,7 +472,7 @@ func (m *Model) Backward(dlogits []float32) error {
 		return err
 	}
 	for l := len(m.layers) - 1; l >= 0; l-- {
-		if m.GradientCheckpointing {
+		if o.GradientCheckpointing {
 			if err := m.layerForward(l, o); err != nil {
 				return err
 			}
@@ -557,7 +546,7 @@ func (m *Model) HiddenState(k int) []float32 {
 	a := &m.acts
 	H := m.Cfg.Hidden
 	v := make([]float32, a.n*a.s*H)
-	if k == len(m.layers) && !m.last.all {
+	if k == len(m.layers) && !m.last.o.AllPositions {
 		p := make([]float32, a.n*H)
 		m.be.Download(p, a.xs[k].Slice(0, a.n*H))
 		for n := 0; n < a.n; n++ {
@@ -588,8 +577,5 @@ func (m *Model) Pooled() []float32 {
 // AttentionSave returns what the backend kept of layer l's attention in
 // the last forward pass (the probabilities, on the CPU backend, unless the
 // pass tiled its attention: then each query row's log-sum-exp). Under
-// gradient checkpointing only the last recomputed layer is kept, and
-// without gradient buffers or adapters (pure inference) only the last
-// layer; there, on a backend.FirstQueryAttender without AllPositions, it
-// holds position 0's probabilities only.
+// gradient checkpointing only the last recomputed layer is kept.
 func (m *Model) AttentionSave(l int) backend.Buf { return m.acts.layer(l).save }

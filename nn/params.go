@@ -58,21 +58,49 @@ type Linear struct {
 	W, B    *Param
 	Adapter Adapter
 
-	site   uint64      // dropout stream of the adapter
-	packed backend.Buf // W packed by Lanes.PackWeights, or nil
+	site uint64 // dropout stream of the adapter
 }
 
 // Adapter adds a trainable correction to a Linear's output. Package lora
-// implements it. x is rows×In with leading dimension ldx, y is rows×Out with
-// leading dimension ldy; the adapter adds to y, never overwrites it.
+// implements it. The adapter adds to the output, never overwrites it.
 type Adapter interface {
-	// Forward adds the adapter's output for x to y. train and seed select
-	// the adapter's own dropout.
-	Forward(be backend.Backend, x backend.Buf, ldx int, y backend.Buf, ldy, rows int, train bool, seed uint64) error
-	// Backward accumulates the adapter's parameter gradients from dy and
-	// adds its contribution to the input gradient dx (leading dimension
-	// lddx). It is called after the Forward of the same rows.
-	Backward(be backend.Backend, x backend.Buf, ldx int, dy backend.Buf, ldy int, dx backend.Buf, lddx, rows int, train bool, seed uint64) error
+	// Forward adds the adapter's output for a.X to a.Y.
+	Forward(be backend.Backend, a AdapterForward) error
+	// Backward accumulates the adapter's parameter gradients from a.DY
+	// and adds its contribution to the input gradient a.DX. It is called
+	// after the Forward of the same rows.
+	Backward(be backend.Backend, a AdapterBackward) error
+}
+
+// AdapterForward holds the operands of Adapter.Forward: X is Rows×In with
+// leading dimension LDX, Y is Rows×Out with leading dimension LDY. Train
+// and Seed select the adapter's own dropout.
+type AdapterForward struct {
+	X    backend.Buf
+	LDX  int
+	Y    backend.Buf
+	LDY  int
+	Rows int
+
+	Train bool
+	Seed  uint64
+}
+
+// AdapterBackward holds the operands of Adapter.Backward: X as in the
+// forward pass, the output gradient DY (Rows×Out, leading dimension
+// LDDY) and the input gradient DX (Rows×In, leading dimension LDDX; nil
+// when not needed). Train and Seed are the forward pass's.
+type AdapterBackward struct {
+	X    backend.Buf
+	LDX  int
+	DY   backend.Buf
+	LDDY int
+	DX   backend.Buf
+	LDDX int
+	Rows int
+
+	Train bool
+	Seed  uint64
 }
 
 // layout builds every parameter of cfg in allocation order. The order keeps

@@ -1,6 +1,11 @@
 package nn
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/rerank-go/rerank/backend"
+)
 
 // Share returns a model on m's backend that reads m's weights in place
 // (no copy) and has its own activations, no gradient buffers and no
@@ -35,5 +40,21 @@ func (m *Model) Share(ownHead bool) (*Model, error) {
 		m.be.Upload(p.W, v)
 		off += p.Size()
 	}
+	return r, nil
+}
+
+// replica returns a model on be that shares m's weights and has its own
+// activations, no gradient buffers and no adapters.
+func (m *Model) replica(be backend.Backend) (*Model, error) {
+	if m.weights == nil {
+		return nil, errors.New("replica of a model without weights")
+	}
+	r := &Model{Cfg: m.Cfg, be: be, byName: map[string]*Param{}, weights: m.weights, Attention: m.Attention}
+	r.params = layout(m.Cfg)
+	for _, p := range r.params {
+		p.W = m.byName[p.Name].W // m's weights, or the head of its own (Share)
+		r.byName[p.Name] = p
+	}
+	r.wire()
 	return r, nil
 }

@@ -11,8 +11,8 @@ import (
 )
 
 // TestActivationSizeIsWhatIsCarved: the size ActivationBytes reports (and
-// ensure allocates) is exactly what ensure's views take, in every layout:
-// the formula and the carving cannot drift apart unnoticed.
+// ensure allocates) is exactly what ensure's views take, in every layout,
+// with and without gradient buffers (Forward keeps the same either way).
 func TestActivationSizeIsWhatIsCarved(t *testing.T) {
 	cfg := Config{Arch: BERT, VocabSize: 50, Hidden: 16, Layers: 3, Heads: 4, Intermediate: 24,
 		MaxPositions: 40, TypeVocab: 2, LayerNormEps: 1e-12, NumLabels: 1}
@@ -35,11 +35,10 @@ func TestActivationSizeIsWhatIsCarved(t *testing.T) {
 						if train {
 							require.NoError(t, m.EnableGrads(nil))
 						}
-						m.GradientCheckpointing = ckpt
 						m.Attention.Mode = mode
-						_, err = m.Forward(b, RunOptions{Train: train, SkipPadding: packed})
+						_, err = m.Forward(b, RunOptions{Train: train, SkipPadding: packed, GradientCheckpointing: ckpt})
 						require.NoError(t, err)
-						o := ActOptions{Train: train, GradientCheckpointing: ckpt, Attention: m.Attention, Packed: packed}
+						o := ActOptions{GradientCheckpointing: ckpt, Attention: m.Attention, Packed: packed}
 						want := ActivationBytes(be, cfg, n, s, o)
 						assert.Equal(t, want, 4*int64(m.acts.carved)+16*n*s, "the views take what the size says")
 						assert.Equal(t, want, 4*int64(m.acts.mem.Len())+4*int64(m.acts.imem.Len()), "the allocation is the size")

@@ -51,19 +51,18 @@ func TestSkipPadding(t *testing.T) {
 			for j := 1; j < 14; j++ {
 				b.Mask[5*14+j], b.InputIDs[5*14+j] = 0, int32(c.PadID)
 			}
-			o := nn.RunOptions{Train: true, Seed: 99, AllPositions: true}
+			o := nn.RunOptions{Train: true, Seed: 99, AllPositions: true, GradientCheckpointing: tc.ckpt}
 			ref := newModel(t, c, 4)
-			ref.GradientCheckpointing = tc.ckpt
 			skip := newModel(t, c, 4)
-			skip.GradientCheckpointing = tc.ckpt
 			l1, _ := lossAndGrad(t, ref, b, o, 3)
 			o.SkipPadding = true
 			l2, _ := lossAndGrad(t, skip, b, o, 3)
 			if tc.dropout {
 				// Other masks: compare plain and checkpointed packed passes.
 				again := newModel(t, c, 4)
-				again.GradientCheckpointing = true
-				l3, _ := lossAndGrad(t, again, b, o, 3)
+				oc := o
+				oc.GradientCheckpointing = true
+				l3, _ := lossAndGrad(t, again, b, oc, 3)
 				assert.Equal(t, l2, l3)
 				assert.Equal(t, flatGrads(skip), flatGrads(again))
 				return
@@ -129,8 +128,8 @@ func TestLastLayerAtCLSOnly(t *testing.T) {
 			cls := full
 			cls.AllPositions = false
 			run := func(o nn.RunOptions, ckpt bool) (*nn.Model, []float32, float64) {
+				o.GradientCheckpointing = ckpt
 				m := newModel(t, c, 12)
-				m.GradientCheckpointing = ckpt
 				if tc.infer {
 					m, _ = nn.New(m.Backend(), c)
 					m.InitRandom(12, 0.2)
@@ -181,10 +180,13 @@ func TestLastLayerAtCLSOnly(t *testing.T) {
 	}
 }
 
-// TestInferenceKeepsOneLayer: without gradient buffers the forward pass
-// shares one set of layer activations; logits and hidden states are the
-// same, and Backward refuses to run on it.
-func TestInferenceKeepsOneLayer(t *testing.T) {
+// TestForwardKeepsActivationsWithoutGrads: what Forward keeps does not
+// depend on whether EnableGrads was called before it: a pass on a model
+// without gradient buffers gives the logits and hidden states of one with
+// them, and a Backward after EnableGrads follows it directly, with the
+// gradients of a model that had its buffers all along. (Scoring, which
+// keeps nothing, is nn/infer's.)
+func TestForwardKeepsActivationsWithoutGrads(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		arch  nn.Arch
@@ -200,23 +202,28 @@ func TestInferenceKeepsOneLayer(t *testing.T) {
 			c := tinyConfig(tc.arch)
 			b := randomBatch(rand.New(rand.NewPCG(8, 9)), c, 4, 11)
 			o := nn.RunOptions{SkipPadding: tc.skip, Train: tc.train, Seed: 5, AllPositions: true}
-			train := newModel(t, c, 6)
-			infer, err := nn.New(train.Backend(), c)
+			withGrads := newModel(t, c, 6)
+			late, err := nn.New(withGrads.Backend(), c)
 			require.NoError(t, err)
-			infer.InitRandom(6, 0.2)
-			want, err := train.Forward(b, o)
+			late.InitRandom(6, 0.2)
+			want, err := withGrads.Forward(b, o)
 			require.NoError(t, err)
-			got, err := infer.Forward(b, o)
+			got, err := late.Forward(b, o)
 			require.NoError(t, err)
 			assert.Equal(t, want, got)
 			for k := 0; k <= c.Layers; k++ {
-				assert.Equal(t, train.HiddenState(k), infer.HiddenState(k), "hidden state %d", k)
+				assert.Equal(t, withGrads.HiddenState(k), late.HiddenState(k), "hidden state %d", k)
 			}
-			require.NoError(t, infer.EnableGrads(nil))
-			assert.ErrorContains(t, infer.Backward(make([]float32, b.N)), "run Forward again")
-			_, err = infer.Forward(b, o)
-			require.NoError(t, err)
-			assert.NoError(t, infer.Backward(make([]float32, b.N)))
+			assert.ErrorContains(t, late.Backward(make([]float32, b.N)), "call EnableGrads first")
+			require.NoError(t, late.EnableGrads(nil))
+			dl := make([]float32, b.N)
+			for i := range dl {
+				dl[i] = float32(i) - 1.5
+			}
+			withGrads.ZeroGrads()
+			require.NoError(t, withGrads.Backward(dl))
+			require.NoError(t, late.Backward(dl))
+			assert.Equal(t, flatGrads(withGrads), flatGrads(late))
 		})
 	}
 }

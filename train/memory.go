@@ -86,7 +86,7 @@ func EstimateMemory(be backend.Backend, cfg nn.Config, args Args) (MemoryEstimat
 		}
 		mode = m
 	}
-	o := nn.ActOptions{Train: true, GradientCheckpointing: args.GradientCheckpointing, Attention: nn.AttentionOptions{Mode: mode}, Packed: true}
+	o := nn.ActOptions{GradientCheckpointing: args.GradientCheckpointing, Attention: nn.AttentionOptions{Mode: mode}, Packed: true}
 	n := args.PerDeviceTrainBatchSize * args.TrainGroupSize
 	if args.DevCandidates != "" {
 		n = max(n, args.EvalBatchSize)

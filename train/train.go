@@ -254,7 +254,6 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 		return nil, err
 	}
 	t.score = ce
-	net.GradientCheckpointing = args.GradientCheckpointing
 	if args.Attention != "" {
 		mode, err := nn.ParseAttentionMode(args.Attention)
 		if err != nil {
@@ -483,7 +482,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 			if r := t.comm.Rank(); r > 0 {
 				seed = backend.SubSeed(seed, uint64(r)) // each rank its own dropout
 			}
-			logits, err := t.net.Forward(batch, nn.RunOptions{Train: true, Seed: seed, SkipPadding: true})
+			logits, err := t.net.Forward(batch, nn.RunOptions{Train: true, Seed: seed, SkipPadding: true, GradientCheckpointing: a.GradientCheckpointing})
 			if err != nil {
 				return res, fmt.Errorf("step %d: %w", step+1, err)
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/rerank-go/rerank/backend/cpu"
 	"github.com/rerank-go/rerank/bench"
 	"github.com/rerank-go/rerank/nn"
+	"github.com/rerank-go/rerank/nn/infer"
 )
 
 func init() {
@@ -37,7 +38,7 @@ func init() {
 			&cli.StringFlag{Name: "lengths-from", Usage: "FlagEmbedding training file whose pairs give the rows' real lengths"},
 			&cli.StringFlag{Name: "tokenizer", Usage: "tokenizer.json for --lengths-from (default ../shared/models/bert-uncased-wordpiece-tokenizer/tokenizer.json)"},
 			&cli.BoolFlag{Name: "no-peak", Usage: "skip measuring the FMA peak"},
-			&cli.IntFlag{Name: "pack-mib", Value: nn.DefaultPackBudget >> 20, Usage: "MiB of weights inference packs once for its products, as scoring does (0: none, -1: all)"},
+			&cli.IntFlag{Name: "pack-mib", Value: infer.DefaultPackBudget >> 20, Usage: "MiB of weights inference packs once for its products, as scoring does (0: none, -1: all)"},
 			&cli.BoolFlag{Name: "int8", Usage: "inference with the encoder's linear layers quantized to int8, as scoring --int8 does"},
 			&cli.StringFlag{Name: "json", Usage: "append one JSON record per run to this file"},
 			&cli.IntFlag{Name: "lora-rank", Usage: "train LoRA adapters of this rank (alpha 2·rank, on query and value) instead of every weight"},

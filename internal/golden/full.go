@@ -13,6 +13,7 @@ import (
 	"github.com/rerank-go/rerank/backend"
 	"github.com/rerank-go/rerank/hfmodel"
 	"github.com/rerank-go/rerank/nn"
+	"github.com/rerank-go/rerank/nn/infer"
 	"github.com/rerank-go/rerank/optim"
 )
 
@@ -141,17 +142,18 @@ func CheckFull(t *testing.T, c *Case, o Options) {
 		})
 	}
 
-	// Pure inference (no gradient buffers): one shared set of layer
-	// activations, and a last layer that may attend for position 0 only.
+	// Scoring (package nn/infer): one shared set of layer activations,
+	// padding skipped, a last layer that may attend for position 0 only,
+	// and the batch split across the backend's lanes.
 	t.Run("inference", func(t *testing.T) {
 		m, _, err := hfmodel.Load(o.NewBackend(), filepath.Join(c.Dir, "model"), hfmodel.LoadOptions{})
 		require.NoError(t, err)
 		m.Attention = o.Attention
-		logits, err := m.Forward(batch, nn.RunOptions{})
+		run, err := infer.New(m)
+		require.NoError(t, err)
+		logits, err := run.Forward(batch)
 		require.NoError(t, err)
 		Close(t, "logits", exp.Logits, logits, TolLogits)
-		hs := Tensors(t, filepath.Join(c.Dir, "hidden_states.safetensors"))
-		Close(t, "pooled_output", hs["pooled_output"], m.Pooled(), TolHidden)
 	})
 
 	t.Run("grads_step2_at_stored_params", func(t *testing.T) {

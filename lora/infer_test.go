@@ -10,17 +10,18 @@ import (
 
 	"github.com/rerank-go/rerank/lora"
 	"github.com/rerank-go/rerank/nn"
+	"github.com/rerank-go/rerank/nn/infer"
 )
 
-// TestLanesFollowAdapters: lanes made before adapters are attached run the
-// adapted model (on the model alone, since the replicas have no adapters),
-// and the base model again once the adapters are detached.
-func TestLanesFollowAdapters(t *testing.T) {
+// TestRunnerFollowsAdapters: an inference runner made before adapters are
+// attached runs the adapted model (on the model's backend whole, not its
+// lanes), and the base model again once the adapters are detached.
+func TestRunnerFollowsAdapters(t *testing.T) {
 	m := tinyModel(t, nn.BERT)
-	ln, err := nn.NewLanes(m)
+	ln, err := infer.New(m)
 	require.NoError(t, err)
 	b := tinyBatch(m.Cfg)
-	base, err := ln.Forward(b, nn.RunOptions{})
+	base, err := ln.Forward(b)
 	require.NoError(t, err)
 	base = slices.Clone(base) // the lanes reuse their logits
 
@@ -34,13 +35,13 @@ func TestLanesFollowAdapters(t *testing.T) {
 		}
 		m.Backend().Upload(ad.B.W, v)
 	}
-	got, err := ln.Forward(b, nn.RunOptions{})
+	got, err := ln.Forward(b)
 	require.NoError(t, err)
-	assert.Equal(t, logitsOf(t, m, nn.RunOptions{}), got)
+	assert.Equal(t, logitsOf(t, m, nn.RunOptions{SkipPadding: true}), got)
 	assert.NotEqual(t, base, got, "the adapters change the logits")
 
 	require.NoError(t, a.Detach())
-	got, err = ln.Forward(b, nn.RunOptions{})
+	got, err = ln.Forward(b)
 	require.NoError(t, err)
 	for i := range base {
 		assert.InDelta(t, base[i], got[i], 1e-6)

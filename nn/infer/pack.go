@@ -1,0 +1,236 @@
+package infer
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/rerank-go/rerank/backend"
+)
+
+// DefaultPackBudget is the packed-weights budget (see Runner.PackWeights)
+// that crossencoder and rerank bench use unless told otherwise, in bytes:
+// all of a MiniLM-sized model (about 42 MiB for MiniLM-L6, 84 MiB for
+// L12), the head, the last layer and a few others of a base-sized one.
+const DefaultPackBudget = 128 << 20
+
+// packed holds the weights of the linear layers packed for the backend's
+// products (or quantized), nil where a weight is not.
+type packed struct {
+	layers             []packedLayer
+	headDense, headOut backend.Buf
+}
+
+// packedLayer is one encoder layer's: the fused query-key-value weight
+// whole, its query and key-value rows apart (the last layer's, for
+// first-query attention), and the other three.
+type packedLayer struct {
+	qkv, q, kv     backend.Buf
+	ao, inter, out backend.Buf
+}
+
+// packItem is one weight to pack: w, n×k, and where its copy goes.
+type packItem struct {
+	w    backend.Buf
+	n, k int
+	at   func(pk *packed) *backend.Buf
+	head bool // the classification head's (QuantizeWeights leaves it float32)
+}
+
+// packItems lists the weights of the model's linear layers in the order
+// PackWeights packs them: the head's and the last layer's first (their
+// products have one row per sequence, so packing their weights at each
+// product costs most next to the product), then the other layers in
+// order, then the last layer's fused query-key-value weight, which only
+// a pass without first-query attention reads.
+func (r *Runner) packItems() []packItem {
+	H := r.m.Cfg.Hidden
+	hd := r.m.Head()
+	last := r.m.Cfg.Layers - 1
+	layer := func(l int) []packItem {
+		L := r.m.Layer(l)
+		return []packItem{
+			{w: L.AttnOut.W.W, n: H, k: H, at: func(pk *packed) *backend.Buf { return &pk.layers[l].ao }},
+			{w: L.Inter.W.W, n: L.Inter.Out, k: L.Inter.In, at: func(pk *packed) *backend.Buf { return &pk.layers[l].inter }},
+			{w: L.Out.W.W, n: L.Out.Out, k: L.Out.In, at: func(pk *packed) *backend.Buf { return &pk.layers[l].out }},
+		}
+	}
+	qkv := func(l int) packItem {
+		return packItem{w: r.m.Layer(l).QKVW, n: 3 * H, k: H, at: func(pk *packed) *backend.Buf { return &pk.layers[l].qkv }}
+	}
+	L := r.m.Layer(last)
+	items := []packItem{
+		{w: hd.Dense.W.W, n: hd.Dense.Out, k: hd.Dense.In, at: func(pk *packed) *backend.Buf { return &pk.headDense }, head: true},
+		{w: hd.Out.W.W, n: hd.Out.Out, k: hd.Out.In, at: func(pk *packed) *backend.Buf { return &pk.headOut }, head: true},
+		{w: L.QKVW.Slice(0, H*H), n: H, k: H, at: func(pk *packed) *backend.Buf { return &pk.layers[last].q }},
+		{w: L.KVW, n: 2 * H, k: H, at: func(pk *packed) *backend.Buf { return &pk.layers[last].kv }},
+	}
+	items = append(items, layer(last)...)
+	for l := 0; l < last; l++ {
+		items = append(items, qkv(l))
+		items = append(items, layer(l)...)
+	}
+	return append(items, qkv(last))
+}
+
+// PackWeights packs the weights of the model's linear layers, as they are
+// now, into the layout the backend's products read (backend.WeightPacker),
+// once for all lanes: the passes that follow read the packed copy instead
+// of packing each weight again in every product of every lane. The copy
+// takes up to budget bytes (any amount for a negative budget), as much
+// memory as the weights it covers: first the head's and the last layer's,
+// whose products have one row per sequence and so cost little next to
+// packing their weights, then the other layers in order.
+//
+// Until release is called the model's weights must not change: the
+// passes would go on with the packed copy of the old ones. release frees
+// the copy; calling it again does nothing. On a backend that does not
+// pack, or with a single lane, PackWeights packs nothing.
+func (r *Runner) PackWeights(budget int64) (release func(), err error) {
+	if r.holding {
+		return nil, errors.New("weights already packed or quantized: call the release function of the last PackWeights or QuantizeWeights first")
+	}
+	var items []packItem
+	var bufs []backend.Buf
+	var total int64
+	if wp, ok := r.packer(); ok && budget != 0 {
+		for _, it := range r.packItems() {
+			size := int64(wp.PackedSize(it.n, it.k)) * 4
+			if budget >= 0 && size > budget {
+				break
+			}
+			budget -= size
+			buf, err := r.lanes[0].be.Alloc(int(size / 4))
+			if err != nil {
+				for _, b := range bufs {
+					r.lanes[0].be.Free(b)
+				}
+				return nil, fmt.Errorf("pack weights: %w", err)
+			}
+			items, bufs, total = append(items, it), append(bufs, buf), total+size
+		}
+	}
+	// Each lane packs every len(lanes)-th weight, all lanes at once.
+	var wg sync.WaitGroup
+	for i, p := range r.lanes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := i; j < len(items); j += len(r.lanes) {
+				p.wp.PackWeight(bufs[j], items[j].w, items[j].k, items[j].n, items[j].k)
+			}
+		}()
+	}
+	wg.Wait()
+	r.hold(items, bufs, total)
+	// Packed weights serve the lanes; a pass on the model's backend whole
+	// packs as it goes.
+	for _, p := range r.lanes {
+		p.pk = &r.pk
+	}
+	var be backend.Backend
+	if len(r.lanes) > 0 {
+		be = r.lanes[0].be
+	}
+	return r.releaser(bufs, r.lanes, be), nil
+}
+
+// QuantizeWeights quantizes the weights of the encoder layers' linear
+// layers (query-key-value, attention output, intermediate, output) to
+// int8, once, for the passes that follow (backend.Quantizer): their
+// products then quantize the activations per row and sum in int32, as
+// ONNX Runtime's dynamic quantization does. Embeddings, attention,
+// softmax, LayerNorm and the classification head stay float32. Scores
+// move by the quantization error: use it for scoring, never training.
+//
+// It takes the place of PackWeights (release that first), and the same
+// rules hold: the weights must not change until release is called, which
+// frees the int8 copy. It fails on a backend without int8 products.
+func (r *Runner) QuantizeWeights() (release func(), err error) {
+	if r.holding {
+		return nil, errors.New("weights already packed or quantized: call the release function of the last PackWeights or QuantizeWeights first")
+	}
+	// The whole-batch pass too: a pass of one sequence runs on it.
+	targets := append([]*pass{r.whole}, r.lanes...)
+	be := r.whole.be
+	qz, ok := be.(backend.Quantizer)
+	if !ok {
+		return nil, fmt.Errorf("int8: the %s backend has no int8 products", be.Name())
+	}
+	var items []packItem
+	for _, it := range r.packItems() {
+		if !it.head {
+			items = append(items, it)
+		}
+	}
+	bufs := make([]backend.Buf, len(items))
+	var total int64
+	for i, it := range items {
+		size := qz.QuantizedSize(it.n, it.k)
+		if bufs[i], err = be.Alloc(size); err != nil {
+			for _, b := range bufs[:i] {
+				be.Free(b)
+			}
+			return nil, fmt.Errorf("int8: %w", err)
+		}
+		total += int64(size) * 4
+	}
+	// Each target quantizes every len(targets)-th weight, all at once.
+	var wg sync.WaitGroup
+	for i, p := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			q := p.be.(backend.Quantizer)
+			for j := i; j < len(items); j += len(targets) {
+				q.QuantizeWeight(bufs[j], items[j].w, items[j].k, items[j].n, items[j].k)
+			}
+		}()
+	}
+	wg.Wait()
+	r.hold(items, bufs, total)
+	for _, p := range targets {
+		p.pk, p.qz = &r.pk, p.be.(backend.Quantizer)
+	}
+	return r.releaser(bufs, targets, be), nil
+}
+
+// hold records bufs as the copies of items.
+func (r *Runner) hold(items []packItem, bufs []backend.Buf, total int64) {
+	r.pk = packed{layers: make([]packedLayer, r.m.Cfg.Layers)}
+	for j, it := range items {
+		*it.at(&r.pk) = bufs[j]
+	}
+	r.holding, r.bytes = true, total
+}
+
+// releaser returns the release function of a PackWeights or
+// QuantizeWeights: once, it detaches the copies from the passes that read
+// them and frees them on be, the backend that allocated them.
+func (r *Runner) releaser(bufs []backend.Buf, users []*pass, be backend.Backend) func() {
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			for _, p := range users {
+				p.pk, p.qz = nil, nil
+			}
+			r.pk = packed{}
+			for _, b := range bufs {
+				be.Free(b)
+			}
+			r.holding, r.bytes = false, 0
+		})
+	}
+}
+
+// packer returns the lanes' WeightPacker, if they have one that packs.
+func (r *Runner) packer() (backend.WeightPacker, bool) {
+	if len(r.lanes) == 0 {
+		return nil, false
+	}
+	wp := r.lanes[0].wp
+	if wp == nil || wp.PackedSize(r.m.Cfg.Hidden, r.m.Cfg.Hidden) == 0 {
+		return nil, false
+	}
+	return wp, true
+}
