@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"time"
 )
 
 // Scorer scores (query, passage) pairs with a reranker. Score returns one
@@ -47,6 +48,9 @@ type RerankOptions struct {
 	// Progress, when set, is called after each batch with the number of
 	// pairs scored so far and the total.
 	Progress func(done, total int)
+	// Latency, when not nil, receives the time spent scoring, the depth
+	// and the number of queries and pairs scored.
+	Latency *Latency
 }
 
 // batch is a unit of work: passages of one query, similar in length.
@@ -121,7 +125,7 @@ func Rerank(ctx context.Context, s Scorer, cands []Candidate, queries Queries, p
 	for ci := range cands {
 		scores[ci] = make([]float32, len(prep[ci].texts))
 	}
-	done := 0
+	done, spent := 0, 0.0
 	for _, b := range batches {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -131,7 +135,9 @@ func Rerank(ctx context.Context, s Scorer, cands []Candidate, queries Queries, p
 		for i, it := range b.items {
 			texts[i] = p.texts[it]
 		}
+		start := time.Now()
 		out, err := s.Score(ctx, p.query, texts)
+		spent += since(start)
 		if err != nil {
 			return nil, fmt.Errorf("query %q: scoring: %w", cands[b.cand].QID, err)
 		}
@@ -150,6 +156,9 @@ func Rerank(ctx context.Context, s Scorer, cands []Candidate, queries Queries, p
 		}
 	}
 
+	if opts.Latency != nil {
+		*opts.Latency = Latency{Depth: opts.TopK, Queries: len(cands), Pairs: total, Seconds: spent}
+	}
 	run := make(Run, len(cands))
 	for ci, c := range cands {
 		docs := make([]ScoredDoc, len(c.DocIDs))

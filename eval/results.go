@@ -13,6 +13,8 @@ type ModelResult struct {
 	Label    string                        `json:"label"`
 	Metrics  map[string]float64            `json:"metrics"`
 	PerQuery map[string]map[string]float64 `json:"per_query"`
+	// Latency is the model's scoring cost; nil for a first-stage run.
+	Latency *Latency `json:"latency,omitempty"`
 }
 
 // Table is the machine-readable outcome of an evaluation: the models (or
@@ -81,6 +83,17 @@ func NewTable(metrics []Metric, runs []Evaluated, baseline string, opts CompareO
 	return t, nil
 }
 
+// SetLatency records the scoring cost of the run labelled label (see
+// Rerank's RerankOptions.Latency); it reports whether the table has that
+// run.
+func (r *Table) SetLatency(label string, l *Latency) bool {
+	m, ok := r.Model(label)
+	if ok {
+		m.Latency = l
+	}
+	return ok
+}
+
 // NewModelResult converts a Result for output under label.
 func NewModelResult(label string, r *Result) ModelResult {
 	return ModelResult{Label: label, Metrics: r.Mean, PerQuery: r.PerQuery}
@@ -117,7 +130,7 @@ func (r *Table) MetricNames() []string {
 }
 
 // WriteTable writes a plain-text table: one row per model with every
-// metric, then one row per comparison with its mean difference, 95%
+// metric (and its scoring latency when a model has one), then one row per comparison with its mean difference, 95%
 // interval, p-value and win/tie/loss counts.
 func WriteTable(w io.Writer, r *Table) error {
 	names := r.MetricNames()
@@ -128,16 +141,29 @@ func WriteTable(w io.Writer, r *Table) error {
 	if len(r.Comparisons) > 0 {
 		labelW = max(labelW, len("vs "+r.Baseline))
 	}
+	timed := false
+	for _, m := range r.Models {
+		timed = timed || m.Latency != nil
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%-*s", labelW, "model")
 	for _, n := range names {
 		fmt.Fprintf(&b, "  %10s", n)
+	}
+	if timed {
+		fmt.Fprintf(&b, "  %10s  %10s", "ms/query", "pairs/s")
 	}
 	b.WriteString("\n")
 	for _, m := range r.Models {
 		fmt.Fprintf(&b, "%-*s", labelW, m.Label)
 		for _, n := range names {
 			fmt.Fprintf(&b, "  %10.4f", m.Metrics[n])
+		}
+		switch {
+		case m.Latency != nil:
+			fmt.Fprintf(&b, "  %10.1f  %10.0f", m.Latency.MsPerQuery(), m.Latency.PairsPerSecond())
+		case timed:
+			fmt.Fprintf(&b, "  %10s  %10s", "-", "-")
 		}
 		b.WriteString("\n")
 	}
