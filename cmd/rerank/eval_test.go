@@ -142,6 +142,11 @@ func TestEvalModels(t *testing.T) {
 	// The overlap scorer puts d2 first for q1 (top 2 reranked: d1=0, d2=2).
 	assert.Equal(t, 1.0, r.Models[1].PerQuery["q1"]["mrr@10"])
 
+	assert.Nil(t, r.Models[0].Latency, "first stage: no rerank cost")
+	require.NotNil(t, r.Models[1].Latency)
+	assert.Equal(t, eval.Latency{Depth: 2, Queries: 2, Pairs: 4, Seconds: r.Models[1].Latency.Seconds}, *r.Models[1].Latency)
+	assert.Contains(t, stdout, "ms/query")
+
 	for _, f := range []string{"index.html", "summary.md", "results.json", "ndcg_at_k.png", "delta_candidates.png", "delta_base_lora-7.png", "training_loss.png", "training_dev.png"} {
 		assert.FileExists(t, filepath.Join(reportDir, f))
 	}
@@ -195,7 +200,8 @@ func TestEvalErrors(t *testing.T) {
 		{"no judgments", []string{"--candidates", cand}, "no judgments"},
 		{"corpus given as candidates", []string{"--beir", dir, "--qrels", filepath.Join(dir, "qrels", "dev.tsv"), "--candidates", filepath.Join(dir, "corpus.jsonl")}, "neither \"doc_ids\""},
 		{"stray argument", append(base, "extra"), "unexpected arguments"},
-		{"missing candidates flag", []string{"--beir", dir}, "candidates"},
+		{"no default candidates", []string{"--beir", dir, "--split", "nosplit"}, filepath.Join(dir, "bm25", "nosplit.top100.jsonl")},
+		{"no candidates at all", []string{"--qrels", filepath.Join(dir, "qrels", "dev.tsv")}, "no candidates: give --candidates"},
 		{"no permutations", append(base, "--permutations", "0"), "--permutations: must be at least 1, got 0"},
 		{"negative bootstrap", append(base, "--bootstrap", "-1"), "--bootstrap: must be at least 1, got -1"},
 	}
@@ -233,6 +239,129 @@ func TestEvalReproducesBM25(t *testing.T) {
 			for _, name := range []string{"ndcg@10", "mrr@10", "map@100", "recall@100"} {
 				assert.InDelta(t, want.Metrics[name], got[name], 1e-4, name)
 			}
+		})
+	}
+}
+
+// multiFixture writes a directory of two BEIR collections, c1 and c2,
+// each evalFixture's.
+func multiFixture(t *testing.T) string {
+	t.Helper()
+	one := evalFixture(t)
+	files := map[string]string{}
+	for _, c := range []string{"c1", "c2"} {
+		for _, f := range []string{"corpus.jsonl", "queries.jsonl", "qrels/dev.tsv", "bm25/dev.top100.jsonl"} {
+			b, err := os.ReadFile(filepath.Join(one, filepath.FromSlash(f)))
+			require.NoError(t, err)
+			files[c+"/"+f] = string(b)
+		}
+	}
+	files["c2/qrels/dev.tsv"] = "query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td4\t1\n"
+	return testdir.Write(t, files)
+}
+
+func TestEvalDatasets(t *testing.T) {
+	root := multiFixture(t)
+	fakeScorers(t)
+	tmp := t.TempDir()
+	common := []string{"--label", "bm25", "--model", "/m/ce", "--label", "ce", "--quiet", "--permutations", "100", "--bootstrap", "100"}
+
+	out := filepath.Join(tmp, "dir.json")
+	reportDir, runsDir := filepath.Join(tmp, "report"), filepath.Join(tmp, "runs")
+	stdout, _, err := runEvalCLI(t, append([]string{"--beir", root, "--json", out, "--report", reportDir, "--runs", runsDir, "--examples", "1"}, common...)...)
+	require.NoError(t, err)
+	assert.Contains(t, stdout, "== c1 (2 queries)")
+	assert.Contains(t, stdout, "== all queries pooled (4)")
+	assert.Regexp(t, `macro average\s+0\.\d{4}`, stdout)
+	assert.Regexp(t, `ms/query\s+-\s+\d`, stdout)
+
+	raw, err := os.ReadFile(out)
+	require.NoError(t, err)
+	var mt eval.MultiTable
+	require.NoError(t, json.Unmarshal(raw, &mt))
+	require.Len(t, mt.Datasets, 2)
+	assert.Equal(t, "c1", mt.Datasets[0].Name)
+	assert.Equal(t, "c2", mt.Datasets[1].Name)
+	require.NotNil(t, mt.Pooled)
+	assert.Equal(t, "bm25", mt.Pooled.Baseline)
+	assert.Contains(t, mt.Pooled.Models[1].PerQuery, "c2/q1", "pooled ids are prefixed by dataset")
+	assert.Len(t, mt.Pooled.Models[1].PerQuery, 4)
+	for _, c := range mt.Pooled.Comparisons {
+		assert.Equal(t, 4, c.N, "pooled significance over every query")
+	}
+	require.Len(t, mt.Summary, 4, "one summary per metric")
+	s := mt.Summary[0]
+	assert.Equal(t, "ndcg@10", s.Metric)
+	assert.Equal(t, []string{"bm25", "ce"}, s.Models)
+	require.Len(t, s.Rows, 2)
+	for i := range s.Models {
+		assert.InDelta(t, (*s.Rows[0].Values[i]+*s.Rows[1].Values[i])/2, *s.Macro[i], 1e-12)
+	}
+	// Latency: the model's, per dataset and over both; none for BM25.
+	for _, d := range mt.Datasets {
+		assert.Nil(t, d.Table.Models[0].Latency)
+		require.NotNil(t, d.Table.Models[1].Latency)
+		assert.Equal(t, 2, d.Table.Models[1].Latency.Queries)
+		assert.Equal(t, 100, d.Table.Models[1].Latency.Depth)
+	}
+	require.NotNil(t, s.Latency[1])
+	assert.Equal(t, 4, s.Latency[1].Queries)
+	assert.Equal(t, 12, s.Latency[1].Pairs)
+	assert.Nil(t, s.Latency[0])
+
+	for _, f := range []string{"index.html", "summary.md", "results.json", "results_c1.json", "results_c2.json", "c1_ndcg_at_k.png", "c2_delta_ce.png"} {
+		assert.FileExists(t, filepath.Join(reportDir, f))
+	}
+	html, err := os.ReadFile(filepath.Join(reportDir, "index.html"))
+	require.NoError(t, err)
+	assert.Contains(t, string(html), "<h2>Summary</h2>")
+	assert.Contains(t, string(html), "Examples: ce against bm25, by ndcg@10")
+	wd, err := os.Getwd()
+	require.NoError(t, err)
+	rel, err := filepath.Rel(wd, filepath.Join(root, "c1"))
+	require.NoError(t, err)
+	assert.Contains(t, string(html), "Collection "+rel+", split dev.", "paths relative to the working directory")
+	assert.NotContains(t, string(html), "Collection "+root, "no absolute paths in the report")
+	for _, f := range []string{"c1/bm25.run", "c2/ce.run"} {
+		assert.FileExists(t, filepath.Join(runsDir, filepath.FromSlash(f)))
+	}
+
+	// The repeated flag, with explicit candidates, gives the same tables.
+	out2 := filepath.Join(tmp, "flags.json")
+	_, _, err = runEvalCLI(t, append([]string{"--beir", filepath.Join(root, "c1"), "--beir", filepath.Join(root, "c2"),
+		"--candidates", filepath.Join(root, "c1", "bm25", "dev.top100.jsonl"), "--candidates", filepath.Join(root, "c2", "bm25", "dev.top100.jsonl"),
+		"--json", out2}, common...)...)
+	require.NoError(t, err)
+	raw2, err := os.ReadFile(out2)
+	require.NoError(t, err)
+	var mt2 eval.MultiTable
+	require.NoError(t, json.Unmarshal(raw2, &mt2))
+	require.Len(t, mt2.Summary, 4)
+	assert.Equal(t, mt.Summary[0].Rows[0].Values, mt2.Summary[0].Rows[0].Values)
+	assert.Equal(t, mt.Pooled.Models[1].Metrics, mt2.Pooled.Models[1].Metrics)
+}
+
+func TestEvalDatasetsErrors(t *testing.T) {
+	root := multiFixture(t)
+	c1 := filepath.Join(root, "c1", "bm25", "dev.top100.jsonl")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"candidates count", []string{"--beir", root, "--candidates", c1}, "1 candidates files for 2 collections (" + filepath.Join(root, "c1")},
+		{"missing collection", []string{"--beir", root, "--beir", filepath.Join(root, "c3")}, "BEIR directory " + filepath.Join(root, "c3")},
+		{"not a collection", []string{"--beir", filepath.Join(root, "c1", "bm25")}, filepath.Join(root, "c1", "bm25") + ": no corpus.jsonl"},
+		{"qrels with several", []string{"--beir", root, "--qrels", "x.tsv"}, "--qrels applies to one dataset"},
+		{"run with several", []string{"--beir", root, "--run", "a=" + c1}, "--run applies to one dataset"},
+		{"candidates without beir", []string{"--candidates", c1, "--candidates", c1}, "several datasets need one --beir each"},
+		{"negative examples", []string{"--beir", root, "--examples", "-1"}, "--examples: must be 0 or more"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := runEvalCLI(t, tc.args...)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
 }

@@ -69,6 +69,24 @@ type Report struct {
 	DeltaMetric string
 	// Training, when not empty, adds loss and dev-metric curves.
 	Training []eval.TrainingRecord
+	// Examples are example rankings of models against the baseline
+	// (eval.NewExamples): the queries of largest gain and loss side by
+	// side, and a rank-shift plot each.
+	Examples []eval.Examples
+	// Datasets, when an evaluation covers several datasets, hold one
+	// section each; the report then opens with a summary table per metric
+	// (datasets as rows, models as columns, macro average), and Results,
+	// when set, is the table of the pooled queries (eval.PoolResults).
+	Datasets []Dataset
+}
+
+// Dataset is the part of a report about one dataset.
+type Dataset struct {
+	Name     string
+	Notes    []string
+	Results  *eval.Table
+	Curves   []Curve
+	Examples []eval.Examples
 }
 
 // plotFile is a rendered plot.
@@ -87,34 +105,147 @@ type plotFile struct {
 // it was, and plots of an earlier report never linger beside a new one.
 // Write refuses a dir holding files other than a report's.
 func Write(dir string, r Report) error {
-	if r.Results == nil {
+	if r.Results == nil && len(r.Datasets) == 0 {
 		return fmt.Errorf("report: no results")
+	}
+	for _, d := range r.Datasets {
+		if d.Results == nil {
+			return fmt.Errorf("report: dataset %q has no results", d.Name)
+		}
 	}
 	if r.Title == "" {
 		r.Title = "rerank evaluation"
 	}
-	names := r.Results.MetricNames()
-	if r.DeltaMetric == "" && len(names) > 0 {
-		r.DeltaMetric = names[0]
-	}
-	plots, err := renderPlots(r)
+	v, err := newView(r)
 	if err != nil {
 		return err
 	}
 	return atomicfile.ReplaceDir(dir, isReportFile, func(tmp string) error {
-		for _, p := range plots {
+		for _, p := range v.allPlots() {
 			if err := atomicfile.WriteFile(filepath.Join(tmp, p.Name), p.PNG); err != nil {
 				return err
 			}
 		}
-		if err := eval.WriteJSON(filepath.Join(tmp, "results.json"), r.Results); err != nil {
+		if r.Results != nil {
+			if err := eval.WriteJSON(filepath.Join(tmp, "results.json"), r.Results); err != nil {
+				return err
+			}
+		}
+		for _, s := range v.Sections {
+			if s.Name == "" {
+				continue
+			}
+			if err := eval.WriteJSON(filepath.Join(tmp, "results_"+fileSafe(s.Name)+".json"), s.Results); err != nil {
+				return err
+			}
+		}
+		if err := atomicfile.Write(filepath.Join(tmp, "summary.md"), func(w io.Writer) error { return writeMarkdown(w, v) }); err != nil {
 			return err
 		}
-		if err := atomicfile.Write(filepath.Join(tmp, "summary.md"), func(w io.Writer) error { return writeMarkdown(w, r, names, plots) }); err != nil {
-			return err
-		}
-		return atomicfile.Write(filepath.Join(tmp, "index.html"), func(w io.Writer) error { return writeHTML(w, r, names, plots) })
+		return atomicfile.Write(filepath.Join(tmp, "index.html"), func(w io.Writer) error { return writeHTML(w, v) })
 	})
+}
+
+// section is the part of a report about one dataset (or the only one).
+type section struct {
+	Name     string // "" for a single-dataset report
+	Notes    []string
+	Results  *eval.Table
+	Names    []string // metric columns
+	Timed    bool     // some model has a latency
+	Examples []exampleView
+	Plots    []plotFile
+}
+
+// summaryView is a summary table; only the first (the primary metric's)
+// shows the latency rows.
+type summaryView struct {
+	eval.Summary
+	ShowLatency bool
+}
+
+// view is a report laid out for the templates.
+type view struct {
+	R         Report
+	Summaries []summaryView
+	// Pooled is the pooled queries' table of a multi-dataset report.
+	Pooled   *section
+	Sections []section
+	Training []plotFile
+}
+
+func (v *view) allPlots() []plotFile {
+	var out []plotFile
+	for _, s := range v.Sections {
+		out = append(out, s.Plots...)
+	}
+	return append(out, v.Training...)
+}
+
+func newSection(name string, notes []string, res *eval.Table, curves []Curve, examples []eval.Examples, delta string) (section, error) {
+	s := section{Name: name, Notes: notes, Results: res, Names: res.MetricNames()}
+	for _, m := range res.Models {
+		s.Timed = s.Timed || m.Latency != nil
+	}
+	if delta == "" && len(s.Names) > 0 {
+		delta = s.Names[0]
+	}
+	prefix := ""
+	if name != "" {
+		prefix = fileSafe(name) + "_"
+	}
+	var err error
+	if s.Plots, err = renderPlots(res, curves, delta, prefix); err != nil {
+		return s, err
+	}
+	for _, ex := range examples {
+		ev := newExampleView(ex)
+		png, n, err := rankShiftPlot(ex)
+		if err != nil {
+			return s, err
+		}
+		if n > 0 {
+			ev.Plot = &plotFile{
+				Name: prefix + "rankshift_" + fileSafe(ex.Model) + ".png",
+				Caption: fmt.Sprintf("Rank of each judged relevant passage (%d, over all judged queries) by %s (x) and by %s (y), log scales. "+
+					"Below the diagonal (green): %s ranks it higher; above (red): lower.", n, ex.Baseline, ex.Model, ex.Model),
+				PNG: png,
+			}
+			s.Plots = append(s.Plots, *ev.Plot)
+		}
+		s.Examples = append(s.Examples, ev)
+	}
+	return s, nil
+}
+
+func newView(r Report) (*view, error) {
+	v := &view{R: r}
+	if len(r.Datasets) == 0 {
+		s, err := newSection("", nil, r.Results, r.Curves, r.Examples, r.DeltaMetric)
+		if err != nil {
+			return nil, err
+		}
+		v.Sections = []section{s}
+	} else {
+		var named []eval.NamedTable
+		for _, d := range r.Datasets {
+			s, err := newSection(d.Name, d.Notes, d.Results, d.Curves, d.Examples, r.DeltaMetric)
+			if err != nil {
+				return nil, err
+			}
+			v.Sections = append(v.Sections, s)
+			named = append(named, eval.NamedTable{Name: d.Name, Table: d.Results})
+		}
+		for _, m := range r.Datasets[0].Results.MetricNames() {
+			v.Summaries = append(v.Summaries, summaryView{eval.Summarize(m, named, r.Results), len(v.Summaries) == 0})
+		}
+		if r.Results != nil {
+			v.Pooled = &section{Name: "pooled", Results: r.Results, Names: r.Results.MetricNames()}
+		}
+	}
+	var err error
+	v.Training, err = trainingPlots(r.Training)
+	return v, err
 }
 
 // isReportFile tells the files Write makes (and the temporaries of an
@@ -124,25 +255,29 @@ func isReportFile(name string) bool {
 	case "index.html", "summary.md", "results.json":
 		return true
 	}
+	if strings.HasPrefix(name, "results_") && strings.HasSuffix(name, ".json") {
+		return true
+	}
 	return strings.HasSuffix(name, ".png") || strings.HasPrefix(name, ".") && strings.Contains(name, ".tmp-")
 }
 
-func renderPlots(r Report) ([]plotFile, error) {
+// renderPlots draws a dataset's nDCG@k curves and per-query delta plots,
+// their file names prefixed with prefix.
+func renderPlots(res *eval.Table, curves []Curve, deltaMetric, prefix string) ([]plotFile, error) {
 	var out []plotFile
-	if len(r.Curves) > 0 {
-		png, err := curvePlot(r.Curves)
+	if len(curves) > 0 {
+		png, err := curvePlot(curves)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, plotFile{"ndcg_at_k.png", "Mean nDCG@k against the cutoff k, one line per model.", png})
+		out = append(out, plotFile{prefix + "ndcg_at_k.png", "Mean nDCG@k against the cutoff k, one line per model.", png})
 	}
-	res := r.Results
-	if base, ok := res.Model(res.Baseline); ok && r.DeltaMetric != "" {
+	if base, ok := res.Model(res.Baseline); ok && deltaMetric != "" {
 		for i, m := range res.Models {
 			if m.Label == res.Baseline {
 				continue
 			}
-			png, n, err := deltaPlot(base, &res.Models[i], r.DeltaMetric)
+			png, n, err := deltaPlot(base, &res.Models[i], deltaMetric)
 			if err != nil {
 				return nil, err
 			}
@@ -150,14 +285,22 @@ func renderPlots(r Report) ([]plotFile, error) {
 				continue
 			}
 			out = append(out, plotFile{
-				Name: "delta_" + fileSafe(m.Label) + ".png",
+				Name: prefix + "delta_" + fileSafe(m.Label) + ".png",
 				Caption: fmt.Sprintf("Per-query %s of %s minus %s, sorted (%d queries; green: %s better, red: worse).",
-					r.DeltaMetric, m.Label, res.Baseline, n, m.Label),
+					deltaMetric, m.Label, res.Baseline, n, m.Label),
 				PNG: png,
 			})
 		}
 	}
-	if len(r.Training) > 0 {
+	return out, nil
+}
+
+// trainingPlots draws the training log's loss, learning rate and dev
+// metrics.
+func trainingPlots(training []eval.TrainingRecord) ([]plotFile, error) {
+	var out []plotFile
+	if len(training) > 0 {
+		r := Report{Training: training}
 		png, err := trainingPlot(r.Training, "loss", func(t eval.TrainingRecord) float64 { return t.Loss })
 		if err != nil {
 			return nil, err
@@ -209,8 +352,10 @@ func padY(p *plot.Plot) {
 	p.Y.Min -= 0.04 * r
 }
 
-func encodePNG(p *plot.Plot) ([]byte, error) {
-	wt, err := p.WriterTo(plotW, plotH, "png")
+func encodePNG(p *plot.Plot) ([]byte, error) { return encodePNGSize(p, plotW, plotH) }
+
+func encodePNGSize(p *plot.Plot, w, h vg.Length) ([]byte, error) {
+	wt, err := p.WriterTo(w, h, "png")
 	if err != nil {
 		return nil, err
 	}
@@ -401,7 +546,8 @@ func fmtP(p float64) string {
 	return fmt.Sprintf("%.4f", p)
 }
 
-func writeMarkdown(w io.Writer, r Report, names []string, plots []plotFile) error {
+func writeMarkdown(w io.Writer, v *view) error {
+	r := v.R
 	var b strings.Builder
 	fmt.Fprintf(&b, "# %s\n\n", r.Title)
 	for _, n := range r.Notes {
@@ -410,36 +556,44 @@ func writeMarkdown(w io.Writer, r Report, names []string, plots []plotFile) erro
 	if len(r.Notes) > 0 {
 		b.WriteString("\n")
 	}
-	b.WriteString("## Metrics\n\n| model |")
-	for _, n := range names {
-		fmt.Fprintf(&b, " %s |", n)
-	}
-	b.WriteString("\n|---|")
-	for range names {
-		b.WriteString("---:|")
-	}
-	b.WriteString("\n")
-	for _, m := range r.Results.Models {
-		fmt.Fprintf(&b, "| %s |", mdEscape(m.Label))
-		for _, n := range names {
-			fmt.Fprintf(&b, " %.4f |", m.Metrics[n])
+	if len(v.Summaries) > 0 {
+		b.WriteString("## Summary\n\n")
+		for _, s := range v.Summaries {
+			mdSummary(&b, s.Summary, s.ShowLatency)
 		}
-		b.WriteString("\n")
+		fmt.Fprintf(&b, "%s\n\n", summaryNote(v.Summaries[0].Baseline))
 	}
-	if len(r.Results.Comparisons) > 0 {
-		fmt.Fprintf(&b, "\n## Against %s\n\n", mdEscape(r.Results.Baseline))
-		b.WriteString("Paired over queries: mean difference, bootstrap confidence interval, two-sided paired randomization test, and queries won/tied/lost.\n\n")
-		b.WriteString("| model | metric | baseline | model | diff | CI | p | win/tie/loss |\n|---|---|---:|---:|---:|---|---:|---|\n")
-		for _, c := range r.Results.Comparisons {
-			fmt.Fprintf(&b, "| %s | %s | %.4f | %.4f | %+.4f | [%+.4f, %+.4f] | %s%s | %d/%d/%d |\n",
-				mdEscape(c.Model), c.Metric, c.BaselineMean, c.ModelMean, c.MeanDiff, c.CILow, c.CIHigh,
-				fmtP(c.PValue), eval.Significance(c.PValue), c.Wins, c.Ties, c.Losses)
+	if v.Pooled != nil {
+		b.WriteString("## All queries pooled\n\nEvery query of every dataset, ids prefixed by the dataset's name.\n\n")
+		mdTables(&b, *v.Pooled, "###")
+	}
+	for _, s := range v.Sections {
+		h := "##"
+		if s.Name != "" {
+			fmt.Fprintf(&b, "## Dataset %s\n\n", mdEscape(s.Name))
+			for _, n := range s.Notes {
+				fmt.Fprintf(&b, "- %s\n", n)
+			}
+			if len(s.Notes) > 0 {
+				b.WriteString("\n")
+			}
+			h = "###"
 		}
-		b.WriteString("\n`*` p < 0.05, `**` p < 0.01.\n")
+		mdTables(&b, s, h)
+		for _, ex := range s.Examples {
+			mdExamples(&b, ex, h)
+		}
+		if len(s.Plots) > 0 {
+			fmt.Fprintf(&b, "\n%s Plots\n", h)
+			for _, p := range s.Plots {
+				fmt.Fprintf(&b, "\n![%s](%s)\n\n%s\n", p.Name, p.Name, p.Caption)
+			}
+			b.WriteString("\n")
+		}
 	}
-	if len(plots) > 0 {
-		b.WriteString("\n## Plots\n")
-		for _, p := range plots {
+	if len(v.Training) > 0 {
+		b.WriteString("\n## Training\n")
+		for _, p := range v.Training {
 			fmt.Fprintf(&b, "\n![%s](%s)\n\n%s\n", p.Name, p.Name, p.Caption)
 		}
 	}
@@ -447,44 +601,226 @@ func writeMarkdown(w io.Writer, r Report, names []string, plots []plotFile) erro
 	return err
 }
 
-func mdEscape(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
+// firstStageNote explains the empty latency cells.
+const firstStageNote = "ms/query: scoring time per query at the rerank depth, measured while scoring; pairs/s: scoring throughput. " +
+	"First-stage runs (BM25 candidates, --run files) have no rerank cost: their cells are empty."
+
+// mdTables writes a section's metrics table and its comparisons.
+func mdTables(b *strings.Builder, s section, h string) {
+	r, names := s.Results, s.Names
+	fmt.Fprintf(b, "%s Metrics\n\n| model |", h)
+	for _, n := range names {
+		fmt.Fprintf(b, " %s |", n)
+	}
+	if s.Timed {
+		b.WriteString(" ms/query | pairs/s |")
+	}
+	b.WriteString("\n|---|")
+	for range names {
+		b.WriteString("---:|")
+	}
+	if s.Timed {
+		b.WriteString("---:|---:|")
+	}
+	b.WriteString("\n")
+	for _, m := range r.Models {
+		fmt.Fprintf(b, "| %s |", mdEscape(m.Label))
+		for _, n := range names {
+			fmt.Fprintf(b, " %.4f |", m.Metrics[n])
+		}
+		if s.Timed {
+			fmt.Fprintf(b, " %s | %s |", msPerQuery(m.Latency), pairsPerSecond(m.Latency))
+		}
+		b.WriteString("\n")
+	}
+	if s.Timed {
+		fmt.Fprintf(b, "\n%s\n", firstStageNote)
+	}
+	if len(r.Comparisons) > 0 {
+		fmt.Fprintf(b, "\n%s Against %s\n\n", h, mdEscape(r.Baseline))
+		b.WriteString("Paired over queries: mean difference, bootstrap confidence interval, two-sided paired randomization test, and queries won/tied/lost.\n\n")
+		b.WriteString("| model | metric | baseline | model | diff | CI | p | win/tie/loss |\n|---|---|---:|---:|---:|---|---:|---|\n")
+		for _, c := range r.Comparisons {
+			fmt.Fprintf(b, "| %s | %s | %.4f | %.4f | %+.4f | [%+.4f, %+.4f] | %s%s | %d/%d/%d |\n",
+				mdEscape(c.Model), c.Metric, c.BaselineMean, c.ModelMean, c.MeanDiff, c.CILow, c.CIHigh,
+				fmtP(c.PValue), eval.Significance(c.PValue), c.Wins, c.Ties, c.Losses)
+		}
+		b.WriteString("\n`*` p < 0.05, `**` p < 0.01.\n")
+	}
+	b.WriteString("\n")
+}
+
+// mdSummary writes one metric's summary: datasets as rows, models as
+// columns, macro average, pooled queries and latency.
+func mdSummary(b *strings.Builder, s eval.Summary, withLatency bool) {
+	fmt.Fprintf(b, "### %s\n\n| dataset | queries |", s.Metric)
+	for _, m := range s.Models {
+		fmt.Fprintf(b, " %s |", mdEscape(m))
+	}
+	b.WriteString("\n|---|---:|")
+	for range s.Models {
+		b.WriteString("---:|")
+	}
+	b.WriteString("\n")
+	row := func(name string, queries string, vals []*float64, marks []string, bold bool) {
+		if bold {
+			name = "**" + name + "**"
+		}
+		fmt.Fprintf(b, "| %s | %s |", mdEscape(name), queries)
+		for i, v := range vals {
+			m := ""
+			if marks != nil && marks[i] != "" {
+				m = " " + marks[i]
+			}
+			fmt.Fprintf(b, " %s%s |", fmtOpt(v), m)
+		}
+		b.WriteString("\n")
+	}
+	for _, r := range s.Rows {
+		row(r.Dataset, strconv.Itoa(r.Queries), r.Values, r.Marks, false)
+	}
+	row("macro average", "", s.Macro, nil, true)
+	if s.Pooled != nil {
+		row("pooled", strconv.Itoa(s.Pooled.Queries), s.Pooled.Values, s.Pooled.Marks, false)
+	}
+	if withLatency && hasAny(s.Latency) {
+		fmt.Fprintf(b, "| ms/query | |")
+		for _, l := range s.Latency {
+			fmt.Fprintf(b, " %s |", msPerQuery(l))
+		}
+		fmt.Fprintf(b, "\n| pairs/s | |")
+		for _, l := range s.Latency {
+			fmt.Fprintf(b, " %s |", pairsPerSecond(l))
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n")
+}
+
+// summaryNote explains the summary tables.
+func summaryNote(baseline string) string {
+	return "Datasets as rows, models as columns. Marks: significance against " + baseline + " on that dataset or the pooled queries " +
+		"(* p < 0.05, ** p < 0.01). Macro average: the mean over datasets; pooled: the mean over every query. " +
+		"ms/query and pairs/s: scoring cost over all datasets at the rerank depth; first-stage runs have no rerank cost."
+}
+
+func hasAny(ls []*eval.Latency) bool {
+	for _, l := range ls {
+		if l != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func fmtOpt(v *float64) string {
+	if v == nil || math.IsNaN(*v) {
+		return "–"
+	}
+	return fmt.Sprintf("%.4f", *v)
+}
+
+func msPerQuery(l *eval.Latency) string {
+	if l == nil {
+		return ""
+	}
+	return fmt.Sprintf("%.1f", l.MsPerQuery())
+}
+
+func pairsPerSecond(l *eval.Latency) string {
+	if l == nil {
+		return ""
+	}
+	return fmt.Sprintf("%.0f", l.PairsPerSecond())
+}
+
+func mdEscape(s string) string {
+	s = strings.ReplaceAll(s, "|", `\|`)
+	return strings.Join(strings.Fields(s), " ")
+}
 
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"f4":  func(v float64) string { return fmt.Sprintf("%.4f", v) },
-	"d4":  func(v float64) string { return fmt.Sprintf("%+.4f", v) },
-	"p":   func(v float64) string { return fmtP(v) + eval.Significance(v) },
-	"get": func(m map[string]float64, k string) float64 { return m[k] },
+	"f4":     func(v float64) string { return fmt.Sprintf("%.4f", v) },
+	"d4":     func(v float64) string { return fmt.Sprintf("%+.4f", v) },
+	"p":      func(v float64) string { return fmtP(v) + eval.Significance(v) },
+	"get":    func(m map[string]float64, k string) float64 { return m[k] },
+	"opt":    fmtOpt,
+	"ms":     msPerQuery,
+	"pps":    pairsPerSecond,
+	"hasAny": hasAny,
+	"idx":    func(s []string, i int) string { return s[i] },
 	"b64": func(b []byte) template.URL {
 		return template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(b))
 	},
+	"firstStageNote": func() string { return firstStageNote },
+	"isShift":        isShift,
+	"summaryNote":    summaryNote,
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.R.Title}}</title>
 <style>
-body{font-family:system-ui,sans-serif;margin:2em auto;max-width:60em;color:#222}
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:72em;color:#222}
 table{border-collapse:collapse;margin:1em 0}th,td{border:1px solid #ccc;padding:.3em .6em}
 td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}
+tr.avg td{font-weight:bold;border-top:2px solid #888}tr.lat td{color:#555}
+sup{color:#2a7a2a}.sums{display:flex;flex-wrap:wrap;gap:0 2em}.sums h3{margin-bottom:0}p.note{color:#555;font-size:.9em}
 figure{margin:1.5em 0}img{max-width:100%}figcaption{color:#555}
+h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
+details{margin:1em 0}summary{cursor:pointer;font-weight:bold}
+.ex{margin:1em 0 1.5em}.ex p.q{margin:.3em 0}.ex .val{color:#555;margin-left:.5em}
+table.side{font-size:.85em;width:100%;table-layout:fixed;margin:.3em 0}
+table.side td,table.side th{vertical-align:top}
+col.c-n{width:2em}col.c-l{width:3.6em}col.c-m{width:3.2em}
+td.lab,td.mv{text-align:center;white-space:nowrap}
+td.rel{background:#d8f0d8}td.non{color:#999}
+.up{color:#1a7f1a}.down{color:#c0282a}.same{color:#888}
+td.doc{overflow-wrap:anywhere}.id{color:#888}
 </style></head><body>
 <h1>{{.R.Title}}</h1>
 {{if .R.Notes}}<ul>{{range .R.Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}
-<h2>Metrics</h2>
-<table><tr><th>model</th>{{range .Names}}<th>{{.}}</th>{{end}}</tr>
-{{range .R.Results.Models}}{{$m := .}}<tr><td>{{.Label}}</td>{{range $.Names}}<td class="n">{{f4 (get $m.Metrics .)}}</td>{{end}}</tr>
-{{end}}</table>
-{{if .R.Results.Comparisons}}<h2>Against {{.R.Results.Baseline}}</h2>
-<p>Paired over queries: mean difference, bootstrap confidence interval, two-sided paired randomization test, and queries won/tied/lost. * p &lt; 0.05, ** p &lt; 0.01.</p>
-<table><tr><th>model</th><th>metric</th><th>baseline</th><th>model</th><th>diff</th><th>CI</th><th>p</th><th>win/tie/loss</th></tr>
-{{range .R.Results.Comparisons}}<tr><td>{{.Model}}</td><td>{{.Metric}}</td><td class="n">{{f4 .BaselineMean}}</td><td class="n">{{f4 .ModelMean}}</td><td class="n">{{d4 .MeanDiff}}</td><td class="n">[{{d4 .CILow}}, {{d4 .CIHigh}}]</td><td class="n">{{p .PValue}}</td><td>{{.Wins}}/{{.Ties}}/{{.Losses}}</td></tr>
-{{end}}</table>{{end}}
-{{if .Plots}}<h2>Plots</h2>{{range .Plots}}
+{{if .Summaries}}<h2>Summary</h2>
+<p class="note">{{summaryNote (index .Summaries 0).Baseline}}</p>
+<div class="sums">{{range .Summaries}}<div>{{template "summary" .}}</div>{{end}}</div>{{end}}
+{{with .Pooled}}<h2>All queries pooled</h2><p>Every query of every dataset, ids prefixed by the dataset's name.</p>{{template "tables" .}}{{end}}
+{{range .Sections}}{{if .Name}}<h2>Dataset {{.Name}}</h2>{{if .Notes}}<ul>{{range .Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}{{else}}<h2>Metrics</h2>{{end}}
+{{template "tables" .}}
+{{range $i, $e := .Examples}}<details{{if eq $i 0}} open{{end}}><summary>Examples: {{.Model}} against {{.Baseline}}, by {{.Metric}}</summary>
+<p>The queries where {{.Model}} gains most and loses most against {{.Baseline}} on {{.Metric}}: the top {{.Top}} of both rankings, each passage with its relevance label (rel N; – unjudged), its move from {{.Baseline}}'s rank to {{.Model}}'s (↑ up, ↓ down), its title and the start of its text.</p>
+<h3>Largest gains</h3>{{range .Gains}}{{template "example" .}}{{else}}<p>None: {{$e.Model}} is better on no query.</p>{{end}}
+<h3>Largest losses</h3>{{range .Losses}}{{template "example" .}}{{else}}<p>None: {{$e.Model}} is worse on no query.</p>{{end}}
+{{with .Plot}}<figure><img alt="{{.Name}}" src="{{b64 .PNG}}"><figcaption>{{.Caption}}</figcaption></figure>{{end}}
+</details>{{end}}
+{{if .Plots}}<h3>Plots</h3>{{range .Plots}}{{if not (isShift .Name)}}
+<figure><img alt="{{.Name}}" src="{{b64 .PNG}}"><figcaption>{{.Caption}}</figcaption></figure>{{end}}{{end}}{{end}}
+{{end}}
+{{if .Training}}<h2>Training</h2>{{range .Training}}
 <figure><img alt="{{.Name}}" src="{{b64 .PNG}}"><figcaption>{{.Caption}}</figcaption></figure>{{end}}{{end}}
 </body></html>
-`))
+{{define "tables"}}
+<table><tr><th>model</th>{{range .Names}}<th>{{.}}</th>{{end}}{{if .Timed}}<th>ms/query</th><th>pairs/s</th>{{end}}</tr>
+{{range .Results.Models}}{{$m := .}}<tr><td>{{.Label}}</td>{{range $.Names}}<td class="n">{{f4 (get $m.Metrics .)}}</td>{{end}}{{if $.Timed}}<td class="n">{{ms .Latency}}</td><td class="n">{{pps .Latency}}</td>{{end}}</tr>
+{{end}}</table>
+{{if .Timed}}<p class="note">{{firstStageNote}}</p>{{end}}
+{{if .Results.Comparisons}}<h3>Against {{.Results.Baseline}}</h3>
+<p>Paired over queries: mean difference, bootstrap confidence interval, two-sided paired randomization test, and queries won/tied/lost. * p &lt; 0.05, ** p &lt; 0.01.</p>
+<table><tr><th>model</th><th>metric</th><th>baseline</th><th>model</th><th>diff</th><th>CI</th><th>p</th><th>win/tie/loss</th></tr>
+{{range .Results.Comparisons}}<tr><td>{{.Model}}</td><td>{{.Metric}}</td><td class="n">{{f4 .BaselineMean}}</td><td class="n">{{f4 .ModelMean}}</td><td class="n">{{d4 .MeanDiff}}</td><td class="n">[{{d4 .CILow}}, {{d4 .CIHigh}}]</td><td class="n">{{p .PValue}}</td><td>{{.Wins}}/{{.Ties}}/{{.Losses}}</td></tr>
+{{end}}</table>{{end}}
+{{end}}
+{{define "summary"}}<h3>{{.Metric}}</h3>
+<table><tr><th>dataset</th><th>queries</th>{{range .Models}}<th>{{.}}</th>{{end}}</tr>
+{{range .Rows}}{{$r := .}}<tr><td>{{.Dataset}}</td><td class="n">{{.Queries}}</td>{{range $i, $v := .Values}}<td class="n">{{opt $v}}<sup>{{idx $r.Marks $i}}</sup></td>{{end}}</tr>
+{{end}}<tr class="avg"><td>macro average</td><td></td>{{range .Macro}}<td class="n">{{opt .}}</td>{{end}}</tr>
+{{with .Pooled}}{{$r := .}}<tr><td>pooled</td><td class="n">{{.Queries}}</td>{{range $i, $v := .Values}}<td class="n">{{opt $v}}<sup>{{idx $r.Marks $i}}</sup></td>{{end}}</tr>{{end}}
+{{if and .ShowLatency (hasAny .Latency)}}<tr class="lat"><td>ms/query</td><td></td>{{range .Latency}}<td class="n">{{ms .}}</td>{{end}}</tr>
+<tr class="lat"><td>pairs/s</td><td></td>{{range .Latency}}<td class="n">{{pps .}}</td>{{end}}</tr>{{end}}
+</table>
+{{end}}
+{{define "example"}}<div class="ex"><p class="q"><b>{{.QID}}</b>: {{.Query}} <span class="val">{{.Metric}} {{f4 .Before}} → {{f4 .After}} (<span class="{{.Class}}">{{d4 .Delta}}</span>)</span></p>
+<table class="side"><colgroup><col class="c-n"><col class="c-l"><col class="c-m"><col><col class="c-l"><col class="c-m"><col></colgroup><tr><th>#</th><th colspan="3">{{.BaselineLabel}}</th><th colspan="3">{{.ModelLabel}}</th></tr>
+{{range .Rows}}<tr><td class="n">{{.Rank}}</td>{{with .Left}}<td class="lab {{.LabelClass}}">{{.LabelText}}</td><td class="mv {{.MoveClass}}">{{.Move}}</td><td class="doc"><b>{{.Title}}</b> {{.Snippet}} <span class="id">[{{.DocID}}]</span></td>{{else}}<td></td><td></td><td></td>{{end}}{{with .Right}}<td class="lab {{.LabelClass}}">{{.LabelText}}</td><td class="mv {{.MoveClass}}">{{.Move}}</td><td class="doc"><b>{{.Title}}</b> {{.Snippet}} <span class="id">[{{.DocID}}]</span></td>{{else}}<td></td><td></td><td></td>{{end}}</tr>
+{{end}}</table></div>
+{{end}}`))
 
-func writeHTML(w io.Writer, r Report, names []string, plots []plotFile) error {
-	return htmlTemplate.Execute(w, struct {
-		R     Report
-		Names []string
-		Plots []plotFile
-	}{r, names, plots})
+func writeHTML(w io.Writer, v *view) error {
+	return htmlTemplate.ExecuteTemplate(w, "report", v)
 }
