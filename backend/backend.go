@@ -269,6 +269,26 @@ type Quantizer interface {
 	GemmBiasQuantized(m, n, k int, a Buf, lda int, qw, bias, c Buf, ldc int)
 }
 
+// BiasGeluGemmer is an optional extension of BiasGemmer for the first
+// Linear of a feed-forward block, act = gelu(A·Bᵀ + bias) (the exact erf
+// GELU of Gelu), as ONNX Runtime fuses it: a backend that implements it
+// may apply the GELU in the product's epilogue, to each tile of the
+// result while it is in registers, instead of a second pass over the m×n
+// intermediate. pre, when not nil, also gets A·Bᵀ + bias (what
+// GeluBackward reads in training); with pre nil, or the same memory as
+// act, only act is written. Results have the bits of GemmBias (or
+// GemmBiasPacked, GemmBiasQuantized) into pre followed by Gelu(act, pre)
+// on the same backend. A backend without it (CUDA) takes those two steps.
+type BiasGeluGemmer interface {
+	GemmBiasGelu(m, n, k int, a Buf, lda int, b Buf, ldb int, bias, pre, act Buf, ldc int)
+	// GemmBiasPackedGelu is GemmBiasGelu with the weight packed by
+	// WeightPacker.PackWeight (on a backend that packs).
+	GemmBiasPackedGelu(m, n, k int, a Buf, lda int, pw, bias, pre, act Buf, ldc int)
+	// GemmBiasQuantizedGelu is GemmBiasGelu with the weight quantized by
+	// Quantizer.QuantizeWeight (on a backend that quantizes).
+	GemmBiasQuantizedGelu(m, n, k int, a Buf, lda int, qw, bias, pre, act Buf, ldc int)
+}
+
 // OffsetCopier is an optional extension of Backend: Copy2D and Fill at
 // offsets into their buffers, for loops over a batch's sequences that
 // would otherwise take a view of each (Buf.Slice), which can allocate

@@ -478,36 +478,44 @@ func (b *Backend) LayerNormBackward(dx, dgamma, dbeta, dout, x, mean, rstd, gamm
 
 const invSqrt2 = 0.70710678118654752440
 
-// Gelu implements backend.Backend.
+// Gelu implements backend.Backend. It takes the AVX-512 kernel where the
+// CPU has AVX-512F, except on the avx2 GEMM route, which stands in for a
+// CPU without it (geluWide); the AVX2 kernel elsewhere the CPU has AVX2,
+// and pure Go without either.
 func (b *Backend) Gelu(out, x backend.Buf) {
 	p := b.lock()
 	defer p.unlock()
-	p.t.f[0], p.t.f[1] = f(out), f(x)
+	p.t.f[0], p.t.f[1], p.t.flag = f(out), f(x), b.geluWide()
 	p.parallel(len(p.t.f[1]), 4096, func(t *task, lo, hi int) {
-		o, xx := t.f[0], t.f[1]
-		if haveC {
-			cGelu(o[lo:hi], xx[lo:hi])
-			return
-		}
-		for i := lo; i < hi; i++ {
-			// Φ(v) as erfc keeps its relative accuracy for v < 0,
-			// where 1 + erf(v/√2) cancels.
-			v := float64(xx[i])
-			o[i] = float32(0.5 * v * math.Erfc(-v*invSqrt2))
-		}
+		geluSpan(t.f[0][lo:hi], t.f[1][lo:hi], t.flag)
 	})
+}
+
+// geluSpan sets o = gelu(x) on one worker: the AVX-512 kernel with wide,
+// else the AVX2 one, or pure Go without the C kernels.
+func geluSpan(o, x []float32, wide bool) {
+	if haveC {
+		cGelu(o, x, wide)
+		return
+	}
+	for i, xv := range x {
+		// Φ(v) as erfc keeps its relative accuracy for v < 0, where 1 +
+		// erf(v/√2) cancels.
+		v := float64(xv)
+		o[i] = float32(0.5 * v * math.Erfc(-v*invSqrt2))
+	}
 }
 
 // GeluBackward implements backend.Backend.
 func (b *Backend) GeluBackward(dx, dout, x backend.Buf) {
 	p := b.lock()
 	defer p.unlock()
-	p.t.f[0], p.t.f[1], p.t.f[2] = f(dx), f(dout), f(x)
+	p.t.f[0], p.t.f[1], p.t.f[2], p.t.flag = f(dx), f(dout), f(x), b.geluWide()
 	p.parallel(len(p.t.f[2]), 4096, func(t *task, lo, hi int) {
 		const invSqrt2Pi = 0.39894228040143267794
 		d, g, xx := t.f[0], t.f[1], t.f[2]
 		if haveC {
-			cGeluBackward(d[lo:hi], g[lo:hi], xx[lo:hi])
+			cGeluBackward(d[lo:hi], g[lo:hi], xx[lo:hi], t.flag)
 			return
 		}
 		for i := lo; i < hi; i++ {

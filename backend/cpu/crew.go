@@ -41,6 +41,7 @@ type crewJob struct {
 	a             []float32
 	lda           int
 	pw, bias, c   []float32
+	act           []float32 // gelu(C), or nil
 	ldc           int
 	chunk, blocks int
 	next          atomic.Int64
@@ -58,7 +59,7 @@ func (j *crewJob) work() {
 		}
 		m0 := i * j.chunk
 		m1 := min(j.m, m0+j.chunk)
-		j.kern.prepackedRows(m0, m1, j.n, j.k, j.a, j.lda, j.pw, j.c, j.ldc, j.bias)
+		j.kern.prepackedRows(m0, m1, j.n, j.k, j.a, j.lda, j.pw, j.c, j.ldc, j.bias, j.act)
 		j.left.Done()
 	}
 }

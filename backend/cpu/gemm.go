@@ -135,7 +135,7 @@ func bestKernel() *kernel {
 // (attention's per-head products).
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if kn := bestKernel(); kn != nil {
-		kn.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+		kn.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, nil)
 		return
 	}
 	baseSgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
@@ -234,7 +234,7 @@ func (bk *Backend) GemmBatched(transA, transB bool, m, n, k int, alpha float32, 
 // gemm1 is one product on the calling goroutine, by the backend's route.
 func (bk *Backend) gemm1(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if bk.kern != nil {
-		bk.kern.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+		bk.kern.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, nil)
 		return
 	}
 	bk.base(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
@@ -250,7 +250,7 @@ const gemmSplitMin = 1 << 21
 func (bk *Backend) GemmBias(m, n, k int, a backend.Buf, lda int, b backend.Buf, ldb int, bias backend.Buf, c backend.Buf, ldc int) {
 	aa, bb, bs, cc := f(a), f(b), f(bias), f(c)
 	if bk.kern != nil {
-		bk.avxGemmPar(false, true, m, n, k, 1, aa, lda, bb, ldb, 0, cc, ldc, bs, nil)
+		bk.avxGemmPar(false, true, m, n, k, 1, aa, lda, bb, ldb, 0, cc, ldc, bs, nil, nil)
 		return
 	}
 	p := bk.lock()
@@ -298,14 +298,83 @@ func (bk *Backend) PackWeight(dst, w backend.Buf, ldw, n, k int) {
 // packing the weight, which takes the same kernel in the same order, so
 // the result has the same bits.
 func (bk *Backend) GemmBiasPacked(m, n, k int, a backend.Buf, lda int, pw, bias, c backend.Buf, ldc int) {
+	bk.gemmBiasPacked(m, n, k, f(a), lda, f(pw), f(bias), f(c), ldc, nil)
+}
+
+// gemmBiasPacked is GemmBiasPacked, with act = gelu(C) in the epilogue
+// when act is not nil (geluFused).
+func (bk *Backend) gemmBiasPacked(m, n, k int, a []float32, lda int, pw, bias, c []float32, ldc int, act []float32) {
 	if bk.crew != nil && k > 0 && n > 0 && bk.crew.worth(m) {
 		j := &bk.job
-		j.m, j.n, j.k, j.a, j.lda, j.pw, j.bias, j.c, j.ldc = m, n, k, f(a), lda, f(pw), f(bias), f(c), ldc
+		j.m, j.n, j.k, j.a, j.lda, j.pw, j.bias, j.c, j.ldc, j.act = m, n, k, a, lda, pw, bias, c, ldc, act
 		j.kern = bk.kern
 		bk.crew.share(j)
 		return
 	}
-	bk.avxGemmPar(false, true, m, n, k, 1, f(a), lda, nil, 0, 0, f(c), ldc, f(bias), f(pw))
+	bk.avxGemmPar(false, true, m, n, k, 1, a, lda, nil, 0, 0, c, ldc, bias, pw, act)
+}
+
+var _ backend.BiasGeluGemmer = (*Backend)(nil)
+
+// geluFused says whether a product of depth k takes its GELU in the
+// blocked kernel's epilogue: where the kernel's GELU is the one Gelu
+// takes on this backend (the AVX-512 kernel's where Gelu takes the
+// AVX-512 one, the AVX2 kernel's where it takes the AVX2 one), so that the
+// bits are those of the product and Gelu in two passes. The other routes
+// (OpenBLAS, pure Go) take two passes.
+func (bk *Backend) geluFused(k int) bool {
+	return bk.kern != nil && k > 0 && bk.kern.avx512 == bk.geluWide()
+}
+
+// geluOut returns the buffer the product is written to: pre, or act when
+// pre is nil or the same memory as act (then only act is written).
+func geluOut(pre, act []float32) (c []float32, inPlace bool) {
+	if len(pre) == 0 || len(act) == 0 || &pre[0] == &act[0] {
+		return act, true
+	}
+	return pre, false
+}
+
+// geluRows is the second pass of an unfused product with GELU: act =
+// gelu(c) on the m×n matrices of leading dimension ldc.
+func (bk *Backend) geluRows(act, c []float32, m, n, ldc int) {
+	if m <= 0 || n <= 0 {
+		return
+	}
+	if ldc == n {
+		bk.Gelu(F32(act[:m*n]), F32(c[:m*n]))
+		return
+	}
+	for i := 0; i < m; i++ {
+		bk.Gelu(F32(act[i*ldc:i*ldc+n]), F32(c[i*ldc:i*ldc+n]))
+	}
+}
+
+// GemmBiasGelu implements backend.BiasGeluGemmer: on the blocked kernels
+// the GELU is applied to each tile of the result while it is in registers,
+// instead of a second pass over C (geluFused).
+func (bk *Backend) GemmBiasGelu(m, n, k int, a backend.Buf, lda int, b backend.Buf, ldb int, bias, pre, act backend.Buf, ldc int) {
+	ac := f(act)
+	c, _ := geluOut(f(pre), ac)
+	if !bk.geluFused(k) {
+		bk.GemmBias(m, n, k, a, lda, b, ldb, bias, F32(c), ldc)
+		bk.geluRows(ac, c, m, n, ldc)
+		return
+	}
+	bk.avxGemmPar(false, true, m, n, k, 1, f(a), lda, f(b), ldb, 0, c, ldc, f(bias), nil, ac)
+}
+
+// GemmBiasPackedGelu implements backend.BiasGeluGemmer; the lanes' crew
+// shares it as it shares GemmBiasPacked.
+func (bk *Backend) GemmBiasPackedGelu(m, n, k int, a backend.Buf, lda int, pw, bias, pre, act backend.Buf, ldc int) {
+	ac := f(act)
+	c, _ := geluOut(f(pre), ac)
+	if !bk.geluFused(k) {
+		bk.gemmBiasPacked(m, n, k, f(a), lda, f(pw), f(bias), c, ldc, nil)
+		bk.geluRows(ac, c, m, n, ldc)
+		return
+	}
+	bk.gemmBiasPacked(m, n, k, f(a), lda, f(pw), f(bias), c, ldc, ac)
 }
 
 // gemmPar computes one product, split into one block of C's rows (or,
@@ -314,7 +383,7 @@ func (bk *Backend) GemmBiasPacked(m, n, k int, a backend.Buf, lda int, pw, bias,
 // worker count, so results are reproducible.
 func (bk *Backend) gemmPar(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if bk.kern != nil {
-		bk.avxGemmPar(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, nil)
+		bk.avxGemmPar(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, nil, nil)
 		return
 	}
 	w := bk.workers

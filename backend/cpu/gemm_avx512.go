@@ -53,29 +53,29 @@ func (kn *kernel) packb(transB bool, n, k int, b []float32, ldb int, pb []float3
 	C.rr_sgemm2_packb(bint(transB), C.int64_t(n), C.int64_t(k), fp(b), C.int64_t(ldb), fp(pb), C.int64_t(j0), C.int64_t(j1))
 }
 
-// compute computes rows [m0, m1) and panels [j0, j1) of C (see
-// rr_sgemm_compute).
-func (kn *kernel) compute(transA bool, m0, m1, j0, j1, n, k int, alpha float32, a []float32, lda int, transB bool, b []float32, ldb int, pb []float32, beta float32, c []float32, ldc int, bias, ap []float32) {
+// compute computes rows [m0, m1) and panels [j0, j1) of C, and of act =
+// gelu(C) when act is not nil (see rr_sgemm_compute).
+func (kn *kernel) compute(transA bool, m0, m1, j0, j1, n, k int, alpha float32, a []float32, lda int, transB bool, b []float32, ldb int, pb []float32, beta float32, c []float32, ldc int, bias, act, ap []float32) {
 	if kn.avx512 {
 		C.rr_sgemm_compute(bint(transA), C.int64_t(m0), C.int64_t(m1), C.int64_t(j0), C.int64_t(j1),
 			C.int64_t(n), C.int64_t(k), C.float(alpha), fp(a), C.int64_t(lda), bint(transB), fp(b), C.int64_t(ldb), fp(pb), C.float(beta),
-			fp(c), C.int64_t(ldc), fp(bias), fp(ap))
+			fp(c), C.int64_t(ldc), fp(bias), fp(act), fp(ap))
 		return
 	}
 	C.rr_sgemm2_compute(bint(transA), C.int64_t(m0), C.int64_t(m1), C.int64_t(j0), C.int64_t(j1),
 		C.int64_t(n), C.int64_t(k), C.float(alpha), fp(a), C.int64_t(lda), bint(transB), fp(b), C.int64_t(ldb), fp(pb), C.float(beta),
-		fp(c), C.int64_t(ldc), fp(bias), fp(ap))
+		fp(c), C.int64_t(ldc), fp(bias), fp(act), fp(ap))
 }
 
 // whole is the product on the calling thread (rr_sgemm).
-func (kn *kernel) whole(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias, pb, ap []float32) {
+func (kn *kernel) whole(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias, act, pb, ap []float32) {
 	if kn.avx512 {
 		C.rr_sgemm(bint(transA), bint(transB), C.int64_t(m), C.int64_t(n), C.int64_t(k), C.float(alpha),
-			fp(a), C.int64_t(lda), fp(b), C.int64_t(ldb), C.float(beta), fp(c), C.int64_t(ldc), fp(bias), fp(pb), fp(ap))
+			fp(a), C.int64_t(lda), fp(b), C.int64_t(ldb), C.float(beta), fp(c), C.int64_t(ldc), fp(bias), fp(act), fp(pb), fp(ap))
 		return
 	}
 	C.rr_sgemm2(bint(transA), bint(transB), C.int64_t(m), C.int64_t(n), C.int64_t(k), C.float(alpha),
-		fp(a), C.int64_t(lda), fp(b), C.int64_t(ldb), C.float(beta), fp(c), C.int64_t(ldc), fp(bias), fp(pb), fp(ap))
+		fp(a), C.int64_t(lda), fp(b), C.int64_t(ldb), C.float(beta), fp(c), C.int64_t(ldc), fp(bias), fp(act), fp(pb), fp(ap))
 }
 
 // packPool holds the buffers B is packed into, so that a steady stream of
@@ -157,8 +157,9 @@ const (
 )
 
 // sgemm computes C = alpha·op(A)·op(B) + beta·C (+ bias on every row
-// when bias is not nil) on the calling goroutine.
-func (kn *kernel) sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
+// when bias is not nil; act = gelu(C) when act is not nil, k > 0) on the
+// calling goroutine.
+func (kn *kernel) sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias, act []float32) {
 	if m <= 0 || n <= 0 {
 		return
 	}
@@ -167,7 +168,7 @@ func (kn *kernel) sgemm(transA, transB bool, m, n, k int, alpha float32, a []flo
 		nb, apSize = 0, kn.privateSize
 	}
 	p, buf := getPack(nb + apSize)
-	kn.whole(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, buf[:nb], buf[nb:])
+	kn.whole(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act, buf[:nb], buf[nb:])
 	packPool.Put(p)
 }
 
@@ -182,14 +183,15 @@ func (kn *kernel) sgemm(transA, transB bool, m, n, k int, alpha float32, a []flo
 // whatever the blocks, so the result has the same bits for any number of
 // workers and any timing. pre, when not nil, is B packed by packWeight
 // (GemmBiasPacked: A not transposed, alpha 1, beta 0), and nothing is
-// packed.
-func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias, pre []float32) {
+// packed. act, when not nil (and k > 0), gets gelu(C) (leading dimension
+// ldc too), in the product's epilogue; act may be C.
+func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias, pre, act []float32) {
 	w, kn := bk.workers, bk.kern
 	if w <= 1 || m*n*k < gemmSplitMin || m <= 0 || n <= 0 || k <= 0 {
 		if pre != nil {
-			kn.prepackedRows(0, m, n, k, a, lda, pre, c, ldc, bias)
+			kn.prepackedRows(0, m, n, k, a, lda, pre, c, ldc, bias, act)
 		} else {
-			kn.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
+			kn.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, act)
 		}
 		return
 	}
@@ -205,7 +207,7 @@ func (bk *Backend) avxGemmPar(transA, transB bool, m, n, k int, alpha float32, a
 	defer p.unlock()
 	g := &p.t.gemm
 	g.transA, g.transB, g.m, g.n, g.k, g.alpha, g.beta = transA, transB, m, n, k, alpha, beta
-	g.a, g.lda, g.b, g.ldb, g.c, g.ldc, g.bias = a, lda, b, ldb, c, ldc, bias
+	g.a, g.lda, g.b, g.ldb, g.c, g.ldc, g.bias, g.act = a, lda, b, ldb, c, ldc, bias, act
 	g.kern = kn
 	g.buf, g.pb, g.nb, g.apSize = buf, buf[:nb], nb, apSize
 	if pre != nil {
@@ -271,16 +273,17 @@ func avxGemmWork(t *task, slot int) {
 		if !g.byRows {
 			m0, m1, j0, j1 = 0, g.m, i*g.chunk, min(g.panels, i*g.chunk+g.chunk)
 		}
-		g.kern.compute(g.transA, m0, m1, j0, j1, g.n, g.k, g.alpha, g.a, g.lda, g.transB, g.b, g.ldb, g.pb, g.beta, g.c, g.ldc, g.bias, ap)
+		g.kern.compute(g.transA, m0, m1, j0, j1, g.n, g.k, g.alpha, g.a, g.lda, g.transB, g.b, g.ldb, g.pb, g.beta, g.c, g.ldc, g.bias, g.act, ap)
 	}
 }
 
 // prepackedRows computes rows [m0, m1) of C = A·Wᵀ + bias, W packed by
-// packWeight, on the calling goroutine.
-func (kn *kernel) prepackedRows(m0, m1, n, k int, a []float32, lda int, pw, c []float32, ldc int, bias []float32) {
+// packWeight, and of act = gelu(C) when act is not nil, on the calling
+// goroutine.
+func (kn *kernel) prepackedRows(m0, m1, n, k int, a []float32, lda int, pw, c []float32, ldc int, bias, act []float32) {
 	p, ap := getPack(kn.packASize)
 	panels := (n + kn.nr - 1) / kn.nr
-	kn.compute(false, m0, m1, 0, panels, n, k, 1, a, lda, true, nil, 0, pw, 0, c, ldc, bias, ap)
+	kn.compute(false, m0, m1, 0, panels, n, k, 1, a, lda, true, nil, 0, pw, 0, c, ldc, bias, act, ap)
 	packPool.Put(p)
 }
 

@@ -149,7 +149,7 @@ func testKernelGemm(t *testing.T, kn *kernel, cases []gemmCase, first map[string
 			want, scale := ref[0], ref[1]
 
 			got := append([]float32(nil), c0...)
-			kn.sgemm(ta, tb, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, got, ldc, bias)
+			kn.sgemm(ta, tb, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, got, ldc, bias, nil)
 			bad := 0
 			for i := 0; i < tc.m; i++ {
 				for j := 0; j < ldc; j++ {
@@ -179,7 +179,7 @@ func testKernelGemm(t *testing.T, kn *kernel, cases []gemmCase, first map[string
 			for _, w := range []int{1, 2, 3} {
 				bk := &Backend{workers: w, route: kn.name, kern: kn}
 				par := append([]float32(nil), c0...)
-				bk.avxGemmPar(ta, tb, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, par, ldc, bias, nil)
+				bk.avxGemmPar(ta, tb, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, par, ldc, bias, nil, nil)
 				assert.Truef(t, sameBits(par, got), "%s: %d workers differ from one call", name, w)
 			}
 		}
@@ -271,7 +271,7 @@ func testKernelGemmNoAlloc(t *testing.T, kn *kernel) {
 	a, w, c := randVec(r, m*k, 1), randVec(r, n*k, 1), make([]float32, m*n)
 	bk.gemmPar(false, true, m, n, k, 1, a, k, w, k, 0, c, n)
 	allocs := testing.AllocsPerRun(20, func() {
-		kn.sgemm(false, true, 64, n, k, 1, a, k, w, k, 0, c, n, nil)
+		kn.sgemm(false, true, 64, n, k, 1, a, k, w, k, 0, c, n, nil, nil)
 	})
 	assert.Zero(t, allocs, "single-goroutine product")
 }
@@ -374,6 +374,11 @@ func testCrewShares(t *testing.T, kn *kernel) {
 			}
 			assert.Zero(t, allocs[len(allocs)-1], "allocations per window: %v", allocs)
 			assert.Equal(t, want, got)
+			// The GELU in the epilogue of a shared product.
+			wantAct, gotAct := make(F32, tc.m*tc.n), make(F32, tc.m*tc.n)
+			owner.Gelu(wantAct, want)
+			owner.GemmBiasPackedGelu(tc.m, tc.n, tc.k, F32(a), tc.k, pw, F32(bias), nil, gotAct, tc.n)
+			assert.True(t, sameBits(wantAct, gotAct), "GemmBiasPackedGelu shared differs from GemmBias then Gelu")
 			assert.Empty(t, owner.crew.jobs, "a finished product is still open")
 			assert.EqualValues(t, 2, owner.crew.lenders.Load(), "the lenders left before the pass ended")
 			owner.LanesDone()

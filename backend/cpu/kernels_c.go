@@ -48,16 +48,21 @@ func setUse512(on bool) {
 	C.rr_softmax_use_avx512(v)
 }
 
-func cGelu(out, x []float32) {
-	if use512 {
+// geluWide says whether the backend's GELU takes the AVX-512 kernel: where
+// use512 is set, except on the avx2 GEMM route, which stands in for a CPU
+// without AVX-512 (and whose GEMM epilogue computes the AVX2 GELU).
+func (b *Backend) geluWide() bool { return use512 && b.route != GemmAVX2 }
+
+func cGelu(out, x []float32, wide bool) {
+	if wide {
 		C.rr_gelu512(fp(out), fp(x), C.int64_t(len(x)))
 		return
 	}
 	C.rr_gelu(fp(out), fp(x), C.int64_t(len(x)))
 }
 
-func cGeluBackward(dx, dout, x []float32) {
-	if use512 {
+func cGeluBackward(dx, dout, x []float32, wide bool) {
+	if wide {
 		C.rr_gelu_backward512(fp(dx), fp(dout), fp(x), C.int64_t(len(x)))
 		return
 	}

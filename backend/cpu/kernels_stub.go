@@ -6,6 +6,9 @@ package cpu
 // its pure-Go path.
 const haveC = false
 
+// geluWide: no AVX-512 GELU without the C kernels.
+func (*Backend) geluWide() bool { return false }
+
 type tileArgs struct {
 	ld, rows, cols, S int
 	pd                float32
@@ -18,8 +21,8 @@ type headArgs struct {
 	seed, base       uint64
 }
 
-func cGelu(out, x []float32)                                         { panic("cpu: no C kernels") }
-func cGeluBackward(dx, dout, x []float32)                            { panic("cpu: no C kernels") }
+func cGelu(out, x []float32, wide bool)                              { panic("cpu: no C kernels") }
+func cGeluBackward(dx, dout, x []float32, wide bool)                 { panic("cpu: no C kernels") }
 func cDropout(out, x []float32, p, scale float32, seed, base uint64) { panic("cpu: no C kernels") }
 func cAddBias(y, b []float32, rows, cols int)                        { panic("cpu: no C kernels") }
 func cColSums(acc []float64, x []float32, rows, cols int)            { panic("cpu: no C kernels") }

@@ -79,15 +79,15 @@ type attnOp struct {
 // gemmOp holds the operands of one product split by avxGemmPar
 // (gemm_avx512.go) and the counters its workers claim work from.
 type gemmOp struct {
-	transA, transB, byRows bool
-	m, n, k, lda, ldb, ldc int
-	alpha, beta            float32
-	a, b, c, bias, buf, pb []float32
-	nb, apSize, panels     int
-	chunk, blocks          int
-	next, packed, claim    atomic.Int64
-	kern                   *kernel // the blocked kernel (avxGemmPar)
-	goRoute                bool    // blocks take the pure-Go product (gemmPar)
+	transA, transB, byRows      bool
+	m, n, k, lda, ldb, ldc      int
+	alpha, beta                 float32
+	a, b, c, bias, act, buf, pb []float32
+	nb, apSize, panels          int
+	chunk, blocks               int
+	next, packed, claim         atomic.Int64
+	kern                        *kernel // the blocked kernel (avxGemmPar)
+	goRoute                     bool    // blocks take the pure-Go product (gemmPar)
 }
 
 // newPool returns a pool of workers goroutines in all (the caller's

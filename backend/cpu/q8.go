@@ -158,32 +158,71 @@ func q8Ref(lo, hi, n, k int, a []float32, lda int, qw q8Weight, bias, c []float3
 // avx2 route, which takes the AVX2 kernel, and the go route, which takes
 // the Go reference; all give the same bits.
 func (bk *Backend) GemmBiasQuantized(m, n, k int, a backend.Buf, lda int, qw, bias, c backend.Buf, ldc int) {
+	bk.gemmBiasQuantized(m, n, k, f(a), lda, f(qw), f(bias), f(c), ldc, false)
+}
+
+// GemmBiasQuantizedGelu implements backend.BiasGeluGemmer: the GELU is
+// applied to each block of C (32 rows by 256 columns) as soon as it is
+// computed, while it is in cache, with the function Gelu takes.
+func (bk *Backend) GemmBiasQuantizedGelu(m, n, k int, a backend.Buf, lda int, qw, bias, pre, act backend.Buf, ldc int) {
+	ac := f(act)
+	c, inPlace := geluOut(f(pre), ac)
+	bk.gemmBiasQuantized(m, n, k, f(a), lda, f(qw), f(bias), c, ldc, inPlace)
+	if !inPlace {
+		bk.geluRows(ac, c, m, n, ldc)
+	}
+}
+
+// gemmBiasQuantized is GemmBiasQuantized, with C = gelu(C) in the
+// epilogue when gelu is set.
+func (bk *Backend) gemmBiasQuantized(m, n, k int, aa []float32, lda int, qw, bs, cc []float32, ldc int, gelu bool) {
 	if m <= 0 || n <= 0 {
 		return
 	}
-	aa, bs, cc := f(a), f(bias), f(c)
-	w := q8View(f(qw), n, k)
+	w := q8View(qw, n, k)
 	workers := bk.workers
 	if workers <= 1 || m*n*k < gemmSplitMin || m < 2*workers*16 {
-		bk.q8Rows(0, m, n, k, aa, lda, w, bs, cc, ldc)
+		bk.q8Rows(0, m, n, k, aa, lda, w, bs, cc, ldc, gelu)
 		return
 	}
 	p := bk.lock()
 	defer p.unlock()
 	p.split(m, ((m+workers-1)/workers+15)/16*16, func(_ *task, lo, hi int) {
-		bk.q8Rows(lo, hi, n, k, aa, lda, w, bs, cc, ldc)
+		bk.q8Rows(lo, hi, n, k, aa, lda, w, bs, cc, ldc, gelu)
 	})
 }
 
-// q8Rows quantizes rows [lo, hi) of A and computes those rows of C.
-func (bk *Backend) q8Rows(lo, hi, n, k int, a []float32, lda int, w q8Weight, bias, c []float32, ldc int) {
+// q8Rows quantizes rows [lo, hi) of A and computes those rows of C (and
+// then gelu of them, in place, with gelu).
+func (bk *Backend) q8Rows(lo, hi, n, k int, a []float32, lda int, w q8Weight, bias, c []float32, ldc int, gelu bool) {
 	if !q8Kernels(bk.q8Go || bk.route == GemmGo) {
 		q8Ref(lo, hi, n, k, a, lda, w, bias, c, ldc)
+		if gelu {
+			for i := lo; i < hi; i++ {
+				row := c[i*ldc : i*ldc+n]
+				geluSpan(row, row, bk.geluWide())
+			}
+		}
 		return
+	}
+	g := q8GeluNone
+	if gelu {
+		g = q8GeluAVX2
+		if bk.geluWide() {
+			g = q8GeluAVX512
+		}
 	}
 	r := q8Pool.Get().(*q8Rows)
 	r.ensure(hi-lo, w.kp)
 	q8Quantize(r, a[lo*lda:], lda, hi-lo, k, w.kp)
-	q8Gemm(haveVNNI && !bk.q8NoVNNI && bk.route != GemmAVX2, hi-lo, n, w, r, bias, c[lo*ldc:], ldc)
+	q8Gemm(haveVNNI && !bk.q8NoVNNI && bk.route != GemmAVX2, hi-lo, n, w, r, bias, c[lo*ldc:], ldc, g)
 	q8Pool.Put(r)
 }
+
+// The GELU the int8 kernel applies to C (rr_q8_gemm's gelu): none, that
+// of rr_gelu, or that of rr_gelu512.
+const (
+	q8GeluNone = iota
+	q8GeluAVX2
+	q8GeluAVX512
+)

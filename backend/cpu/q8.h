@@ -8,4 +8,4 @@ void rr_q8_quantize_rows(uint8_t *q, int64_t kp, float *scale, int32_t *zp, cons
                          int64_t k);
 void rr_q8_gemm(int vnni, int64_t m, int64_t n, int64_t kp, const uint8_t *aq, const float *ascale,
                 const int32_t *azp, const int8_t *wq, const float *wscale, const int32_t *wsum, const float *bias,
-                float *c, int64_t ldc);
+                float *c, int64_t ldc, int gelu);

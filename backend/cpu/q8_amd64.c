@@ -11,6 +11,8 @@
 // uint8×int8 would saturate its int16 pair sums); AVX-512 VNNI sums groups
 // of four uint8×int8 products into int32 with vpdpbusd. Both are exact,
 // so they give the bits of the Go reference (q8Ref) whatever the path.
+// With gelu, each block of C gets the GELU of Gelu (rr_gelu or rr_gelu512
+// of kernels_amd64.c) once computed, in cache.
 
 #pragma GCC optimize("fp-contract=off")
 
@@ -19,6 +21,7 @@
 #include <stdint.h>
 
 #include "q8.h"
+#include "kernels.h"
 
 int rr_has_vnni(void) {
 	__builtin_cpu_init();
@@ -184,10 +187,11 @@ __attribute__((target("avx512f,avx512bw,avx512vnni"))) static void tile_vnni(con
 
 // rr_q8_gemm computes C (m×n, leading dimension ldc) from m rows of aq
 // (rr_q8_quantize_rows) and n rows of wq (kp bytes each), by AVX-512 VNNI
-// when vnni is set, else AVX2.
+// when vnni is set, else AVX2; then C = gelu(C) block by block with gelu
+// 1 (rr_gelu) or 2 (rr_gelu512).
 void rr_q8_gemm(int vnni, int64_t m, int64_t n, int64_t kp, const uint8_t *aq, const float *ascale,
                 const int32_t *azp, const int8_t *wq, const float *wscale, const int32_t *wsum, const float *bias,
-                float *c, int64_t ldc) {
+                float *c, int64_t ldc, int gelu) {
 	for (int64_t jb = 0; jb < n; jb += QB) {
 		int64_t je = jb + QB < n ? jb + QB : n;
 		for (int64_t ib = 0; ib < m; ib += QM) {
@@ -210,6 +214,13 @@ void rr_q8_gemm(int vnni, int64_t m, int64_t n, int64_t kp, const uint8_t *aq, c
 							c[(i + r) * ldc + j + q] =
 							    finish(acc[r][q], azp[i + r], wsum[j + q], ascale[i + r], wscale[j + q], bias, j + q);
 				}
+			}
+			for (int64_t i = ib; gelu && i < ie; i++) {
+				float *cr = c + i * ldc + jb;
+				if (gelu == 2)
+					rr_gelu512(cr, cr, je - jb);
+				else
+					rr_gelu(cr, cr, je - jb);
 			}
 		}
 	}

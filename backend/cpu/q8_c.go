@@ -22,8 +22,8 @@ func q8Quantize(r *q8Rows, a []float32, lda, m, k, kp int) {
 		fp(a), C.int64_t(lda), C.int64_t(m), C.int64_t(k))
 }
 
-func q8Gemm(vnni bool, m, n int, w q8Weight, r *q8Rows, bias, c []float32, ldc int) {
+func q8Gemm(vnni bool, m, n int, w q8Weight, r *q8Rows, bias, c []float32, ldc int, gelu int) {
 	C.rr_q8_gemm(bint(vnni), C.int64_t(m), C.int64_t(n), C.int64_t(w.kp), (*C.uint8_t)(unsafe.Pointer(&r.q[0])), fp(r.scale),
 		(*C.int32_t)(unsafe.Pointer(&r.zp[0])), (*C.int8_t)(unsafe.Pointer(&w.q[0])), fp(w.scale), (*C.int32_t)(unsafe.Pointer(&w.sum[0])),
-		fp(bias), fp(c), C.int64_t(ldc))
+		fp(bias), fp(c), C.int64_t(ldc), C.int(gelu))
 }

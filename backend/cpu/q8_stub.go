@@ -9,6 +9,6 @@ func q8Kernels(bool) bool { return false }
 
 func q8Quantize(r *q8Rows, a []float32, lda, m, k, kp int) { panic("cpu: no int8 kernels") }
 
-func q8Gemm(vnni bool, m, n int, w q8Weight, r *q8Rows, bias, c []float32, ldc int) {
+func q8Gemm(vnni bool, m, n int, w q8Weight, r *q8Rows, bias, c []float32, ldc int, gelu int) {
 	panic("cpu: no int8 kernels")
 }

@@ -5,6 +5,8 @@
 //
 //	C = alpha·op(A)·op(B) + beta·C (+ bias on every row),
 //
+// and optionally gelu of that in the same epilogue (see sgemm_avx512.c),
+//
 // all row-major: sgemm_avx512.c with 256-bit registers. op(B) is packed
 // into panels NR = 16 columns wide (two ymm registers per k), k-block by
 // k-block, and a 6×16 micro-kernel keeps its tile of C in 12 ymm
@@ -28,6 +30,7 @@
 #include <string.h>
 
 #include "sgemm_avx2.h"
+#include "gelu_avx.h"
 
 #define MR RR_SGEMM2_MR
 #define NR RR_SGEMM2_NR
@@ -120,11 +123,14 @@ void rr_sgemm2_packb(int transB, int64_t n, int64_t k, const float *b, int64_t l
 // MR×kc with element (r, p) at a[r·rsa + p·csa] and B a packed panel.
 // Only the first mr rows and the columns in masks m0, m1 (all of them
 // when full) are written; beta = 0 never reads C. R (at most MR, a
-// constant once inlined) is the number of rows the loop computes.
+// constant once inlined) is the number of rows the loop computes. With
+// act (the last k-block of a product with GELU), the tile of act (leading
+// dimension ldc too) gets gelu of the result, as rr_gelu computes it, and
+// C the result itself unless act is C.
 static inline __attribute__((always_inline)) void kern(int64_t kc, const float *a, int64_t rsa, int64_t csa,
                                                        const float *b, float *c, int64_t ldc, const int R, int mr,
                                                        int full, __m256i m0, __m256i m1, float alpha,
-                                                       float beta, const float *bias) {
+                                                       float beta, const float *bias, float *act) {
 	__m256 x[MR], y[MR];
 #pragma GCC unroll 8
 	for (int r = 0; r < R; r++) x[r] = y[r] = _mm256_setzero_ps();
@@ -166,6 +172,21 @@ static inline __attribute__((always_inline)) void kern(int64_t kc, const float *
 			u = _mm256_add_ps(u, bias0);
 			v = _mm256_add_ps(v, bias1);
 		}
+		if (act) {
+			float *ar = act + r * ldc;
+			if (ar != cr) {
+				if (full) {
+					_mm256_storeu_ps(cr, u);
+					_mm256_storeu_ps(cr + 8, v);
+				} else {
+					_mm256_maskstore_ps(cr, m0, u);
+					_mm256_maskstore_ps(cr + 8, m1, v);
+				}
+			}
+			u = _mm256_mul_ps(u, phi8(u, NULL));
+			v = _mm256_mul_ps(v, phi8(v, NULL));
+			cr = ar;
+		}
 		if (full) {
 			_mm256_storeu_ps(cr, u);
 			_mm256_storeu_ps(cr + 8, v);
@@ -178,18 +199,18 @@ static inline __attribute__((always_inline)) void kern(int64_t kc, const float *
 
 // kern_rows reads MR full rows of A in place.
 static void kern_rows(int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, int full,
-                      __m256i m0, __m256i m1, float alpha, float beta, const float *bias) {
+                      __m256i m0, __m256i m1, float alpha, float beta, const float *bias, float *act) {
 	if (full)
-		kern(kc, a, lda, 1, b, c, ldc, MR, MR, 1, m0, m1, alpha, beta, bias);
+		kern(kc, a, lda, 1, b, c, ldc, MR, MR, 1, m0, m1, alpha, beta, bias, act);
 	else
-		kern(kc, a, lda, 1, b, c, ldc, MR, MR, 0, m0, m1, alpha, beta, bias);
+		kern(kc, a, lda, 1, b, c, ldc, MR, MR, 0, m0, m1, alpha, beta, bias, act);
 }
 
 // kern_packed computes the first mr rows of a packed micro-panel of A in
 // a loop over those rows only (rounded up to even).
 static void kern_packed(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mr, int full,
-                        __m256i m0, __m256i m1, float alpha, float beta, const float *bias) {
-#define KP(R, F) kern(kc, a, 1, MR, b, c, ldc, (R), mr, (F), m0, m1, alpha, beta, bias)
+                        __m256i m0, __m256i m1, float alpha, float beta, const float *bias, float *act) {
+#define KP(R, F) kern(kc, a, 1, MR, b, c, ldc, (R), mr, (F), m0, m1, alpha, beta, bias, act)
 	if (!full) {
 		switch ((mr + 1) / 2) {
 		case 1: KP(2, 0); break;
@@ -258,10 +279,10 @@ int64_t rr_sgemm2_packa_size(void) { return MC * KC + 8; }
 int64_t rr_sgemm2_private_size(void) { return MC * KC + 8 + KC * NB; }
 
 // rr_sgemm2_compute is rr_sgemm_compute of sgemm_avx512.c (see there) on
-// panels of NR = 16 columns.
+// panels of NR = 16 columns, its GELU (act) that of rr_gelu.
 void rr_sgemm2_compute(int transA, int64_t m0, int64_t m1, int64_t j0, int64_t j1, int64_t n, int64_t k, float alpha,
                        const float *a, int64_t lda, int transB, const float *b, int64_t ldb, const float *pb,
-                       float beta, float *c, int64_t ldc, const float *bias, float *ap) {
+                       float beta, float *c, int64_t ldc, const float *bias, float *act, float *ap) {
 	int64_t n0 = j0 * NR, n1 = j1 * NR < n ? j1 * NR : n;
 	if (m1 <= m0 || n1 <= n0) return;
 	if (k <= 0) {
@@ -278,6 +299,7 @@ void rr_sgemm2_compute(int transA, int64_t m0, int64_t m1, int64_t j0, int64_t j
 			int64_t kq = k - pc < kc ? k - pc : kc;
 			float be = pc == 0 ? beta : 1.0f;
 			const float *bs = pc == 0 && bias ? bias + jc : NULL;
+			int last = pc + kq >= k;
 			const float *pbk;
 			if (pb) {
 				pbk = pb + pc * npad + jc * kq;
@@ -301,16 +323,19 @@ void rr_sgemm2_compute(int transA, int64_t m0, int64_t m1, int64_t j0, int64_t j
 						at = ap;
 					}
 					float *ci = c + i * ldc + jc;
+					float *ai = act && last ? act + i * ldc + jc : NULL;
 					for (int64_t jr = 0; jr < nb; jr += NR) {
 						int64_t nr = nb - jr < NR ? nb - jr : NR;
 						__m256i k0 = mask8(nr), k1 = mask8(nr - 8);
 						const float *bj = bs ? bs + jr : NULL;
 						const float *bp = pbk + jr * kq;
+						float *aj = ai ? ai + jr : NULL;
 						if (rows)
 							kern_rows(kq, a + i * lda + pc, lda, bp, ci + jr, ldc, nr == NR, k0, k1,
-							          alpha, be, bj);
+							          alpha, be, bj, aj);
 						else
-							kern_packed(kq, at, bp, ci + jr, ldc, mr, nr == NR, k0, k1, alpha, be, bj);
+							kern_packed(kq, at, bp, ci + jr, ldc, mr, nr == NR, k0, k1, alpha, be, bj,
+							            aj);
 					}
 				}
 			}
@@ -319,12 +344,12 @@ void rr_sgemm2_compute(int transA, int64_t m0, int64_t m1, int64_t j0, int64_t j
 }
 
 void rr_sgemm2(int transA, int transB, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-               const float *b, int64_t ldb, float beta, float *c, int64_t ldc, const float *bias, float *pb,
-               float *ap) {
+               const float *b, int64_t ldb, float beta, float *c, int64_t ldc, const float *bias, float *act,
+               float *pb, float *ap) {
 	if (m <= 0 || n <= 0) return;
 	if (pb && k > 0) rr_sgemm2_packb(transB, n, k, b, ldb, pb, 0, (n + NR - 1) / NR);
 	rr_sgemm2_compute(transA, 0, m, 0, (n + NR - 1) / NR, n, k, alpha, a, lda, transB, b, ldb, pb, beta, c, ldc,
-	                  bias, ap);
+	                  bias, act, ap);
 }
 
 // rr_sgemm2_auto is rr_sgemm2 (without bias) with scratch of the calling
@@ -342,6 +367,6 @@ int rr_sgemm2_auto(int transA, int transB, int64_t m, int64_t n, int64_t k, floa
 		if (!buf) return 0;
 		cap = need;
 	}
-	rr_sgemm2(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, buf, buf + nb);
+	rr_sgemm2(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, NULL, buf, buf + nb);
 	return 1;
 }

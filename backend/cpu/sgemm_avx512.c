@@ -4,6 +4,9 @@
 //
 //	C = alpha·op(A)·op(B) + beta·C (+ bias on every row),
 //
+// and optionally, in the same epilogue, gelu of that (bias + GELU fused,
+// as ONNX Runtime fuses them; see rr_sgemm_compute),
+//
 // all row-major, in the manner of GotoBLAS/BLIS: op(B) is packed once
 // into panels NR = 32 columns wide (two zmm registers per k), k-block by
 // k-block, and an MR×NR micro-kernel keeps the MR×32 tile of C in MR·2
@@ -30,6 +33,7 @@
 #include <string.h>
 
 #include "sgemm_avx512.h"
+#include "gelu_avx.h"
 
 #define MR RR_SGEMM_MR
 #define NR RR_SGEMM_NR
@@ -152,13 +156,16 @@ void rr_sgemm_packb(int transB, int64_t n, int64_t k, const float *b, int64_t ld
 // kern computes the MR×NR tile C = alpha·A·B + beta·C (+ bias), A being
 // MR×kc with element (r, p) at a[r·rsa + p·csa] and B a packed panel.
 // Only the first mr rows and the columns in masks m0, m1 are written;
-// beta = 0 never reads C.
+// beta = 0 never reads C. With act (the last k-block of a product with
+// GELU), the tile of act (leading dimension ldc too) gets gelu of the
+// result, as rr_gelu512 computes it, and C the result itself unless act
+// is C.
 // R (at most MR, a constant once inlined) is the number of rows the
 // loop computes; rows past mr are computed but not written.
 static inline __attribute__((always_inline)) void kern(int64_t kc, const float *a, int64_t rsa, int64_t csa,
                                                        const float *b, float *c, int64_t ldc, const int R, int mr,
                                                        __mmask16 m0, __mmask16 m1, float alpha, float beta,
-                                                       const float *bias) {
+                                                       const float *bias, float *act) {
 	__m512 x[MR], y[MR];
 #pragma GCC unroll 16
 	for (int r = 0; r < R; r++) x[r] = y[r] = _mm512_setzero_ps();
@@ -199,6 +206,16 @@ static inline __attribute__((always_inline)) void kern(int64_t kc, const float *
 			u = _mm512_add_ps(u, bias0);
 			v = _mm512_add_ps(v, bias1);
 		}
+		if (act) {
+			float *ar = act + r * ldc;
+			if (ar != cr) {
+				_mm512_mask_storeu_ps(cr, m0, u);
+				_mm512_mask_storeu_ps(cr + 16, m1, v);
+			}
+			u = _mm512_mul_ps(u, phi16(u, NULL));
+			v = _mm512_mul_ps(v, phi16(v, NULL));
+			cr = ar;
+		}
 		_mm512_mask_storeu_ps(cr, m0, u);
 		_mm512_mask_storeu_ps(cr + 16, m1, v);
 	}
@@ -206,8 +223,8 @@ static inline __attribute__((always_inline)) void kern(int64_t kc, const float *
 
 // The two instances: A read in place (MR full rows) or packed.
 static void kern_rows(int64_t kc, const float *a, int64_t lda, const float *b, float *c, int64_t ldc, __mmask16 m0,
-                      __mmask16 m1, float alpha, float beta, const float *bias) {
-	kern(kc, a, lda, 1, b, c, ldc, MR, MR, m0, m1, alpha, beta, bias);
+                      __mmask16 m1, float alpha, float beta, const float *bias, float *act) {
+	kern(kc, a, lda, 1, b, c, ldc, MR, MR, m0, m1, alpha, beta, bias, act);
 }
 
 // kern_packed computes the first mr rows of a packed micro-panel of A, in
@@ -215,8 +232,8 @@ static void kern_rows(int64_t kc, const float *a, int64_t lda, const float *b, f
 // (1024 = 85·12 + 4) or the one row per sequence of the last layer do not
 // pay for 12.
 static void kern_packed(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mr, __mmask16 m0,
-                        __mmask16 m1, float alpha, float beta, const float *bias) {
-#define KP(R) kern(kc, a, 1, MR, b, c, ldc, (R) < MR ? (R) : MR, mr, m0, m1, alpha, beta, bias)
+                        __mmask16 m1, float alpha, float beta, const float *bias, float *act) {
+#define KP(R) kern(kc, a, 1, MR, b, c, ldc, (R) < MR ? (R) : MR, mr, m0, m1, alpha, beta, bias, act)
 	switch ((mr + 1) / 2) {
 	case 1: KP(2); break;
 	case 2: KP(4); break;
@@ -288,10 +305,13 @@ int64_t rr_sgemm_private_size(void) { return MC * KC + KC * NB; }
 // (b, ldb, transB as for rr_sgemm_packb) just before its use into the end
 // of ap, which then holds rr_sgemm_private_size() floats. op(A) is m×k: A itself (element (i, p) at
 // a[i·lda + p]) or, with transA, the transpose of the k×m matrix a
-// (element (i, p) at a[p·lda + i]).
+// (element (i, p) at a[p·lda + i]). With act not NULL (k > 0), act
+// (leading dimension ldc too) gets gelu of those elements of C, computed as
+// rr_gelu512 does, in the epilogue of the last k-block; C then holds the
+// result before GELU, unless act is C.
 void rr_sgemm_compute(int transA, int64_t m0, int64_t m1, int64_t j0, int64_t j1, int64_t n, int64_t k, float alpha,
                       const float *a, int64_t lda, int transB, const float *b, int64_t ldb, const float *pb,
-                      float beta, float *c, int64_t ldc, const float *bias, float *ap) {
+                      float beta, float *c, int64_t ldc, const float *bias, float *act, float *ap) {
 	int64_t n0 = j0 * NR, n1 = j1 * NR < n ? j1 * NR : n;
 	if (m1 <= m0 || n1 <= n0) return;
 	if (k <= 0) {
@@ -313,6 +333,7 @@ void rr_sgemm_compute(int transA, int64_t m0, int64_t m1, int64_t j0, int64_t j1
 			int64_t kq = k - pc < kc ? k - pc : kc;
 			float be = pc == 0 ? beta : 1.0f;
 			const float *bs = pc == 0 && bias ? bias + jc : NULL;
+			int last = pc + kq >= k;
 			const float *pbk;
 			if (pb) {
 				pbk = pb + pc * npad + jc * kq;
@@ -338,16 +359,18 @@ void rr_sgemm_compute(int transA, int64_t m0, int64_t m1, int64_t j0, int64_t j1
 						at = ap;
 					}
 					float *ci = c + i * ldc + jc;
+					float *ai = act && last ? act + i * ldc + jc : NULL;
 					for (int64_t jr = 0; jr < nb; jr += NR) {
 						int64_t nr = nb - jr < NR ? nb - jr : NR;
 						__mmask16 k0 = mask16(nr), k1 = mask16(nr - 16);
 						const float *bj = bs ? bs + jr : NULL;
 						const float *bp = pbk + jr * kq;
+						float *aj = ai ? ai + jr : NULL;
 						if (rows)
 							kern_rows(kq, a + i * lda + pc, lda, bp, ci + jr, ldc, k0, k1, alpha,
-							          be, bj);
+							          be, bj, aj);
 						else
-							kern_packed(kq, at, bp, ci + jr, ldc, mr, k0, k1, alpha, be, bj);
+							kern_packed(kq, at, bp, ci + jr, ldc, mr, k0, k1, alpha, be, bj, aj);
 					}
 				}
 			}
@@ -355,16 +378,17 @@ void rr_sgemm_compute(int transA, int64_t m0, int64_t m1, int64_t j0, int64_t j1
 	}
 }
 
-// rr_sgemm is the whole product on the calling thread, pb holding
+// rr_sgemm is the whole product (with GELU into act, when not NULL) on
+// the calling thread, pb holding
 // rr_sgemm_packb_size(n, k) and ap rr_sgemm_packa_size() floats of scratch,
 // or pb NULL and ap rr_sgemm_private_size() floats (see rr_sgemm_compute).
 void rr_sgemm(int transA, int transB, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
-              const float *b, int64_t ldb, float beta, float *c, int64_t ldc, const float *bias, float *pb,
-              float *ap) {
+              const float *b, int64_t ldb, float beta, float *c, int64_t ldc, const float *bias, float *act,
+              float *pb, float *ap) {
 	if (m <= 0 || n <= 0) return;
 	if (pb && k > 0) rr_sgemm_packb(transB, n, k, b, ldb, pb, 0, (n + NR - 1) / NR);
 	rr_sgemm_compute(transA, 0, m, 0, (n + NR - 1) / NR, n, k, alpha, a, lda, transB, b, ldb, pb, beta, c, ldc,
-	                 bias, ap);
+	                 bias, act, ap);
 }
 
 // rr_sgemm_auto is rr_sgemm (without bias) with scratch of the calling
@@ -382,6 +406,6 @@ int rr_sgemm_auto(int transA, int transB, int64_t m, int64_t n, int64_t k, float
 		if (!buf) return 0;
 		cap = need;
 	}
-	rr_sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, buf, buf + nb);
+	rr_sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, NULL, NULL, buf, buf + nb);
 	return 1;
 }
