@@ -10,9 +10,16 @@ import (
 
 // int8 scoring (backend.Quantizer), as ONNX Runtime's dynamic
 // quantization computes a MatMul: the weight quantized once per output
-// channel to symmetric int8, the activations per row at run time to
-// asymmetric uint8, their dot products summed exactly in int32 (see
-// q8_amd64.c). A quantized n×k weight takes, in float32 slots:
+// channel to symmetric int8 of 7 bits (-63..63, ONNX Runtime's
+// reduce_range), the activations per row at run time to asymmetric uint8,
+// their dot products summed exactly in int32 (see q8_amd64.c). The 7-bit
+// weights let the AVX2 kernel sum pairs of uint8×int8 products with
+// vpmaddubsw, whose int16 sums would otherwise saturate (2·255·127 >
+// 32767; 2·255·63 = 32130 is not); every route uses them, so that every
+// route gives the same bits. The bit is taken from the weights rather
+// than the activations: a weight's scale is its own output channel's,
+// while an activation row's spans the whole hidden width, outlier
+// features included. A quantized n×k weight takes, in float32 slots:
 //
 //	n scales | n row sums of the int8 weights (int32) | n rows of kp int8
 //
@@ -51,8 +58,11 @@ func q8View(buf []float32, n, k int) q8Weight {
 	}
 }
 
+// q8WMax is the largest quantized weight magnitude: 7 bits (see above).
+const q8WMax = 63
+
 // QuantizeWeight implements backend.Quantizer: row j of w (output j's k
-// inputs) becomes round(w/s_j), s_j = max|w_j|/127, to nearest even.
+// inputs) becomes round(w/s_j), s_j = max|w_j|/63, to nearest even.
 func (bk *Backend) QuantizeWeight(dst, w backend.Buf, ldw, n, k int) {
 	if n <= 0 || k <= 0 {
 		return
@@ -64,7 +74,7 @@ func (bk *Backend) QuantizeWeight(dst, w backend.Buf, ldw, n, k int) {
 		for _, v := range row {
 			mx = max(mx, float32(math.Abs(float64(v))))
 		}
-		s := mx / 127
+		s := mx / q8WMax
 		if s == 0 {
 			s = 1
 		}
@@ -72,7 +82,7 @@ func (bk *Backend) QuantizeWeight(dst, w backend.Buf, ldw, n, k int) {
 		var sum int32
 		for p, v := range row {
 			x := int32(math.RoundToEven(float64(v / s)))
-			x = max(-127, min(127, x))
+			x = max(-q8WMax, min(q8WMax, x))
 			q[p], sum = int8(x), sum+x
 		}
 		clear(q[k:])

@@ -7,12 +7,14 @@
 //
 //	C[i,j] = float(Σ_p aq[i,p]·wq[j,p] − zp_i·Σ_p wq[j,p]) · (sa_i·sw_j) + bias_j
 //
-// AVX2 widens both to int16 and sums pairs with vpmaddwd (vpmaddubsw on
-// uint8×int8 would saturate its int16 pair sums); AVX-512 VNNI sums groups
-// of four uint8×int8 products into int32 with vpdpbusd. Both are exact,
-// so they give the bits of the Go reference (q8Ref) whatever the path.
-// With gelu, each block of C gets the GELU of Gelu (rr_gelu or rr_gelu512
-// of kernels_amd64.c) once computed, in cache.
+// AVX2 multiplies uint8 by int8 and sums pairs into int16 with vpmaddubsw,
+// then the pairs of those into int32 with vpmaddwd by ones, as ONNX
+// Runtime's MLAS does; the weights are of 7 bits (|wq| ≤ 63, q8.go) so
+// that a pair, at most 2·255·63 = 32130, never saturates int16. AVX-512
+// VNNI sums groups of four uint8×int8 products into int32 with vpdpbusd.
+// Both are exact, so they give the bits of the Go reference (q8Ref)
+// whatever the path. With gelu, each block of C gets the GELU of Gelu
+// (rr_gelu or rr_gelu512 of kernels_amd64.c) once computed, in cache.
 
 #pragma GCC optimize("fp-contract=off")
 
@@ -98,8 +100,10 @@ __attribute__((target("avx2"))) static inline int32_t hsum8i(__m256i v) {
 	return _mm_cvtsi128_si32(x);
 }
 
-// dots2 sums R (1 or 2) rows of aq against C (1 to 4) rows of wq, kp bytes
-// each (a multiple of 64), into acc[r][c].
+// dots_avx2 sums R (1 or 2) rows of aq against C (1 to 4) rows of wq, kp
+// bytes each (a multiple of 64), into acc[r][c]: 32 bytes at a time,
+// vpmaddubsw (uint8·int8 pairs into int16, exact for |wq| ≤ 63) then
+// vpmaddwd by ones (pairs of those into int32).
 __attribute__((target("avx2"))) static inline __attribute__((always_inline)) void
 dots_avx2(const uint8_t *a0, const uint8_t *a1, const int8_t *w0, const int8_t *w1, const int8_t *w2,
           const int8_t *w3, int64_t kp, const int R, const int C, int32_t acc[2][4]) {
@@ -107,14 +111,16 @@ dots_avx2(const uint8_t *a0, const uint8_t *a1, const int8_t *w0, const int8_t *
 	for (int r = 0; r < 2; r++)
 		for (int c = 0; c < 4; c++) s[r][c] = _mm256_setzero_si256();
 	const int8_t *w[4] = {w0, w1, w2, w3};
-	for (int64_t p = 0; p < kp; p += 16) {
-		__m256i x0 = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(a0 + p)));
-		__m256i x1 = R > 1 ? _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(a1 + p))) : x0;
+	const __m256i ones = _mm256_set1_epi16(1);
+	for (int64_t p = 0; p < kp; p += 32) {
+		__m256i x0 = _mm256_loadu_si256((const __m256i *)(a0 + p));
+		__m256i x1 = R > 1 ? _mm256_loadu_si256((const __m256i *)(a1 + p)) : x0;
 #pragma GCC unroll 4
 		for (int c = 0; c < C; c++) {
-			__m256i y = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(w[c] + p)));
-			s[0][c] = _mm256_add_epi32(s[0][c], _mm256_madd_epi16(x0, y));
-			if (R > 1) s[1][c] = _mm256_add_epi32(s[1][c], _mm256_madd_epi16(x1, y));
+			__m256i y = _mm256_loadu_si256((const __m256i *)(w[c] + p));
+			s[0][c] = _mm256_add_epi32(s[0][c], _mm256_madd_epi16(_mm256_maddubs_epi16(x0, y), ones));
+			if (R > 1)
+				s[1][c] = _mm256_add_epi32(s[1][c], _mm256_madd_epi16(_mm256_maddubs_epi16(x1, y), ones));
 		}
 	}
 	for (int r = 0; r < R; r++)

@@ -11,10 +11,12 @@ import (
 )
 
 // TestQ8Gemm holds the int8 product to the float64 product (the error of
-// quantization: a few tenths of a percent of the result's scale), and its
-// kernels (AVX2, and AVX-512 VNNI where the CPU has it) to the Go
-// reference, to the bit, on shapes with partial row pairs, column
-// quartets and 64-byte blocks, on one worker and several.
+// quantization: under a percent of the result's scale), and its kernels
+// (AVX2, and AVX-512 VNNI where the CPU has it) to the Go reference, to
+// the bit, on shapes with partial row pairs, column quartets and 64-byte
+// blocks, on one worker and several; and on extreme values, activations
+// of 255 against weights of ±63, where the AVX2 kernel's int16 pair sums
+// come closest to saturating (they would with 8-bit weights).
 func TestQ8Gemm(t *testing.T) {
 	paths := []struct {
 		name      string
@@ -26,12 +28,31 @@ func TestQ8Gemm(t *testing.T) {
 		{"vnni", false, true, q8Kernels(false) && haveVNNI},
 	}
 	r := rand.New(rand.NewPCG(5, 5))
-	for _, tc := range []struct{ m, n, k int }{
-		{1, 1, 1}, {2, 3, 63}, {3, 5, 64}, {5, 7, 65}, {7, 37, 200}, {64, 96, 384}, {300, 70, 129}, {45, 301, 100},
+	for _, tc := range []struct {
+		m, n, k int
+		extreme bool
+	}{
+		{1, 1, 1, false}, {2, 3, 63, false}, {3, 5, 64, false}, {5, 7, 65, false}, {7, 37, 200, false},
+		{64, 96, 384, false}, {300, 70, 129, false}, {45, 301, 100, false}, {5, 6, 384, true},
 	} {
 		name := fmt.Sprintf("%dx%dx%d", tc.m, tc.n, tc.k)
 		a := randVec(r, tc.m*(tc.k+3), 1)
 		w, bias := randVec(r, tc.n*tc.k, 1), randVec(r, tc.n, 1)
+		if tc.extreme {
+			// Each row of A quantizes to 0 then 255s; W's rows to
+			// +63s, -63s, then mixed.
+			name += " extreme"
+			for i := 0; i < tc.m; i++ {
+				for p := 0; p < tc.k; p++ {
+					a[i*(tc.k+3)+p] = min(1, float32(p))
+				}
+			}
+			for j := 0; j < tc.n; j++ {
+				for p := 0; p < tc.k; p++ {
+					w[j*tc.k+p] = []float32{1, -1, float32(1 - 2*(p%2))}[min(j, 2)]
+				}
+			}
+		}
 		want, scale := refGemmFull(false, true, gemmCase{m: tc.m, n: tc.n, k: tc.k, alpha: 1}, a, tc.k+3, w, tc.k, nil, 0, bias)
 		var first []float32
 		for _, p := range paths {
@@ -61,20 +82,20 @@ func TestQ8Gemm(t *testing.T) {
 	}
 }
 
-// TestQuantizeWeight: rows are scaled to ±127 by their largest magnitude,
-// the row sums are those of the int8 values, the padding is zero, and a
-// zero row gets scale 1.
+// TestQuantizeWeight: rows are scaled to ±63 (7 bits) by their largest
+// magnitude, rounded to nearest even, the row sums are those of the int8
+// values, the padding is zero, and a zero row gets scale 1.
 func TestQuantizeWeight(t *testing.T) {
 	bk := New()
-	w := []float32{0.5, -1, 0.25, 0, 0, 0, 2, 1, -2}
+	w := []float32{0.5, -1, 0.25, 0, 0, 0, 63, 31.5, -62.5}
 	qw := make(F32, bk.QuantizedSize(3, 3))
 	bk.QuantizeWeight(qw, F32(w), 3, 3, 3)
 	v := q8View(qw, 3, 3)
-	assert.Equal(t, []float32{1.0 / 127, 1, 2.0 / 127}, v.scale)
-	assert.Equal(t, []int8{64, -127, 32}, v.q[:3]) // 63.5 rounds to even
+	assert.Equal(t, []float32{1.0 / 63, 1, 1}, v.scale)
+	assert.Equal(t, []int8{31, -63, 16}, v.q[:3]) // 0.5·63 is 31.499998 in float32
 	assert.Equal(t, []int8{0, 0, 0}, v.q[64:67])
-	assert.Equal(t, []int8{127, 64, -127}, v.q[128:131]) // 63.5 again
-	assert.Equal(t, []int32{64 - 127 + 32, 0, 64}, v.sum)
+	assert.Equal(t, []int8{63, 32, -62}, v.q[128:131]) // 31.5 and -62.5 round to even
+	assert.Equal(t, []int32{31 - 63 + 16, 0, 63 + 32 - 62}, v.sum)
 	assert.Equal(t, make([]int8, 61), v.q[3:64])
 }
 

@@ -160,10 +160,10 @@ func TestLanesHelpEachOther(t *testing.T) {
 }
 
 // TestQuantizeWeights: int8 logits stay close to float32 ones (a random
-// model amplifies the quantization error: 1-7% here; the quality on a
-// trained model is measured in bench/RESULTS.md) (on several lanes and on
-// one), quantizing twice or after packing is refused, and release brings
-// back the float32 logits to the bit.
+// model amplifies the quantization error: 4-11% here with 7-bit weights;
+// the quality on a trained model is measured in bench/RESULTS.md) (on
+// several lanes and on one), quantizing twice or after packing is
+// refused, and release brings back the float32 logits to the bit.
 func TestQuantizeWeights(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -205,7 +205,7 @@ func TestQuantizeWeights(t *testing.T) {
 			}
 			rel := math.Sqrt(num / den)
 			t.Logf("int8 logits: relative error %.4f", rel)
-			assert.Less(t, rel, 0.1, "int8 logits %v, float32 %v", got, want)
+			assert.Less(t, rel, 0.15, "int8 logits %v, float32 %v", got, want)
 			assert.NotEqual(t, want, got, "int8 took no effect")
 
 			release()
