@@ -23,6 +23,7 @@ type pass struct {
 	// to an interface type can allocate).
 	bg backend.BiasGemmer
 	wp backend.WeightPacker
+	gg backend.BiasGeluGemmer
 	fq backend.FirstQueryAttender
 	oc backend.OffsetCopier
 	// qz, while not nil, computes the products whose weights pk holds
@@ -42,6 +43,7 @@ func newPass(m *nn.Model, be backend.Backend) *pass {
 	p := &pass{m: m, be: be, emb: m.Embeddings(), head: m.Head()}
 	p.bg, _ = be.(backend.BiasGemmer)
 	p.wp, _ = be.(backend.WeightPacker)
+	p.gg, _ = be.(backend.BiasGeluGemmer)
 	p.fq, _ = be.(backend.FirstQueryAttender)
 	p.oc, _ = be.(backend.OffsetCopier)
 	for l := 0; l < m.Cfg.Layers; l++ {
@@ -134,6 +136,29 @@ func (p *pass) linear(lin *nn.Linear, pw, x, y backend.Buf, rows int) error {
 	p.gemmBias(rows, lin.Out, lin.In, x, lin.W.W, pw, lin.B.W, y)
 	if lin.Adapter != nil {
 		return lin.Adapter.Forward(p.be, nn.AdapterForward{X: x, LDX: lin.In, Y: y, LDY: lin.Out, Rows: rows})
+	}
+	return nil
+}
+
+// linearGelu sets y = gelu(x·Wᵀ + b (+ adapter)) for rows rows, the GELU in
+// the product's epilogue where the backend can (backend.BiasGeluGemmer)
+// and the layer has no adapter; pw as for linear.
+func (p *pass) linearGelu(lin *nn.Linear, pw, x, y backend.Buf, rows int) error {
+	if p.gg == nil || lin.Adapter != nil {
+		if err := p.linear(lin, pw, x, y, rows); err != nil {
+			return err
+		}
+		p.be.Gelu(y, y)
+		return nil
+	}
+	out, in := lin.Out, lin.In
+	switch {
+	case pw != nil && p.qz != nil:
+		p.gg.GemmBiasQuantizedGelu(rows, out, in, x, in, pw, lin.B.W, nil, y, out)
+	case pw != nil:
+		p.gg.GemmBiasPackedGelu(rows, out, in, x, in, pw, lin.B.W, nil, y, out)
+	default:
+		p.gg.GemmBiasGelu(rows, out, in, x, in, lin.W.W, in, lin.B.W, nil, y, out)
 	}
 	return nil
 }
@@ -277,10 +302,9 @@ func (p *pass) denseForward(l int, ctx, x, out backend.Buf, rows int, r, A, f ba
 		return err
 	}
 	p.addLayerNorm(A, la.mean1, la.rstd1, r, x, L.LN1W.W, L.LN1B.W, rows, H)
-	if err := p.linear(L.Inter, pw.inter, A, f, rows); err != nil {
+	if err := p.linearGelu(L.Inter, pw.inter, A, f, rows); err != nil {
 		return err
 	}
-	p.be.Gelu(f, f)
 	// The attention residual's memory takes the output's: it is read no
 	// more.
 	if err := p.linear(L.Out, pw.out, f, r, rows); err != nil {
