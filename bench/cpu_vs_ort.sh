@@ -26,14 +26,11 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-shared=${RERANK_SHARED:-$root/../shared}
-py=/usr/bin/python3
+. "$(dirname "$0")/lib.sh"
 ort=${ORT_DIR:-$root/bin/ort}
-$py -c 'import torch' 2>/dev/null || { echo "PyTorch missing: apt-get install -y python3-torch python3-numpy" >&2; exit 1; }
+need_torch
 command -v node >/dev/null || { echo "node missing: apt-get install -y nodejs npm" >&2; exit 1; }
-ob=$(dpkg -L libopenblas0-openmp 2>/dev/null | grep -m1 '/openblas-openmp$' || true)
-mkdir -p "$ort" "$root/bin/bench-out"
+mkdir -p "$ort"
 if [ ! -d "$ort/node_modules/onnxruntime-node" ]; then
 	# --ignore-scripts: the install script fetches CUDA files from a host
 	# this machine cannot reach; the CPU library is in the package.
@@ -42,14 +39,11 @@ fi
 if [ ! -f "$ort/models/$shape.int8.onnx" ]; then
 	LD_LIBRARY_PATH=$ob $py "$shared/bench/ort_export.py" --preset "$shape" --variants fp32,int8 --out-dir "$ort/models" >&2
 fi
-(cd "$root" && go build -o bin/rerank ./cmd/rerank)
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-out=$root/bin/bench-out
+bench_build
 ours=$out/ours-$shape-$seq-$stamp.jsonl ours8=$out/ours8-$shape-$seq-$stamp.jsonl
 torch=$out/torch-$shape-$seq-$stamp.jsonl orts=$out/ort-$shape-$seq-$stamp.jsonl
 
-echo "# $(date -u '+%F %T') UTC, $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), commit $(git -C "$root" describe --always --dirty), RERANK_CPU_GEMM=${RERANK_CPU_GEMM:-auto}"
-echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_header
 run() {
 	case $2 in
 	rerank) "$root/bin/rerank" bench --shape "$shape" --seq "$seq" --modes infer --steps "$steps" --warmup "$warmup" --no-peak --json "$ours" ;;
@@ -62,11 +56,7 @@ run() {
 		--variant int8 --threads 2 --warmup "$warmup" --steps "$steps" --json "$orts" ;;
 	esac 2>&1 | tail -1 | sed "s/^/round $1 $2  load $(cut -d' ' -f1 /proc/loadavg)  /"
 }
-order=(rerank ort rerank8 ort8 pytorch)
-for r in $(seq 1 "$rounds"); do
-	for i in 0 1 2 3 4; do run "$r" "${order[$(((i + r - 1) % 5))]}"; done
-done
-echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_rounds "$rounds" rerank ort rerank8 ort8 pytorch
 
 $py - "$ours" "$ours8" "$torch" "$orts" <<'PY'
 import json, statistics, sys

@@ -24,35 +24,26 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-root=$(cd "$(dirname "$0")/.." && pwd)
-shared=${RERANK_SHARED:-$root/../shared}
+. "$(dirname "$0")/lib.sh"
 ref=$shared/bench/torch_cpu_ref.py
-py=/usr/bin/python3
 [ -f "$ref" ] || { echo "no $ref: set RERANK_SHARED" >&2; exit 1; }
-$py -c 'import torch' 2>/dev/null || { echo "PyTorch missing: apt-get install -y python3-torch python3-numpy libopenblas0-openmp" >&2; exit 1; }
-ob=$(dpkg -L libopenblas0-openmp 2>/dev/null | grep -m1 '/openblas-openmp$' || true)
+need_torch
 [ -n "$ob" ] || echo "warning: libopenblas0-openmp not installed; PyTorch runs on its default BLAS" >&2
 
-mkdir -p "$root/bin/bench-out"
-(cd "$root" && go build -o bin/rerank ./cmd/rerank)
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-ours=$root/bin/bench-out/ours-$shape-$seq-$stamp.jsonl
-theirs=$root/bin/bench-out/torch-$shape-$seq-$stamp.jsonl
+bench_build
+ours=$out/ours-$shape-$seq-$stamp.jsonl
+theirs=$out/torch-$shape-$seq-$stamp.jsonl
 
-echo "# $(date -u '+%F %T') UTC, $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), commit $(git -C "$root" describe --always --dirty)"
-echo "# load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
-run_ours() {
-	"$root/bin/rerank" bench --shape "$shape" --seq "$seq" --modes "$modes" --steps "$steps" --warmup "$warmup" --json "$ours" |
-		sed "s/^/round $1 rerank  /"
+bench_header
+run() {
+	case $2 in
+	rerank) "$root/bin/rerank" bench --shape "$shape" --seq "$seq" --modes "$modes" --steps "$steps" --warmup "$warmup" --json "$ours" |
+		sed "s/^/round $1 rerank  /" ;;
+	pytorch) LD_LIBRARY_PATH=$ob $py "$ref" --preset "$shape" --seq "$seq" --threads 2 --modes "$modes" --steps "$steps" \
+		--warmup "$warmup" --json "$theirs" | sed "s/^/round $1 pytorch /" ;;
+	esac
 }
-run_torch() {
-	LD_LIBRARY_PATH=$ob $py "$ref" --preset "$shape" --seq "$seq" --threads 2 --modes "$modes" --steps "$steps" \
-		--warmup "$warmup" --json "$theirs" | sed "s/^/round $1 pytorch /"
-}
-for r in $(seq 1 "$rounds"); do
-	if [ $((r % 2)) -eq 1 ]; then run_ours "$r"; run_torch "$r"; else run_torch "$r"; run_ours "$r"; fi
-done
-echo "# load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
+bench_rounds "$rounds" rerank pytorch
 
 $py - "$ours" "$theirs" <<'PY'
 import json, statistics, sys
