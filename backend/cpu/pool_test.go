@@ -134,7 +134,10 @@ func TestWorkersStop(t *testing.T) {
 		}
 	}()
 	require.Greater(t, runtime.NumGoroutine(), before, "the workers started")
-	deadline := time.Now().Add(5 * time.Second)
+	// The finalizers that stop them run on the GC's schedule: under
+	// extreme load (a parallel make test) that took more than 5 s once.
+	// 30 s still fails a backend whose workers never stop.
+	deadline := time.Now().Add(30 * time.Second)
 	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
 		runtime.GC()
 		time.Sleep(10 * time.Millisecond)
