@@ -17,7 +17,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/rerank-go/rerank/crossencoder"
 	"github.com/rerank-go/rerank/eval"
 	"github.com/rerank-go/rerank/serve"
 )
@@ -100,11 +99,7 @@ func runBenchServe(c *cli.Context) error {
 	nreq := nreqFor(slices.Max(clients))
 
 	var srv *serve.Server
-	o.OnPass = func(p crossencoder.PassInfo) {
-		if srv != nil {
-			srv.ObservePass(p)
-		}
-	}
+	observePasses(&o, &srv)
 	m, release, err := openModel(c, o)
 	if err != nil {
 		return err

@@ -20,7 +20,8 @@ import (
 	"golang.org/x/term"
 )
 
-// scorerOptions are the model settings of `rerank eval` handed to newScorer.
+// scorerOptions are the model settings of `rerank eval` handed to its
+// scorerFactory.
 type scorerOptions struct {
 	MaxLen      int                     // --max-len: longest query+passage input, in tokens
 	QueryMaxLen int                     // --query-max-len: longest query, in tokens; 0 = model default
@@ -31,13 +32,13 @@ type scorerOptions struct {
 	Int8        bool                    // --int8: int8 linear layers
 }
 
-// newScorer builds the reranker for one --model (a model directory) and its
-// optional --adapter (a LoRA adapter directory): engineScorer, which tests
-// replace with a fake. A returned Scorer that implements io.Closer is
+// scorerFactory builds the reranker for one --model (a model directory or
+// Hub id) and its optional --adapter (a LoRA adapter): engineScorer in the
+// command, a fake in tests. A returned Scorer that implements io.Closer is
 // closed after use.
-var newScorer = engineScorer
+type scorerFactory func(modelDir, adapter string, opts scorerOptions) (eval.Scorer, error)
 
-func init() { register(newEvalCommand()) }
+func init() { register(newEvalCommand(engineScorer)) }
 
 // modelSpec is one --model with the --adapter and --label that follow it.
 type modelSpec struct {
@@ -94,7 +95,8 @@ func (l *listFlag) Set(v string) error {
 	return nil
 }
 
-func newEvalCommand() *cli.Command {
+// newEvalCommand is `rerank eval`, loading its models with newScorer.
+func newEvalCommand(newScorer scorerFactory) *cli.Command {
 	rec := &specRecorder{}
 	beir, cands := &listFlag{}, &listFlag{}
 	return &cli.Command{
@@ -161,7 +163,7 @@ trec_eval, are ordered by document id descending as trec_eval does.`,
 			&cli.StringFlag{Name: "title", Usage: "report title"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
 		},
-		Action: func(c *cli.Context) error { return runEval(c, rec, *beir, *cands) },
+		Action: func(c *cli.Context) error { return runEval(c, newScorer, rec, *beir, *cands) },
 	}
 }
 
@@ -322,7 +324,7 @@ func loadDataset(c *cli.Context, spec eval.DatasetSpec, candLabel string, labels
 	return d, nil
 }
 
-func runEval(c *cli.Context, rec *specRecorder, beirs, candFiles []string) error {
+func runEval(c *cli.Context, newScorer scorerFactory, rec *specRecorder, beirs, candFiles []string) error {
 	if c.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q (every input is given by a flag)", c.Args().Slice())
 	}

@@ -19,7 +19,13 @@ import (
 // runEvalCLI runs `rerank eval args...` with a fresh command.
 func runEvalCLI(t *testing.T, args ...string) (string, string, error) {
 	t.Helper()
-	return runCmd(t, newEvalCommand(), args...)
+	return runEvalWith(t, engineScorer, args...)
+}
+
+// runEvalWith is runEvalCLI loading models with newScorer.
+func runEvalWith(t *testing.T, newScorer scorerFactory, args ...string) (string, string, error) {
+	t.Helper()
+	return runCmd(t, newEvalCommand(newScorer), args...)
 }
 
 // evalFixture writes a small BEIR directory with BM25-style candidates.
@@ -65,17 +71,14 @@ func (o overlapScorer) Score(_ context.Context, query string, passages []string)
 	return out, nil
 }
 
-// fakeScorers replaces newScorer for one test and records its calls.
-func fakeScorers(t *testing.T) *[]string {
-	t.Helper()
+// fakeScorers returns a scorerFactory of overlapScorers that records its
+// calls.
+func fakeScorers() (scorerFactory, *[]string) {
 	var calls []string
-	prev := newScorer
-	newScorer = func(model, adapter string, opts scorerOptions) (eval.Scorer, error) {
+	return func(model, adapter string, opts scorerOptions) (eval.Scorer, error) {
 		calls = append(calls, model+"|"+adapter)
 		return overlapScorer{}, nil
-	}
-	t.Cleanup(func() { newScorer = prev })
-	return &calls
+	}, &calls
 }
 
 func readResults(t *testing.T, path string) eval.Results {
@@ -112,13 +115,13 @@ func TestEvalCandidatesOnly(t *testing.T) {
 
 func TestEvalModels(t *testing.T) {
 	dir := evalFixture(t)
-	calls := fakeScorers(t)
+	fake, calls := fakeScorers()
 	tmp := t.TempDir()
 	out, reportDir, runsDir := filepath.Join(tmp, "r.json"), filepath.Join(tmp, "report"), filepath.Join(tmp, "runs")
 	log := filepath.Join(tmp, "metrics.jsonl")
 	require.NoError(t, os.WriteFile(log, []byte(`{"step":1,"loss":0.7,"learning_rate":1e-5,"pairs_per_second":50}`+"\n"+
 		`{"step":2,"loss":0.5,"learning_rate":1e-5,"pairs_per_second":50,"ndcg@10":0.4}`+"\n"), 0o644))
-	stdout, _, err := runEvalCLI(t, "--beir", dir, "--candidates", filepath.Join(dir, "bm25", "dev.top100.jsonl"),
+	stdout, _, err := runEvalWith(t, fake, "--beir", dir, "--candidates", filepath.Join(dir, "bm25", "dev.top100.jsonl"),
 		"--model", "/m/base", "--label", "base",
 		"--model", "/m/base", "--adapter", "/a/lora-7",
 		"--rerank-top-k", "2", "--quiet", "--permutations", "100", "--bootstrap", "100",
@@ -156,7 +159,7 @@ func TestEvalModels(t *testing.T) {
 
 	// The written run can be evaluated again with --run.
 	out2 := filepath.Join(tmp, "r2.json")
-	_, _, err = runEvalCLI(t, "--beir", dir, "--candidates", filepath.Join(dir, "bm25", "dev.top100.jsonl"),
+	_, _, err = runEvalWith(t, fake, "--beir", dir, "--candidates", filepath.Join(dir, "bm25", "dev.top100.jsonl"),
 		"--run", "again="+filepath.Join(runsDir, "base.run"), "--json", out2)
 	require.NoError(t, err)
 	r2 := readResults(t, out2)
@@ -167,16 +170,16 @@ func TestEvalModels(t *testing.T) {
 
 func TestEvalFlagEmbeddingCandidates(t *testing.T) {
 	dir := evalFixture(t)
-	fakeScorers(t)
+	fake, _ := fakeScorers()
 	out := filepath.Join(t.TempDir(), "r.json")
-	_, _, err := runEvalCLI(t, "--candidates", filepath.Join(dir, "flag.jsonl"), "--model", "m", "--json", out, "-q")
+	_, _, err := runEvalWith(t, fake, "--candidates", filepath.Join(dir, "flag.jsonl"), "--model", "m", "--json", out, "-q")
 	require.NoError(t, err)
 	r := readResults(t, out)
 	require.Len(t, r.Models, 1, "no first-stage scores: only the model")
 	assert.Equal(t, 1.0, r.Models[0].Metrics["mrr@10"], "judgments and passages come from the file")
 	assert.Len(t, r.Models[0].PerQuery, 2)
 
-	_, _, err = runEvalCLI(t, "--candidates", filepath.Join(dir, "flag.jsonl"))
+	_, _, err = runEvalWith(t, fake, "--candidates", filepath.Join(dir, "flag.jsonl"))
 	assert.ErrorContains(t, err, "no scores of their own")
 }
 
@@ -262,13 +265,13 @@ func multiFixture(t *testing.T) string {
 
 func TestEvalDatasets(t *testing.T) {
 	root := multiFixture(t)
-	fakeScorers(t)
+	fake, _ := fakeScorers()
 	tmp := t.TempDir()
 	common := []string{"--label", "bm25", "--model", "/m/ce", "--label", "ce", "--quiet", "--permutations", "100", "--bootstrap", "100"}
 
 	out := filepath.Join(tmp, "dir.json")
 	reportDir, runsDir := filepath.Join(tmp, "report"), filepath.Join(tmp, "runs")
-	stdout, _, err := runEvalCLI(t, append([]string{"--beir", root, "--json", out, "--report", reportDir, "--runs", runsDir, "--examples", "1"}, common...)...)
+	stdout, _, err := runEvalWith(t, fake, append([]string{"--beir", root, "--json", out, "--report", reportDir, "--runs", runsDir, "--examples", "1"}, common...)...)
 	require.NoError(t, err)
 	assert.Contains(t, stdout, "== c1 (2 queries)")
 	assert.Contains(t, stdout, "== all queries pooled (4)")
@@ -328,7 +331,7 @@ func TestEvalDatasets(t *testing.T) {
 
 	// The repeated flag, with explicit candidates, gives the same tables.
 	out2 := filepath.Join(tmp, "flags.json")
-	_, _, err = runEvalCLI(t, append([]string{"--beir", filepath.Join(root, "c1"), "--beir", filepath.Join(root, "c2"),
+	_, _, err = runEvalWith(t, fake, append([]string{"--beir", filepath.Join(root, "c1"), "--beir", filepath.Join(root, "c2"),
 		"--candidates", filepath.Join(root, "c1", "bm25", "dev.top100.jsonl"), "--candidates", filepath.Join(root, "c2", "bm25", "dev.top100.jsonl"),
 		"--json", out2}, common...)...)
 	require.NoError(t, err)

@@ -11,18 +11,22 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// newMineScorer builds the cross-encoder of `rerank mine --rescore-model
-// DIR [--adapter DIR]` through newScorer, the engine of `rerank eval`.
-// Tests replace it with a fake. Any value with the method Score(ctx,
-// query, passages) ([]float32, error) fits. A returned Scorer that
-// implements io.Closer is closed after use.
-var newMineScorer = func(modelDir, adapter string, opts scorerOptions) (mine.Scorer, error) {
-	return newScorer(modelDir, adapter, opts)
+// mineScorerFactory builds the cross-encoder of `rerank mine
+// --rescore-model DIR [--adapter DIR]`: engineScorer, the engine of
+// `rerank eval`, in the command; a fake in tests. Any value with the method
+// Score(ctx, query, passages) ([]float32, error) fits. A returned Scorer
+// that implements io.Closer is closed after use.
+type mineScorerFactory func(modelDir, adapter string, opts scorerOptions) (mine.Scorer, error)
+
+func init() { register(newMineCommand(engineMineScorer)) }
+
+// engineMineScorer is engineScorer as a mineScorerFactory.
+func engineMineScorer(modelDir, adapter string, opts scorerOptions) (mine.Scorer, error) {
+	return engineScorer(modelDir, adapter, opts)
 }
 
-func init() { register(newMineCommand()) }
-
-func newMineCommand() *cli.Command {
+// newMineCommand is `rerank mine`, rescoring with newScorer.
+func newMineCommand(newScorer mineScorerFactory) *cli.Command {
 	return &cli.Command{
 		Name:  "mine",
 		Usage: "mine BM25 hard negatives into FlagEmbedding training data",
@@ -59,11 +63,11 @@ func newMineCommand() *cli.Command {
 			&cli.IntFlag{Name: "workers", Usage: "goroutines (0 = all cores)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bars"},
 		},
-		Action: runMine,
+		Action: func(c *cli.Context) error { return runMine(c, newScorer) },
 	}
 }
 
-func runMine(c *cli.Context) error {
+func runMine(c *cli.Context, newScorer mineScorerFactory) error {
 	ctx := c.Context // cli.App.Run sets it
 	in, beirDir := c.String("input"), c.String("beir")
 	if (in == "") == (beirDir == "") {
@@ -150,7 +154,7 @@ func runMine(c *cli.Context) error {
 	}
 
 	if m := c.String("rescore-model"); m != "" {
-		s, err := newMineScorer(m, c.String("adapter"), scorerOptions{
+		s, err := newScorer(m, c.String("adapter"), scorerOptions{
 			MaxLen: c.Int("max-len"), QueryMaxLen: c.Int("query-max-len"),
 			BatchSize: c.Int("batch-size"), Device: c.String("device"),
 		})

@@ -44,7 +44,7 @@ func TestMineCommand(t *testing.T) {
 	dir := beirFixture(t)
 	t.Run("beir split, output trains", func(t *testing.T) {
 		out := filepath.Join(t.TempDir(), "mined.jsonl")
-		stdout, _, err := runCmd(t, newMineCommand(), "-q", "--beir", dir, "--split", "dev", "--output", out,
+		stdout, _, err := runCmd(t, newMineCommand(engineMineScorer), "-q", "--beir", dir, "--split", "dev", "--output", out,
 			"--range-for-sampling", "0-10", "--negative-number", "2", "--fill-random=false")
 		require.NoError(t, err)
 		assert.Contains(t, stdout, "mined 2 queries")
@@ -62,7 +62,7 @@ func TestMineCommand(t *testing.T) {
 		require.NoError(t, os.WriteFile(in, []byte(`{"query":"wing lift","pos":["Wing lift of a wing in flight"],"qid":"q1"}`+"\n"), 0o644))
 		run := func(seed string) string {
 			out := filepath.Join(tmp, "out"+seed+".jsonl")
-			_, _, err := runCmd(t, newMineCommand(), "-q", "--input", in, "--corpus", filepath.Join(dir, "corpus.jsonl"),
+			_, _, err := runCmd(t, newMineCommand(engineMineScorer), "-q", "--input", in, "--corpus", filepath.Join(dir, "corpus.jsonl"),
 				"--output", out, "--range-for-sampling", "0-10", "--negative-number", "3", "--seed", seed)
 			require.NoError(t, err)
 			b, _ := os.ReadFile(out)
@@ -77,19 +77,17 @@ func TestMineCommand(t *testing.T) {
 		assert.JSONEq(t, `"q1"`, string(exs[0].Extra["qid"]))
 	})
 	t.Run("rescoring drops the planted false negative and writes teacher scores", func(t *testing.T) {
-		prev := newMineScorer
-		newMineScorer = func(model, adapter string, opts scorerOptions) (mine.Scorer, error) {
+		planted := func(model, adapter string, opts scorerOptions) (mine.Scorer, error) {
 			assert.Equal(t, "teacher-dir", model)
 			assert.Equal(t, "lora-dir", adapter)
 			return plantedScorer{}, nil
 		}
-		t.Cleanup(func() { newMineScorer = prev })
 		for _, tc := range []struct {
 			margin string
 			kept   bool
 		}{{"0", true}, {"0.5", false}} {
 			out := filepath.Join(t.TempDir(), "mined.jsonl")
-			stdout, _, err := runCmd(t, newMineCommand(), "-q", "--beir", dir, "--split", "dev", "--output", out,
+			stdout, _, err := runCmd(t, newMineCommand(planted), "-q", "--beir", dir, "--split", "dev", "--output", out,
 				"--range-for-sampling", "0-10", "--negative-number", "5", "--fill-random=false",
 				"--rescore-model", "teacher-dir", "--adapter", "lora-dir", "--absolute-margin", tc.margin, "--teacher-scores")
 			require.NoError(t, err)
@@ -114,7 +112,7 @@ func TestMineCommand(t *testing.T) {
 	})
 	t.Run("a missing rescoring model is named", func(t *testing.T) {
 		model := filepath.Join(t.TempDir(), "no-model")
-		_, _, err := runCmd(t, newMineCommand(), "-q", "--beir", dir, "--split", "dev", "--output", filepath.Join(t.TempDir(), "o"),
+		_, _, err := runCmd(t, newMineCommand(engineMineScorer), "-q", "--beir", dir, "--split", "dev", "--output", filepath.Join(t.TempDir(), "o"),
 			"--rescore-model", model)
 		assert.ErrorContains(t, err, model)
 	})
@@ -133,7 +131,7 @@ func TestMineCommand(t *testing.T) {
 	}
 	for _, tc := range errTests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := runCmd(t, newMineCommand(), append([]string{"-q", "--output", filepath.Join(t.TempDir(), "o")}, tc.args...)...)
+			_, _, err := runCmd(t, newMineCommand(engineMineScorer), append([]string{"-q", "--output", filepath.Join(t.TempDir(), "o")}, tc.args...)...)
 			assert.ErrorContains(t, err, tc.want)
 		})
 	}

@@ -50,6 +50,17 @@ SIGTERM or SIGINT stops accepting, answers every request in flight, exits 0.`,
 	}
 }
 
+// observePasses sets o.OnPass to hand every forward pass to the server's
+// metrics once *srv is set (the server needs the model, the model the
+// hook): serve and bench-serve share it.
+func observePasses(o *crossencoder.Options, srv **serve.Server) {
+	o.OnPass = func(p crossencoder.PassInfo) {
+		if s := *srv; s != nil {
+			s.ObservePass(p)
+		}
+	}
+}
+
 func runServe(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q (every input is given by a flag)", c.Args().Slice())
@@ -78,13 +89,8 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	// The server's metrics hook is set once the server exists.
 	var srv *serve.Server
-	o.OnPass = func(p crossencoder.PassInfo) {
-		if srv != nil {
-			srv.ObservePass(p)
-		}
-	}
+	observePasses(&o, &srv)
 	m, release, err := openModel(c, o)
 	if err != nil {
 		return err
