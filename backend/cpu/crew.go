@@ -12,10 +12,12 @@ import (
 // computing. A lane slowed down by other programs on its core, or dealt
 // more tokens, then holds back the pass less.
 //
-// Only products whose weight is packed already (GemmBiasPacked) are
-// shared: the packed weight is read-only and shared anyway, and every row
-// of C is summed in the same order whichever lane computes it, so the
-// results have the same bits as without help.
+// Only products whose weight is packed already (GemmBiasPacked, and its
+// GELU variant) or quantized (GemmBiasQuantized, and its GELU variant) are
+// shared: the weight is read-only and shared anyway, every row of C is
+// summed in the same order whichever lane computes it, and an int8
+// product quantizes each row of A on its own, so the results have the
+// same bits as without help.
 type crew struct {
 	mu   sync.Mutex
 	wake *sync.Cond
@@ -32,16 +34,24 @@ func newCrew() *crew {
 	return c
 }
 
-// crewJob is one product C = A·Wᵀ + bias, W packed, cut into blocks of
-// chunk rows that the owner and its helpers claim from next; left counts
-// the blocks not finished yet, users the helpers inside work. Each lane
-// reuses its own job (Backend.job) for its next product once users is 0.
+// crewJob is one product C = A·Wᵀ + bias, W packed or quantized, cut into
+// blocks of chunk rows (a multiple of align) that the owner and its
+// helpers claim from next; left counts the blocks not finished yet, users
+// the helpers inside work. Each lane reuses its own job (Backend.job) for
+// its next product once users is 0.
 type crewJob struct {
-	m, n, k       int
-	a             []float32
-	lda           int
-	pw, bias, c   []float32
-	act           []float32 // gelu(C), or nil
+	m, n, k     int
+	a           []float32
+	lda         int
+	pw, bias, c []float32
+	act         []float32 // gelu(C), or nil
+	align       int
+	// q8, for an int8 product, is the lane that owns it (whose route picks
+	// the kernel), qw its weight, gelu whether C gets gelu in place; nil
+	// for a float32 product with a packed weight.
+	q8            *Backend
+	qw            q8Weight
+	gelu          bool
 	ldc           int
 	chunk, blocks int
 	next          atomic.Int64
@@ -59,7 +69,11 @@ func (j *crewJob) work() {
 		}
 		m0 := i * j.chunk
 		m1 := min(j.m, m0+j.chunk)
-		j.kern.prepackedRows(m0, m1, j.n, j.k, j.a, j.lda, j.pw, j.c, j.ldc, j.bias, j.act)
+		if j.q8 != nil {
+			j.q8.q8Rows(m0, m1, j.n, j.k, j.a, j.lda, j.qw, j.bias, j.c, j.ldc, j.gelu)
+		} else {
+			j.kern.prepackedRows(m0, m1, j.n, j.k, j.a, j.lda, j.pw, j.c, j.ldc, j.bias, j.act)
+		}
 		j.left.Done()
 	}
 }
@@ -79,7 +93,7 @@ func (c *crew) share(j *crewJob) {
 	// About four blocks per lane at work, so that a lender that joins late
 	// still finds some.
 	j.chunk = max(crewMinBlock, (j.m+4*(lenders+1)-1)/(4*(lenders+1)))
-	j.chunk = (j.chunk + j.kern.mr - 1) / j.kern.mr * j.kern.mr
+	j.chunk = (j.chunk + j.align - 1) / j.align * j.align
 	j.blocks = (j.m + j.chunk - 1) / j.chunk
 	j.next.Store(0)
 	j.left.Add(j.blocks)

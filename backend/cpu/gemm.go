@@ -307,7 +307,7 @@ func (bk *Backend) gemmBiasPacked(m, n, k int, a []float32, lda int, pw, bias, c
 	if bk.crew != nil && k > 0 && n > 0 && bk.crew.worth(m) {
 		j := &bk.job
 		j.m, j.n, j.k, j.a, j.lda, j.pw, j.bias, j.c, j.ldc, j.act = m, n, k, a, lda, pw, bias, c, ldc, act
-		j.kern = bk.kern
+		j.kern, j.align, j.q8 = bk.kern, bk.kern.mr, nil
 		bk.crew.share(j)
 		return
 	}

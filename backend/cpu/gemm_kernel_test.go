@@ -320,9 +320,9 @@ func testPackedWeights(t *testing.T, kn *kernel) {
 }
 
 // TestCrewShares: a lane that has finished its share of a pass computes
-// blocks of another lane's product with packed weights; the product has
-// the bits of one lane alone, and the finished lane returns once the
-// other is done too.
+// blocks of another lane's product with packed weights, float32 or int8 (with
+// GELU or without); the product has the bits of one lane alone, and the
+// finished lane returns once the other is done too.
 func TestCrewShares(t *testing.T) { forKernels(t, testCrewShares) }
 
 func testCrewShares(t *testing.T, kn *kernel) {
@@ -379,6 +379,16 @@ func testCrewShares(t *testing.T, kn *kernel) {
 			owner.Gelu(wantAct, want)
 			owner.GemmBiasPackedGelu(tc.m, tc.n, tc.k, F32(a), tc.k, pw, F32(bias), nil, gotAct, tc.n)
 			assert.True(t, sameBits(wantAct, gotAct), "GemmBiasPackedGelu shared differs from GemmBias then Gelu")
+			// An int8 product, shared the same way.
+			qw := make(F32, owner.QuantizedSize(tc.n, tc.k))
+			owner.QuantizeWeight(qw, F32(w), tc.k, tc.n, tc.k)
+			wantQ, gotQ := make(F32, tc.m*tc.n), make(F32, tc.m*tc.n)
+			(&Backend{workers: 1, route: kn.name, kern: kn}).GemmBiasQuantized(tc.m, tc.n, tc.k, F32(a), tc.k, qw, F32(bias), wantQ, tc.n)
+			owner.GemmBiasQuantized(tc.m, tc.n, tc.k, F32(a), tc.k, qw, F32(bias), gotQ, tc.n)
+			assert.True(t, sameBits(wantQ, gotQ), "GemmBiasQuantized shared differs from one lane's")
+			owner.Gelu(wantQ, wantQ)
+			owner.GemmBiasQuantizedGelu(tc.m, tc.n, tc.k, F32(a), tc.k, qw, F32(bias), nil, gotQ, tc.n)
+			assert.True(t, sameBits(wantQ, gotQ), "GemmBiasQuantizedGelu shared differs from one lane's")
 			assert.Empty(t, owner.crew.jobs, "a finished product is still open")
 			assert.EqualValues(t, 2, owner.crew.lenders.Load(), "the lenders left before the pass ended")
 			owner.LanesDone()

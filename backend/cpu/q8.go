@@ -190,6 +190,15 @@ func (bk *Backend) gemmBiasQuantized(m, n, k int, aa []float32, lda int, qw, bs,
 		return
 	}
 	w := q8View(qw, n, k)
+	if bk.crew != nil && k > 0 && bk.crew.worth(m) {
+		// A lane: the others, once done with their share, take blocks.
+		j := &bk.job
+		j.m, j.n, j.k, j.a, j.lda, j.bias, j.c, j.ldc = m, n, k, aa, lda, bs, cc, ldc
+		j.q8, j.qw, j.gelu, j.align = bk, w, gelu, 16
+		j.pw, j.act, j.kern = nil, nil, nil
+		bk.crew.share(j)
+		return
+	}
 	workers := bk.workers
 	if workers <= 1 || m*n*k < gemmSplitMin || m < 2*workers*16 {
 		bk.q8Rows(0, m, n, k, aa, lda, w, bs, cc, ldc, gelu)
