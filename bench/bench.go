@@ -23,6 +23,7 @@ import (
 	"github.com/rerank-go/rerank/backend"
 	"github.com/rerank-go/rerank/hfmodel"
 	"github.com/rerank-go/rerank/lora"
+	"github.com/rerank-go/rerank/loss"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/nn/infer"
 	"github.com/rerank-go/rerank/optim"
@@ -336,7 +337,7 @@ func Run(mode string, o Options) (Result, error) {
 		if mode == "infer" {
 			return nil
 		}
-		_, dl, err = nn.AppendGroupSoftmaxCE(dl[:0], logits, o.Group)
+		_, dl, err = loss.AppendGroupSoftmaxCE(dl[:0], logits, o.Group)
 		if err != nil {
 			return err
 		}

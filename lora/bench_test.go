@@ -17,6 +17,7 @@ import (
 	"github.com/rerank-go/rerank/backend/cpu"
 	"github.com/rerank-go/rerank/hfmodel"
 	"github.com/rerank-go/rerank/lora"
+	"github.com/rerank-go/rerank/loss"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/optim"
 )
@@ -163,7 +164,7 @@ func (tr *trainer) step(b *testing.B, i int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	_, dl, err := nn.GroupSoftmaxCE(logits, benchGroup)
+	_, dl, err := loss.GroupSoftmaxCE(logits, benchGroup)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/rerank-go/rerank/internal/golden"
 	"github.com/rerank-go/rerank/internal/sharedtest"
 	"github.com/rerank-go/rerank/lora"
+	"github.com/rerank-go/rerank/loss"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/safetensors"
 )
@@ -99,9 +100,9 @@ func forwardLossWith(t *testing.T, m *nn.Model, c *golden.Case, o nn.RunOptions)
 	t.Helper()
 	logits, err := m.Forward(c.Inputs.Batch(), o)
 	require.NoError(t, err)
-	loss, dl, err := nn.GroupSoftmaxCE(logits, c.Expected.G)
+	ce, dl, err := loss.GroupSoftmaxCE(logits, c.Expected.G)
 	require.NoError(t, err)
-	return slices.Clone(logits), loss, dl // the model reuses its logits
+	return slices.Clone(logits), ce, dl // the model reuses its logits
 }
 
 // setTrainable uploads reference tensors (named by adapter keys) into the

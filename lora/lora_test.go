@@ -15,6 +15,7 @@ import (
 	"github.com/rerank-go/rerank/backend/cpu"
 	"github.com/rerank-go/rerank/internal/golden"
 	"github.com/rerank-go/rerank/lora"
+	"github.com/rerank-go/rerank/loss"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/optim"
 	"github.com/rerank-go/rerank/safetensors"
@@ -291,12 +292,12 @@ func TestTrainSaveLoadMerge(t *testing.T) {
 				a.ZeroGrads()
 				logits, err := m.Forward(batch, nn.RunOptions{Train: true, Seed: uint64(step)})
 				require.NoError(t, err)
-				loss, dl, err := nn.GroupSoftmaxCE(logits, 3)
+				ce, dl, err := loss.GroupSoftmaxCE(logits, 3)
 				require.NoError(t, err)
 				if step == 0 {
-					first = loss
+					first = ce
 				}
-				last = loss
+				last = ce
 				require.NoError(t, m.Backward(dl))
 				require.NoError(t, opt.Step(1e-2))
 			}
@@ -454,7 +455,7 @@ func TestGradientCheckpointing(t *testing.T) {
 				a, err := lora.Attach(m, cfg, 4)
 				require.NoError(t, err)
 				logits := logitsOf(t, m, nn.RunOptions{Train: true, Seed: 77, GradientCheckpointing: ckpt})
-				_, dl, err := nn.GroupSoftmaxCE(logits, 3)
+				_, dl, err := loss.GroupSoftmaxCE(logits, 3)
 				require.NoError(t, err)
 				require.NoError(t, m.Backward(dl))
 				out := map[string][]float32{}

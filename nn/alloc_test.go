@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rerank-go/rerank/backend/cpu"
+	"github.com/rerank-go/rerank/loss"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/optim"
 )
@@ -58,7 +59,7 @@ func TestSteadyStateAllocs(t *testing.T) {
 					if err != nil {
 						return err
 					}
-					if _, dl, err = nn.AppendGroupSoftmaxCE(dl[:0], logits, group); err != nil {
+					if _, dl, err = loss.AppendGroupSoftmaxCE(dl[:0], logits, group); err != nil {
 						return err
 					}
 					m.ZeroGrads()

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rerank-go/rerank/backend/cpu"
+	"github.com/rerank-go/rerank/loss"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/nn/infer"
 )
@@ -48,7 +49,7 @@ func BenchmarkTrainStep(b *testing.B) {
 			step := func(seed uint64) {
 				logits, err := m.Forward(batch, nn.RunOptions{Train: true, Seed: seed})
 				require.NoError(b, err)
-				_, dl, err = nn.AppendGroupSoftmaxCE(dl[:0], logits, 16)
+				_, dl, err = loss.AppendGroupSoftmaxCE(dl[:0], logits, 16)
 				require.NoError(b, err)
 				m.ZeroGrads()
 				require.NoError(b, m.Backward(dl))

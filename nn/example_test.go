@@ -5,6 +5,7 @@ import (
 	"log"
 
 	"github.com/rerank-go/rerank/backend/cpu"
+	"github.com/rerank-go/rerank/loss"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/optim"
 )
@@ -41,7 +42,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	loss, dlogits, err := nn.GroupSoftmaxCE(logits, 2)
+	ce, dlogits, err := loss.GroupSoftmaxCE(logits, 2)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func Example() {
 	if err := opt.Step(1e-3); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("%d logits, loss %.1f (ln 2 at random init), %d optimizer step\n", len(logits), loss, opt.StepCount())
+	fmt.Printf("%d logits, loss %.1f (ln 2 at random init), %d optimizer step\n", len(logits), ce, opt.StepCount())
 	// Output:
 	// 4 logits, loss 0.7 (ln 2 at random init), 1 optimizer step
 }

@@ -1,7 +1,6 @@
 package nn_test
 
 import (
-	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/rerank-go/rerank/backend"
 	"github.com/rerank-go/rerank/backend/cpu"
+	"github.com/rerank-go/rerank/loss"
 	"github.com/rerank-go/rerank/nn"
 )
 
@@ -56,13 +56,13 @@ func newModel(t testing.TB, c nn.Config, seed uint64) *nn.Model {
 func lossAndGrad(t testing.TB, m *nn.Model, b *nn.Batch, o nn.RunOptions, g int) (float64, bool) {
 	logits, err := m.Forward(b, o)
 	require.NoError(t, err)
-	loss, dl, err := nn.GroupSoftmaxCE(logits, g)
+	ce, dl, err := loss.GroupSoftmaxCE(logits, g)
 	require.NoError(t, err)
 	if dl != nil {
 		m.ZeroGrads()
 		require.NoError(t, m.Backward(dl))
 	}
-	return float64(loss), true
+	return float64(ce), true
 }
 
 func flatGrads(m *nn.Model) []float32 {
@@ -114,9 +114,9 @@ func TestDirectionalDerivative(t *testing.T) {
 				}
 				logits, err := m.Forward(b, o)
 				require.NoError(t, err)
-				loss, _, err := nn.GroupSoftmaxCE(logits, 3)
+				ce, _, err := loss.GroupSoftmaxCE(logits, 3)
 				require.NoError(t, err)
-				return float64(loss)
+				return float64(ce)
 			}
 			const h = 1e-3
 			fd := (at(h) - at(-h)) / (2 * h)
@@ -204,15 +204,6 @@ func TestBatchErrors(t *testing.T) {
 		})
 	}
 	require.Error(t, m.Backward([]float32{1}), "backward after a failed forward")
-}
-
-func TestGroupSoftmaxCE(t *testing.T) {
-	loss, g, err := nn.GroupSoftmaxCE([]float32{0, 0, 1, 1}, 2)
-	require.NoError(t, err)
-	assert.InDelta(t, math.Log(2), loss, 1e-6)
-	assert.InDeltaSlice(t, []float32{-0.25, 0.25, -0.25, 0.25}, g, 1e-6)
-	_, _, err = nn.GroupSoftmaxCE([]float32{1, 2, 3}, 2)
-	assert.Error(t, err)
 }
 
 func TestConfigValidate(t *testing.T) {

@@ -124,6 +124,7 @@ type trainer struct {
 	samp    *flagdata.Sampler
 	data    *Encoded
 	loss    Loss
+	dlogits []float32 // the loss's gradient, reused every micro-step
 	sched   optim.LinearSchedule
 	dev     *DevSet
 	score   *crossencoder.Model
@@ -486,7 +487,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 			if err != nil {
 				return res, fmt.Errorf("step %d: %w", step+1, err)
 			}
-			l, grad, err := t.loss(logits, G, teacher)
+			l, grad, err := t.loss(t.dlogits[:0], logits, G, teacher)
 			if err != nil {
 				return res, fmt.Errorf("step %d: %w", step+1, err)
 			}
@@ -494,6 +495,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 				// With several ranks, the averaged loss below stops all.
 				return res, &NonFiniteError{Step: step + 1, What: "loss", Value: l, Checkpoint: t.ckpt}
 			}
+			t.dlogits = grad // reused by the next micro-step
 			if k := float32(a.GradientAccumulationSteps); k > 1 {
 				for i := range grad {
 					grad[i] /= k

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rerank-go/rerank/backend"
 	"github.com/rerank-go/rerank/hfmodel"
+	"github.com/rerank-go/rerank/loss"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/nn/infer"
 	"github.com/rerank-go/rerank/optim"
@@ -118,9 +119,9 @@ func CheckFull(t *testing.T, c *Case, o Options) {
 			logits, err := m.Forward(batch, run.o)
 			require.NoError(t, err)
 			Close(t, "logits", exp.Logits, logits, TolLogits)
-			loss, dl, err := nn.GroupSoftmaxCE(logits, exp.G)
+			ce, dl, err := loss.GroupSoftmaxCE(logits, exp.G)
 			require.NoError(t, err)
-			assert.InDelta(t, exp.Loss, loss, TolLogits, "loss")
+			assert.InDelta(t, exp.Loss, ce, TolLogits, "loss")
 
 			hs := Tensors(t, filepath.Join(c.Dir, "hidden_states.safetensors"))
 			for k := 0; k <= m.Cfg.Layers; k++ {
@@ -161,7 +162,7 @@ func CheckFull(t *testing.T, c *Case, o Options) {
 		SetParams(t, m, Tensors(t, filepath.Join(c.Dir, "params_step1.safetensors")), "")
 		logits, err := m.Forward(batch, nn.RunOptions{})
 		require.NoError(t, err)
-		_, dl, err := nn.GroupSoftmaxCE(logits, exp.G)
+		_, dl, err := loss.GroupSoftmaxCE(logits, exp.G)
 		require.NoError(t, err)
 		require.NoError(t, m.Backward(dl))
 		CheckGrads(t, m, Tensors(t, filepath.Join(c.Dir, "grads_step2.safetensors")), exp.AnalyticallyZero, TolGrad, "")
@@ -209,7 +210,7 @@ func EndToEnd(t *testing.T, c *Case, m *nn.Model, params []*nn.Param, prefix str
 		zero()
 		logits, err := m.Forward(batch, nn.RunOptions{})
 		require.NoError(t, err)
-		_, dl, err := nn.GroupSoftmaxCE(logits, exp.G)
+		_, dl, err := loss.GroupSoftmaxCE(logits, exp.G)
 		require.NoError(t, err)
 		require.NoError(t, m.Backward(dl))
 		g := map[string][]float32{}
@@ -245,9 +246,9 @@ func EndToEnd(t *testing.T, c *Case, m *nn.Model, params []*nn.Param, prefix str
 		}
 		logits, err = m.Forward(batch, nn.RunOptions{})
 		require.NoError(t, err)
-		loss, _, err := nn.GroupSoftmaxCE(logits, exp.G)
+		ce, _, err := loss.GroupSoftmaxCE(logits, exp.G)
 		require.NoError(t, err)
-		assert.InDeltaf(t, after.Loss, loss, TolLogits, "loss after step %d", step)
+		assert.InDeltaf(t, after.Loss, ce, TolLogits, "loss after step %d", step)
 		hb := headBias(m)
 		noBias := make([]float32, len(logits))
 		for i := range logits {
