@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"sort"
+
+	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // CompareOptions configure the significance tests of Compare.
@@ -19,6 +21,51 @@ type CompareOptions struct {
 	Confidence float64
 	// Seed makes both tests reproducible (default 0, a fixed seed too).
 	Seed uint64
+	// Test is the significance test of each comparison: the paired
+	// randomization test (default) or the paired t-test.
+	Test Test
+	// Correction adjusts the p-values of a family of comparisons for
+	// multiple testing (NewTable: every comparison of one table). The
+	// default is Holm–Bonferroni; CorrectionNone keeps them raw.
+	Correction Correction
+}
+
+// Test names a paired significance test.
+type Test string
+
+const (
+	// TestRandomization is the paired randomization (sign-flip) test.
+	TestRandomization Test = "randomization"
+	// TestT is the two-sided paired Student t-test, df = n-1.
+	TestT Test = "t"
+)
+
+// ParseTest reads a --test value: randomization or t.
+func ParseTest(s string) (Test, error) {
+	switch Test(s) {
+	case TestRandomization, TestT:
+		return Test(s), nil
+	}
+	return "", fmt.Errorf("significance test %q: want randomization (paired sign-flip test) or t (paired t-test)", s)
+}
+
+// Correction names a multiple-comparison correction of p-values.
+type Correction string
+
+const (
+	// CorrectionHolm is Holm's step-down Bonferroni adjustment.
+	CorrectionHolm Correction = "holm"
+	// CorrectionNone keeps the raw p-values.
+	CorrectionNone Correction = "none"
+)
+
+// ParseCorrection reads a --correction value: holm or none.
+func ParseCorrection(s string) (Correction, error) {
+	switch Correction(s) {
+	case CorrectionHolm, CorrectionNone:
+		return Correction(s), nil
+	}
+	return "", fmt.Errorf("multiple-comparison correction %q: want holm (Holm–Bonferroni) or none", s)
 }
 
 func (o CompareOptions) withDefaults() CompareOptions {
@@ -30,6 +77,12 @@ func (o CompareOptions) withDefaults() CompareOptions {
 	}
 	if o.Confidence <= 0 || o.Confidence >= 1 {
 		o.Confidence = 0.95
+	}
+	if o.Test == "" {
+		o.Test = TestRandomization
+	}
+	if o.Correction == "" {
+		o.Correction = CorrectionHolm
 	}
 	return o
 }
@@ -46,11 +99,24 @@ type Comparison struct {
 	ModelMean    float64 `json:"model_mean"`
 	// MeanDiff is mean(model - baseline).
 	MeanDiff float64 `json:"mean_diff"`
-	// PValue is the two-sided p-value of the paired randomization test.
+	// Test is the significance test behind PValue (randomization or t).
+	Test Test `json:"test,omitempty"`
+	// PValue is the raw two-sided p-value of Test.
 	PValue float64 `json:"p_value"`
 	// PExact is true when PValue comes from enumerating every sign
-	// assignment rather than from random permutations.
+	// assignment rather than from random permutations (or from the
+	// t-distribution's CDF, for the t-test).
 	PExact bool `json:"p_exact"`
+	// T and DF are the t statistic and its degrees of freedom (n-1) of the
+	// paired t-test; zero for the randomization test.
+	T  float64 `json:"t,omitempty"`
+	DF int     `json:"df,omitempty"`
+	// Correction is the multiple-comparison correction applied to
+	// PAdjusted ("" when none was applied, as for a lone Compare).
+	Correction Correction `json:"correction,omitempty"`
+	// PAdjusted is PValue adjusted over the comparison's family (see
+	// AdjustPValues); equal to PValue under CorrectionNone.
+	PAdjusted float64 `json:"p_adjusted"`
 	// CILow and CIHigh bound the bootstrap percentile interval of MeanDiff.
 	CILow      float64 `json:"ci_low"`
 	CIHigh     float64 `json:"ci_high"`
@@ -111,9 +177,104 @@ func Compare(metric, baselineLabel, modelLabel string, baseline, model map[strin
 	c.BaselineMean /= n
 	c.ModelMean /= n
 	c.MeanDiff = mean(diffs)
-	c.PValue, c.PExact = RandomizationTest(diffs, opts.Permutations, opts.Seed)
+	c.Test = opts.Test
+	switch opts.Test {
+	case TestRandomization:
+		c.PValue, c.PExact = RandomizationTest(diffs, opts.Permutations, opts.Seed)
+	case TestT:
+		c.T, c.DF, c.PValue = PairedTTest(diffs)
+		c.PExact = true
+	default:
+		return c, fmt.Errorf("%s: unknown significance test %q (want randomization or t)", metric, opts.Test)
+	}
+	c.PAdjusted = c.PValue
 	c.CILow, c.CIHigh = BootstrapCI(diffs, opts.Bootstrap, opts.Confidence, opts.Seed)
 	return c, nil
+}
+
+// P is the p-value significance is judged by: PAdjusted when a correction
+// was applied, else PValue.
+func (c Comparison) P() float64 {
+	if c.Correction == "" || c.Correction == CorrectionNone {
+		return c.PValue
+	}
+	return c.PAdjusted
+}
+
+// PairedTTest is the two-sided paired Student t-test of the mean of diffs
+// being 0: t = mean / (sd / sqrt(n)) with the sample standard deviation,
+// df = n-1, p = 2·P(T_df >= |t|) from gonum's Student-t CDF. With fewer
+// than two differences, or all of them equal to 0, there is no evidence:
+// t = 0, p = 1. Equal non-zero differences (sd = 0, up to rounding) give
+// t = ±Inf, p = 0.
+func PairedTTest(diffs []float64) (t float64, df int, p float64) {
+	n := len(diffs)
+	if n < 2 {
+		return 0, max(0, n-1), 1
+	}
+	df = n - 1
+	m := mean(diffs)
+	ss := 0.0
+	for _, d := range diffs {
+		ss += (d - m) * (d - m)
+	}
+	sd := math.Sqrt(ss / float64(df))
+	// Equal differences leave only rounding in sd.
+	switch {
+	case m == 0 && sd == 0:
+		return 0, df, 1
+	case sd <= 1e-12*math.Abs(m):
+		return math.Copysign(math.Inf(1), m), df, 0
+	}
+	t = m / (sd / math.Sqrt(float64(n)))
+	dist := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(df)}
+	// Survival function of |t|, doubled; CDF(-|t|) keeps precision in
+	// the tail.
+	p = 2 * dist.CDF(-math.Abs(t))
+	return t, df, min(1, p)
+}
+
+// HolmAdjust returns Holm's step-down adjusted p-values, in the order of
+// p: sorted ascending p_(1) <= ... <= p_(m), the i-th gets
+// max over j <= i of min(1, (m-j+1)·p_(j)) (R's p.adjust(p, "holm")).
+func HolmAdjust(p []float64) []float64 {
+	m := len(p)
+	order := make([]int, m)
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return p[order[a]] < p[order[b]] })
+	adj := make([]float64, m)
+	running := 0.0
+	for rank, i := range order {
+		v := min(1, float64(m-rank)*p[i])
+		running = max(running, v) // adjusted p-values never decrease
+		adj[i] = running
+	}
+	return adj
+}
+
+// AdjustPValues sets Correction and PAdjusted of every comparison in cs,
+// which form one family (NewTable: every model-versus-baseline, metric
+// pair of one table, that is of one dataset or of the pooled queries).
+func AdjustPValues(cs []Comparison, corr Correction) error {
+	switch corr {
+	case CorrectionNone:
+		for i := range cs {
+			cs[i].Correction, cs[i].PAdjusted = corr, cs[i].PValue
+		}
+	case CorrectionHolm:
+		p := make([]float64, len(cs))
+		for i, c := range cs {
+			p[i] = c.PValue
+		}
+		for i, a := range HolmAdjust(p) {
+			cs[i].Correction, cs[i].PAdjusted = corr, a
+		}
+	default:
+		return fmt.Errorf("unknown multiple-comparison correction %q (want holm or none)", corr)
+	}
+	return nil
 }
 
 func mean(x []float64) float64 {

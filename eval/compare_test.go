@@ -126,3 +126,102 @@ func TestCompareResults(t *testing.T) {
 	assert.Equal(t, [3]int{1, 1, 0}, [3]int{cs[1].Wins, cs[1].Ties, cs[1].Losses})
 	assert.Equal(t, 0.0, cs[3].MeanDiff, "recall@100 unchanged by reranking")
 }
+
+// TestHolmAdjust checks Holm's step-down adjustment against cases worked
+// by hand (and equal to R's p.adjust(p, "holm")).
+func TestHolmAdjust(t *testing.T) {
+	tests := []struct {
+		name   string
+		p, adj []float64
+	}{
+		// Sorted: 0.005·4 = 0.02, 0.01·3 = 0.03, 0.03·2 = 0.06, 0.04·1 =
+		// 0.04, raised to 0.06 by the monotonicity step.
+		{"monotonicity step", []float64{0.01, 0.04, 0.03, 0.005}, []float64{0.03, 0.06, 0.06, 0.02}},
+		// 0.3·3 = 0.9, 0.6·2 = 1.2 capped at 1, 0.9·1 raised to 1.
+		{"capped at 1", []float64{0.3, 0.9, 0.6}, []float64{0.9, 1, 1}},
+		{"one comparison unchanged", []float64{0.2}, []float64{0.2}},
+		{"equal p-values", []float64{0.02, 0.02}, []float64{0.04, 0.04}},
+		{"empty", []float64{}, []float64{}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := HolmAdjust(tc.p)
+			require.Len(t, got, len(tc.adj))
+			for i := range got {
+				assert.InDelta(t, tc.adj[i], got[i], 1e-12, "p[%d] = %v", i, tc.p[i])
+			}
+		})
+	}
+}
+
+// TestPairedTTestKnownValue uses R's sleep data (Cushny & Peebles; R's
+// ?t.test example): t.test(extra ~ group, data = sleep, paired = TRUE)
+// prints t = -4.0621, df = 9, p-value = 0.002833. The digits below are
+// the same p to 17 places, I_{df/(df+t²)}(df/2, 1/2), the regularized
+// incomplete beta, computed with mpmath at 30 digits.
+func TestPairedTTestKnownValue(t *testing.T) {
+	g1 := []float64{0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0}
+	g2 := []float64{1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4}
+	diffs := make([]float64, len(g1))
+	for i := range g1 {
+		diffs[i] = g1[i] - g2[i]
+	}
+	tstat, df, p := PairedTTest(diffs)
+	assert.InDelta(t, -4.062127683382037, tstat, 1e-9)
+	assert.Equal(t, 9, df)
+	assert.InDelta(t, 0.0028328901973842727, p, 1e-12)
+	assert.InDelta(t, 0.002833, p, 5e-7, "R's printed value")
+
+	// Through Compare: the same test, the model being group 1.
+	c, err := Compare("x", "g2", "g1", perQuery(g2), perQuery(g1), CompareOptions{Test: TestT})
+	require.NoError(t, err)
+	assert.Equal(t, TestT, c.Test)
+	assert.InDelta(t, 0.0028328901973842727, c.PValue, 1e-9)
+	assert.Equal(t, 9, c.DF)
+
+	for _, tc := range []struct {
+		name  string
+		diffs []float64
+		p     float64
+	}{
+		{"all zero", []float64{0, 0, 0}, 1},
+		{"one query", []float64{0.3}, 1},
+		{"equal non-zero", []float64{0.1, 0.1, 0.1}, 0},
+	} {
+		_, _, p := PairedTTest(tc.diffs)
+		assert.Equal(t, tc.p, p, tc.name)
+	}
+}
+
+func TestParseTestAndCorrection(t *testing.T) {
+	for _, s := range []string{"randomization", "t"} {
+		got, err := ParseTest(s)
+		require.NoError(t, err)
+		assert.Equal(t, Test(s), got)
+	}
+	for _, s := range []string{"holm", "none"} {
+		got, err := ParseCorrection(s)
+		require.NoError(t, err)
+		assert.Equal(t, Correction(s), got)
+	}
+	_, err := ParseTest("wilcoxon")
+	assert.ErrorContains(t, err, `"wilcoxon": want randomization`)
+	_, err = ParseCorrection("bonferroni")
+	assert.ErrorContains(t, err, `"bonferroni": want holm`)
+}
+
+// TestNewTableAdjustsOneFamily checks that NewTable adjusts every
+// comparison of the table together and marks significance by the
+// adjusted p.
+func TestNewTableAdjustsOneFamily(t *testing.T) {
+	comps := []Comparison{{PValue: 0.01}, {PValue: 0.04}, {PValue: 0.03}, {PValue: 0.005}}
+	require.NoError(t, AdjustPValues(comps, CorrectionHolm))
+	for i, want := range []float64{0.03, 0.06, 0.06, 0.02} {
+		assert.InDelta(t, want, comps[i].PAdjusted, 1e-12)
+		assert.InDelta(t, want, comps[i].P(), 1e-12)
+	}
+	assert.Equal(t, "", Significance(comps[1].P()), "raw 0.04 is no longer significant")
+	require.NoError(t, AdjustPValues(comps, CorrectionNone))
+	assert.Equal(t, 0.04, comps[1].P())
+	assert.Error(t, AdjustPValues(comps, "bonferroni"))
+}

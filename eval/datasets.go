@@ -238,7 +238,7 @@ func Summarize(metric string, tables []NamedTable, pooled *Table) Summary {
 		for _, c := range t.Comparisons {
 			if c.Metric == metric {
 				if i, ok := idx[c.Model]; ok {
-					r.Marks[i] = strings.TrimSpace(Significance(c.PValue))
+					r.Marks[i] = strings.TrimSpace(Significance(c.P()))
 				}
 			}
 		}

@@ -27,6 +27,11 @@ type Table struct {
 	Baseline    string        `json:"baseline,omitempty"`
 	Models      []ModelResult `json:"models"`
 	Comparisons []Comparison  `json:"comparisons"`
+	// Test and Correction are the significance test and multiple-
+	// comparison correction of Comparisons, whose family is the whole
+	// table: every model against the baseline on every metric.
+	Test       Test       `json:"test,omitempty"`
+	Correction Correction `json:"correction,omitempty"`
 }
 
 // Results is Table's former name.
@@ -43,7 +48,10 @@ type Evaluated struct {
 // NewTable lays out evaluated runs for WriteTable, WriteJSON and
 // report.Write: one row per run, in order, with metrics as the columns,
 // and every other run compared with the one labelled baseline on each
-// metric (no comparisons when baseline is empty).
+// metric (no comparisons when baseline is empty). The comparisons' p-values
+// are adjusted together, as one family, by opts.Correction (Holm by
+// default): with several models and metrics, a raw p < 0.05 somewhere is
+// likely by chance alone.
 func NewTable(metrics []Metric, runs []Evaluated, baseline string, opts CompareOptions) (*Table, error) {
 	t := &Table{Baseline: baseline, Comparisons: []Comparison{}}
 	for _, m := range metrics {
@@ -79,6 +87,11 @@ func NewTable(metrics []Metric, runs []Evaluated, baseline string, opts CompareO
 			return nil, err
 		}
 		t.Comparisons = append(t.Comparisons, cs...)
+	}
+	o := opts.withDefaults()
+	t.Test, t.Correction = o.Test, o.Correction
+	if err := AdjustPValues(t.Comparisons, o.Correction); err != nil {
+		return nil, err
 	}
 	return t, nil
 }
@@ -168,14 +181,48 @@ func WriteTable(w io.Writer, r *Table) error {
 		b.WriteString("\n")
 	}
 	if len(r.Comparisons) > 0 {
-		fmt.Fprintf(&b, "\n%-*s  %-10s  %8s  %-19s  %8s  %s\n", labelW, "vs "+r.Baseline, "metric", "diff", "95% CI", "p", "win/tie/loss")
-		for _, c := range r.Comparisons {
-			fmt.Fprintf(&b, "%-*s  %-10s  %+8.4f  [%+.4f, %+.4f]  %8.4f  %d/%d/%d%s\n", labelW, c.Model, c.Metric,
-				c.MeanDiff, c.CILow, c.CIHigh, c.PValue, c.Wins, c.Ties, c.Losses, Significance(c.PValue))
+		adj := r.Adjusted()
+		fmt.Fprintf(&b, "\n%-*s  %-10s  %8s  %-19s  %8s", labelW, "vs "+r.Baseline, "metric", "diff", "95% CI", "p")
+		if adj {
+			fmt.Fprintf(&b, "  %8s", "p "+string(r.Correction))
 		}
+		b.WriteString("  win/tie/loss\n")
+		for _, c := range r.Comparisons {
+			fmt.Fprintf(&b, "%-*s  %-10s  %+8.4f  [%+.4f, %+.4f]  %8.4f", labelW, c.Model, c.Metric,
+				c.MeanDiff, c.CILow, c.CIHigh, c.PValue)
+			if adj {
+				fmt.Fprintf(&b, "  %8.4f", c.PAdjusted)
+			}
+			fmt.Fprintf(&b, "  %d/%d/%d%s\n", c.Wins, c.Ties, c.Losses, Significance(c.P()))
+		}
+		fmt.Fprintf(&b, "%s\n", r.TestNote())
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// Adjusted reports whether the comparisons carry adjusted p-values beside
+// the raw ones (a correction other than none).
+func (r *Table) Adjusted() bool {
+	return r.Correction != "" && r.Correction != CorrectionNone
+}
+
+// TestNote says in one sentence which test and correction the p-values
+// come from, for tables and reports.
+func (r *Table) TestNote() string {
+	test := "two-sided paired randomization test"
+	if r.Test == TestT {
+		test = "two-sided paired t-test (df = queries - 1)"
+	}
+	if !r.Adjusted() {
+		return "p: " + test + ", not corrected for multiple comparisons; * p < 0.05, ** p < 0.01."
+	}
+	name := string(r.Correction)
+	if r.Correction == CorrectionHolm {
+		name = "Holm–Bonferroni"
+	}
+	return fmt.Sprintf("p: %s; p %s: adjusted by %s over the table's %d comparisons (every model against %s on every metric); * and ** (p < 0.05, 0.01) judge the adjusted p.",
+		test, r.Correction, name, len(r.Comparisons), r.Baseline)
 }
 
 // Significance marks p-values below 0.05 (" *") and 0.01 (" **"), as

@@ -93,8 +93,34 @@ func TestNewTable(t *testing.T) {
 				want := map[string]float64{"mrr@10": 0.5, "ndcg@10": 1 - 1/math.Log2(3)}[c.Metric]
 				assert.InDelta(t, want, c.MeanDiff, 1e-12, "%s %s", c.Model, c.Metric)
 			}
+			// One family: the table's comparisons adjusted together.
+			var raw []float64
+			for _, c := range tab.Comparisons {
+				raw = append(raw, c.PValue)
+			}
+			for i, a := range HolmAdjust(raw) {
+				assert.Equal(t, CorrectionHolm, tab.Comparisons[i].Correction)
+				assert.Equal(t, a, tab.Comparisons[i].PAdjusted)
+			}
+			if tc.comparisons > 0 {
+				assert.Equal(t, CorrectionHolm, tab.Correction)
+				assert.Equal(t, TestRandomization, tab.Test)
+			}
 		})
 	}
+}
+
+func TestWriteTableAdjusted(t *testing.T) {
+	res := sampleResults(t, 12)
+	var b bytes.Buffer
+	require.NoError(t, WriteTable(&b, res))
+	assert.Contains(t, b.String(), "p holm")
+	assert.Contains(t, b.String(), "Holm–Bonferroni over the table's 4 comparisons")
+	res.Correction = CorrectionNone
+	b.Reset()
+	require.NoError(t, WriteTable(&b, res))
+	assert.NotContains(t, b.String(), "p holm")
+	assert.Contains(t, b.String(), "not corrected for multiple comparisons")
 }
 
 func TestMeanOf(t *testing.T) {

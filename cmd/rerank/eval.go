@@ -122,8 +122,13 @@ models as columns, macro average), as BEIR papers show them.
 
 Every run is compared with the baseline (--baseline; default: the first model
 when two or more are given, else the first row, the candidates' run): mean
-difference, paired randomization test, bootstrap confidence interval and
-win/tie/loss counts over queries, per dataset and pooled. The report shows
+difference, paired randomization test (--test t: paired t-test),
+bootstrap confidence interval and win/tie/loss counts over queries, per
+dataset and pooled. With several models and metrics the p-values of one
+table (every model against the baseline on every metric: one dataset, or
+the pooled queries) form one family and get Holm–Bonferroni adjusted
+p-values beside the raw ones (--correction none: raw only); the * and **
+marks judge the adjusted p. The report shows
 the --examples queries of largest gain and loss of every other run against
 the baseline on the first metric, with both rankings side by side, and a
 rank-shift plot.
@@ -152,6 +157,8 @@ trec_eval, are ordered by document id descending as trec_eval does.`,
 			&cli.StringFlag{Name: "device", Usage: "device for the model (empty: the engine's default)"},
 			longFlags()[0], longFlags()[1], longFlags()[2],
 			&cli.StringFlag{Name: "ties", Value: "input", Usage: "tie-break for equal scores: input (first-stage order) or trec_eval (docno descending)"},
+			&cli.StringFlag{Name: "test", Value: "randomization", Usage: "significance test: randomization (paired sign-flip) or t (paired t-test, df = queries-1)"},
+			&cli.StringFlag{Name: "correction", Value: "holm", Usage: "multiple-comparison correction of the p-values of one table (every model against the baseline on every metric, per dataset and pooled): holm (Holm–Bonferroni) or none"},
 			&cli.IntFlag{Name: "permutations", Value: 10000, Usage: "randomization-test permutations"},
 			&cli.IntFlag{Name: "bootstrap", Value: 10000, Usage: "bootstrap resamples"},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the significance tests"},
@@ -336,6 +343,14 @@ func runEval(c *cli.Context, newScorer scorerFactory, rec *specRecorder, beirs, 
 	if err != nil {
 		return err
 	}
+	test, err := eval.ParseTest(c.String("test"))
+	if err != nil {
+		return fmt.Errorf("--test: %w", err)
+	}
+	correction, err := eval.ParseCorrection(c.String("correction"))
+	if err != nil {
+		return fmt.Errorf("--correction: %w", err)
+	}
 	// The library takes 0 for its default; here the report prints what
 	// was asked, so the flags must be what runs.
 	for _, f := range []string{"permutations", "bootstrap"} {
@@ -429,7 +444,8 @@ func runEval(c *cli.Context, newScorer scorerFactory, rec *specRecorder, beirs, 
 			baseline = runs0[len(runs0)-len(rec.specs)].label
 		}
 	}
-	opts := eval.CompareOptions{Permutations: c.Int("permutations"), Bootstrap: c.Int("bootstrap"), Seed: c.Uint64("seed")}
+	opts := eval.CompareOptions{Permutations: c.Int("permutations"), Bootstrap: c.Int("bootstrap"), Seed: c.Uint64("seed"),
+		Test: test, Correction: correction}
 	for _, d := range sets {
 		if !slices.Contains(runLabels(d.runs), baseline) {
 			return fmt.Errorf("--baseline %q is not one of the runs (%s)", baseline, strings.Join(runLabels(d.runs), ", "))
@@ -582,7 +598,7 @@ func buildReport(c *cli.Context, sets []*evalDataset, multiTable *eval.MultiTabl
 	}
 	primary := metrics[0].String()
 	rep.Notes = []string{
-		fmt.Sprintf("Ties: %s. Randomization test: %d permutations; bootstrap: %d resamples; seed %d. Rerank depth %d.", ties, opts.Permutations, opts.Bootstrap, opts.Seed, c.Int("rerank-top-k")),
+		fmt.Sprintf("Ties: %s. %s; bootstrap: %d resamples; seed %d; p-values corrected by %s per table. Rerank depth %d.", ties, testNote(opts), opts.Bootstrap, opts.Seed, opts.Correction, c.Int("rerank-top-k")),
 		fmt.Sprintf("Examples and delta plots: %s, the primary metric (the first of --metrics).", primary),
 		"Generated " + time.Now().UTC().Format(time.RFC3339) + " by rerank " + version + ".",
 	}
@@ -619,6 +635,14 @@ func buildReport(c *cli.Context, sets []*evalDataset, multiTable *eval.MultiTabl
 		}
 	}
 	return rep, nil
+}
+
+// testNote names the significance test of the report's notes.
+func testNote(o eval.CompareOptions) string {
+	if o.Test == eval.TestT {
+		return "Paired t-test (two-sided, df = queries - 1)"
+	}
+	return fmt.Sprintf("Randomization test: %d permutations", o.Permutations)
 }
 
 // datasetExamples picks every other run's example rankings against the

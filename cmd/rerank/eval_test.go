@@ -141,7 +141,16 @@ func TestEvalModels(t *testing.T) {
 	for _, c := range r.Comparisons {
 		assert.Equal(t, "base", c.Baseline)
 		assert.Equal(t, 2, c.N)
+		assert.Equal(t, eval.CorrectionHolm, c.Correction, "--correction holm by default")
+		assert.Equal(t, eval.TestRandomization, c.Test)
+		assert.GreaterOrEqual(t, c.PAdjusted, c.PValue)
 	}
+	md, err := os.ReadFile(filepath.Join(reportDir, "summary.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "| p (holm) |")
+	html, err := os.ReadFile(filepath.Join(reportDir, "index.html"))
+	require.NoError(t, err)
+	assert.Contains(t, string(html), "<th>p (holm)</th>")
 	// The overlap scorer puts d2 first for q1 (top 2 reranked: d1=0, d2=2).
 	assert.Equal(t, 1.0, r.Models[1].PerQuery["q1"]["mrr@10"])
 
@@ -200,6 +209,8 @@ func TestEvalErrors(t *testing.T) {
 		{"bad baseline", append(base, "--baseline", "nope"), `--baseline "nope" is not one of the runs (candidates)`},
 		{"bad run spec", append(base, "--run", "nofile"), "want LABEL=FILE"},
 		{"bad ties", append(base, "--ties", "random"), "unknown tie-break"},
+		{"bad test", append(base, "--test", "wilcoxon"), `--test: significance test "wilcoxon": want randomization`},
+		{"bad correction", append(base, "--correction", "bonferroni"), `--correction: multiple-comparison correction "bonferroni": want holm`},
 		{"no judgments", []string{"--candidates", cand}, "no judgments"},
 		{"corpus given as candidates", []string{"--beir", dir, "--qrels", filepath.Join(dir, "qrels", "dev.tsv"), "--candidates", filepath.Join(dir, "corpus.jsonl")}, "neither \"doc_ids\""},
 		{"stray argument", append(base, "extra"), "unexpected arguments"},
@@ -367,4 +378,30 @@ func TestEvalDatasetsErrors(t *testing.T) {
 			assert.Contains(t, err.Error(), tc.want)
 		})
 	}
+}
+
+// TestEvalTestAndCorrectionFlags: --test t and --correction none reach the
+// JSON and the report.
+func TestEvalTestAndCorrectionFlags(t *testing.T) {
+	dir := evalFixture(t)
+	fakeScorers(t)
+	tmp := t.TempDir()
+	out, reportDir := filepath.Join(tmp, "r.json"), filepath.Join(tmp, "report")
+	stdout, _, err := runEvalCLI(t, "--beir", dir, "--model", "/m/base", "--rerank-top-k", "2", "--quiet",
+		"--test", "t", "--correction", "none", "--json", out, "--report", reportDir, "--examples", "0")
+	require.NoError(t, err)
+	assert.Contains(t, stdout, "paired t-test")
+	r := readResults(t, out)
+	require.NotEmpty(t, r.Comparisons)
+	assert.Equal(t, eval.TestT, r.Test)
+	assert.Equal(t, eval.CorrectionNone, r.Correction)
+	for _, c := range r.Comparisons {
+		assert.Equal(t, eval.TestT, c.Test)
+		assert.Equal(t, 1, c.DF)
+		assert.Equal(t, c.PValue, c.PAdjusted)
+	}
+	md, err := os.ReadFile(filepath.Join(reportDir, "summary.md"))
+	require.NoError(t, err)
+	assert.NotContains(t, string(md), "p (holm)")
+	assert.Contains(t, string(md), "paired t-test")
 }

@@ -638,14 +638,26 @@ func mdTables(b *strings.Builder, s section, h string) {
 	}
 	if len(r.Comparisons) > 0 {
 		fmt.Fprintf(b, "\n%s Against %s\n\n", h, mdEscape(r.Baseline))
-		b.WriteString("Paired over queries: mean difference, bootstrap confidence interval, two-sided paired randomization test, and queries won/tied/lost.\n\n")
-		b.WriteString("| model | metric | baseline | model | diff | CI | p | win/tie/loss |\n|---|---|---:|---:|---:|---|---:|---|\n")
-		for _, c := range r.Comparisons {
-			fmt.Fprintf(b, "| %s | %s | %.4f | %.4f | %+.4f | [%+.4f, %+.4f] | %s%s | %d/%d/%d |\n",
-				mdEscape(c.Model), c.Metric, c.BaselineMean, c.ModelMean, c.MeanDiff, c.CILow, c.CIHigh,
-				fmtP(c.PValue), eval.Significance(c.PValue), c.Wins, c.Ties, c.Losses)
+		b.WriteString("Paired over queries: mean difference, bootstrap confidence interval, p-value, and queries won/tied/lost.\n\n")
+		adj := r.Adjusted()
+		b.WriteString("| model | metric | baseline | model | diff | CI | p |")
+		if adj {
+			fmt.Fprintf(b, " p (%s) |", r.Correction)
 		}
-		b.WriteString("\n`*` p < 0.05, `**` p < 0.01.\n")
+		b.WriteString(" win/tie/loss |\n|---|---|---:|---:|---:|---|---:|")
+		if adj {
+			b.WriteString("---:|")
+		}
+		b.WriteString("---|\n")
+		for _, c := range r.Comparisons {
+			fmt.Fprintf(b, "| %s | %s | %.4f | %.4f | %+.4f | [%+.4f, %+.4f] | %s |",
+				mdEscape(c.Model), c.Metric, c.BaselineMean, c.ModelMean, c.MeanDiff, c.CILow, c.CIHigh, fmtP(c.PValue))
+			if adj {
+				fmt.Fprintf(b, " %s |", fmtP(c.PAdjusted))
+			}
+			fmt.Fprintf(b, " %d/%d/%d%s |\n", c.Wins, c.Ties, c.Losses, eval.Significance(c.P()))
+		}
+		fmt.Fprintf(b, "\n%s\n", mdEscape(r.TestNote()))
 	}
 	b.WriteString("\n")
 }
@@ -743,6 +755,8 @@ var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"f4":     func(v float64) string { return fmt.Sprintf("%.4f", v) },
 	"d4":     func(v float64) string { return fmt.Sprintf("%+.4f", v) },
 	"p":      func(v float64) string { return fmtP(v) + eval.Significance(v) },
+	"praw":   fmtP,
+	"sig":    eval.Significance,
 	"get":    func(m map[string]float64, k string) float64 { return m[k] },
 	"opt":    fmtOpt,
 	"ms":     msPerQuery,
@@ -801,9 +815,9 @@ td.doc{overflow-wrap:anywhere}.id{color:#888}
 {{end}}</table>
 {{if .Timed}}<p class="note">{{firstStageNote}}</p>{{end}}
 {{if .Results.Comparisons}}<h3>Against {{.Results.Baseline}}</h3>
-<p>Paired over queries: mean difference, bootstrap confidence interval, two-sided paired randomization test, and queries won/tied/lost. * p &lt; 0.05, ** p &lt; 0.01.</p>
-<table><tr><th>model</th><th>metric</th><th>baseline</th><th>model</th><th>diff</th><th>CI</th><th>p</th><th>win/tie/loss</th></tr>
-{{range .Results.Comparisons}}<tr><td>{{.Model}}</td><td>{{.Metric}}</td><td class="n">{{f4 .BaselineMean}}</td><td class="n">{{f4 .ModelMean}}</td><td class="n">{{d4 .MeanDiff}}</td><td class="n">[{{d4 .CILow}}, {{d4 .CIHigh}}]</td><td class="n">{{p .PValue}}</td><td>{{.Wins}}/{{.Ties}}/{{.Losses}}</td></tr>
+<p>Paired over queries: mean difference, bootstrap confidence interval, p-value, and queries won/tied/lost. {{.Results.TestNote}}</p>
+{{$adj := .Results.Adjusted}}<table><tr><th>model</th><th>metric</th><th>baseline</th><th>model</th><th>diff</th><th>CI</th><th>p</th>{{if $adj}}<th>p ({{.Results.Correction}})</th>{{end}}<th>win/tie/loss</th></tr>
+{{range .Results.Comparisons}}<tr><td>{{.Model}}</td><td>{{.Metric}}</td><td class="n">{{f4 .BaselineMean}}</td><td class="n">{{f4 .ModelMean}}</td><td class="n">{{d4 .MeanDiff}}</td><td class="n">[{{d4 .CILow}}, {{d4 .CIHigh}}]</td><td class="n">{{praw .PValue}}</td>{{if $adj}}<td class="n">{{praw .PAdjusted}}</td>{{end}}<td>{{.Wins}}/{{.Ties}}/{{.Losses}}{{sig .P}}</td></tr>
 {{end}}</table>{{end}}
 {{end}}
 {{define "summary"}}<h3>{{.Metric}}</h3>
