@@ -384,10 +384,10 @@ func TestEvalDatasetsErrors(t *testing.T) {
 // JSON and the report.
 func TestEvalTestAndCorrectionFlags(t *testing.T) {
 	dir := evalFixture(t)
-	fakeScorers(t)
+	fake, _ := fakeScorers()
 	tmp := t.TempDir()
 	out, reportDir := filepath.Join(tmp, "r.json"), filepath.Join(tmp, "report")
-	stdout, _, err := runEvalCLI(t, "--beir", dir, "--model", "/m/base", "--rerank-top-k", "2", "--quiet",
+	stdout, _, err := runEvalWith(t, fake, "--beir", dir, "--model", "/m/base", "--rerank-top-k", "2", "--quiet",
 		"--test", "t", "--correction", "none", "--json", out, "--report", reportDir, "--examples", "0")
 	require.NoError(t, err)
 	assert.Contains(t, stdout, "paired t-test")
