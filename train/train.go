@@ -74,6 +74,11 @@ type Options struct {
 	// Hub resolves a Hugging Face Hub id given as the model
 	// (args.ModelDir); nil means hub.FromEnv().
 	Hub *hub.Client
+	// Health tunes the checks that warn, through Progress.Message, when
+	// the loss sits at chance or the scores collapse (see Health). Run
+	// fills in Chance (ChanceLoss of the loss and group size) and After
+	// (the warmup steps) when they are 0.
+	Health HealthOptions
 }
 
 // Monitor reports a device's state during training.
@@ -418,6 +423,22 @@ func (t *trainer) checkMemory(modelDir string) error {
 	return nil
 }
 
+// newHealth returns the run's health detector (nil when Progress is nil:
+// no one would hear it).
+func (t *trainer) newHealth() *Health {
+	if t.opts.Progress == nil || t.opts.Health.Disable {
+		return nil
+	}
+	o := t.opts.Health
+	if o.Chance == 0 {
+		o.Chance, o.ChanceDesc, _ = ChanceLoss(t.args.Loss, t.args.TrainGroupSize)
+	}
+	if o.After == 0 {
+		o.After = t.sched.Warmup
+	}
+	return NewHealth(o)
+}
+
 func (t *trainer) progressf(format string, a ...any) {
 	if t.opts.Progress != nil {
 		t.opts.Progress.Message(fmt.Sprintf(format, a...))
@@ -455,6 +476,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		t.progressf("step 0: dev ndcg@10 %.4f mrr@10 %.4f", res.DevBefore["ndcg@10"], res.DevBefore["mrr@10"])
 	}
 	G := a.TrainGroupSize
+	health := t.newHealth()
 	pairsSinceLog, logStart := 0, time.Now()
 	for t.st.Step < t.st.Total {
 		if err := ctx.Err(); err != nil {
@@ -471,6 +493,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 			t.lora.ZeroGrads()
 		}
 		var loss float64
+		collapsed := false
 		stepPairs := 0
 		for micro := 0; micro < a.GradientAccumulationSteps; micro++ {
 			b := t.samp.Next()
@@ -487,6 +510,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 			if err != nil {
 				return res, fmt.Errorf("step %d: %w", step+1, err)
 			}
+			collapsed = health.Collapsed(logits, G) && (micro == 0 || collapsed)
 			l, grad, err := t.loss(t.dlogits[:0], logits, G, teacher)
 			if err != nil {
 				return res, fmt.Errorf("step %d: %w", step+1, err)
@@ -546,6 +570,9 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		info := StepInfo{Step: t.st.Step, Total: t.st.Total, Epoch: t.st.Epoch, Loss: loss, LR: lr, GradNorm: norm, Pairs: stepPairs}
 		if t.opts.Progress != nil {
 			t.opts.Progress.Step(info)
+		}
+		for _, w := range health.Observe(t.st.Step, loss, collapsed) {
+			t.progressf("%s", w.Message)
 		}
 
 		var dev map[string]float64

@@ -77,3 +77,17 @@ func TestTrainFlagNames(t *testing.T) {
 	assert.Contains(t, wrapped.Error(), "--learning-rate or a --max-grad-norm")
 	var _ cli.Flag = trainFlags()[0]
 }
+
+// TestTrainHealthWarningShown: a health warning of package train reaches
+// the user as its own line, step included, naming flags.
+func TestTrainHealthWarningShown(t *testing.T) {
+	var out strings.Builder
+	p := newTrainProgress(&out, func() string { return "" })
+	h := train.NewHealth(train.HealthOptions{CollapseSteps: 1})
+	for _, w := range h.Observe(12, 0.3, true) {
+		p.Message(w.Message)
+	}
+	p.done()
+	assert.Contains(t, out.String(), "warning: step 12: every passage of every group has got the same score")
+	assert.Contains(t, out.String(), "lower --learning-rate or set --max-grad-norm")
+}
