@@ -49,6 +49,13 @@
 // values: mean difference, a two-sided paired randomization test (seeded;
 // exact over all sign flips for small query sets), a percentile bootstrap
 // confidence interval and win/tie/loss counts. WriteTable and WriteJSON
-// (and report.Write) present the outcome; `rerank eval` (cmd/rerank/eval.go) is
+// (and report.Write) present the outcome. RerankOptions.Latency times the
+// scoring (ms/query at the rerank depth, pairs/s). NewExamples picks the
+// queries of largest gain and loss of one run against another
+// (PickExamples) and lays out both rankings for the report. Several
+// datasets: FindDatasets resolves BEIR directories (or a directory of
+// them), PoolResults merges a run's results over datasets with query ids
+// prefixed by dataset, and Summarize builds the BEIR-style table of one
+// metric (datasets as rows, models as columns, macro average); `rerank eval` (cmd/rerank/eval.go) is
 // the command line over this package.
 package eval

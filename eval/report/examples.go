@@ -176,7 +176,7 @@ func rankShiftPlot(ex eval.Examples) ([]byte, int, error) {
 		ex.Baseline, ex.Model, len(up), len(down), len(same))
 	p := newPlot(title, "rank by "+ex.Baseline+" (log scale)", "rank by "+ex.Model+" (log scale)")
 	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
-	hi := math.Pow(10, math.Ceil(math.Log10(float64(maxRank))+0.05))
+	hi := math.Max(2, float64(maxRank)*1.25)
 	p.X.Min, p.Y.Min = 0.8, 0.8
 	p.X.Max, p.Y.Max = hi, hi
 	var ticks []plot.Tick
@@ -198,9 +198,9 @@ func rankShiftPlot(ex eval.Examples) ([]byte, int, error) {
 		c     color.Color
 		label string
 	}{
-		{same, color.RGBA{R: 0x80, G: 0x80, B: 0x80, A: 0xa0}, "same rank"},
-		{up, color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xb0}, "ranked higher by " + ex.Model},
-		{down, color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xb0}, "ranked lower by " + ex.Model},
+		{same, color.NRGBA{R: 0x80, G: 0x80, B: 0x80, A: 0x90}, "same rank"},
+		{up, color.NRGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xc0}, "ranked higher by " + ex.Model},
+		{down, color.NRGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xc0}, "ranked lower by " + ex.Model},
 	} {
 		if len(g.xys) == 0 {
 			continue
