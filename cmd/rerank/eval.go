@@ -492,8 +492,11 @@ func runEval(c *cli.Context, newScorer scorerFactory, rec *specRecorder, beirs, 
 		if err := eval.WriteTable(c.App.Writer, multiTable.Pooled); err != nil {
 			return err
 		}
-		for _, s := range multiTable.Summary {
+		for i, s := range multiTable.Summary {
 			fmt.Fprintln(c.App.Writer)
+			if i > 0 {
+				s.Latency = nil // printed once, under the primary metric
+			}
 			if err := eval.WriteSummary(c.App.Writer, s); err != nil {
 				return err
 			}

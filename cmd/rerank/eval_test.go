@@ -288,6 +288,7 @@ func TestEvalDatasets(t *testing.T) {
 	assert.Contains(t, stdout, "== all queries pooled (4)")
 	assert.Regexp(t, `macro average\s+0\.\d{4}`, stdout)
 	assert.Regexp(t, `ms/query\s+-\s+\d`, stdout)
+	assert.Equal(t, 1, strings.Count(stdout, "\nms/query "), "latency once, under the primary metric's summary")
 
 	raw, err := os.ReadFile(out)
 	require.NoError(t, err)
