@@ -131,10 +131,9 @@ func BenchmarkGemmBiasGelu(b *testing.B) {
 			{"train/fused", func() { bk.GemmBiasGelu(m, n, k, a, k, w, k, bias, pre, act, n) }},
 		} {
 			b.Run(route+"/"+bc.name, func(b *testing.B) {
-				for range b.N {
+				reportCPUGFLOPs(b, flops, func() {
 					bc.run()
-				}
-				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
 			})
 		}
 	}

@@ -117,19 +117,17 @@ func BenchmarkQ8(b *testing.B) {
 				buf := make(F32, pw)
 				bk.PackWeight(buf, F32(w), s.k, s.n, s.k)
 				b.Run(fmt.Sprintf("%dx%dx%d/%s/fp32", s.m, s.n, s.k, route), func(b *testing.B) {
-					for range b.N {
+					reportCPUGFLOPs(b, flops, func() {
 						bk.GemmBiasPacked(s.m, s.n, s.k, F32(a), s.k, buf, F32(bias), c, s.n)
-					}
-					b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+					})
 				})
 			}
 			qw := make(F32, bk.QuantizedSize(s.n, s.k))
 			bk.QuantizeWeight(qw, F32(w), s.k, s.n, s.k)
 			b.Run(fmt.Sprintf("%dx%dx%d/%s/int8", s.m, s.n, s.k, route), func(b *testing.B) {
-				for range b.N {
+				reportCPUGFLOPs(b, flops, func() {
 					bk.GemmBiasQuantized(s.m, s.n, s.k, F32(a), s.k, qw, F32(bias), c, s.n)
-				}
-				b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
 			})
 		}
 	}
