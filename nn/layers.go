@@ -21,23 +21,6 @@ func (m *Model) linearForward(lin *Linear, x, y backend.Buf, rows int, o RunOpti
 	return nil
 }
 
-// linearGeluForward sets pre = x·Wᵀ + b (what GeluBackward reads) and
-// act = gelu(pre), with the GELU in the product's epilogue, both written
-// from registers, where the backend can (backend.BiasGeluGemmer) and the
-// layer has no adapter.
-func (m *Model) linearGeluForward(lin *Linear, x, pre, act backend.Buf, rows int, o RunOptions) error {
-	gg, ok := m.be.(backend.BiasGeluGemmer)
-	if !ok || lin.Adapter != nil {
-		if err := m.linearForward(lin, x, pre, rows, o); err != nil {
-			return err
-		}
-		m.be.Gelu(act, pre)
-		return nil
-	}
-	gg.GemmBiasGelu(rows, lin.Out, lin.In, x, lin.In, lin.W.W, lin.In, lin.B.W, pre, act, lin.Out)
-	return nil
-}
-
 // gemmBias sets y = x·wᵀ + b for rows×in x and out×in w (dense), in one
 // pass when the backend can.
 func (m *Model) gemmBias(rows, out, in int, x, w, b, y backend.Buf) {
@@ -343,9 +326,14 @@ func (m *Model) denseForward(l int, o RunOptions, r denseRows) error {
 		be.Dropout(r.r1, r.r1, pd, m.seed(o, l, siteAttnOut))
 	}
 	m.addLayerNorm(r.A, p.mean1, p.rstd1, r.r1, r.x, L.ln1W.W, L.ln1B.W, r.n, H)
-	if err := m.linearGeluForward(&L.inter, r.A, r.f1, r.f2, r.n, o); err != nil {
+	// GELU in a pass of its own: GeluBackward needs the pre-activation
+	// too, and writing both from the product's epilogue
+	// (backend.BiasGeluGemmer) measured 7-8 % slower than this (see
+	// bench/RESULTS.md); inference (nn/infer) fuses it.
+	if err := m.linearForward(&L.inter, r.A, r.f1, r.n, o); err != nil {
 		return err
 	}
+	be.Gelu(r.f2, r.f1)
 	if err := m.linearForward(&L.out, r.f2, r.r2, r.n, o); err != nil {
 		return err
 	}
