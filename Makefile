@@ -57,7 +57,7 @@ portable:
 # gotest-purego runs the numeric core's tests (golden parity, gradients,
 # allocation counts) once more on the pure-Go backend.
 gotest-purego:
-	$(GO) test -count=1 -tags noblas ./backend/... ./nn/ ./lora/
+	$(GO) test -count=1 -tags noblas ./backend/... ./nn/... ./lora/
 
 # gotest-routes runs golden parity once more with the layers' products
 # forced onto each GEMM route this CPU can take (RERANK_CPU_GEMM); the
