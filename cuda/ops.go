@@ -476,34 +476,6 @@ func (b *Backend) LoraMerge(w, a, bb backend.Buf, out, in, r int, scale float32)
 	b.check("lora_merge", C.rk_lora_merge(b.stream, f(w), f(a), f(bb), C.int(out), C.int(in), C.int(r), C.float(scale)))
 }
 
-// GroupCE computes the group softmax cross-entropy of logits [groups,
-// size] with the positive of each group at label[g] (label nil: index 0):
-// loss[g] = logsumexp(logits[g]) - logits[g][label], and, when dlogits is
-// not nil, dlogits = (softmax - onehot)·dscale. It is the training loss of
-// a listwise reranker; it has no counterpart in backend.Backend.
-func (b *Backend) GroupCE(logits backend.Buf, label backend.IntBuf, groups, size int, loss, dlogits backend.Buf, dscale float32) {
-	const op = "GroupCE"
-	if !b.ok() || !b.own(op, logits, loss, dlogits) || groups == 0 {
-		return
-	}
-	if size <= 0 || !b.need(op, "logits", logits, groups*size) || !b.need(op, "loss", loss, groups) {
-		b.badArg(op, "bad shape %d x %d", groups, size)
-		return
-	}
-	if dlogits != nil && !b.need(op, "dlogits", dlogits, groups*size) {
-		return
-	}
-	var lp *C.int32_t
-	if label != nil {
-		if label.Len() < groups {
-			b.badArg(op, "label holds %d values, needs %d", label.Len(), groups)
-			return
-		}
-		lp = ip(label)
-	}
-	b.check("group_ce", C.rk_group_ce(b.stream, f(logits), lp, C.int(groups), C.int(size), f(loss), f(dlogits), C.float(dscale)))
-}
-
 // attentionBackwardBF16 runs the tensor-core backward pass on bf16 copies of
 // qkv and dctx.
 func (b *Backend) attentionBackwardBF16(a backend.Attn, qkv backend.Buf, mask backend.IntBuf, ctx, dctx, save, dqkv backend.Buf, dsum *block) {

@@ -537,13 +537,6 @@ struct Bench {
             "rerank", ms, 0, 8.0 * out * in + 4.0 * r * (out + in), 0);
       }
     }
-    if (want("group_ce")) {
-      const int groups = md.n, size = 16;
-      DBuf lg((size_t)groups * size * 4), loss((size_t)groups * 4), d((size_t)groups * size * 4);
-      fill(lg.as<float>(), (long long)groups * size, 17);
-      double ms = time([&](int) { BRC(rk_group_ce(nullptr, lg.as<float>(), nullptr, groups, size, loss.as<float>(), d.as<float>(), 1.f / groups)); });
-      add("group_ce", std::string(md.name) + " " + std::to_string(groups) + "x" + std::to_string(size), "rerank", ms, 0, groups * size * 8.0, 0);
-    }
   }
 };
 

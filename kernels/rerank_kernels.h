@@ -173,16 +173,6 @@ int rk_sum_squares(void *stream, const float *x, long long n,
 int rk_lora_merge(void *stream, float *w, const float *a, const float *b,
                   int out, int in, int r, float scale);
 
-/* ---- loss -------------------------------------------------------------------
- * Group softmax cross-entropy: logits [groups x size], the positive of
- * group g at index label[g] (label NULL: index 0). loss[g] receives
- * logsumexp - logit[label]; dlogits (may be NULL) is set to
- * (softmax - onehot) * dscale.
- */
-int rk_group_ce(void *stream, const float *logits, const int32_t *label,
-                int groups, int size, float *loss, float *dlogits,
-                float dscale);
-
 /* ---- runtime ------------------------------------------------------------------
  * Thin wrappers over the CUDA runtime, so that the Go bindings need no CUDA
  * headers. Each returns 0 or a cudaError_t.

@@ -221,25 +221,6 @@ func goGemm(transA, transB bool, lo, hi, n, k int, alpha float32, a []float32, l
 // goGemmTile is the number of C's columns goGemm accumulates at once.
 const goGemmTile = 256
 
-// GemmBatched runs batch independent Gemms; matrix i of A starts at
-// i*strideA, and likewise for B and C. It is not part of backend.Backend
-// (nothing but tests calls it).
-func (bk *Backend) GemmBatched(transA, transB bool, m, n, k int, alpha float32, a backend.Buf, lda, strideA int, b backend.Buf, ldb, strideB int, beta float32, c backend.Buf, ldc, strideC int, batch int) {
-	aa, bb, cc := f(a), f(b), f(c)
-	for i := 0; i < batch; i++ {
-		bk.gemm1(transA, transB, m, n, k, alpha, aa[i*strideA:], lda, bb[i*strideB:], ldb, beta, cc[i*strideC:], ldc)
-	}
-}
-
-// gemm1 is one product on the calling goroutine, by the backend's route.
-func (bk *Backend) gemm1(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if bk.kern != nil {
-		bk.kern.sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil, nil)
-		return
-	}
-	bk.base(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-}
-
 // gemmSplitMin is the smallest product (m·n·k multiply-adds) worth
 // splitting across workers.
 const gemmSplitMin = 1 << 21

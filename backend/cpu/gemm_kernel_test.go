@@ -199,7 +199,7 @@ func sameBits(a, b []float32) bool {
 	return true
 }
 
-// TestKernelGemmRoutes: Gemm, GemmBias and GemmBatched of a backend on a
+// TestKernelGemmRoutes: Gemm and GemmBias of a backend on a
 // blocked kernel agree with the pure-Go route.
 func TestKernelGemmRoutes(t *testing.T) {
 	forKernels(t, testKernelGemmRoutes)
@@ -217,9 +217,6 @@ func testKernelGemmRoutes(t *testing.T, kn *kernel) {
 	base.Gemm(false, true, m, n, k, 0.5, F32(a), k, F32(w), k, 0, want, n)
 	avx.Gemm(false, true, m, n, k, 0.5, F32(a), k, F32(w), k, 0, got, n)
 	assertGrad(t, "Gemm", to64(want), got, 1e-4)
-	base.GemmBatched(false, true, 5, n, k, 1, F32(a), k, 5*k, F32(w), k, 0, 0, want, n, 5*n, 3)
-	avx.GemmBatched(false, true, 5, n, k, 1, F32(a), k, 5*k, F32(w), k, 0, 0, got, n, 5*n, 3)
-	assertGrad(t, "GemmBatched", to64(want), got, 1e-4)
 }
 
 // TestKernelAttention: the C attention kernels give the same results

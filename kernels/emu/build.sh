@@ -28,7 +28,7 @@ rewrite() {
 	fi
 }
 srcs=()
-for f in attention attention_bf16 device elementwise embed gemm_bf16 gemm_f32 layernorm lora loss optim; do
+for f in attention attention_bf16 device elementwise embed gemm_bf16 gemm_f32 layernorm lora optim; do
 	rewrite "kernels/$f.cu" "$out/$f.cc"
 	srcs+=("$out/$f.cc")
 done
