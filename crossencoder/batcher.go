@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rerank-go/rerank/input"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/nn/infer"
 	"github.com/rerank-go/rerank/tokenize"
@@ -302,7 +303,7 @@ func (e *engine) work(w int) {
 			}
 			if err == nil {
 				t0 := time.Now()
-				in := Pad(encs, int32(net.Cfg.PadID))
+				in := input.Batch(encs, int32(net.Cfg.PadID))
 				logits, err = lanes.Forward(in)
 				if e.onPass != nil {
 					tokens := 0

@@ -26,8 +26,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"runtime"
 	"sync"
 	"time"
@@ -35,6 +33,7 @@ import (
 	"github.com/rerank-go/rerank/backend"
 	"github.com/rerank-go/rerank/hfmodel"
 	"github.com/rerank-go/rerank/hub"
+	"github.com/rerank-go/rerank/input"
 	"github.com/rerank-go/rerank/lora"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/tokenize"
@@ -95,16 +94,14 @@ type Options struct {
 }
 
 // Truncation returns the tokenizer truncation the options select for a
-// model whose inputs may hold at most maxSeq tokens, checking the limits.
+// model whose inputs may hold at most maxSeq tokens (MaxLen is lowered to
+// it; input.NewEncoder, which New and Load call, rejects a FlagEmbedding
+// truncation longer than that).
 func (o Options) Truncation(maxSeq int) (tokenize.Truncation, error) {
 	switch {
 	case o.QueryMaxLen > 0 || o.PassageMaxLen > 0:
 		if o.QueryMaxLen <= 0 || o.PassageMaxLen <= 0 {
 			return tokenize.Truncation{}, fmt.Errorf("query max length %d and passage max length %d: set both or neither", o.QueryMaxLen, o.PassageMaxLen)
-		}
-		if n := o.QueryMaxLen + o.PassageMaxLen; n > maxSeq {
-			return tokenize.Truncation{}, fmt.Errorf("query max length %d + passage max length %d = %d exceeds the model's %d positions: lower them",
-				o.QueryMaxLen, o.PassageMaxLen, n, maxSeq)
 		}
 		return tokenize.Truncation{Strategy: tokenize.FlagEmbedding, QueryMaxLen: o.QueryMaxLen, PassageMaxLen: o.PassageMaxLen}, nil
 	case o.MaxLen < 0:
@@ -141,30 +138,6 @@ type Model struct {
 	name string // the adapter's name, "" for a base model
 }
 
-// LoadTokenizer reads the tokenizer.json of a model directory (or the file
-// itself, or the tokenizer of a Hugging Face Hub id, through hub.FromEnv).
-func LoadTokenizer(path string) (*tokenize.Tokenizer, error) {
-	if _, err := os.Stat(path); err != nil && hub.IsRef(path) {
-		dir, err := (*hub.Client)(nil).Dir(context.Background(), path, hub.Tokenizer)
-		if err != nil {
-			return nil, fmt.Errorf("load tokenizer: %w", err)
-		}
-		path = dir
-	}
-	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		f := filepath.Join(path, "tokenizer.json")
-		if _, err := os.Stat(f); err != nil {
-			return nil, fmt.Errorf("%s has no tokenizer.json: copy the model's tokenizer files into it (AutoTokenizer.save_pretrained writes them)", path)
-		}
-		path = f
-	}
-	tok, err := tokenize.Load(path)
-	if err != nil {
-		return nil, fmt.Errorf("load tokenizer: %w", err)
-	}
-	return tok, nil
-}
-
 // Load reads a model onto be: weights and config with package hfmodel,
 // tokenizer.json from the same directory. ref is a model directory or a
 // Hugging Face Hub id ("org/name[@revision]"), resolved by opts.Hub.
@@ -173,7 +146,7 @@ func Load(be backend.Backend, ref string, opts Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	tok, err := LoadTokenizer(dir)
+	tok, err := input.LoadTokenizer(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -220,19 +193,36 @@ func New(net *nn.Model, tok *tokenize.Tokenizer, opts Options) (*Model, error) {
 	return newModel(net, tok, opts, false)
 }
 
+// NewWithEncoder is New for an encoder already checked against net
+// (input.NewEncoder): its truncation applies, and the truncation fields
+// of opts (MaxLen, QueryMaxLen, PassageMaxLen) are ignored. Training uses
+// it to score its dev set with the encoder of its batches.
+func NewWithEncoder(net *nn.Model, enc *input.Encoder, opts Options) (*Model, error) {
+	if net == nil || enc == nil {
+		return nil, fmt.Errorf("crossencoder: a model and an encoder are both needed")
+	}
+	return newModelEnc(net, enc, opts, false)
+}
+
 // newModel is New; frozen says that the weights never change (Load), so
 // that the workers may keep them packed for good.
 func newModel(net *nn.Model, tok *tokenize.Tokenizer, opts Options, frozen bool) (*Model, error) {
 	if net == nil || tok == nil {
 		return nil, fmt.Errorf("crossencoder: a model and a tokenizer are both needed")
 	}
-	if err := CheckTokenizer(net.Cfg, tok); err != nil {
-		return nil, err
-	}
 	tr, err := opts.Truncation(net.Cfg.MaxSequence())
 	if err != nil {
 		return nil, err
 	}
+	enc, err := input.NewEncoder(net.Cfg, tok, tr) // the one check of tokenizer and length
+	if err != nil {
+		return nil, err
+	}
+	return newModelEnc(net, enc, opts, frozen)
+}
+
+// newModelEnc is newModel past the encoder's checks.
+func newModelEnc(net *nn.Model, enc *input.Encoder, opts Options, frozen bool) (*Model, error) {
 	if err := opts.Long.validate(); err != nil {
 		return nil, err
 	}
@@ -242,24 +232,13 @@ func newModel(net *nn.Model, tok *tokenize.Tokenizer, opts Options, frozen bool)
 	if _, ok := net.Backend().(backend.Quantizer); opts.Int8 && !ok {
 		return nil, fmt.Errorf("crossencoder: int8 scoring needs a backend with int8 products (the CPU); the %s backend has none", net.Backend().Name())
 	}
-	m := &Model{Net: net, Tok: tok, trunc: tr, opts: opts}
+	m := &Model{Net: net, Tok: enc.Tok, trunc: enc.Trunc, opts: opts}
 	m.eng = newEngine(net, opts, frozen, func() (*nn.Model, error) { return net.Share(false) })
 	if net.Backend().Name() != "cpu" {
 		m.eng.device = &sync.Mutex{}
 	}
 	runtime.AddCleanup(m, (*engine).close, m.eng)
 	return m, nil
-}
-
-// CheckTokenizer reports a tokenizer whose ids do not fit the model.
-func CheckTokenizer(cfg nn.Config, tok *tokenize.Tokenizer) error {
-	if tok.VocabSize() > cfg.VocabSize {
-		return fmt.Errorf("tokenizer %s has %d ids but the model's vocab_size is %d: they do not belong together", tok.Name(), tok.VocabSize(), cfg.VocabSize)
-	}
-	if p := tok.PadID(); p >= 0 && int(p) != cfg.PadID {
-		return fmt.Errorf("tokenizer %s pads with id %d but the model's pad_token_id is %d: they do not belong together", tok.Name(), p, cfg.PadID)
-	}
-	return nil
 }
 
 // Truncation is the truncation the model applies to pairs.
@@ -276,13 +255,6 @@ func (m *Model) MaxLen() int { return m.trunc.Limit() }
 // policy.
 func (m *Model) Encode(query, passage string) (tokenize.Encoding, error) {
 	return m.Tok.EncodePair(query, passage, m.trunc)
-}
-
-// Pad builds the model input from encodings: every row as long as the
-// longest, padded with padID, type id 0 and mask 0 (tokenize.Pad).
-func Pad(encs []tokenize.Encoding, padID int32) *nn.Batch {
-	b := tokenize.Pad(encs, padID, 1)
-	return &nn.Batch{N: b.N, S: b.S, InputIDs: b.IDs, TypeIDs: b.TypeIDs, Mask: b.Mask}
 }
 
 // Pair is one (query, passage) pair.

@@ -138,7 +138,6 @@ func TestTruncationOptions(t *testing.T) {
 		{"default", Options{}, tokenize.Truncation{Strategy: tokenize.LongestFirst, MaxLen: 512}, ""},
 		{"max_len", Options{MaxLen: 128}, tokenize.Truncation{Strategy: tokenize.LongestFirst, MaxLen: 128}, ""},
 		{"flag", Options{QueryMaxLen: 32, PassageMaxLen: 96}, tokenize.Truncation{Strategy: tokenize.FlagEmbedding, QueryMaxLen: 32, PassageMaxLen: 96}, ""},
-		{"flag too long", Options{QueryMaxLen: 64, PassageMaxLen: 512}, tokenize.Truncation{}, "exceeds the model's 512 positions"},
 		{"flag half", Options{QueryMaxLen: 64}, tokenize.Truncation{}, "set both or neither"},
 		{"max above the model", Options{MaxLen: 1024}, tokenize.Truncation{Strategy: tokenize.LongestFirst, MaxLen: 512}, ""},
 	}

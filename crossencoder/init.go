@@ -12,6 +12,7 @@ import (
 	"github.com/rerank-go/rerank/backend"
 	"github.com/rerank-go/rerank/hfmodel"
 	"github.com/rerank-go/rerank/hub"
+	"github.com/rerank-go/rerank/input"
 	"github.com/rerank-go/rerank/internal/atomicfile"
 	"github.com/rerank-go/rerank/nn"
 )
@@ -100,7 +101,7 @@ func Init(be backend.Backend, o InitOptions) (nn.Config, error) {
 		}
 		o.Tokenizer = dir
 	}
-	tok, err := LoadTokenizer(o.Tokenizer)
+	tok, err := input.LoadTokenizer(o.Tokenizer)
 	if err != nil {
 		return nn.Config{}, err
 	}

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/rerank-go/rerank/crossencoder"
 	"github.com/rerank-go/rerank/flagdata"
+	"github.com/rerank-go/rerank/input"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/tokenize"
 )
@@ -15,15 +15,16 @@ import (
 // with its negative k. Epochs and resumed runs reuse it.
 type Encoded struct {
 	Pos, Neg [][]tokenize.Encoding
-	PadID    int32
+	Enc      *input.Encoder // what encoded them, and pads their batches
 	Pairs    int
 }
 
-// Encode tokenizes the pairs of all examples with tr, concurrently.
+// Encode tokenizes the pairs of all examples with enc, concurrently.
 // With cachePath set, encodings are memoized in that file (package
 // tokenize's Cache): a resumed or repeated run with the same tokenizer,
 // truncation and data does not tokenize again; a stale file is rebuilt.
-func Encode(tok *tokenize.Tokenizer, examples []flagdata.Example, tr tokenize.Truncation, padID int32, cachePath string) (*Encoded, error) {
+func Encode(enc *input.Encoder, examples []flagdata.Example, cachePath string) (*Encoded, error) {
+	tok, tr := enc.Tok, enc.Trunc
 	var cache *tokenize.Cache
 	var err error
 	if cachePath != "" {
@@ -59,7 +60,7 @@ func Encode(tok *tokenize.Tokenizer, examples []flagdata.Example, tr tokenize.Tr
 			return nil, err
 		}
 	}
-	e := &Encoded{Pos: make([][]tokenize.Encoding, len(examples)), Neg: make([][]tokenize.Encoding, len(examples)), PadID: padID, Pairs: len(pairs)}
+	e := &Encoded{Pos: make([][]tokenize.Encoding, len(examples)), Neg: make([][]tokenize.Encoding, len(examples)), Enc: enc, Pairs: len(pairs)}
 	k := 0
 	for i := range examples {
 		n, m := len(examples[i].Pos), len(examples[i].Neg)
@@ -101,5 +102,5 @@ func (e *Encoded) Batch(b flagdata.Batch) (*nn.Batch, []float64) {
 	if len(teacher) != len(encs) {
 		teacher = nil
 	}
-	return crossencoder.Pad(encs, e.PadID), teacher
+	return e.Enc.Batch(encs), teacher
 }

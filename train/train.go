@@ -19,10 +19,12 @@ import (
 	"github.com/rerank-go/rerank/flagdata"
 	"github.com/rerank-go/rerank/hfmodel"
 	"github.com/rerank-go/rerank/hub"
+	"github.com/rerank-go/rerank/input"
 	"github.com/rerank-go/rerank/internal/atomicfile"
 	"github.com/rerank-go/rerank/lora"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/optim"
+	"github.com/rerank-go/rerank/tokenize"
 )
 
 // EncodingCacheFile is the tokenized training data in the output
@@ -229,7 +231,7 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 		return nil, fieldErr("model_name_or_path", "%s: no such model directory (rerank init creates one; a Hugging Face Hub id works too)", args.ModelDir)
 	}
 	t.base, t.source = res.Dir, res.Source
-	tok, err := crossencoder.LoadTokenizer(t.base)
+	tok, err := input.LoadTokenizer(t.base)
 	if err != nil {
 		return nil, err
 	}
@@ -248,18 +250,20 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 	if len(info.Initialized) > 0 && resumeDir == "" {
 		t.progressf("%s has no trained head: initialised %d tensors (%s, ...)", modelDir, len(info.Initialized), info.Initialized[0])
 	}
-	if err := crossencoder.CheckTokenizer(net.Cfg, tok); err != nil {
-		return nil, err
-	}
-	if n, limit := args.QueryMaxLen+args.PassageMaxLen, net.Cfg.MaxSequence(); n > limit {
+	// The one check that tokenizer and lengths fit the model: the
+	// training batches and the dev scoring share the encoder.
+	enc, err := input.NewEncoder(net.Cfg, tok, tokenize.Truncation{Strategy: tokenize.FlagEmbedding, QueryMaxLen: args.QueryMaxLen, PassageMaxLen: args.PassageMaxLen})
+	var lenErr *input.LengthError
+	if errors.As(err, &lenErr) {
 		return nil, fieldErr("query_max_len", "{query_max_len} %d + {passage_max_len} %d = %d tokens, but %s takes at most %d (its position table): lower them",
-			args.QueryMaxLen, args.PassageMaxLen, n, modelDir, limit)
+			args.QueryMaxLen, args.PassageMaxLen, lenErr.Trunc.Limit(), modelDir, lenErr.Max)
 	}
-	ce, err := crossencoder.New(net, tok, crossencoder.Options{QueryMaxLen: args.QueryMaxLen, PassageMaxLen: args.PassageMaxLen, BatchSize: args.EvalBatchSize})
 	if err != nil {
 		return nil, err
 	}
-	t.score = ce
+	if t.score, err = crossencoder.NewWithEncoder(net, enc, crossencoder.Options{BatchSize: args.EvalBatchSize}); err != nil {
+		return nil, err
+	}
 	if args.Attention != "" {
 		mode, err := nn.ParseAttentionMode(args.Attention)
 		if err != nil {
@@ -320,7 +324,7 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 	// Rank 0 tokenizes and writes the cache; the others then read it.
 	cachePath := filepath.Join(args.OutputDir, EncodingCacheFile)
 	if rank == 0 {
-		if t.data, err = Encode(tok, examples, ce.Truncation(), int32(net.Cfg.PadID), cachePath); err != nil {
+		if t.data, err = Encode(enc, examples, cachePath); err != nil {
 			return nil, err
 		}
 	}
@@ -328,7 +332,7 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 		return nil, fmt.Errorf("waiting for rank 0 to encode the training data: %w", err)
 	}
 	if rank != 0 {
-		if t.data, err = Encode(tok, examples, ce.Truncation(), int32(net.Cfg.PadID), cachePath); err != nil {
+		if t.data, err = Encode(enc, examples, cachePath); err != nil {
 			return nil, err
 		}
 	}

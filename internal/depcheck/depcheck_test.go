@@ -60,7 +60,7 @@ func TestEmbeddingDeps(t *testing.T) {
 		without []string
 		with    []string
 	}{
-		{"library", []string{"nn", "nn/infer", "crossencoder", "lora", "loss", "eval"}, append([]string{cli, plot}, terminal...), nil},
+		{"library", []string{"nn", "nn/infer", "crossencoder", "input", "lora", "loss", "eval"}, append([]string{cli, plot}, terminal...), nil},
 		{"train", []string{"train"}, append([]string{cli, plot}, terminal...), nil},
 		{"report draws", []string{"eval/report"}, []string{cli}, []string{plot}},
 		{"command line", []string{"cmd/rerank"}, nil, []string{cli, plot}},
