@@ -48,7 +48,7 @@ func (m *Model) WithAdapter(name, dir string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := &Model{Net: net, Tok: m.Tok, Config: m.Config, Dir: dir, trunc: m.trunc, opts: m.opts, base: m, name: name}
+	v := &Model{Net: net, Tok: m.Tok, HFConfig: m.HFConfig, Dir: dir, trunc: m.trunc, opts: m.opts, base: m, name: name}
 	v.eng = newEngine(net, m.opts, true, load)
 	v.eng.device = m.eng.device
 	m.eng.mu.Lock()

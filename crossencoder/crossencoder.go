@@ -122,10 +122,12 @@ func (o Options) Truncation(maxSeq int) (tokenize.Truncation, error) {
 // own pairs are scored, or at once when its context is cancelled. Close
 // stops the workers.
 type Model struct {
-	Net    *nn.Model
-	Tok    *tokenize.Tokenizer
-	Config *hfmodel.Config // nil when built with New
-	Dir    string          // the directory Load read (a Hub id's cached snapshot), "" for New
+	Net *nn.Model
+	Tok *tokenize.Tokenizer
+	// HFConfig is config.json as read (architectures, model_type and every
+	// raw key); nil when built with New. The network's shape is Net.Cfg.
+	HFConfig *hfmodel.Config
+	Dir      string // the directory Load read (a Hub id's cached snapshot), "" for New
 
 	freshHead []string
 
@@ -173,7 +175,7 @@ func Load(be backend.Backend, ref string, opts Options) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
-	m.Config, m.Dir = info.Config, dir
+	m.HFConfig, m.Dir = info.Config, dir
 	if opts.Adapter == "" {
 		m.freshHead = info.Initialized
 	}

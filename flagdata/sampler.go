@@ -42,8 +42,8 @@ type Group struct {
 	TeacherScores []float64
 }
 
-// Batch is one training step's groups.
-type Batch struct {
+// StepGroups is one training step's groups, as Sampler.Next draws them.
+type StepGroups struct {
 	Epoch  int // 0-based
 	Step   int // 0-based step within the epoch
 	Groups []Group
@@ -139,11 +139,11 @@ func (s *Sampler) startEpoch(epoch int) {
 
 // Next returns the next full batch, moving to the next epoch when the
 // current one has no full batch left.
-func (s *Sampler) Next() Batch {
+func (s *Sampler) Next() StepGroups {
 	if s.pos+s.cfg.BatchSize > len(s.order) {
 		s.startEpoch(s.epoch + 1)
 	}
-	b := Batch{Epoch: s.epoch, Step: s.pos / s.cfg.BatchSize, Groups: make([]Group, s.cfg.BatchSize)}
+	b := StepGroups{Epoch: s.epoch, Step: s.pos / s.cfg.BatchSize, Groups: make([]Group, s.cfg.BatchSize)}
 	for k := range b.Groups {
 		b.Groups[k] = s.group(s.order[s.pos+k])
 	}

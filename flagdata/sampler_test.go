@@ -172,7 +172,7 @@ func TestSamplerResume(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ref, err := NewSampler(exs, cfg)
 			require.NoError(t, err)
-			var want []Batch
+			var want []StepGroups
 			for i := 0; i < tc.after+12; i++ {
 				want = append(want, ref.Next())
 			}

@@ -669,7 +669,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 		l := fmt.Sprintf("LABEL_%d", i)
 		id2label[fmt.Sprint(i)], label2id[l] = l, i
 	}
-	if c := m.Config; c != nil {
+	if c := m.HFConfig; c != nil {
 		if raw, ok := c.Raw["id2label"]; ok {
 			var v map[string]string
 			if json.Unmarshal(raw, &v) == nil && len(v) > 0 {

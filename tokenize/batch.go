@@ -12,10 +12,10 @@ type Pair struct {
 	Query, Passage string
 }
 
-// Batch is a padded batch, row-major: row i holds positions
+// PaddedBatch is encodings padded to one length, row-major: row i holds positions
 // [i*S, (i+1)*S) of IDs, TypeIDs and Mask. Padding is on the right, with the
 // tokenizer's pad id, type id 0 and mask 0.
-type Batch struct {
+type PaddedBatch struct {
 	N, S               int
 	IDs, TypeIDs, Mask []int32
 }
@@ -101,11 +101,11 @@ func (t *Tokenizer) parallel(n, workers int, fn func(i int, s *scratch)) {
 
 // EncodeBatch encodes and pads pairs into one batch. It fails on the first
 // pair (in input order) that cannot be encoded, naming its index.
-func (t *Tokenizer) EncodeBatch(pairs []Pair, opt BatchOptions) (Batch, error) {
+func (t *Tokenizer) EncodeBatch(pairs []Pair, opt BatchOptions) (PaddedBatch, error) {
 	encs, errs := t.EncodePairs(pairs, opt.Truncation, opt.Workers)
 	for i, err := range errs {
 		if err != nil {
-			return Batch{}, fmt.Errorf("tokenize: pair %d: %w", i, err)
+			return PaddedBatch{}, fmt.Errorf("tokenize: pair %d: %w", i, err)
 		}
 	}
 	return t.Pad(encs, opt.PadToMultipleOf)
@@ -113,9 +113,9 @@ func (t *Tokenizer) EncodeBatch(pairs []Pair, opt BatchOptions) (Batch, error) {
 
 // Pad lays encodings out as a right-padded batch whose length S is the
 // longest encoding rounded up to a multiple of multiple (when > 1).
-func (t *Tokenizer) Pad(encs []Encoding, multiple int) (Batch, error) {
+func (t *Tokenizer) Pad(encs []Encoding, multiple int) (PaddedBatch, error) {
 	if t.padID < 0 {
-		return Batch{}, fmt.Errorf("tokenize: %s has no padding token ([PAD] or <pad>) to pad a batch with", t.name)
+		return PaddedBatch{}, fmt.Errorf("tokenize: %s has no padding token ([PAD] or <pad>) to pad a batch with", t.name)
 	}
 	return Pad(encs, t.padID, multiple), nil
 }
@@ -123,7 +123,7 @@ func (t *Tokenizer) Pad(encs []Encoding, multiple int) (Batch, error) {
 // Pad lays encodings out as a right-padded batch with padID, type id 0 and
 // mask 0; S is the longest encoding rounded up to a multiple of multiple
 // (when > 1).
-func Pad(encs []Encoding, padID int32, multiple int) Batch {
+func Pad(encs []Encoding, padID int32, multiple int) PaddedBatch {
 	s := 0
 	for _, e := range encs {
 		if len(e.IDs) > s {
@@ -134,7 +134,7 @@ func Pad(encs []Encoding, padID int32, multiple int) Batch {
 		s += multiple - s%multiple
 	}
 	n := len(encs)
-	b := Batch{N: n, S: s, IDs: make([]int32, n*s), TypeIDs: make([]int32, n*s), Mask: make([]int32, n*s)}
+	b := PaddedBatch{N: n, S: s, IDs: make([]int32, n*s), TypeIDs: make([]int32, n*s), Mask: make([]int32, n*s)}
 	for i, e := range encs {
 		row := i * s
 		copy(b.IDs[row:row+s], e.IDs)

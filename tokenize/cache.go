@@ -95,10 +95,10 @@ func (c *Cache) EncodePairs(pairs []Pair, workers int) ([]Encoding, error) {
 }
 
 // EncodeBatch is EncodePairs followed by padding, as Tokenizer.EncodeBatch.
-func (c *Cache) EncodeBatch(pairs []Pair, padToMultipleOf, workers int) (Batch, error) {
+func (c *Cache) EncodeBatch(pairs []Pair, padToMultipleOf, workers int) (PaddedBatch, error) {
 	encs, err := c.EncodePairs(pairs, workers)
 	if err != nil {
-		return Batch{}, err
+		return PaddedBatch{}, err
 	}
 	return c.tok.Pad(encs, padToMultipleOf)
 }

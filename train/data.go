@@ -89,7 +89,7 @@ func locateEncodeError(tok *tokenize.Tokenizer, examples []flagdata.Example, tr 
 // Batch assembles the padded model input of a sampler batch (rows: query
 // b's group, positive first) and, when the groups carry them, the teacher
 // scores aligned with the rows.
-func (e *Encoded) Batch(b flagdata.Batch) (*nn.Batch, []float64) {
+func (e *Encoded) Batch(b flagdata.StepGroups) (*nn.Batch, []float64) {
 	var encs []tokenize.Encoding
 	var teacher []float64
 	for _, g := range b.Groups {
