@@ -58,6 +58,13 @@ type Args struct {
 	// -Σ softmax(teacher)·log_softmax(logits), needs pos_scores/neg_scores).
 	Loss string `json:"loss"`
 
+	// CacheDir holds the tokenized training data between runs (a file
+	// per output directory, EncodingCachePath), so that a resumed or
+	// repeated run skips tokenizing. Empty: the user's cache directory,
+	// os.UserCacheDir()/rerank/train-encodings. It is never the saved
+	// model's directory, so the cache (MBs) is not uploaded with it.
+	CacheDir string `json:"cache_dir,omitempty"`
+
 	LoggingSteps   int `json:"logging_steps"`
 	SaveSteps      int `json:"save_steps"`       // 0: no intermediate checkpoints
 	SaveTotalLimit int `json:"save_total_limit"` // 0: keep all

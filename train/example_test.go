@@ -37,6 +37,7 @@ func Example() {
 
 	args := train.DefaultArgs()
 	args.ModelDir, args.TrainData, args.OutputDir = model, data, filepath.Join(dir, "out")
+	args.CacheDir = filepath.Join(dir, "cache") // default: the user's cache directory
 	args.TrainGroupSize, args.PerDeviceTrainBatchSize, args.MaxSteps = 2, 2, 2
 	args.QueryMaxLen, args.PassageMaxLen = 16, 48
 	res, err := train.Run(context.Background(), be, args, train.Options{})

@@ -92,13 +92,13 @@ func removeStaleTemps(dir string) ([]string, error) {
 
 // runFiles are the files of a run's output directory that a fresh run
 // may find there without overwriting anything: its lock, the encoding
-// cache (keyed by its inputs) and the arguments of a run that stopped
-// before its first step.
+// cache of earlier versions (keyed by its inputs; now in Args.CacheDir)
+// and the arguments of a run that stopped before its first step.
 var runFiles = []string{LockFile, EncodingCacheFile, ArgsFile}
 
 // outputFiles are the files a run writes at the top level of its output
 // directory besides checkpoints: what --overwrite-output-dir removes.
-var outputFiles = []string{MetricsFile, ArgsFile, "config.json", "model.safetensors", "model.safetensors.index.json",
+var outputFiles = []string{MetricsFile, ArgsFile, EncodingCacheFile, "config.json", "model.safetensors", "model.safetensors.index.json",
 	"adapter_config.json", "adapter_model.safetensors",
 	"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "sentencepiece.bpe.model", "added_tokens.json"}
 
@@ -176,7 +176,7 @@ func sameDir(a, b string) bool {
 // --resume-override: where and how often it logs, saves and evaluates,
 // and how it computes (same results). Batch size, steps and seed have
 // checks of their own (sampler state, total steps, seed).
-var resumeFree = []string{"output_dir", "logging_steps", "save_steps", "save_total_limit", "eval_steps",
+var resumeFree = []string{"output_dir", "cache_dir", "logging_steps", "save_steps", "save_total_limit", "eval_steps",
 	"dev_candidates", "dev_beir", "dev_split", "dev_top_k", "dev_max_queries", "per_device_eval_batch_size",
 	"resume_from_checkpoint", "resume_override", "overwrite_output_dir", "gradient_checkpointing", "attention",
 	"per_device_train_batch_size", "max_steps", "num_train_epochs", "seed"}

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,9 +29,38 @@ import (
 	"github.com/rerank-go/rerank/tokenize"
 )
 
-// EncodingCacheFile is the tokenized training data in the output
-// directory, reused by resumed and repeated runs.
+// EncodingCacheFile is where earlier versions cached the tokenized
+// training data: in the output directory, which is the saved model's, so
+// the cache went wherever the model was uploaded. It now lives in
+// Args.CacheDir (EncodingCachePath); --overwrite-output-dir removes an old
+// one.
 const EncodingCacheFile = "train_encodings.cache"
+
+// EncodingCachePath is the file that caches a run's tokenized training
+// data: train_encodings-<key>.cache in a.CacheDir (default
+// os.UserCacheDir()/rerank/train-encodings), the key a hash of the output
+// directory's absolute path, so that a resumed or repeated run in the same
+// directory finds it. The cache checks its tokenizer and truncation
+// itself. It returns "" (no cache) when there is no user cache directory.
+func EncodingCachePath(a Args) (string, error) {
+	dir := a.CacheDir
+	if dir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return "", nil
+		}
+		dir = filepath.Join(base, "rerank", "train-encodings")
+	}
+	out, err := filepath.Abs(a.OutputDir)
+	if err != nil {
+		return "", fieldErr("output_dir", "%v", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fieldErr("cache_dir", "%v", err)
+	}
+	sum := sha256.Sum256([]byte(filepath.Clean(out)))
+	return filepath.Join(dir, "train_encodings-"+hex.EncodeToString(sum[:8])+".cache"), nil
+}
 
 // StepInfo describes one finished optimizer step.
 type StepInfo struct {
@@ -322,7 +353,10 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 	}
 	t.progressf("encoding %d training examples ...", len(examples))
 	// Rank 0 tokenizes and writes the cache; the others then read it.
-	cachePath := filepath.Join(args.OutputDir, EncodingCacheFile)
+	cachePath, err := EncodingCachePath(args)
+	if err != nil {
+		return nil, err
+	}
 	if rank == 0 {
 		if t.data, err = Encode(enc, examples, cachePath); err != nil {
 			return nil, err

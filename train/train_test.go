@@ -76,6 +76,7 @@ func microData(t testing.TB, n int, scores bool) string {
 func microArgs(t *testing.T, model, data string) Args {
 	a := DefaultArgs()
 	a.ModelDir, a.TrainData, a.OutputDir = model, data, filepath.Join(t.TempDir(), "out")
+	a.CacheDir = filepath.Join(t.TempDir(), "cache") // not the user's cache
 	a.TrainGroupSize, a.QueryMaxLen, a.PassageMaxLen = 4, 8, 24
 	a.PerDeviceTrainBatchSize, a.MaxSteps, a.LearningRate = 2, 6, 1e-3
 	a.LoggingSteps, a.SaveSteps, a.WarmupRatio, a.WeightDecay = 1, 2, 0.2, 0.01

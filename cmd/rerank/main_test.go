@@ -15,6 +15,7 @@ func TestMain(m *testing.M) {
 	}
 	os.Setenv("HF_HUB_CACHE", cache)
 	os.Setenv("HF_HOME", cache)
+	os.Setenv("XDG_CACHE_HOME", cache) // train's encoding cache: not the user's
 	os.Setenv("HF_ENDPOINT", "http://127.0.0.1:1")
 	os.Setenv("HF_HUB_OFFLINE", "1")
 	os.Unsetenv("HF_TOKEN")

@@ -23,6 +23,7 @@ func trainFlags() []cli.Flag {
 		&cli.StringFlag{Name: "model", Usage: "Hugging Face model directory to start from (rerank init makes one)"},
 		&cli.StringFlag{Name: "train-data", Usage: "FlagEmbedding JSONL (.jsonl/.json/.gz) file or directory"},
 		&cli.StringFlag{Name: "output-dir", Usage: "where the final model, checkpoints, metrics.jsonl and training_args.json go"},
+		&cli.StringFlag{Name: "cache-dir", Usage: "`DIR` caching the tokenized training data for resumed and repeated runs, outside the saved model (default: the user cache directory's rerank/train-encodings)"},
 		&cli.IntFlag{Name: "train-group-size", Value: d.TrainGroupSize, Usage: "passages per query: 1 positive + N-1 negatives"},
 		&cli.IntFlag{Name: "query-max-len", Value: d.QueryMaxLen, Usage: "query tokens (FlagEmbedding truncation)"},
 		&cli.IntFlag{Name: "passage-max-len", Value: d.PassageMaxLen, Usage: "passage tokens (FlagEmbedding truncation)"},
@@ -73,7 +74,7 @@ func argsFromFlags(c *cli.Context) (train.Args, error) {
 			return a, err
 		}
 	}
-	str := map[string]*string{"model": &a.ModelDir, "train-data": &a.TrainData, "output-dir": &a.OutputDir, "loss": &a.Loss,
+	str := map[string]*string{"model": &a.ModelDir, "train-data": &a.TrainData, "output-dir": &a.OutputDir, "cache-dir": &a.CacheDir, "loss": &a.Loss,
 		"dev-candidates": &a.DevCandidates, "dev-beir": &a.DevBEIR, "dev-split": &a.DevSplit, "resume": &a.Resume}
 	ints := map[string]*int{"train-group-size": &a.TrainGroupSize, "query-max-len": &a.QueryMaxLen, "passage-max-len": &a.PassageMaxLen,
 		"max-steps": &a.MaxSteps, "per-device-train-batch-size": &a.PerDeviceTrainBatchSize, "gradient-accumulation-steps": &a.GradientAccumulationSteps,
