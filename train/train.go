@@ -107,6 +107,14 @@ type Options struct {
 	// Hub resolves a Hugging Face Hub id given as the model
 	// (args.ModelDir); nil means hub.FromEnv().
 	Hub *hub.Client
+	// Examples, when not nil, are the training data, in place of the
+	// file args.TrainData (which may then be empty: it only names the
+	// data in messages and args.json).
+	Examples []flagdata.Example
+	// MetricsPath is the metrics.jsonl the run writes (a record per
+	// logging step, truncated to the checkpoint on resume); "" is
+	// MetricsFile in args.OutputDir.
+	MetricsPath string
 	// Health tunes the checks that warn, through Progress.Message, when
 	// the loss sits at chance or the scores collapse (see Health). Run
 	// fills in Chance (ChanceLoss of the loss and group size) and After
@@ -179,8 +187,29 @@ type trainer struct {
 	base, source string
 }
 
-// Run trains a model as args say, on be.
+// Run trains a model as args say, on be, the way FlagEmbedding's
+// reranker trainer does (same arguments, loss, sampling and output), and
+// returns when args.MaxSteps (or NumTrainEpochs) steps are done, ctx is
+// cancelled, or a step fails.
+//
+// It loads args.ModelDir (a directory or a Hugging Face Hub id, through
+// opts.Hub), attaches LoRA adapters when args.LoraRank > 0, tokenizes the
+// training data once (args.TrainData, or opts.Examples; cached in
+// args.CacheDir, see EncodingCachePath), then runs optimizer steps of
+// PerDeviceTrainBatchSize × GradientAccumulationSteps groups, evaluating
+// on args.DevCandidates every EvalSteps. args.OutputDir receives
+// checkpoint-N directories every SaveSteps (args.Resume continues from
+// one, with identical losses), metrics.jsonl (or opts.MetricsPath) and
+// the final model or adapter, written atomically. Progress goes to
+// opts.Progress and opts.OnStep; the library draws nothing.
+//
+// The Result is returned with the steps done so far also when an error
+// stops the run (an interrupt, a NonFiniteError); errors about arguments
+// are *FieldError values named by their JSON keys.
 func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Result, error) {
+	if opts.Examples != nil && args.TrainData == "" {
+		args.TrainData = "in-memory examples"
+	}
 	if err := args.Validate(); err != nil {
 		return nil, err
 	}
@@ -324,9 +353,11 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 		return nil, err
 	}
 
-	examples, err := flagdata.Load(args.TrainData, flagdata.Options{RequireScores: args.Loss == "distill"})
-	if err != nil {
-		return nil, err
+	examples := opts.Examples
+	if examples == nil {
+		if examples, err = flagdata.Load(args.TrainData, flagdata.Options{RequireScores: args.Loss == "distill"}); err != nil {
+			return nil, err
+		}
 	}
 	if need := args.TrainGroupSize - 1; need > 0 {
 		// FlagEmbedding repeats the negatives of such groups; say so.
@@ -404,7 +435,7 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 		}
 		t.ckpt = resumeDir
 		if rank == 0 {
-			if err := truncateMetrics(filepath.Join(args.OutputDir, MetricsFile), t.st.Step); err != nil {
+			if err := truncateMetrics(t.metricsPath(), t.st.Step); err != nil {
 				return nil, err
 			}
 		}
@@ -413,7 +444,7 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 	} else {
 		t.st = State{Total: total, Seed: args.Seed, WorldSize: world}
 		if rank == 0 {
-			os.Remove(filepath.Join(args.OutputDir, MetricsFile))
+			os.Remove(t.metricsPath())
 		}
 	}
 	if rank == 0 && resumeDir == "" && args.OverwriteOutputDir {
@@ -433,6 +464,14 @@ func Run(ctx context.Context, be backend.Backend, args Args, opts Options) (*Res
 		return nil, err
 	}
 	return t.loop(ctx)
+}
+
+// metricsPath is the metrics.jsonl the run writes.
+func (t *trainer) metricsPath() string {
+	if t.opts.MetricsPath != "" {
+		return t.opts.MetricsPath
+	}
+	return filepath.Join(t.args.OutputDir, MetricsFile)
 }
 
 // checkMemory compares the run's memory estimate with what is available
@@ -495,7 +534,7 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 	a := t.args
 	res := &Result{FirstStep: t.st.Step + 1, Steps: t.st.Step, ModelDir: a.OutputDir, Net: t.net}
 	var err error
-	logPath := filepath.Join(a.OutputDir, MetricsFile)
+	logPath := t.metricsPath()
 	if t.comm.Rank() != 0 {
 		logPath = "" // rank 0 alone writes metrics.jsonl
 	}

@@ -600,3 +600,28 @@ func TestMonitorReachesProgressAndLog(t *testing.T) {
 		assert.EqualValues(t, 1<<30, r["gpu_memory_used"])
 	}
 }
+
+// Training from examples in memory gives the losses of the same examples
+// read from a file, and the metrics land where the caller puts them, not
+// in the output directory.
+func TestInMemoryExamplesAndPlacedFiles(t *testing.T) {
+	model, data := microModel(t), microData(t, 10, false)
+	a := microArgs(t, model, data)
+	a.MaxSteps, a.SaveSteps = 3, 0
+	fromFile, err := Run(context.Background(), cpu.New(), a, Options{})
+	require.NoError(t, err)
+
+	exs, err := flagdata.Load(data, flagdata.Options{})
+	require.NoError(t, err)
+	b := microArgs(t, model, "")
+	b.MaxSteps, b.SaveSteps = 3, 0
+	metrics := filepath.Join(t.TempDir(), "logs", "run.jsonl")
+	require.NoError(t, os.MkdirAll(filepath.Dir(metrics), 0o755))
+	fromMemory, err := Run(context.Background(), cpu.New(), b, Options{Examples: exs, MetricsPath: metrics})
+	require.NoError(t, err)
+	assert.Equal(t, fromFile.Losses, fromMemory.Losses)
+	assert.NoFileExists(t, filepath.Join(b.OutputDir, MetricsFile))
+	raw, err := os.ReadFile(metrics)
+	require.NoError(t, err)
+	assert.Equal(t, 3, strings.Count(string(raw), "\n"), "a record per step")
+}
