@@ -9,6 +9,7 @@ import (
 
 	"github.com/rerank-go/rerank/backend/cpu"
 	"github.com/rerank-go/rerank/crossencoder"
+	"github.com/rerank-go/rerank/hfmodel"
 	"github.com/rerank-go/rerank/nn"
 )
 
@@ -20,7 +21,7 @@ func Example() {
 	dir, _ := os.MkdirTemp("", "example")
 	defer os.RemoveAll(dir)
 	model := filepath.Join(dir, "tiny")
-	if _, err := crossencoder.Init(cpu.New(), crossencoder.InitOptions{Preset: "tiny", Arch: nn.BERT,
+	if _, err := hfmodel.Init(cpu.New(), hfmodel.InitOptions{Preset: "tiny", Arch: nn.BERT,
 		Tokenizer: filepath.Join("..", "examples", "bert-uncased-tokenizer"), Output: model, Seed: 7}); err != nil {
 		log.Fatal(err)
 	}

@@ -2,7 +2,8 @@
 // (config.json, model.safetensors or sharded safetensors, tokenizer files)
 // for the cross-encoders of package nn, so that a model saved here loads
 // unchanged in transformers, FlagEmbedding, sentence-transformers and
-// text-embeddings-inference.
+// text-embeddings-inference. Init writes a fresh one from a preset shape
+// (Presets: the sizes `rerank init` creates).
 package hfmodel
 
 import (

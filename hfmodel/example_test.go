@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 
 	"github.com/rerank-go/rerank/backend/cpu"
-	"github.com/rerank-go/rerank/crossencoder"
 	"github.com/rerank-go/rerank/hfmodel"
 	"github.com/rerank-go/rerank/nn"
 )
@@ -23,7 +22,7 @@ func Example() {
 	// A tiny randomly initialised BERT reranker stands in for a real one
 	// such as a bge-reranker-base directory.
 	model := filepath.Join(dir, "tiny")
-	if _, err := crossencoder.Init(cpu.New(), crossencoder.InitOptions{Preset: "tiny", Arch: nn.BERT,
+	if _, err := hfmodel.Init(cpu.New(), hfmodel.InitOptions{Preset: "tiny", Arch: nn.BERT,
 		Tokenizer: filepath.Join("..", "examples", "bert-uncased-tokenizer"), Output: model, Seed: 7}); err != nil {
 		log.Fatal(err)
 	}

@@ -52,7 +52,7 @@ func makeFixture() (string, error) {
 		return "", err
 	}
 	model := filepath.Join(dir, "tiny")
-	if _, err := crossencoder.Init(cpu.New(), crossencoder.InitOptions{Preset: "tiny", Arch: nn.BERT,
+	if _, err := hfmodel.Init(cpu.New(), hfmodel.InitOptions{Preset: "tiny", Arch: nn.BERT,
 		Tokenizer: filepath.Join("..", "examples", "bert-uncased-tokenizer"), Output: model, Seed: 7}); err != nil {
 		return "", err
 	}

@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/rerank-go/rerank/backend/cpu"
-	"github.com/rerank-go/rerank/crossencoder"
+	"github.com/rerank-go/rerank/hfmodel"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/train"
 )
@@ -24,7 +24,7 @@ func Example() {
 	be := cpu.New()
 	// A tiny randomly initialised model stands in for a real one.
 	model := filepath.Join(dir, "tiny")
-	if _, err := crossencoder.Init(be, crossencoder.InitOptions{Preset: "tiny", Arch: nn.BERT,
+	if _, err := hfmodel.Init(be, hfmodel.InitOptions{Preset: "tiny", Arch: nn.BERT,
 		Tokenizer: filepath.Join("..", "examples", "bert-uncased-tokenizer"), Output: model, Seed: 7}); err != nil {
 		log.Fatal(err)
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rerank-go/rerank/backend/cpu"
-	"github.com/rerank-go/rerank/crossencoder"
 	"github.com/rerank-go/rerank/flagdata"
 	"github.com/rerank-go/rerank/hfmodel"
 	"github.com/rerank-go/rerank/nn"
@@ -61,7 +60,7 @@ func TestMemoryEstimateMatchesPeak(t *testing.T) {
 		t.Skip("trains in a child process")
 	}
 	model := filepath.Join(t.TempDir(), "tiny")
-	_, err := crossencoder.Init(cpu.New(), crossencoder.InitOptions{Preset: "tiny", Arch: nn.BERT, Tokenizer: tokenizerDir(), Output: model, Seed: 1})
+	_, err := hfmodel.Init(cpu.New(), hfmodel.InitOptions{Preset: "tiny", Arch: nn.BERT, Tokenizer: tokenizerDir(), Output: model, Seed: 1})
 	require.NoError(t, err)
 	data := longData(t, 16)
 	for _, tc := range []struct {

@@ -8,7 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/rerank-go/rerank/backend/cpu"
-	"github.com/rerank-go/rerank/crossencoder"
+	"github.com/rerank-go/rerank/hfmodel"
 	"github.com/rerank-go/rerank/nn"
 )
 
@@ -22,7 +22,7 @@ func init() {
 			"4096, 514 positions) and m3 (bge-reranker-v2-m3: the same with 8194 positions, 8192 tokens). The vocabulary size and\n" +
 			"padding id come from the tokenizer. --arch defaults to bert, and to xlm-roberta for large and m3.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "preset", Value: "tiny", Usage: "model size: " + strings.Join(crossencoder.PresetNames(), ", ")},
+			&cli.StringFlag{Name: "preset", Value: "tiny", Usage: "model size: " + strings.Join(hfmodel.PresetNames(), ", ")},
 			&cli.StringFlag{Name: "arch", Usage: "bert or xlm-roberta (default: the preset's, bert for tiny, mini and base)"},
 			&cli.StringFlag{Name: "tokenizer", Required: true, Usage: "tokenizer.json, or a directory holding it (its tokenizer files are copied)"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Required: true, Usage: "model directory to write"},
@@ -32,7 +32,7 @@ func init() {
 		Action: func(c *cli.Context) error {
 			var arch nn.Arch
 			if c.IsSet("arch") {
-				a, err := crossencoder.ParseArch(c.String("arch"))
+				a, err := hfmodel.ParseArch(c.String("arch"))
 				if err != nil {
 					return fmt.Errorf("--arch: %w", err)
 				}
@@ -44,7 +44,7 @@ func init() {
 						c.String("output"), ents[0].Name())
 				}
 			}
-			cfg, err := crossencoder.Init(cpu.New(), crossencoder.InitOptions{
+			cfg, err := hfmodel.Init(cpu.New(), hfmodel.InitOptions{
 				Preset: c.String("preset"), Arch: arch, DefaultArch: !c.IsSet("arch"), Tokenizer: c.String("tokenizer"),
 				Output: c.String("output"), Seed: c.Uint64("seed"), Hub: hubClient(c),
 			})

@@ -1,4 +1,4 @@
-package crossencoder
+package hfmodel
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/rerank-go/rerank/backend"
-	"github.com/rerank-go/rerank/hfmodel"
 	"github.com/rerank-go/rerank/hub"
 	"github.com/rerank-go/rerank/input"
 	"github.com/rerank-go/rerank/internal/atomicfile"
@@ -139,7 +138,7 @@ func Init(be backend.Backend, o InitOptions) (nn.Config, error) {
 			}
 		}
 	}
-	if err := hfmodel.Save(m, hfmodel.NewConfig(cfg, 0.02), o.Output, tokDir); err != nil {
+	if err := Save(m, NewConfig(cfg, 0.02), o.Output, tokDir); err != nil {
 		return cfg, err
 	}
 	return cfg, nil
