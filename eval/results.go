@@ -34,11 +34,6 @@ type Table struct {
 	Correction Correction `json:"correction,omitempty"`
 }
 
-// Results is Table's former name.
-//
-// Deprecated: use Table.
-type Results = Table
-
 // Evaluated is one run's Result under the label it is shown with.
 type Evaluated struct {
 	Label  string

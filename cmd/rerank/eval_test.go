@@ -81,11 +81,11 @@ func fakeScorers() (scorerFactory, *[]string) {
 	}, &calls
 }
 
-func readResults(t *testing.T, path string) eval.Results {
+func readResults(t *testing.T, path string) eval.Table {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	require.NoError(t, err)
-	var r eval.Results
+	var r eval.Table
 	require.NoError(t, json.Unmarshal(raw, &r))
 	return r
 }
