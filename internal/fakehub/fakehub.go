@@ -56,10 +56,17 @@ type Repo struct {
 
 // New starts a Hub on 127.0.0.1, closed when the test ends.
 func New(t testing.TB) *Server {
+	h := Start()
+	t.Cleanup(h.srv.Close)
+	return h
+}
+
+// Start starts a Hub on 127.0.0.1 for code without a testing.TB (an
+// Example); the caller closes it.
+func Start() *Server {
 	h := &Server{repos: map[string]*Repo{}, cut: map[string]int{}, corrupt: map[string]bool{}}
 	h.srv = httptest.NewServer(http.HandlerFunc(h.serve))
 	h.URL = h.srv.URL
-	t.Cleanup(h.srv.Close)
 	return h
 }
 
