@@ -17,6 +17,7 @@ import (
 
 	"github.com/rerank-go/rerank/backend/cpu"
 	"github.com/rerank-go/rerank/crossencoder"
+	"github.com/rerank-go/rerank/hfmodel"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/serve"
 )
@@ -33,7 +34,7 @@ func Example() {
 	}
 	defer os.RemoveAll(tmp)
 	dir := filepath.Join(tmp, "tiny")
-	if _, err := crossencoder.Init(cpu.New(), crossencoder.InitOptions{Preset: "tiny", Arch: nn.BERT,
+	if _, err := hfmodel.Init(cpu.New(), hfmodel.InitOptions{Preset: "tiny", Arch: nn.BERT,
 		Tokenizer: filepath.Join("..", "examples", "bert-uncased-tokenizer"), Output: dir, Seed: 7}); err != nil {
 		log.Fatal(err)
 	}
