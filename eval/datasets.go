@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -149,7 +151,9 @@ func PoolResults(names []string, results []*Result) (*Result, error) {
 				return nil, fmt.Errorf("pool: dataset %q has metric %s where %q has %s", names[i], m, names[0], out.Metrics[j])
 			}
 		}
-		for q, v := range r.PerQuery {
+		// Sorted, so that the error names the same duplicate every run.
+		for _, q := range slices.Sorted(maps.Keys(r.PerQuery)) {
+			v := r.PerQuery[q]
 			id := names[i] + PoolSep + q
 			if _, dup := out.PerQuery[id]; dup {
 				return nil, fmt.Errorf("pool: query id %q occurs twice (two datasets named %q?)", id, names[i])
