@@ -2,13 +2,12 @@ package nn_test
 
 import (
 	"math/rand/v2"
-	"runtime"
 	"testing"
 
-	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/rerank-go/rerank/backend/cpu"
+	"github.com/rerank-go/rerank/internal/nntest"
 	"github.com/rerank-go/rerank/loss"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/optim"
@@ -70,28 +69,7 @@ func TestSteadyStateAllocs(t *testing.T) {
 				}
 			}
 			require.NoError(t, step()) // sizes the buffers, starts the workers
-			// Count every allocation of a window of steps (testing.AllocsPerRun
-			// rounds the mean down and runs on one P). The Go runtime
-			// allocates on its own for a while: a sudog when a goroutine
-			// blocks while its P's cache is empty (the caches even out
-			// between Ps after some hundred waits), an M when a cgo call
-			// outlasts sysmon's patience. So a few windows may allocate,
-			// but one must not: a step that allocates fails every window.
-			const steps, windows = 3, 10
-			allocs := make([]uint64, 0, windows)
-			for range windows {
-				var before, after runtime.MemStats
-				runtime.ReadMemStats(&before)
-				for range steps {
-					require.NoError(t, step())
-				}
-				runtime.ReadMemStats(&after)
-				allocs = append(allocs, after.Mallocs-before.Mallocs)
-				if allocs[len(allocs)-1] == 0 {
-					break
-				}
-			}
-			assert.Zero(t, allocs[len(allocs)-1], "allocations in each window of %d steps: %v", steps, allocs)
+			nntest.NoSteadyAllocs(t, step)
 		})
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"slices"
 	"testing"
 
@@ -12,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/rerank-go/rerank/backend/cpu"
+	"github.com/rerank-go/rerank/internal/nntest"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/rerank-go/rerank/nn/infer"
 )
@@ -254,23 +254,7 @@ func TestSteadyStateAllocs(t *testing.T) {
 			b := randomBatch(rand.New(rand.NewPCG(1, 2)), c, n, s)
 			step := func() error { _, err := run.Forward(b); return err }
 			require.NoError(t, step())
-			// See nn's TestSteadyStateAllocs: the runtime allocates on its
-			// own for a while, so one window of the ten must be clean.
-			const steps, windows = 3, 10
-			allocs := make([]uint64, 0, windows)
-			for range windows {
-				var before, after runtime.MemStats
-				runtime.ReadMemStats(&before)
-				for range steps {
-					require.NoError(t, step())
-				}
-				runtime.ReadMemStats(&after)
-				allocs = append(allocs, after.Mallocs-before.Mallocs)
-				if allocs[len(allocs)-1] == 0 {
-					break
-				}
-			}
-			assert.Zero(t, allocs[len(allocs)-1], "allocations in each window of %d steps: %v", steps, allocs)
+			nntest.NoSteadyAllocs(t, step)
 		})
 	}
 }
