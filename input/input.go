@@ -62,6 +62,8 @@ type LengthError struct {
 	Max   int // the model's longest input (nn.Config.MaxSequence)
 }
 
+// Error says which lengths to lower: the query and passage limits under
+// FlagEmbedding truncation, else the one max length.
 func (e *LengthError) Error() string {
 	if e.Trunc.Strategy == tokenize.FlagEmbedding {
 		return fmt.Sprintf("query max length %d + passage max length %d = %d exceeds the model's %d positions: lower them",

@@ -30,6 +30,7 @@ func (e MemoryEstimate) Total() int64 {
 	return e.Params + e.Grads + e.Optimizer + e.Adapters + e.Activations + e.Save + e.Runtime
 }
 
+// String is the total and its parts, in binary units.
 func (e MemoryEstimate) String() string { return fmtBytes(e.Total()) + " (" + e.Parts() + ")" }
 
 // Parts lists the parts.

@@ -147,6 +147,8 @@ type NonFiniteError struct {
 	Checkpoint string // the last good checkpoint, "" when none was written
 }
 
+// Error is Format with the Args field names as they are (a library
+// caller's names; the CLI formats its own flag names).
 func (e *NonFiniteError) Error() string { return e.Format(func(f string) string { return f }) }
 
 // Format renders the error naming training arguments with name.
