@@ -135,6 +135,15 @@ func WriteTRECRun(path string, run Run, tag string, ties TieBreak) error {
 	return atomicfile.Write(path, func(w io.Writer) error { return FormatTRECRun(w, run, tag, ties) })
 }
 
+// RunTag is the tag column `rerank eval --runs` writes: the run's label
+// and the tie order its ranks were written in, "<label>.ties-input" or
+// "<label>.ties-trec_eval". TREC run files have no comment line trec_eval
+// accepts; the tag is free text it reads and ignores, so the file says
+// its order and still evaluates unchanged.
+func RunTag(label string, ties TieBreak) string {
+	return label + ".ties-" + ties.String()
+}
+
 // FormatTRECRun writes run to w in TREC run format (see WriteTRECRun).
 func FormatTRECRun(w io.Writer, run Run, tag string, ties TieBreak) error {
 	if tag == "" {

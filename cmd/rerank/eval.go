@@ -164,7 +164,7 @@ trec_eval, are ordered by document id descending as trec_eval does.`,
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of the significance tests"},
 			&cli.IntFlag{Name: "examples", Value: 5, Usage: "report `N` queries of largest gain and N of largest loss against the baseline, per run and dataset (0: none)"},
 			&cli.StringFlag{Name: "json", Usage: "write results as JSON to `OUT` (several datasets: each dataset's table, the pooled table and the summaries)"},
-			&cli.StringFlag{Name: "runs", Usage: "write every run as a TREC run file `DIR`/<label>.run (several datasets: DIR/<dataset>/<label>.run)"},
+			&cli.StringFlag{Name: "runs", Usage: "write every run as a TREC run file `DIR`/<label>.run (several datasets: DIR/<dataset>/<label>.run), ranked in the --ties order, which the tag column names (<label>.ties-input or .ties-trec_eval)"},
 			&cli.StringFlag{Name: "report", Usage: "write index.html, summary.md, results.json and plots to `DIR`"},
 			&cli.StringFlag{Name: "training-log", Usage: "training metrics.jsonl `FILE` to plot in the report"},
 			&cli.StringFlag{Name: "title", Usage: "report title"},
@@ -520,7 +520,7 @@ func runEval(c *cli.Context, newScorer scorerFactory, rec *specRecorder, beirs, 
 				return err
 			}
 			for _, r := range d.runs {
-				if err := eval.WriteTRECRun(filepath.Join(sub, fileName(r.label)+".run"), r.run, r.label, ties); err != nil {
+				if err := eval.WriteTRECRun(filepath.Join(sub, fileName(r.label)+".run"), r.run, eval.RunTag(r.label, ties), ties); err != nil {
 					return err
 				}
 			}
@@ -676,8 +676,11 @@ func datasetExamples(d *evalDataset, baseline, metric string, n int, ties eval.T
 	return out
 }
 
-// displayPath writes a path relative to the working directory when it can
-// (reports and notes never record absolute paths of the machine).
+// displayPath writes a path relative to the working directory, with ".."
+// when it lies outside it (../shared/data/scifact): reports, notes and
+// the files eval writes never record the machine's absolute paths, which
+// mean nothing elsewhere and name its users. Only a path with no relative
+// form (no working directory) stays as given.
 func displayPath(p string) string {
 	if p == "" {
 		return p

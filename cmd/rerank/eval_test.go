@@ -406,3 +406,64 @@ func TestEvalTestAndCorrectionFlags(t *testing.T) {
 	assert.NotContains(t, string(md), "p (holm)")
 	assert.Contains(t, string(md), "paired t-test")
 }
+
+// TestEvalRunsSayTheirTieOrder: run files written with --runs name the
+// order their ranks follow in the tag column (trec_eval reads it as free
+// text; TREC runs have no comment syntax), and eval's own reader still
+// reads them.
+func TestEvalRunsSayTheirTieOrder(t *testing.T) {
+	dir := evalFixture(t)
+	for _, ties := range []string{"input", "trec_eval"} {
+		runsDir := filepath.Join(t.TempDir(), "runs")
+		_, _, err := runEvalCLI(t, "--beir", dir, "--label", "bm25", "--ties", ties, "--runs", runsDir)
+		require.NoError(t, err)
+		path := filepath.Join(runsDir, "bm25.run")
+		raw, err := os.ReadFile(path)
+		require.NoError(t, err)
+		for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+			f := strings.Fields(line)
+			require.Len(t, f, 6, line)
+			assert.Equal(t, "bm25.ties-"+ties, f[5], line)
+		}
+		run, err := eval.ReadTRECRun(path, nil)
+		require.NoError(t, err)
+		assert.Len(t, run, 2)
+	}
+}
+
+// TestEvalReportPathsRelative: reports record the paths of their inputs
+// relative to the working directory, never the machine's absolute paths,
+// even when the flags gave absolute ones.
+func TestEvalReportPathsRelative(t *testing.T) {
+	work := t.TempDir()
+	beir := filepath.Join(work, "data", "col")
+	require.NoError(t, os.MkdirAll(filepath.Dir(beir), 0o755))
+	require.NoError(t, os.Rename(evalFixture(t), beir))
+	t.Chdir(work)
+	reportDir := filepath.Join(work, "report")
+	_, _, err := runEvalCLI(t, "--beir", beir, "--label", "bm25", "--report", reportDir, "--json", filepath.Join(work, "r.json"))
+	require.NoError(t, err)
+	for _, f := range []string{"index.html", "summary.md", "results.json", "../r.json"} {
+		raw, err := os.ReadFile(filepath.Join(reportDir, f))
+		require.NoError(t, err)
+		assert.NotContains(t, string(raw), work, "%s records an absolute path", f)
+	}
+	md, err := os.ReadFile(filepath.Join(reportDir, "summary.md"))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), filepath.Join("data", "col", "bm25", "dev.top100.jsonl"))
+}
+
+func TestDisplayPath(t *testing.T) {
+	work := t.TempDir()
+	t.Chdir(work)
+	parent := filepath.Dir(work)
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"data/x.jsonl", filepath.Join("data", "x.jsonl")},
+		{filepath.Join(work, "data", "x.jsonl"), filepath.Join("data", "x.jsonl")},
+		{filepath.Join(parent, "shared", "data"), filepath.Join("..", "shared", "data")},
+		{"../shared/data", filepath.Join("..", "shared", "data")},
+	} {
+		assert.Equal(t, tc.want, displayPath(tc.in), tc.in)
+	}
+}
