@@ -14,6 +14,7 @@ import (
 
 	"github.com/rerank-go/rerank/backend/cpu"
 	"github.com/rerank-go/rerank/crossencoder"
+	"github.com/rerank-go/rerank/eval"
 )
 
 // tinyModel makes a random tiny BERT cross-encoder directory.
@@ -91,7 +92,7 @@ func TestScoreMatchesEvalRuns(t *testing.T) {
 	evalRun := readLines(t, filepath.Join(dir, "tiny.run"))
 	out := filepath.Join(dir, "score.run")
 	_, _, err = runTrainCLI(t, "score", "-q", "--model", model, "--max-len", "128", "--beir", beir, "--input", cands,
-		"--format", "trec", "--tag", "tiny", "--output", out)
+		"--format", "trec", "--tag", eval.RunTag("tiny", eval.TiesInputOrder), "--output", out)
 	require.NoError(t, err)
 	scoreRun := map[string]bool{}
 	for _, l := range readLines(t, out) {
