@@ -87,38 +87,6 @@ type layerActs struct {
 	cls struct{ r1, a, f1, f2, r2 backend.Buf }
 }
 
-// carver hands out consecutive views of one allocation. With no memory
-// it only counts: the counting pass that sizes the allocation runs the
-// same carve code as the pass that makes the views, so the two cannot
-// disagree.
-type carver struct {
-	mem       backend.Buf
-	imem      backend.IntBuf
-	off, ioff int
-}
-
-// take carves k values and views the first used of them (nil views while
-// counting). Buffers with a token dimension are carved at full size (n·s
-// rows) so that their offsets do not depend on the rows a pass computes.
-func (c *carver) take(k, used int) backend.Buf {
-	var v backend.Buf
-	if c.mem != nil {
-		v = c.mem.Slice(c.off, used)
-	}
-	c.off += k
-	return v
-}
-
-// takeInt is take for the int32 allocation.
-func (c *carver) takeInt(k, used int) backend.IntBuf {
-	var v backend.IntBuf
-	if c.imem != nil {
-		v = c.imem.Slice(c.ioff, used)
-	}
-	c.ioff += k
-	return v
-}
-
 // actShape is what the activation layout depends on.
 type actShape struct {
 	n, s int
@@ -133,10 +101,10 @@ type actShape struct {
 // activation layout take: a counting pass of carve.
 func actsSize(c Config, sh actShape) (floats, ints int) {
 	var a acts
-	var k carver
+	var k backend.Carver
 	sh.rows = sh.n * sh.s
 	a.carve(&k, c, sh)
-	return k.off, k.ioff
+	return k.Off, k.IOff
 }
 
 // ensure carves the views for an n×s batch whose dense layers compute
@@ -152,44 +120,31 @@ func (a *acts) ensure(m *Model, n, s, rows int, packed, ckpt bool) error {
 	save := m.be.AttentionSaveLen(backend.Attn{N: n, S: s, Heads: c.Heads, HeadDim: c.HeadDim(), Tiled: tiled})
 	sh := actShape{n: n, s: s, rows: rows, save: save, ckpt: ckpt, packed: packed, tiled: tiled}
 	size, isize := actsSize(c, sh)
-	if a.mem == nil || a.mem.Len() < size {
-		if a.mem != nil {
-			m.be.Free(a.mem)
-		}
-		mem, err := m.be.Alloc(size)
-		if err != nil {
-			return fmt.Errorf("allocate activations for %d×%d tokens (%d MiB): %w", n, s, size*4>>20, err)
-		}
-		a.mem = mem
+	var err error
+	if a.mem, err = backend.Grow(m.be, a.mem, size); err != nil {
+		return fmt.Errorf("allocate activations for %d×%d tokens (%d MiB): %w", n, s, size*4>>20, err)
 	}
-	if a.imem == nil || a.imem.Len() < isize {
-		if a.imem != nil {
-			m.be.Free(a.imem)
-		}
-		im, err := m.be.AllocInt(isize)
-		if err != nil {
-			return fmt.Errorf("allocate token buffers: %w", err)
-		}
-		a.imem = im
+	if a.imem, err = backend.GrowInt(m.be, a.imem, isize); err != nil {
+		return fmt.Errorf("allocate token buffers: %w", err)
 	}
-	k := carver{mem: a.mem, imem: a.imem}
+	k := backend.Carver{Mem: a.mem, IMem: a.imem}
 	a.carve(&k, c, sh)
-	a.carved = k.off
+	a.carved = k.Off
 	return nil
 }
 
 // carve lays out every view of the activations for sh, one after the
 // other, from k: the one place that decides what the activations hold
 // and how large they are.
-func (a *acts) carve(k *carver, c Config, sh actShape) {
+func (a *acts) carve(k *backend.Carver, c Config, sh actShape) {
 	n, s, R := sh.n, sh.s, sh.rows
 	T, H, I, L := n*s, c.Hidden, c.Intermediate, c.Layers
-	take := k.take
+	take := k.Take
 	nPer := L
 	if sh.ckpt {
 		nPer = 1
 	}
-	a.ids, a.typ, a.pos, a.mask = k.takeInt(T, R), k.takeInt(T, R), k.takeInt(T, R), k.takeInt(T, T)
+	a.ids, a.typ, a.pos, a.mask = k.TakeInt(T, R), k.TakeInt(T, R), k.TakeInt(T, R), k.TakeInt(T, T)
 	a.embSum, a.embMean, a.embRstd = take(T*H, R*H), take(T, R), take(T, R)
 	if len(a.xs) != L+1 {
 		a.xs = make([]backend.Buf, L+1)
@@ -210,7 +165,7 @@ func (a *acts) carve(k *carver, c Config, sh actShape) {
 		p.r1, p.mean1, p.rstd1, p.a = take(T*H, R*H), take(T, R), take(T, R), take(T*H, R*H)
 		p.f1, p.f2 = take(T*I, R*I), take(T*I, R*I)
 		p.r2, p.mean2, p.rstd2 = take(T*H, R*H), take(T, R), take(T, R)
-		if k.mem != nil {
+		if k.Mem != nil {
 			p.cls.r1, p.cls.a, p.cls.f1 = p.r1.Slice(0, n*H), p.a.Slice(0, n*H), p.f1.Slice(0, n*I)
 			p.cls.f2, p.cls.r2 = p.f2.Slice(0, n*I), p.r2.Slice(0, n*H)
 		}
@@ -225,7 +180,7 @@ func (a *acts) carve(k *carver, c Config, sh actShape) {
 	a.dqkv = take(3*T*H, 3*R*H)
 	a.dff = take(T*I, R*I)
 	a.dxCls, a.dxNextCls, a.dACls, a.dffCls = nil, nil, nil, nil
-	if k.mem != nil {
+	if k.Mem != nil {
 		a.dxCls, a.dxNextCls = a.dx.Slice(0, n*H), a.dxNext.Slice(0, n*H)
 		a.dACls, a.dffCls = a.dA.Slice(0, n*H), a.dff.Slice(0, n*I)
 	}

@@ -69,35 +69,6 @@ type layerActs struct {
 	cls struct{ r1, A, f1 backend.Buf }
 }
 
-// carver hands out consecutive views of one allocation; with no memory
-// it only counts, so that the size and the carving are the same code.
-type carver struct {
-	mem       backend.Buf
-	imem      backend.IntBuf
-	off, ioff int
-}
-
-// take carves k values and views the first used of them (nil while
-// counting). Token-row buffers are carved at n·s rows, so that their
-// offsets do not depend on the rows a pass computes.
-func (c *carver) take(k, used int) backend.Buf {
-	var v backend.Buf
-	if c.mem != nil {
-		v = c.mem.Slice(c.off, used)
-	}
-	c.off += k
-	return v
-}
-
-func (c *carver) takeInt(k, used int) backend.IntBuf {
-	var v backend.IntBuf
-	if c.imem != nil {
-		v = c.imem.Slice(c.ioff, used)
-	}
-	c.ioff += k
-	return v
-}
-
 // shape is what the activation layout depends on.
 type shape struct {
 	n, s, rows, save int
@@ -108,10 +79,10 @@ type shape struct {
 // counting pass of carve.
 func size(c nn.Config, sh shape) (floats, ints int) {
 	var a acts
-	var k carver
+	var k backend.Carver
 	sh.rows = sh.n * sh.s
 	a.carve(&k, c, sh)
-	return k.off, k.ioff
+	return k.Off, k.IOff
 }
 
 // ensure carves the views for an n×s batch whose dense layers compute
@@ -125,39 +96,26 @@ func (a *acts) ensure(p *pass, n, s, rows int, packed bool) error {
 	save := p.be.AttentionSaveLen(backend.Attn{N: n, S: s, Heads: c.Heads, HeadDim: c.HeadDim(), Tiled: tiled})
 	sh := shape{n: n, s: s, rows: rows, save: save, packed: packed, tiled: tiled}
 	floats, ints := size(c, sh)
-	if a.mem == nil || a.mem.Len() < floats {
-		if a.mem != nil {
-			p.be.Free(a.mem)
-		}
-		mem, err := p.be.Alloc(floats)
-		if err != nil {
-			return fmt.Errorf("allocate activations for %d×%d tokens (%d MiB): %w", n, s, floats*4>>20, err)
-		}
-		a.mem = mem
+	var err error
+	if a.mem, err = backend.Grow(p.be, a.mem, floats); err != nil {
+		return fmt.Errorf("allocate activations for %d×%d tokens (%d MiB): %w", n, s, floats*4>>20, err)
 	}
-	if a.imem == nil || a.imem.Len() < ints {
-		if a.imem != nil {
-			p.be.Free(a.imem)
-		}
-		im, err := p.be.AllocInt(ints)
-		if err != nil {
-			return fmt.Errorf("allocate token buffers: %w", err)
-		}
-		a.imem = im
+	if a.imem, err = backend.GrowInt(p.be, a.imem, ints); err != nil {
+		return fmt.Errorf("allocate token buffers: %w", err)
 	}
-	k := carver{mem: a.mem, imem: a.imem}
+	k := backend.Carver{Mem: a.mem, IMem: a.imem}
 	a.carve(&k, c, sh)
-	a.carved = k.off
+	a.carved = k.Off
 	return nil
 }
 
 // carve lays out every view for sh from k: the one place that decides
 // what the activations hold and how large they are.
-func (a *acts) carve(k *carver, c nn.Config, sh shape) {
+func (a *acts) carve(k *backend.Carver, c nn.Config, sh shape) {
 	n, s, R := sh.n, sh.s, sh.rows
 	T, H, I := n*s, c.Hidden, c.Intermediate
-	take, views := k.take, k.mem != nil
-	a.ids, a.typ, a.pos, a.mask = k.takeInt(T, R), k.takeInt(T, R), k.takeInt(T, R), k.takeInt(T, T)
+	take, views := k.Take, k.Mem != nil
+	a.ids, a.typ, a.pos, a.mask = k.TakeInt(T, R), k.TakeInt(T, R), k.TakeInt(T, R), k.TakeInt(T, T)
 	a.embSum, a.embMean, a.embRstd = take(T*H, R*H), take(T, R), take(T, R)
 	for i := range a.xs {
 		a.xs[i] = take(T*H, R*H)
