@@ -190,6 +190,8 @@ func init() {
 				}
 				prog = newTrainProgress(errw, status)
 				opts.Progress = prog
+			} else if comm.Rank() == 0 {
+				opts.Progress = warningsOnly{errw} // --quiet hides progress, not warnings
 			}
 			res, err := train.Run(ctx, be, args, opts)
 			if prog != nil {

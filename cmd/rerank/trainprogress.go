@@ -204,3 +204,16 @@ func withFlagNames(err error) error {
 	}
 	return &flagError{msg: strings.Replace(err.Error(), ff.Error(), ff.Format(trainFlag), 1), err: err}
 }
+
+// warningsOnly is the Progress of `rerank train --quiet`: no bar and no
+// step lines, but the run's warnings (messages starting "warning:", such
+// as train's health checks) still reach the user.
+type warningsOnly struct{ w io.Writer }
+
+func (p warningsOnly) Message(msg string) {
+	if strings.HasPrefix(msg, "warning:") {
+		fmt.Fprintln(p.w, train.FormatFields(strings.TrimRight(msg, "\n"), trainFlag))
+	}
+}
+
+func (warningsOnly) Step(train.StepInfo) {}

@@ -90,4 +90,12 @@ func TestTrainHealthWarningShown(t *testing.T) {
 	p.done()
 	assert.Contains(t, out.String(), "warning: step 12: every passage of every group has got the same score")
 	assert.Contains(t, out.String(), "lower --learning-rate or set --max-grad-norm")
+
+	// --quiet: no progress, but warnings still.
+	out.Reset()
+	q := warningsOnly{&out}
+	q.Message("encoding 8 training examples ...")
+	q.Step(train.StepInfo{Step: 1, Total: 2, Loss: 1})
+	q.Message("warning: step 3: the loss has stayed near chance; check {learning_rate}")
+	assert.Equal(t, "warning: step 3: the loss has stayed near chance; check --learning-rate\n", out.String())
 }
