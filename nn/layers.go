@@ -2,6 +2,7 @@ package nn
 
 import (
 	"github.com/rerank-go/rerank/backend"
+	"github.com/rerank-go/rerank/nn/internal/rows"
 )
 
 // Each layer's forward and backward sit side by side below. Shapes: T
@@ -437,48 +438,26 @@ func (m *Model) headBackward(o RunOptions) error {
 	return nil
 }
 
+// rows moves token rows between the padded and packed layouts (package
+// nn/internal/rows, shared with nn/infer).
+func (m *Model) rows() rows.Copier { return rows.Copier{Be: m.be, OC: m.oc} }
+
 // scatterRows copies packed token rows (width values each) to the padded
 // layout [N·S, width], zeroing the positions that were skipped.
 func (m *Model) scatterRows(dst, src backend.Buf, width int) {
-	a := &m.acts
-	S := a.s
-	for i, off := range a.seqOff {
-		l := a.seqLen[i]
-		m.copy2DAt(dst, i*S*width, width, src, off*width, width, l, width)
-		if l < S {
-			m.fillAt(dst, (i*S+l)*width, (S-l)*width, 0)
-		}
-	}
+	m.rows().Scatter(dst, src, width, m.acts.s, m.acts.seqOff, m.acts.seqLen)
 }
 
 // gatherRows copies the computed positions of the padded layout [N·S,
 // width] into packed token rows.
 func (m *Model) gatherRows(dst, src backend.Buf, width int) {
-	a := &m.acts
-	for i, off := range a.seqOff {
-		l := a.seqLen[i]
-		m.copy2DAt(dst, off*width, width, src, i*a.s*width, width, l, width)
-	}
+	m.rows().Gather(dst, src, width, m.acts.s, m.acts.seqOff, m.acts.seqLen)
 }
 
-// copy2DAt copies rows×cols values from src at srcOff to dst at dstOff
-// (leading dimensions lds and ldd) without a view where the backend can
-// (backend.OffsetCopier).
+// copy2DAt is rows.Copier.Copy2DAt.
 func (m *Model) copy2DAt(dst backend.Buf, dstOff, ldd int, src backend.Buf, srcOff, lds, rows, cols int) {
-	if m.oc != nil {
-		m.oc.Copy2DAt(dst, dstOff, ldd, src, srcOff, lds, rows, cols)
-		return
-	}
-	n := func(ld int) int { return max(0, (rows-1)*ld+cols) }
-	m.be.Copy2D(dst.Slice(dstOff, n(ldd)), ldd, src.Slice(srcOff, n(lds)), lds, rows, cols)
+	m.rows().Copy2DAt(dst, dstOff, ldd, src, srcOff, lds, rows, cols)
 }
 
-// fillAt sets n values of dst from off on to v, without a view where the
-// backend can (backend.OffsetCopier).
-func (m *Model) fillAt(dst backend.Buf, off, n int, v float32) {
-	if m.oc != nil {
-		m.oc.FillAt(dst, off, n, v)
-		return
-	}
-	m.be.Fill(dst.Slice(off, n), v)
-}
+// fillAt is rows.Copier.FillAt.
+func (m *Model) fillAt(dst backend.Buf, off, n int, v float32) { m.rows().FillAt(dst, off, n, v) }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/rerank-go/rerank/backend"
 	"github.com/rerank-go/rerank/nn"
+	"github.com/rerank-go/rerank/nn/internal/rows"
 )
 
 // pass computes inference forward passes of a model on one backend (the
@@ -355,50 +356,29 @@ func (p *pass) clsRows(cls, tok backend.Buf, width int) {
 	}
 }
 
+// rows moves token rows between the padded and packed layouts (package
+// nn/internal/rows, shared with nn's training path).
+func (p *pass) rows() rows.Copier { return rows.Copier{Be: p.be, OC: p.oc} }
+
 // scatterRows copies packed token rows (width values each) to the padded
 // layout [n·s, width], zeroing the positions that were skipped.
 func (p *pass) scatterRows(dst, src backend.Buf, width int) {
-	a := &p.a
-	S := a.s
-	for i, off := range a.seqOff {
-		l := a.seqLen[i]
-		p.copy2DAt(dst, i*S*width, width, src, off*width, width, l, width)
-		if l < S {
-			p.fillAt(dst, (i*S+l)*width, (S-l)*width, 0)
-		}
-	}
+	p.rows().Scatter(dst, src, width, p.a.s, p.a.seqOff, p.a.seqLen)
 }
 
 // gatherRows copies the computed positions of the padded layout [n·s,
 // width] into packed token rows.
 func (p *pass) gatherRows(dst, src backend.Buf, width int) {
-	a := &p.a
-	for i, off := range a.seqOff {
-		l := a.seqLen[i]
-		p.copy2DAt(dst, off*width, width, src, i*a.s*width, width, l, width)
-	}
+	p.rows().Gather(dst, src, width, p.a.s, p.a.seqOff, p.a.seqLen)
 }
 
-// copy2DAt copies rows×cols values from src at srcOff to dst at dstOff
-// without a view where the backend can (backend.OffsetCopier).
+// copy2DAt is rows.Copier.Copy2DAt.
 func (p *pass) copy2DAt(dst backend.Buf, dstOff, ldd int, src backend.Buf, srcOff, lds, rows, cols int) {
-	if p.oc != nil {
-		p.oc.Copy2DAt(dst, dstOff, ldd, src, srcOff, lds, rows, cols)
-		return
-	}
-	n := func(ld int) int { return max(0, (rows-1)*ld+cols) }
-	p.be.Copy2D(dst.Slice(dstOff, n(ldd)), ldd, src.Slice(srcOff, n(lds)), lds, rows, cols)
+	p.rows().Copy2DAt(dst, dstOff, ldd, src, srcOff, lds, rows, cols)
 }
 
-// fillAt sets n values of dst from off on to v, without a view where the
-// backend can.
-func (p *pass) fillAt(dst backend.Buf, off, n int, v float32) {
-	if p.oc != nil {
-		p.oc.FillAt(dst, off, n, v)
-		return
-	}
-	p.be.Fill(dst.Slice(off, n), v)
-}
+// fillAt is rows.Copier.FillAt.
+func (p *pass) fillAt(dst backend.Buf, off, n int, v float32) { p.rows().FillAt(dst, off, n, v) }
 
 // grow returns *s resized to n values, reallocated only when its capacity
 // is too small.
