@@ -2,7 +2,7 @@ package nn
 
 import (
 	"github.com/rerank-go/rerank/backend"
-	"github.com/rerank-go/rerank/nn/internal/rows"
+	"github.com/rerank-go/rerank/nn/internal/tokrows"
 )
 
 // Each layer's forward and backward sit side by side below. Shapes: T
@@ -439,8 +439,8 @@ func (m *Model) headBackward(o RunOptions) error {
 }
 
 // rows moves token rows between the padded and packed layouts (package
-// nn/internal/rows, shared with nn/infer).
-func (m *Model) rows() rows.Copier { return rows.Copier{Be: m.be, OC: m.oc} }
+// nn/internal/tokrows, shared with nn/infer).
+func (m *Model) rows() tokrows.Copier { return tokrows.Copier{Be: m.be, OC: m.oc} }
 
 // scatterRows copies packed token rows (width values each) to the padded
 // layout [N·S, width], zeroing the positions that were skipped.
@@ -454,10 +454,10 @@ func (m *Model) gatherRows(dst, src backend.Buf, width int) {
 	m.rows().Gather(dst, src, width, m.acts.s, m.acts.seqOff, m.acts.seqLen)
 }
 
-// copy2DAt is rows.Copier.Copy2DAt.
+// copy2DAt is tokrows.Copier.Copy2DAt.
 func (m *Model) copy2DAt(dst backend.Buf, dstOff, ldd int, src backend.Buf, srcOff, lds, rows, cols int) {
 	m.rows().Copy2DAt(dst, dstOff, ldd, src, srcOff, lds, rows, cols)
 }
 
-// fillAt is rows.Copier.FillAt.
+// fillAt is tokrows.Copier.FillAt.
 func (m *Model) fillAt(dst backend.Buf, off, n int, v float32) { m.rows().FillAt(dst, off, n, v) }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/rerank-go/rerank/backend"
+	"github.com/rerank-go/rerank/nn/internal/tokrows"
 )
 
 // Model is a cross-encoder: encoder plus classification head, with its
@@ -411,14 +412,7 @@ func (m *Model) Forward(b *Batch, o RunOptions) ([]float32, error) {
 	}
 	be.UploadInt(a.mask, b.Mask)
 	if packed {
-		pk := func(v []int32) []int32 {
-			out := a.hostPacked[:0]
-			for n, l := range a.seqLen {
-				out = append(out, v[n*b.S:n*b.S+l]...)
-			}
-			a.hostPacked = out
-			return out
-		}
+		pk := func(v []int32) []int32 { return tokrows.Pack(&a.hostPacked, v, b.S, a.seqLen) }
 		be.UploadInt(a.ids, pk(b.InputIDs))
 		be.UploadInt(a.typ, pk(b.TypeIDs))
 		be.UploadInt(a.pos, pk(pos))

@@ -5,7 +5,7 @@ import (
 
 	"github.com/rerank-go/rerank/backend"
 	"github.com/rerank-go/rerank/nn"
-	"github.com/rerank-go/rerank/nn/internal/rows"
+	"github.com/rerank-go/rerank/nn/internal/tokrows"
 )
 
 // pass computes inference forward passes of a model on one backend (the
@@ -84,14 +84,7 @@ func (p *pass) forward(b *nn.Batch) ([]float32, error) {
 	}
 	be.UploadInt(a.mask, b.Mask)
 	if packed {
-		pk := func(v []int32) []int32 {
-			out := a.hostPacked[:0]
-			for n, l := range a.seqLen {
-				out = append(out, v[n*b.S:n*b.S+l]...)
-			}
-			a.hostPacked = out
-			return out
-		}
+		pk := func(v []int32) []int32 { return tokrows.Pack(&a.hostPacked, v, b.S, a.seqLen) }
 		be.UploadInt(a.ids, pk(b.InputIDs))
 		be.UploadInt(a.typ, pk(b.TypeIDs))
 		be.UploadInt(a.pos, pk(a.hostPos))
@@ -357,8 +350,8 @@ func (p *pass) clsRows(cls, tok backend.Buf, width int) {
 }
 
 // rows moves token rows between the padded and packed layouts (package
-// nn/internal/rows, shared with nn's training path).
-func (p *pass) rows() rows.Copier { return rows.Copier{Be: p.be, OC: p.oc} }
+// nn/internal/tokrows, shared with nn's training path).
+func (p *pass) rows() tokrows.Copier { return tokrows.Copier{Be: p.be, OC: p.oc} }
 
 // scatterRows copies packed token rows (width values each) to the padded
 // layout [n·s, width], zeroing the positions that were skipped.
@@ -372,12 +365,12 @@ func (p *pass) gatherRows(dst, src backend.Buf, width int) {
 	p.rows().Gather(dst, src, width, p.a.s, p.a.seqOff, p.a.seqLen)
 }
 
-// copy2DAt is rows.Copier.Copy2DAt.
+// copy2DAt is tokrows.Copier.Copy2DAt.
 func (p *pass) copy2DAt(dst backend.Buf, dstOff, ldd int, src backend.Buf, srcOff, lds, rows, cols int) {
 	p.rows().Copy2DAt(dst, dstOff, ldd, src, srcOff, lds, rows, cols)
 }
 
-// fillAt is rows.Copier.FillAt.
+// fillAt is tokrows.Copier.FillAt.
 func (p *pass) fillAt(dst backend.Buf, off, n int, v float32) { p.rows().FillAt(dst, off, n, v) }
 
 // grow returns *s resized to n values, reallocated only when its capacity

@@ -1,8 +1,8 @@
-// Package rows moves token rows between the padded layout [n·s, width]
+// Package tokrows moves token rows between the padded layout [n·s, width]
 // and the packed one (the real tokens' rows only) for the training path
 // (nn) and the inference runner (nn/infer), which lay out sequences alike:
 // sequence i's rows start at packed row seqOff[i] and number seqLen[i].
-package rows
+package tokrows
 
 import "github.com/rerank-go/rerank/backend"
 
@@ -52,4 +52,16 @@ func (c Copier) Gather(dst, src backend.Buf, width, s int, seqOff, seqLen []int)
 	for i, off := range seqOff {
 		c.Copy2DAt(dst, off*width, width, src, i*s*width, width, seqLen[i], width)
 	}
+}
+
+// Pack appends to (*buf)[:0] the first seqLen[i] values of each row i of
+// v (rows of s values): host token ids, type ids or positions in the
+// packed layout. *buf keeps the storage for the next call.
+func Pack(buf *[]int32, v []int32, s int, seqLen []int) []int32 {
+	out := (*buf)[:0]
+	for n, l := range seqLen {
+		out = append(out, v[n*s:n*s+l]...)
+	}
+	*buf = out
+	return out
 }
