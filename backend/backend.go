@@ -289,6 +289,18 @@ type BiasGeluGemmer interface {
 	GemmBiasQuantizedGelu(m, n, k int, a Buf, lda int, qw, bias, pre, act Buf, ldc int)
 }
 
+// Discarder is an optional extension of Backend that gives the memory
+// under a buffer back to the operating system while the allocation it is
+// part of lives on: scoring with int8 weights drops the float32 weights
+// it no longer reads (nn/infer Runner.QuantizeWeightsDropping) although
+// they share one allocation with the weights it still reads. Discard
+// returns the whole pages inside b and the number of bytes returned; b's
+// values are undefined afterwards (the CPU backend's read as zeros), so
+// nothing may read them again. A backend that cannot returns 0.
+type Discarder interface {
+	Discard(b Buf) int64
+}
+
 // OffsetCopier is an optional extension of Backend: Copy2D and Fill at
 // offsets into their buffers, for loops over a batch's sequences that
 // would otherwise take a view of each (Buf.Slice), which can allocate

@@ -312,7 +312,9 @@ func Run(mode string, o Options) (Result, error) {
 		res.Lanes = lanes.Count()
 		pack := func() (func(), error) { return lanes.PackWeights(o.PackBudget) }
 		if o.Int8 {
-			pack = lanes.QuantizeWeights
+			// As a loaded model scores (crossencoder): one copy of each
+			// weight, the int8 one.
+			pack = lanes.QuantizeWeightsDropping
 		}
 		release, err := pack()
 		if err != nil {

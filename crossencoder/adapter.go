@@ -23,6 +23,9 @@ func (m *Model) WithAdapter(name, dir string) (*Model, error) {
 	if m.base != nil {
 		return nil, errors.New("crossencoder: an adapter goes on a base model, not on another adapter")
 	}
+	if m.eng.drop {
+		return nil, errors.New("crossencoder: adapters need the base model's float32 weights, which int8 scoring drops (Options.Int8): load the base with Options.KeepFloat32 too, or merge the adapter at load (Options.Adapter)")
+	}
 	if !m.eng.frozen {
 		return nil, errors.New("crossencoder: adapters go on a model made by Load, whose weights do not change")
 	}

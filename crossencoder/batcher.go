@@ -39,10 +39,13 @@ type engine struct {
 	maxPairs int
 	pack     int64
 	int8     bool // quantize instead of packing (Options.Int8)
-	onPass   func(PassInfo)
-	started  bool
-	passes   int       // forward passes taken so far
-	views    []*engine // the engines of the adapters over this model
+	// drop: quantize dropping the float32 weights (a loaded base model
+	// scored by one worker, Options.KeepFloat32 unset)
+	drop    bool
+	onPass  func(PassInfo)
+	started bool
+	passes  int       // forward passes taken so far
+	views   []*engine // the engines of the adapters over this model
 	// device, when not nil, is held for every use of the backend: the
 	// engines of a model and its adapters share it on a backend that is
 	// not safe for concurrent use (every one but the CPU's).
@@ -289,7 +292,11 @@ func (e *engine) work(w int) {
 			// so that a pair's score does not depend on its company.
 			switch {
 			case release == nil && e.int8:
-				if release, err = lanes.QuantizeWeights(); err != nil {
+				quantize := lanes.QuantizeWeights
+				if e.drop {
+					quantize = lanes.QuantizeWeightsDropping
+				}
+				if release, err = quantize(); err != nil {
 					release = nil
 				}
 			case release == nil && len(b) > 1 && e.pack > 0:

@@ -90,7 +90,18 @@ type Options struct {
 	// quantization; PackBudget then does not apply): faster on CPUs, the
 	// scores close to float32 ones (bench/RESULTS.md measures how close).
 	// The backend must have int8 products (backend.Quantizer: the CPU).
+	//
+	// A model made by Load and scored by one worker (Workers ≤ 1) then
+	// holds one copy of those weights, the int8 one: their float32
+	// originals are dropped once quantized, at the first pass
+	// (infer.Runner.QuantizeWeightsDropping), so that Net can no longer
+	// train, be saved or run float32 passes (nn.ErrLinearWeightsDropped),
+	// and WithAdapter is refused. KeepFloat32 keeps them.
 	Int8 bool
+	// KeepFloat32, with Int8, keeps the float32 weights beside the int8
+	// copy (about 3.3 MiB more per million encoder parameters), for
+	// WithAdapter or to use Net for anything but scoring.
+	KeepFloat32 bool
 }
 
 // Truncation returns the tokenizer truncation the options select for a
@@ -236,6 +247,7 @@ func newModelEnc(net *nn.Model, enc *input.Encoder, opts Options, frozen bool) (
 	}
 	m := &Model{Net: net, Tok: enc.Tok, trunc: enc.Trunc, opts: opts}
 	m.eng = newEngine(net, opts, frozen, func() (*nn.Model, error) { return net.Share(false) })
+	m.eng.drop = frozen && opts.Int8 && !opts.KeepFloat32 && m.eng.workers == 1
 	if net.Backend().Name() != "cpu" {
 		m.eng.device = &sync.Mutex{}
 	}

@@ -181,4 +181,22 @@ func TestScoreInt8(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, got[i], one[0], "passage %d alone", i)
 	}
+	// A loaded model scored by one worker holds the int8 weights only;
+	// KeepFloat32 keeps the float32 ones, with the same scores.
+	assert.True(t, m.Net.LinearWeightsDropped(), "int8 scoring kept the float32 weights")
+	_, err = m.WithAdapter("a", t.TempDir())
+	assert.ErrorContains(t, err, "KeepFloat32")
+	keep, err := Load(cpu.NewWorkers(2), dir, Options{MaxLen: 64, BatchSize: 2, Int8: true, KeepFloat32: true})
+	require.NoError(t, err)
+	kept, err := keep.Score(context.Background(), q, ps)
+	require.NoError(t, err)
+	assert.Equal(t, got, kept)
+	assert.False(t, keep.Net.LinearWeightsDropped())
+	// Several workers each quantize a copy of their own: nothing dropped.
+	many, err := Load(cpu.NewWorkers(2), dir, Options{MaxLen: 64, BatchSize: 2, Int8: true, Workers: 2})
+	require.NoError(t, err)
+	got2, err := many.Score(context.Background(), q, ps)
+	require.NoError(t, err)
+	assert.Equal(t, got, got2)
+	assert.False(t, many.Net.LinearWeightsDropped())
 }

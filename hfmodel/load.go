@@ -184,6 +184,9 @@ var TokenizerFiles = hub.TokenizerFiles
 // tokenizerDir (skipped when empty). Every file is written to a temporary
 // name and renamed, so a crash never leaves a half-written file.
 func Save(m *nn.Model, cfg *Config, dir, tokenizerDir string) error {
+	if err := m.CheckLinearWeights(); err != nil {
+		return fmt.Errorf("save %s: %w", dir, err)
+	}
 	if cfg == nil {
 		cfg = NewConfig(m.Cfg, 0.02)
 	}

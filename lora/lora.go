@@ -208,6 +208,9 @@ type Adapters struct {
 // buffers, and the adapters get their own. It fails when m already has
 // adapters or when no module matches a target.
 func Attach(m *nn.Model, cfg Config, seed uint64) (*Adapters, error) {
+	if err := m.CheckLinearWeights(); err != nil {
+		return nil, fmt.Errorf("lora: %w", err)
+	}
 	a, err := attach(m, cfg)
 	if err != nil {
 		return nil, err

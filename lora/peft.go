@@ -292,6 +292,9 @@ func ParseConfig(path string, data []byte) (Config, string, error) {
 // itself trains and saves bias "none"). Trainable state is as after
 // Attach.
 func Load(m *nn.Model, dir string) (*Adapters, error) {
+	if err := m.CheckLinearWeights(); err != nil {
+		return nil, fmt.Errorf("lora: %w", err)
+	}
 	if _, err := os.Stat(dir); err != nil && hub.IsRef(dir) {
 		if dir, err = (*hub.Client)(nil).Dir(context.Background(), dir, hub.Adapter); err != nil {
 			return nil, fmt.Errorf("lora: %w", err)

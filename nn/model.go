@@ -3,6 +3,7 @@ package nn
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/rerank-go/rerank/backend"
 	"github.com/rerank-go/rerank/nn/internal/tokrows"
@@ -24,6 +25,9 @@ type Model struct {
 	byName  map[string]*Param
 	weights backend.Buf
 	grads   backend.Buf
+	// dropped is set once the encoder layers' float32 linear weights
+	// were discarded (MarkLinearWeightsDropped); replicas share it.
+	dropped *atomic.Bool
 
 	emb    embeddings
 	layers []layer
@@ -85,7 +89,7 @@ func New(be backend.Backend, cfg Config) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid model config: %w", err)
 	}
-	m := &Model{Cfg: cfg, be: be, byName: map[string]*Param{}}
+	m := &Model{Cfg: cfg, be: be, byName: map[string]*Param{}, dropped: new(atomic.Bool)}
 	m.params = layout(cfg)
 	total := 0
 	for _, p := range m.params {
@@ -185,6 +189,9 @@ func (m *Model) HeadParams() []*Param {
 // trainable returns true (all when trainable is nil) and frees the rest:
 // frozen parameters get no gradient memory and no optimizer state.
 func (m *Model) EnableGrads(trainable func(*Param) bool) error {
+	if err := m.CheckLinearWeights(); err != nil {
+		return err
+	}
 	if m.grads != nil {
 		m.be.Free(m.grads)
 		m.grads = nil
@@ -370,6 +377,9 @@ func (m *Model) seed(o RunOptions, l, site int) uint64 {
 // longer (steady-state passes allocate nothing).
 func (m *Model) Forward(b *Batch, o RunOptions) ([]float32, error) {
 	m.last.ok = false
+	if err := m.CheckLinearWeights(); err != nil {
+		return nil, err
+	}
 	if err := b.Validate(m.Cfg); err != nil {
 		return nil, err
 	}
@@ -573,3 +583,30 @@ func (m *Model) Pooled() []float32 {
 // pass tiled its attention: then each query row's log-sum-exp). Under
 // gradient checkpointing only the last recomputed layer is kept.
 func (m *Model) AttentionSave(l int) backend.Buf { return m.acts.layer(l).save }
+
+// ErrLinearWeightsDropped is the error of the paths that need the float32
+// linear weights of a model whose scorer dropped them.
+var ErrLinearWeightsDropped = errors.New("the encoder layers' float32 linear weights were dropped for int8 scoring (only the int8 copy is kept): training, saving, adapters and float32 passes need them; load the model again without int8 (or with crossencoder.Options.KeepFloat32)")
+
+// MarkLinearWeightsDropped records that the float32 weights of the
+// encoder layers' linear layers (query-key-value, attention output,
+// intermediate, output) were discarded, their memory given back
+// (backend.Discarder) because an int8 copy is all a scorer reads
+// (nn/infer Runner.QuantizeWeightsDropping). From then on Forward,
+// EnableGrads and every replica (Share) refuse with
+// ErrLinearWeightsDropped, as do saving (hfmodel.Save) and adapters
+// (package lora). It cannot be undone.
+func (m *Model) MarkLinearWeightsDropped() { m.dropped.Store(true) }
+
+// LinearWeightsDropped reports whether MarkLinearWeightsDropped was called
+// on the model or on one it shares weights with.
+func (m *Model) LinearWeightsDropped() bool { return m.dropped != nil && m.dropped.Load() }
+
+// CheckLinearWeights returns ErrLinearWeightsDropped when the float32
+// linear weights were dropped, nil otherwise.
+func (m *Model) CheckLinearWeights() error {
+	if m.LinearWeightsDropped() {
+		return ErrLinearWeightsDropped
+	}
+	return nil
+}

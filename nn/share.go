@@ -49,7 +49,7 @@ func (m *Model) replica(be backend.Backend) (*Model, error) {
 	if m.weights == nil {
 		return nil, errors.New("replica of a model without weights")
 	}
-	r := &Model{Cfg: m.Cfg, be: be, byName: map[string]*Param{}, weights: m.weights, Attention: m.Attention}
+	r := &Model{Cfg: m.Cfg, be: be, byName: map[string]*Param{}, weights: m.weights, Attention: m.Attention, dropped: m.dropped}
 	r.params = layout(m.Cfg)
 	for _, p := range r.params {
 		p.W = m.byName[p.Name].W // m's weights, or the head of its own (Share)

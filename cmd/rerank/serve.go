@@ -89,6 +89,9 @@ func runServe(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	// Adapters read the base's float32 weights, which --int8 drops
+	// otherwise.
+	o.KeepFloat32 = len(adapters) > 0
 	var srv *serve.Server
 	observePasses(&o, &srv)
 	m, release, err := openModel(c, o)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/rerank-go/rerank/backend"
 )
@@ -35,6 +36,9 @@ type packItem struct {
 	n, k int
 	at   func(pk *packed) *backend.Buf
 	head bool // the classification head's (QuantizeWeights leaves it float32)
+	// lastQKV: a part of the last layer's query-key-value weight, which
+	// three items read.
+	lastQKV bool
 }
 
 // packItems lists the weights of the model's linear layers in the order
@@ -62,15 +66,17 @@ func (r *Runner) packItems() []packItem {
 	items := []packItem{
 		{w: hd.Dense.W.W, n: hd.Dense.Out, k: hd.Dense.In, at: func(pk *packed) *backend.Buf { return &pk.headDense }, head: true},
 		{w: hd.Out.W.W, n: hd.Out.Out, k: hd.Out.In, at: func(pk *packed) *backend.Buf { return &pk.headOut }, head: true},
-		{w: L.QKVW.Slice(0, H*H), n: H, k: H, at: func(pk *packed) *backend.Buf { return &pk.layers[last].q }},
-		{w: L.KVW, n: 2 * H, k: H, at: func(pk *packed) *backend.Buf { return &pk.layers[last].kv }},
+		{w: L.QKVW.Slice(0, H*H), n: H, k: H, at: func(pk *packed) *backend.Buf { return &pk.layers[last].q }, lastQKV: true},
+		{w: L.KVW, n: 2 * H, k: H, at: func(pk *packed) *backend.Buf { return &pk.layers[last].kv }, lastQKV: true},
 	}
 	items = append(items, layer(last)...)
 	for l := 0; l < last; l++ {
 		items = append(items, qkv(l))
 		items = append(items, layer(l)...)
 	}
-	return append(items, qkv(last))
+	it := qkv(last)
+	it.lastQKV = true
+	return append(items, it)
 }
 
 // PackWeights packs the weights of the model's linear layers, as they are
@@ -87,6 +93,9 @@ func (r *Runner) packItems() []packItem {
 // the copy; calling it again does nothing. On a backend that does not
 // pack, or with a single lane, PackWeights packs nothing.
 func (r *Runner) PackWeights(budget int64) (release func(), err error) {
+	if err := r.m.CheckLinearWeights(); err != nil {
+		return nil, err
+	}
 	if r.holding {
 		return nil, errors.New("weights already packed or quantized: call the release function of the last PackWeights or QuantizeWeights first")
 	}
@@ -147,6 +156,34 @@ func (r *Runner) PackWeights(budget int64) (release func(), err error) {
 // rules hold: the weights must not change until release is called, which
 // frees the int8 copy. It fails on a backend without int8 products.
 func (r *Runner) QuantizeWeights() (release func(), err error) {
+	return r.quantize(false)
+}
+
+// QuantizeWeightsDropping is QuantizeWeights for a process that only
+// scores: each float32 weight it quantizes is dropped once its int8 copy
+// is written, its memory given back to the system (backend.Discarder),
+// so that one copy of each weight is held, in the form the products
+// read, as ONNX Runtime holds a quantized model's; the peak stays near
+// the float32 model's size. It marks the model (and every model sharing
+// its weights) with nn.Model.MarkLinearWeightsDropped, for good: after
+// it, training, saving, adapters, PackWeights, QuantizeWeights and
+// passes without the int8 copy (after release) fail with
+// nn.ErrLinearWeightsDropped. The embeddings and the classification head
+// stay float32. On a backend that cannot discard memory it drops nothing
+// and marks nothing (it is then QuantizeWeights).
+func (r *Runner) QuantizeWeightsDropping() (release func(), err error) {
+	return r.quantize(true)
+}
+
+// DroppedBytes returns the bytes of float32 weights that
+// QuantizeWeightsDropping gave back to the system, 0 when it did not.
+func (r *Runner) DroppedBytes() int64 { return r.dropped }
+
+// quantize is QuantizeWeights, dropping the float32 weights with drop.
+func (r *Runner) quantize(drop bool) (release func(), err error) {
+	if err := r.m.CheckLinearWeights(); err != nil {
+		return nil, err
+	}
 	if r.holding {
 		return nil, errors.New("weights already packed or quantized: call the release function of the last PackWeights or QuantizeWeights first")
 	}
@@ -175,6 +212,14 @@ func (r *Runner) QuantizeWeights() (release func(), err error) {
 		}
 		total += int64(size) * 4
 	}
+	// With drop, each weight's float32 memory goes once its int8 copy is
+	// written, so that the two are never held whole at once, but the
+	// last layer's query-key-value weight only at the end: three items
+	// (q, kv, qkv) read it.
+	ds, _ := be.(backend.Discarder)
+	drop = drop && ds != nil
+	var dropped atomic.Int64
+	lastQKV := r.m.Layer(r.m.Cfg.Layers - 1).QKVW
 	// Each target quantizes every len(targets)-th weight, all at once.
 	var wg sync.WaitGroup
 	for i, p := range targets {
@@ -184,11 +229,19 @@ func (r *Runner) QuantizeWeights() (release func(), err error) {
 			q := p.be.(backend.Quantizer)
 			for j := i; j < len(items); j += len(targets) {
 				q.QuantizeWeight(bufs[j], items[j].w, items[j].k, items[j].n, items[j].k)
+				if drop && !items[j].lastQKV {
+					dropped.Add(ds.Discard(items[j].w))
+				}
 			}
 		}()
 	}
 	wg.Wait()
+	if drop {
+		dropped.Add(ds.Discard(lastQKV))
+		r.m.MarkLinearWeightsDropped()
+	}
 	r.hold(items, bufs, total)
+	r.quantized, r.dropped = true, dropped.Load()
 	for _, p := range targets {
 		p.pk, p.qz = &r.pk, p.be.(backend.Quantizer)
 	}
@@ -218,7 +271,7 @@ func (r *Runner) releaser(bufs []backend.Buf, users []*pass, be backend.Backend)
 			for _, b := range bufs {
 				be.Free(b)
 			}
-			r.holding, r.bytes = false, 0
+			r.holding, r.bytes, r.quantized = false, 0, false
 		})
 	}
 }

@@ -58,6 +58,10 @@ type Runner struct {
 	pk      packed
 	holding bool
 	bytes   int64
+	// quantized: pk holds int8 weights (QuantizeWeights); dropped is
+	// the bytes of float32 weights QuantizeWeightsDropping gave back.
+	quantized bool
+	dropped   int64
 }
 
 // New returns a runner for m, with activations of its own for m's
@@ -95,6 +99,11 @@ func (r *Runner) PackedBytes() int64 { return r.bytes }
 func (r *Runner) Forward(b *nn.Batch) ([]float32, error) {
 	if err := b.Validate(r.m.Cfg); err != nil {
 		return nil, err
+	}
+	if !r.quantized {
+		if err := r.m.CheckLinearWeights(); err != nil {
+			return nil, err
+		}
 	}
 	shares := r.deal.assign(b, len(r.lanes))
 	out := grow(&r.out, b.N*r.m.Cfg.NumLabels)
