@@ -21,14 +21,33 @@ import (
 // while an activation row's spans the whole hidden width, outlier
 // features included. A quantized n×k weight takes, in float32 slots:
 //
-//	n scales | n row sums of the int8 weights (int32) | n rows of kp int8
+//	n scales | n row sums of the int8 weights (int32) | int8 panels
 //
-// with kp = k rounded up to q8Align, the tail of each row zero.
+// with kp = k rounded up to q8Align, the tail of each row zero. The int8
+// values are laid out for the kernels, as ONNX Runtime's MLAS packs them:
+// in panels of q8Panel output columns (n rounded up to q8Panel, the
+// missing columns zero), panel J holding columns q8Panel·J.. as kp/4
+// groups of 4·q8Panel bytes, group g being the weights k = 4g..4g+3 of
+// each column in turn (q8Index). A zmm of a group times four bytes of a
+// row of A broadcast is 16 dot products at once, with vpdpbusd.
 
 // q8Align is the multiple rows of int8 values are padded to: one zmm.
 const q8Align = 64
 
 func q8Pad(k int) int { return (k + q8Align - 1) / q8Align * q8Align }
+
+// q8Panel is the number of output columns of a panel of int8 weights: the
+// int32 lanes of a zmm.
+const q8Panel = 16
+
+// q8Index is the position of weight (j, p), output j's input p, in the
+// panels of a weight of kp bytes a column.
+func q8Index(j, p, kp int) int {
+	return j/q8Panel*q8Panel*kp + p/4*4*q8Panel + j%q8Panel*4 + p%4
+}
+
+// q8Cols is n rounded up to whole panels.
+func q8Cols(n int) int { return (n + q8Panel - 1) / q8Panel * q8Panel }
 
 var _ backend.Quantizer = (*Backend)(nil)
 
@@ -37,7 +56,7 @@ func (bk *Backend) QuantizedSize(n, k int) int {
 	if n <= 0 || k <= 0 {
 		return 0
 	}
-	return 2*n + (n*q8Pad(k)+3)/4
+	return 2*n + (q8Cols(n)*q8Pad(k)+3)/4
 }
 
 // q8Weight is a quantized weight's parts, views of its buffer.
@@ -53,7 +72,7 @@ func q8View(buf []float32, n, k int) q8Weight {
 	return q8Weight{
 		scale: buf[:n:n],
 		sum:   unsafe.Slice((*int32)(unsafe.Pointer(&buf[n])), n),
-		q:     unsafe.Slice((*int8)(unsafe.Pointer(&buf[2*n])), n*kp),
+		q:     unsafe.Slice((*int8)(unsafe.Pointer(&buf[2*n])), q8Cols(n)*kp),
 		kp:    kp,
 	}
 }
@@ -68,6 +87,7 @@ func (bk *Backend) QuantizeWeight(dst, w backend.Buf, ldw, n, k int) {
 		return
 	}
 	qw, ww := q8View(f(dst), n, k), f(w)
+	clear(qw.q)
 	for j := 0; j < n; j++ {
 		row := ww[j*ldw : j*ldw+k]
 		var mx float32
@@ -78,14 +98,12 @@ func (bk *Backend) QuantizeWeight(dst, w backend.Buf, ldw, n, k int) {
 		if s == 0 {
 			s = 1
 		}
-		q := qw.q[j*qw.kp : (j+1)*qw.kp]
 		var sum int32
 		for p, v := range row {
 			x := int32(math.RoundToEven(float64(v / s)))
 			x = max(-q8WMax, min(q8WMax, x))
-			q[p], sum = int8(x), sum+x
+			qw.q[q8Index(j, p, qw.kp)], sum = int8(x), sum+x
 		}
-		clear(q[k:])
 		qw.scale[j], qw.sum[j] = s, sum
 	}
 }
@@ -151,13 +169,21 @@ func q8Ref(lo, hi, n, k int, a []float32, lda int, qw q8Weight, bias, c []float3
 	q := make([]uint8, qw.kp)
 	for i := lo; i < hi; i++ {
 		sa, zp := quantizeRow(q, a[i*lda:i*lda+k])
-		for j := 0; j < n; j++ {
-			w := qw.q[j*qw.kp : j*qw.kp+k]
-			var acc int32
-			for p, x := range w {
-				acc += int32(q[p]) * int32(x)
+		for j0 := 0; j0 < n; j0 += q8Panel {
+			// One panel: its groups of four weights for 16 columns in turn.
+			panel := qw.q[j0*qw.kp : (j0+q8Panel)*qw.kp]
+			var acc [q8Panel]int32
+			for p := 0; p < qw.kp; p += 4 {
+				g := panel[p*q8Panel : (p+4)*q8Panel]
+				for col := range acc {
+					w := g[col*4 : col*4+4]
+					acc[col] += int32(q[p])*int32(w[0]) + int32(q[p+1])*int32(w[1]) +
+						int32(q[p+2])*int32(w[2]) + int32(q[p+3])*int32(w[3])
+				}
 			}
-			c[i*ldc+j] = q8Finish(acc, zp, qw.sum[j], sa, qw.scale[j], bias, j)
+			for j := j0; j < min(n, j0+q8Panel); j++ {
+				c[i*ldc+j] = q8Finish(acc[j-j0], zp, qw.sum[j], sa, qw.scale[j], bias, j)
+			}
 		}
 	}
 }

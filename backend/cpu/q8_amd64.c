@@ -93,132 +93,168 @@ static inline float finish(int32_t acc, int32_t zp, int32_t ws, float sa, float 
 	return bias ? v + bias[j] : v;
 }
 
-__attribute__((target("avx2"))) static inline int32_t hsum8i(__m256i v) {
-	__m128i x = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-	x = _mm_add_epi32(x, _mm_shuffle_epi32(x, 0x4e));
-	x = _mm_add_epi32(x, _mm_shuffle_epi32(x, 0xb1));
-	return _mm_cvtsi128_si32(x);
+static inline int32_t load4(const uint8_t *p) {
+	int32_t x;
+	__builtin_memcpy(&x, p, 4);
+	return x;
 }
 
-// dots_avx2 sums R (1 or 2) rows of aq against C (1 to 4) rows of wq, kp
-// bytes each (a multiple of 64), into acc[r][c]: 32 bytes at a time,
-// vpmaddubsw (uint8·int8 pairs into int16, exact for |wq| ≤ 63) then
-// vpmaddwd by ones (pairs of those into int32).
-__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void
-dots_avx2(const uint8_t *a0, const uint8_t *a1, const int8_t *w0, const int8_t *w1, const int8_t *w2,
-          const int8_t *w3, int64_t kp, const int R, const int C, int32_t acc[2][4]) {
-	__m256i s[2][4];
-	for (int r = 0; r < 2; r++)
-		for (int c = 0; c < 4; c++) s[r][c] = _mm256_setzero_si256();
-	const int8_t *w[4] = {w0, w1, w2, w3};
-	const __m256i ones = _mm256_set1_epi16(1);
-	for (int64_t p = 0; p < kp; p += 32) {
-		__m256i x0 = _mm256_loadu_si256((const __m256i *)(a0 + p));
-		__m256i x1 = R > 1 ? _mm256_loadu_si256((const __m256i *)(a1 + p)) : x0;
-#pragma GCC unroll 4
-		for (int c = 0; c < C; c++) {
-			__m256i y = _mm256_loadu_si256((const __m256i *)(w[c] + p));
-			s[0][c] = _mm256_add_epi32(s[0][c], _mm256_madd_epi16(_mm256_maddubs_epi16(x0, y), ones));
-			if (R > 1)
-				s[1][c] = _mm256_add_epi32(s[1][c], _mm256_madd_epi16(_mm256_maddubs_epi16(x1, y), ones));
-		}
-	}
-	for (int r = 0; r < R; r++)
-		for (int c = 0; c < C; c++) acc[r][c] = hsum8i(s[r][c]);
-}
+// The weights come in panels of 16 output columns (q8.go): panel J holds
+// columns 16J..16J+15 as kp/4 groups of 64 bytes, group g being the four
+// weights k = 4g..4g+3 of each of the 16 columns in turn. One zmm (two
+// ymm) of a group times the four bytes of a row of A, broadcast, gives 16
+// (8) int32 dot products over those four k at once, each in its own lane:
+// the sums need no horizontal reduction, and the float epilogue is done on
+// 16 (8) columns at a time, with the operations (and so the bits) of
+// finish.
 
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) static inline int32_t hsum16i(__m512i v) {
-	return _mm512_reduce_add_epi32(v);
-}
-
+// tile_vnni_t computes rows i..i+R-1 (R ≤ 6) of C at columns j..j+nc-1
+// (V = ceil(nc/16) ≤ 4 panels, w the first): 24 accumulators at most, one
+// vpdpbusd per row and panel for each 4 bytes of k.
 __attribute__((target("avx512f,avx512bw,avx512vnni"))) static inline __attribute__((always_inline)) void
-dots_vnni(const uint8_t *a0, const uint8_t *a1, const int8_t *w0, const int8_t *w1, const int8_t *w2,
-          const int8_t *w3, int64_t kp, const int R, const int C, int32_t acc[2][4]) {
-	__m512i s[2][4];
-	for (int r = 0; r < 2; r++)
-		for (int c = 0; c < 4; c++) s[r][c] = _mm512_setzero_si512();
-	const int8_t *w[4] = {w0, w1, w2, w3};
-	for (int64_t p = 0; p < kp; p += 64) {
-		__m512i x0 = _mm512_loadu_si512(a0 + p);
-		__m512i x1 = R > 1 ? _mm512_loadu_si512(a1 + p) : x0;
-#pragma GCC unroll 4
-		for (int c = 0; c < C; c++) {
-			__m512i y = _mm512_loadu_si512(w[c] + p);
-			s[0][c] = _mm512_dpbusd_epi32(s[0][c], x0, y);
-			if (R > 1) s[1][c] = _mm512_dpbusd_epi32(s[1][c], x1, y);
+tile_vnni_t(const uint8_t *a, int64_t kp, const int8_t *w, const int R, const int V, int64_t nc,
+            const float *ascale, const int32_t *azp, const float *wscale, const int32_t *wsum, const float *bias,
+            float *c, int64_t ldc) {
+	const int64_t ps = 16 * kp;
+	__m512i s[6][4];
+	for (int r = 0; r < R; r++)
+		for (int v = 0; v < V; v++) s[r][v] = _mm512_setzero_si512();
+	for (int64_t p = 0; p < kp; p += 4) {
+		__m512i y[4];
+		for (int v = 0; v < V; v++) y[v] = _mm512_loadu_si512(w + v * ps + p * 16);
+		for (int r = 0; r < R; r++) {
+			__m512i x = _mm512_set1_epi32(load4(a + r * kp + p));
+			for (int v = 0; v < V; v++) s[r][v] = _mm512_dpbusd_epi32(s[r][v], x, y[v]);
 		}
 	}
+	for (int v = 0; v < V; v++) {
+		int64_t left = nc - 16 * v;
+		__mmask16 mk = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+		__m512i ws = _mm512_maskz_loadu_epi32(mk, wsum + 16 * v);
+		__m512 sw = _mm512_maskz_loadu_ps(mk, wscale + 16 * v);
+		__m512 b = bias ? _mm512_maskz_loadu_ps(mk, bias + 16 * v) : _mm512_setzero_ps();
+		for (int r = 0; r < R; r++) {
+			__m512i x = _mm512_sub_epi32(s[r][v], _mm512_mullo_epi32(_mm512_set1_epi32(azp[r]), ws));
+			__m512 t = _mm512_mul_ps(_mm512_set1_ps(ascale[r]), sw);
+			__m512 o = _mm512_mul_ps(_mm512_cvtepi32_ps(x), t);
+			if (bias) o = _mm512_add_ps(o, b);
+			_mm512_mask_storeu_ps(c + r * ldc + 16 * v, mk, o);
+		}
+	}
+}
+
+// tile_avx2_t is tile_vnni_t for AVX2: rows i..i+R-1 (R ≤ 4) by the 8 or
+// 16 columns (V ymm) of one panel, vpmaddubsw then vpmaddwd by ones for
+// each 4 bytes of k (exact for |wq| ≤ 63). A partial ymm of columns takes
+// the scalar finish.
+__attribute__((target("avx2"))) static inline __attribute__((always_inline)) void
+tile_avx2_t(const uint8_t *a, int64_t kp, const int8_t *w, const int R, const int V, int64_t nc, const float *ascale,
+            const int32_t *azp, const float *wscale, const int32_t *wsum, const float *bias, float *c, int64_t ldc) {
+	__m256i s[4][2];
+	const __m256i ones = _mm256_set1_epi16(1);
 	for (int r = 0; r < R; r++)
-		for (int c = 0; c < C; c++) acc[r][c] = hsum16i(s[r][c]);
+		for (int v = 0; v < V; v++) s[r][v] = _mm256_setzero_si256();
+	for (int64_t p = 0; p < kp; p += 4) {
+		__m256i y[2];
+		for (int v = 0; v < V; v++) y[v] = _mm256_loadu_si256((const __m256i *)(w + p * 16 + v * 32));
+		for (int r = 0; r < R; r++) {
+			__m256i x = _mm256_set1_epi32(load4(a + r * kp + p));
+			for (int v = 0; v < V; v++)
+				s[r][v] = _mm256_add_epi32(s[r][v], _mm256_madd_epi16(_mm256_maddubs_epi16(x, y[v]), ones));
+		}
+	}
+	for (int v = 0; v < V; v++) {
+		int64_t left = nc - 8 * v;
+		if (left < 8) {
+			for (int r = 0; r < R; r++) {
+				int32_t acc[8];
+				_mm256_storeu_si256((__m256i *)acc, s[r][v]);
+				for (int64_t q = 0; q < left; q++)
+					c[r * ldc + 8 * v + q] =
+					    finish(acc[q], azp[r], wsum[8 * v + q], ascale[r], wscale[8 * v + q], bias, 8 * v + q);
+			}
+			continue;
+		}
+		__m256i ws = _mm256_loadu_si256((const __m256i *)(wsum + 8 * v));
+		__m256 sw = _mm256_loadu_ps(wscale + 8 * v);
+		__m256 b = bias ? _mm256_loadu_ps(bias + 8 * v) : _mm256_setzero_ps();
+		for (int r = 0; r < R; r++) {
+			__m256i x = _mm256_sub_epi32(s[r][v], _mm256_mullo_epi32(_mm256_set1_epi32(azp[r]), ws));
+			__m256 t = _mm256_mul_ps(_mm256_set1_ps(ascale[r]), sw);
+			__m256 o = _mm256_mul_ps(_mm256_cvtepi32_ps(x), t);
+			if (bias) o = _mm256_add_ps(o, b);
+			_mm256_storeu_ps(c + r * ldc + 8 * v, o);
+		}
+	}
 }
 
-#define DISPATCH(F)                                                                                                  \
-	do {                                                                                                         \
-		if (R == 2) {                                                                                        \
-			switch (C) {                                                                                 \
-			case 4: F(a0, a1, w0, w1, w2, w3, kp, 2, 4, acc); break;                                     \
-			case 3: F(a0, a1, w0, w1, w2, w0, kp, 2, 3, acc); break;                                     \
-			case 2: F(a0, a1, w0, w1, w0, w0, kp, 2, 2, acc); break;                                     \
-			default: F(a0, a1, w0, w0, w0, w0, kp, 2, 1, acc); break;                                    \
-			}                                                                                            \
-		} else {                                                                                             \
-			switch (C) {                                                                                 \
-			case 4: F(a0, a0, w0, w1, w2, w3, kp, 1, 4, acc); break;                                     \
-			case 3: F(a0, a0, w0, w1, w2, w0, kp, 1, 3, acc); break;                                     \
-			case 2: F(a0, a0, w0, w1, w0, w0, kp, 1, 2, acc); break;                                     \
-			default: F(a0, a0, w0, w0, w0, w0, kp, 1, 1, acc); break;                                    \
-			}                                                                                            \
-		}                                                                                                    \
-	} while (0)
+#define TILE_PARAMS                                                                                                  \
+	const uint8_t *a, int64_t kp, const int8_t *w, int R, int V, int64_t nc, const float *ascale,                \
+	    const int32_t *azp, const float *wscale, const int32_t *wsum, const float *bias, float *c, int64_t ldc
+#define T1(F, r, v)                                                                                                  \
+	case v: F(a, kp, w, r, v, nc, ascale, azp, wscale, wsum, bias, c, ldc); break;
+#define ROW4(F, r)                                                                                                   \
+	case r:                                                                                                      \
+		switch (V) { T1(F, r, 1) T1(F, r, 2) T1(F, r, 3) default : F(a, kp, w, r, 4, nc, ascale, azp, wscale, wsum, bias, c, ldc); } \
+		break;
+#define ROW2(F, r)                                                                                                   \
+	case r:                                                                                                      \
+		switch (V) { T1(F, r, 1) default : F(a, kp, w, r, 2, nc, ascale, azp, wscale, wsum, bias, c, ldc); } \
+		break;
 
-__attribute__((target("avx2"))) static void tile_avx2(const uint8_t *a0, const uint8_t *a1, const int8_t *w0,
-                                                      const int8_t *w1, const int8_t *w2, const int8_t *w3,
-                                                      int64_t kp, int R, int C, int32_t acc[2][4]) {
-	DISPATCH(dots_avx2);
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static void tile_vnni(TILE_PARAMS) {
+	switch (R) {
+		ROW4(tile_vnni_t, 1)
+		ROW4(tile_vnni_t, 2)
+		ROW4(tile_vnni_t, 3)
+		ROW4(tile_vnni_t, 4)
+		ROW4(tile_vnni_t, 5)
+		ROW4(tile_vnni_t, 6)
+	}
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) static void tile_vnni(const uint8_t *a0, const uint8_t *a1,
-                                                                             const int8_t *w0, const int8_t *w1,
-                                                                             const int8_t *w2, const int8_t *w3,
-                                                                             int64_t kp, int R, int C,
-                                                                             int32_t acc[2][4]) {
-	DISPATCH(dots_vnni);
+__attribute__((target("avx2"))) static void tile_avx2(TILE_PARAMS) {
+	switch (R) {
+		ROW2(tile_avx2_t, 1)
+		ROW2(tile_avx2_t, 2)
+		ROW2(tile_avx2_t, 3)
+		ROW2(tile_avx2_t, 4)
+	}
 }
 
-// QB is the column block: QB rows of W (QB·kp bytes, 96-384 KiB) stay in
-// L2 while the row blocks of A go past; QM rows of A (QM·kp bytes) stay in
-// L1/L2 while the columns of the block go past.
+// QB is the column block, whose GELU is taken while it is in cache; QM
+// the row block: QM rows of A (QM·kp bytes) stay in L1/L2 while the
+// panels of the column block go past, each panel (16·kp bytes) in L1/L2
+// while the rows of the block go past.
 #define QB 256
-#define QM 32
+#define QM 48
 
 // rr_q8_gemm computes C (m×n, leading dimension ldc) from m rows of aq
-// (rr_q8_quantize_rows) and n rows of wq (kp bytes each), by AVX-512 VNNI
-// when vnni is set, else AVX2; then C = gelu(C) block by block with gelu
+// (rr_q8_quantize_rows) and the panels of wq (kp bytes a column), by
+// AVX-512 VNNI (6 rows by 64 columns at a time) when vnni is set, else
+// AVX2 (4 rows by 16 columns); then C = gelu(C) block by block with gelu
 // 1 (rr_gelu) or 2 (rr_gelu512).
 void rr_q8_gemm(int vnni, int64_t m, int64_t n, int64_t kp, const uint8_t *aq, const float *ascale,
                 const int32_t *azp, const int8_t *wq, const float *wscale, const int32_t *wsum, const float *bias,
                 float *c, int64_t ldc, int gelu) {
+	const int64_t NR = vnni ? 64 : 16, MR = vnni ? 6 : 4, lane = vnni ? 16 : 8;
 	for (int64_t jb = 0; jb < n; jb += QB) {
 		int64_t je = jb + QB < n ? jb + QB : n;
 		for (int64_t ib = 0; ib < m; ib += QM) {
 			int64_t ie = ib + QM < m ? ib + QM : m;
-			for (int64_t j = jb; j < je; j += 4) {
-				int C = je - j < 4 ? (int)(je - j) : 4;
-				const int8_t *w0 = wq + j * kp;
-				const int8_t *w1 = C > 1 ? w0 + kp : w0, *w2 = C > 2 ? w0 + 2 * kp : w0,
-				             *w3 = C > 3 ? w0 + 3 * kp : w0;
-				for (int64_t i = ib; i < ie; i += 2) {
-					int R = ie - i < 2 ? 1 : 2;
-					const uint8_t *a0 = aq + i * kp, *a1 = a0 + (R > 1 ? kp : 0);
-					int32_t acc[2][4];
+			for (int64_t j = jb; j < je; j += NR) {
+				int64_t nc = je - j < NR ? je - j : NR;
+				int V = (int)((nc + lane - 1) / lane);
+				const int8_t *w = wq + j * kp; // panel j/16, 16·kp bytes each
+				for (int64_t i = ib; i < ie; i += MR) {
+					int R = ie - i < MR ? (int)(ie - i) : (int)MR;
+					const float *bj = bias ? bias + j : NULL;
 					if (vnni)
-						tile_vnni(a0, a1, w0, w1, w2, w3, kp, R, C, acc);
+						tile_vnni(aq + i * kp, kp, w, R, V, nc, ascale + i, azp + i, wscale + j, wsum + j,
+						          bj, c + i * ldc + j, ldc);
 					else
-						tile_avx2(a0, a1, w0, w1, w2, w3, kp, R, C, acc);
-					for (int r = 0; r < R; r++)
-						for (int q = 0; q < C; q++)
-							c[(i + r) * ldc + j + q] =
-							    finish(acc[r][q], azp[i + r], wsum[j + q], ascale[i + r], wscale[j + q], bias, j + q);
+						tile_avx2(aq + i * kp, kp, w, R, V, nc, ascale + i, azp + i, wscale + j, wsum + j,
+						          bj, c + i * ldc + j, ldc);
 				}
 			}
 			for (int64_t i = ib; gelu && i < ie; i++) {

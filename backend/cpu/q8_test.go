@@ -84,7 +84,9 @@ func TestQ8Gemm(t *testing.T) {
 
 // TestQuantizeWeight: rows are scaled to ±63 (7 bits) by their largest
 // magnitude, rounded to nearest even, the row sums are those of the int8
-// values, the padding is zero, and a zero row gets scale 1.
+// values, a zero row gets scale 1, and the values lie in panels of 16
+// columns by groups of 4 inputs (q8Index), the padding (inputs past k,
+// columns past n) zero.
 func TestQuantizeWeight(t *testing.T) {
 	bk := New()
 	w := []float32{0.5, -1, 0.25, 0, 0, 0, 63, 31.5, -62.5}
@@ -92,11 +94,18 @@ func TestQuantizeWeight(t *testing.T) {
 	bk.QuantizeWeight(qw, F32(w), 3, 3, 3)
 	v := q8View(qw, 3, 3)
 	assert.Equal(t, []float32{1.0 / 63, 1, 1}, v.scale)
-	assert.Equal(t, []int8{31, -63, 16}, v.q[:3]) // 0.5·63 is 31.499998 in float32
-	assert.Equal(t, []int8{0, 0, 0}, v.q[64:67])
-	assert.Equal(t, []int8{63, 32, -62}, v.q[128:131]) // 31.5 and -62.5 round to even
 	assert.Equal(t, []int32{31 - 63 + 16, 0, 63 + 32 - 62}, v.sum)
-	assert.Equal(t, make([]int8, 61), v.q[3:64])
+	require.Len(t, v.q, 16*64)
+	want := make([]int8, 16*64)
+	// Group 0 of the panel: column 0's inputs 0..3, column 1's, column 2's.
+	copy(want, []int8{31, -63, 16, 0, 0, 0, 0, 0, 63, 32, -62, 0}) // 0.5·63 is 31.499998 in float32; 31.5 and -62.5 round to even
+	assert.Equal(t, want, v.q)
+	for _, c := range []struct{ j, p, kp, at int }{
+		{0, 0, 64, 0}, {0, 3, 64, 3}, {0, 4, 64, 64}, {1, 0, 64, 4}, {15, 63, 64, 15*4 + 15*64 + 3},
+		{16, 0, 64, 16 * 64}, {17, 5, 128, 16*128 + 64 + 4 + 1},
+	} {
+		assert.Equal(t, c.at, q8Index(c.j, c.p, c.kp), "q8Index(%d, %d, %d)", c.j, c.p, c.kp)
+	}
 }
 
 // BenchmarkQ8 compares the int8 product with the float32 one on a packed
