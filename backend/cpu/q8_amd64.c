@@ -116,17 +116,63 @@ tile_vnni_t(const uint8_t *a, int64_t kp, const int8_t *w, const int R, const in
             const float *ascale, const int32_t *azp, const float *wscale, const int32_t *wsum, const float *bias,
             float *c, int64_t ldc) {
 	const int64_t ps = 16 * kp;
-	__m512i s[6][4];
-	for (int r = 0; r < R; r++)
-		for (int v = 0; v < V; v++) s[r][v] = _mm512_setzero_si512();
+	// Named accumulators rather than an array: GCC copies an array's
+	// registers around the loop (67 moves per 24 vpdpbusd).
+	__m512i s00 = _mm512_setzero_si512(), s01 = _mm512_setzero_si512(), s02 = _mm512_setzero_si512(), s03 = _mm512_setzero_si512();
+	__m512i s10 = _mm512_setzero_si512(), s11 = _mm512_setzero_si512(), s12 = _mm512_setzero_si512(), s13 = _mm512_setzero_si512();
+	__m512i s20 = _mm512_setzero_si512(), s21 = _mm512_setzero_si512(), s22 = _mm512_setzero_si512(), s23 = _mm512_setzero_si512();
+	__m512i s30 = _mm512_setzero_si512(), s31 = _mm512_setzero_si512(), s32 = _mm512_setzero_si512(), s33 = _mm512_setzero_si512();
+	__m512i s40 = _mm512_setzero_si512(), s41 = _mm512_setzero_si512(), s42 = _mm512_setzero_si512(), s43 = _mm512_setzero_si512();
+	__m512i s50 = _mm512_setzero_si512(), s51 = _mm512_setzero_si512(), s52 = _mm512_setzero_si512(), s53 = _mm512_setzero_si512();
 	for (int64_t p = 0; p < kp; p += 4) {
-		__m512i y[4];
-		for (int v = 0; v < V; v++) y[v] = _mm512_loadu_si512(w + v * ps + p * 16);
-		for (int r = 0; r < R; r++) {
-			__m512i x = _mm512_set1_epi32(load4(a + r * kp + p));
-			for (int v = 0; v < V; v++) s[r][v] = _mm512_dpbusd_epi32(s[r][v], x, y[v]);
+		__m512i y0 = V > 0 ? _mm512_loadu_si512(w + 0 * ps + p * 16) : _mm512_setzero_si512();
+		__m512i y1 = V > 1 ? _mm512_loadu_si512(w + 1 * ps + p * 16) : _mm512_setzero_si512();
+		__m512i y2 = V > 2 ? _mm512_loadu_si512(w + 2 * ps + p * 16) : _mm512_setzero_si512();
+		__m512i y3 = V > 3 ? _mm512_loadu_si512(w + 3 * ps + p * 16) : _mm512_setzero_si512();
+		if (R > 0) {
+			__m512i x = _mm512_set1_epi32(load4(a + 0 * kp + p));
+			if (V > 0) s00 = _mm512_dpbusd_epi32(s00, x, y0);
+			if (V > 1) s01 = _mm512_dpbusd_epi32(s01, x, y1);
+			if (V > 2) s02 = _mm512_dpbusd_epi32(s02, x, y2);
+			if (V > 3) s03 = _mm512_dpbusd_epi32(s03, x, y3);
+		}
+		if (R > 1) {
+			__m512i x = _mm512_set1_epi32(load4(a + 1 * kp + p));
+			if (V > 0) s10 = _mm512_dpbusd_epi32(s10, x, y0);
+			if (V > 1) s11 = _mm512_dpbusd_epi32(s11, x, y1);
+			if (V > 2) s12 = _mm512_dpbusd_epi32(s12, x, y2);
+			if (V > 3) s13 = _mm512_dpbusd_epi32(s13, x, y3);
+		}
+		if (R > 2) {
+			__m512i x = _mm512_set1_epi32(load4(a + 2 * kp + p));
+			if (V > 0) s20 = _mm512_dpbusd_epi32(s20, x, y0);
+			if (V > 1) s21 = _mm512_dpbusd_epi32(s21, x, y1);
+			if (V > 2) s22 = _mm512_dpbusd_epi32(s22, x, y2);
+			if (V > 3) s23 = _mm512_dpbusd_epi32(s23, x, y3);
+		}
+		if (R > 3) {
+			__m512i x = _mm512_set1_epi32(load4(a + 3 * kp + p));
+			if (V > 0) s30 = _mm512_dpbusd_epi32(s30, x, y0);
+			if (V > 1) s31 = _mm512_dpbusd_epi32(s31, x, y1);
+			if (V > 2) s32 = _mm512_dpbusd_epi32(s32, x, y2);
+			if (V > 3) s33 = _mm512_dpbusd_epi32(s33, x, y3);
+		}
+		if (R > 4) {
+			__m512i x = _mm512_set1_epi32(load4(a + 4 * kp + p));
+			if (V > 0) s40 = _mm512_dpbusd_epi32(s40, x, y0);
+			if (V > 1) s41 = _mm512_dpbusd_epi32(s41, x, y1);
+			if (V > 2) s42 = _mm512_dpbusd_epi32(s42, x, y2);
+			if (V > 3) s43 = _mm512_dpbusd_epi32(s43, x, y3);
+		}
+		if (R > 5) {
+			__m512i x = _mm512_set1_epi32(load4(a + 5 * kp + p));
+			if (V > 0) s50 = _mm512_dpbusd_epi32(s50, x, y0);
+			if (V > 1) s51 = _mm512_dpbusd_epi32(s51, x, y1);
+			if (V > 2) s52 = _mm512_dpbusd_epi32(s52, x, y2);
+			if (V > 3) s53 = _mm512_dpbusd_epi32(s53, x, y3);
 		}
 	}
+	__m512i s[6][4] = {{s00, s01, s02, s03}, {s10, s11, s12, s13}, {s20, s21, s22, s23}, {s30, s31, s32, s33}, {s40, s41, s42, s43}, {s50, s51, s52, s53}};
 	for (int v = 0; v < V; v++) {
 		int64_t left = nc - 16 * v;
 		__mmask16 mk = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
@@ -150,19 +196,36 @@ tile_vnni_t(const uint8_t *a, int64_t kp, const int8_t *w, const int R, const in
 __attribute__((target("avx2"))) static inline __attribute__((always_inline)) void
 tile_avx2_t(const uint8_t *a, int64_t kp, const int8_t *w, const int R, const int V, int64_t nc, const float *ascale,
             const int32_t *azp, const float *wscale, const int32_t *wsum, const float *bias, float *c, int64_t ldc) {
-	__m256i s[4][2];
 	const __m256i ones = _mm256_set1_epi16(1);
-	for (int r = 0; r < R; r++)
-		for (int v = 0; v < V; v++) s[r][v] = _mm256_setzero_si256();
+	__m256i s00 = _mm256_setzero_si256(), s01 = _mm256_setzero_si256();
+	__m256i s10 = _mm256_setzero_si256(), s11 = _mm256_setzero_si256();
+	__m256i s20 = _mm256_setzero_si256(), s21 = _mm256_setzero_si256();
+	__m256i s30 = _mm256_setzero_si256(), s31 = _mm256_setzero_si256();
 	for (int64_t p = 0; p < kp; p += 4) {
-		__m256i y[2];
-		for (int v = 0; v < V; v++) y[v] = _mm256_loadu_si256((const __m256i *)(w + p * 16 + v * 32));
-		for (int r = 0; r < R; r++) {
-			__m256i x = _mm256_set1_epi32(load4(a + r * kp + p));
-			for (int v = 0; v < V; v++)
-				s[r][v] = _mm256_add_epi32(s[r][v], _mm256_madd_epi16(_mm256_maddubs_epi16(x, y[v]), ones));
+		__m256i y0 = V > 0 ? _mm256_loadu_si256((const __m256i *)(w + p * 16 + 0 * 32)) : _mm256_setzero_si256();
+		__m256i y1 = V > 1 ? _mm256_loadu_si256((const __m256i *)(w + p * 16 + 1 * 32)) : _mm256_setzero_si256();
+		if (R > 0) {
+			__m256i x = _mm256_set1_epi32(load4(a + 0 * kp + p));
+			if (V > 0) s00 = _mm256_add_epi32(s00, _mm256_madd_epi16(_mm256_maddubs_epi16(x, y0), ones));
+			if (V > 1) s01 = _mm256_add_epi32(s01, _mm256_madd_epi16(_mm256_maddubs_epi16(x, y1), ones));
+		}
+		if (R > 1) {
+			__m256i x = _mm256_set1_epi32(load4(a + 1 * kp + p));
+			if (V > 0) s10 = _mm256_add_epi32(s10, _mm256_madd_epi16(_mm256_maddubs_epi16(x, y0), ones));
+			if (V > 1) s11 = _mm256_add_epi32(s11, _mm256_madd_epi16(_mm256_maddubs_epi16(x, y1), ones));
+		}
+		if (R > 2) {
+			__m256i x = _mm256_set1_epi32(load4(a + 2 * kp + p));
+			if (V > 0) s20 = _mm256_add_epi32(s20, _mm256_madd_epi16(_mm256_maddubs_epi16(x, y0), ones));
+			if (V > 1) s21 = _mm256_add_epi32(s21, _mm256_madd_epi16(_mm256_maddubs_epi16(x, y1), ones));
+		}
+		if (R > 3) {
+			__m256i x = _mm256_set1_epi32(load4(a + 3 * kp + p));
+			if (V > 0) s30 = _mm256_add_epi32(s30, _mm256_madd_epi16(_mm256_maddubs_epi16(x, y0), ones));
+			if (V > 1) s31 = _mm256_add_epi32(s31, _mm256_madd_epi16(_mm256_maddubs_epi16(x, y1), ones));
 		}
 	}
+	__m256i s[4][2] = {{s00, s01}, {s10, s11}, {s20, s21}, {s30, s31}};
 	for (int v = 0; v < V; v++) {
 		int64_t left = nc - 8 * v;
 		if (left < 8) {
