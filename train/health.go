@@ -91,10 +91,25 @@ type HealthWarning struct {
 // CollapseSteps steps. Each is reported once. It prints nothing: Run
 // passes its warnings to Progress.Message.
 type Health struct {
-	o                    HealthOptions
-	atChance, collapsed  int // current streaks
-	warnedC, warnedColl  bool
-	chanceStart, collBeg int
+	o                   HealthOptions
+	chance, collapse    streak
+	warnedC, warnedColl bool
+}
+
+// streak counts consecutive steps on which a condition held, and the step
+// it began at.
+type streak struct{ n, start int }
+
+// observe extends the streak when hit, else resets it.
+func (s *streak) observe(hit bool, step int) {
+	if !hit {
+		s.n = 0
+		return
+	}
+	if s.n == 0 {
+		s.start = step
+	}
+	s.n++
 }
 
 // NewHealth returns a detector with opts (defaults filled in).
@@ -123,15 +138,8 @@ func (h *Health) Observe(step int, loss float64, collapsed bool) []HealthWarning
 	var out []HealthWarning
 	o := h.o
 	if o.Chance > 0 && !h.warnedC && step > o.After {
-		if math.Abs(loss-o.Chance) <= o.Tolerance*o.Chance {
-			if h.atChance == 0 {
-				h.chanceStart = step
-			}
-			h.atChance++
-		} else {
-			h.atChance = 0
-		}
-		if h.atChance >= o.Window {
+		h.chance.observe(math.Abs(loss-o.Chance) <= o.Tolerance*o.Chance, step)
+		if h.chance.n >= o.Window {
 			h.warnedC = true
 			desc := o.ChanceDesc
 			if desc != "" {
@@ -139,23 +147,16 @@ func (h *Health) Observe(step int, loss float64, collapsed bool) []HealthWarning
 			}
 			out = append(out, HealthWarning{Step: step, Kind: "chance", Message: fmt.Sprintf(
 				"warning: step %d: the loss has stayed within %.0f%% of chance (%.4f%s) for %d steps (%d-%d): the model is not learning to tell the positive from its negatives; check {learning_rate}, that the data's pos are relevant, and the scores of the model before training",
-				step, 100*o.Tolerance, o.Chance, desc, h.atChance, h.chanceStart, step)})
+				step, 100*o.Tolerance, o.Chance, desc, h.chance.n, h.chance.start, step)})
 		}
 	}
 	if !h.warnedColl {
-		if collapsed {
-			if h.collapsed == 0 {
-				h.collBeg = step
-			}
-			h.collapsed++
-		} else {
-			h.collapsed = 0
-		}
-		if h.collapsed >= o.CollapseSteps {
+		h.collapse.observe(collapsed, step)
+		if h.collapse.n >= o.CollapseSteps {
 			h.warnedColl = true
 			out = append(out, HealthWarning{Step: step, Kind: "collapse", Message: fmt.Sprintf(
 				"warning: step %d: every passage of every group has got the same score for %d steps (%d-%d): the scores collapsed and rank nothing; lower {learning_rate} or set {max_grad_norm}, and resume from a checkpoint before step %d",
-				step, h.collapsed, h.collBeg, step, h.collBeg)})
+				step, h.collapse.n, h.collapse.start, step, h.collapse.start)})
 		}
 	}
 	return out
