@@ -108,6 +108,25 @@ static inline int32_t load4(const uint8_t *p) {
 // 16 (8) columns at a time, with the operations (and so the bits) of
 // finish.
 
+// VNNI_ROW(r) adds row r's four bytes at p, broadcast, times the V weight
+// vectors y0..y3 into the named accumulators sr0..sr3; AVX2_ROW(r) the
+// same for the two ymm panels of tile_avx2_t. Macros rather than a loop
+// over an array, which GCC would not keep in registers.
+#define VNNI_ROW(r)                                                                                                  \
+	if (R > r) {                                                                                                 \
+		__m512i x = _mm512_set1_epi32(load4(a + r * kp + p));                                                \
+		if (V > 0) s##r##0 = _mm512_dpbusd_epi32(s##r##0, x, y0);                                            \
+		if (V > 1) s##r##1 = _mm512_dpbusd_epi32(s##r##1, x, y1);                                            \
+		if (V > 2) s##r##2 = _mm512_dpbusd_epi32(s##r##2, x, y2);                                            \
+		if (V > 3) s##r##3 = _mm512_dpbusd_epi32(s##r##3, x, y3);                                            \
+	}
+#define AVX2_ROW(r)                                                                                                  \
+	if (R > r) {                                                                                                 \
+		__m256i x = _mm256_set1_epi32(load4(a + r * kp + p));                                                \
+		if (V > 0) s##r##0 = _mm256_add_epi32(s##r##0, _mm256_madd_epi16(_mm256_maddubs_epi16(x, y0), ones)); \
+		if (V > 1) s##r##1 = _mm256_add_epi32(s##r##1, _mm256_madd_epi16(_mm256_maddubs_epi16(x, y1), ones)); \
+	}
+
 // tile_vnni_t computes rows i..i+R-1 (R ≤ 6) of C at columns j..j+nc-1
 // (V = ceil(nc/16) ≤ 4 panels, w the first): 24 accumulators at most, one
 // vpdpbusd per row and panel for each 4 bytes of k.
@@ -129,48 +148,7 @@ tile_vnni_t(const uint8_t *a, int64_t kp, const int8_t *w, const int R, const in
 		__m512i y1 = V > 1 ? _mm512_loadu_si512(w + 1 * ps + p * 16) : _mm512_setzero_si512();
 		__m512i y2 = V > 2 ? _mm512_loadu_si512(w + 2 * ps + p * 16) : _mm512_setzero_si512();
 		__m512i y3 = V > 3 ? _mm512_loadu_si512(w + 3 * ps + p * 16) : _mm512_setzero_si512();
-		if (R > 0) {
-			__m512i x = _mm512_set1_epi32(load4(a + 0 * kp + p));
-			if (V > 0) s00 = _mm512_dpbusd_epi32(s00, x, y0);
-			if (V > 1) s01 = _mm512_dpbusd_epi32(s01, x, y1);
-			if (V > 2) s02 = _mm512_dpbusd_epi32(s02, x, y2);
-			if (V > 3) s03 = _mm512_dpbusd_epi32(s03, x, y3);
-		}
-		if (R > 1) {
-			__m512i x = _mm512_set1_epi32(load4(a + 1 * kp + p));
-			if (V > 0) s10 = _mm512_dpbusd_epi32(s10, x, y0);
-			if (V > 1) s11 = _mm512_dpbusd_epi32(s11, x, y1);
-			if (V > 2) s12 = _mm512_dpbusd_epi32(s12, x, y2);
-			if (V > 3) s13 = _mm512_dpbusd_epi32(s13, x, y3);
-		}
-		if (R > 2) {
-			__m512i x = _mm512_set1_epi32(load4(a + 2 * kp + p));
-			if (V > 0) s20 = _mm512_dpbusd_epi32(s20, x, y0);
-			if (V > 1) s21 = _mm512_dpbusd_epi32(s21, x, y1);
-			if (V > 2) s22 = _mm512_dpbusd_epi32(s22, x, y2);
-			if (V > 3) s23 = _mm512_dpbusd_epi32(s23, x, y3);
-		}
-		if (R > 3) {
-			__m512i x = _mm512_set1_epi32(load4(a + 3 * kp + p));
-			if (V > 0) s30 = _mm512_dpbusd_epi32(s30, x, y0);
-			if (V > 1) s31 = _mm512_dpbusd_epi32(s31, x, y1);
-			if (V > 2) s32 = _mm512_dpbusd_epi32(s32, x, y2);
-			if (V > 3) s33 = _mm512_dpbusd_epi32(s33, x, y3);
-		}
-		if (R > 4) {
-			__m512i x = _mm512_set1_epi32(load4(a + 4 * kp + p));
-			if (V > 0) s40 = _mm512_dpbusd_epi32(s40, x, y0);
-			if (V > 1) s41 = _mm512_dpbusd_epi32(s41, x, y1);
-			if (V > 2) s42 = _mm512_dpbusd_epi32(s42, x, y2);
-			if (V > 3) s43 = _mm512_dpbusd_epi32(s43, x, y3);
-		}
-		if (R > 5) {
-			__m512i x = _mm512_set1_epi32(load4(a + 5 * kp + p));
-			if (V > 0) s50 = _mm512_dpbusd_epi32(s50, x, y0);
-			if (V > 1) s51 = _mm512_dpbusd_epi32(s51, x, y1);
-			if (V > 2) s52 = _mm512_dpbusd_epi32(s52, x, y2);
-			if (V > 3) s53 = _mm512_dpbusd_epi32(s53, x, y3);
-		}
+		VNNI_ROW(0) VNNI_ROW(1) VNNI_ROW(2) VNNI_ROW(3) VNNI_ROW(4) VNNI_ROW(5)
 	}
 	__m512i s[6][4] = {{s00, s01, s02, s03}, {s10, s11, s12, s13}, {s20, s21, s22, s23}, {s30, s31, s32, s33}, {s40, s41, s42, s43}, {s50, s51, s52, s53}};
 	for (int v = 0; v < V; v++) {
@@ -204,26 +182,7 @@ tile_avx2_t(const uint8_t *a, int64_t kp, const int8_t *w, const int R, const in
 	for (int64_t p = 0; p < kp; p += 4) {
 		__m256i y0 = V > 0 ? _mm256_loadu_si256((const __m256i *)(w + p * 16 + 0 * 32)) : _mm256_setzero_si256();
 		__m256i y1 = V > 1 ? _mm256_loadu_si256((const __m256i *)(w + p * 16 + 1 * 32)) : _mm256_setzero_si256();
-		if (R > 0) {
-			__m256i x = _mm256_set1_epi32(load4(a + 0 * kp + p));
-			if (V > 0) s00 = _mm256_add_epi32(s00, _mm256_madd_epi16(_mm256_maddubs_epi16(x, y0), ones));
-			if (V > 1) s01 = _mm256_add_epi32(s01, _mm256_madd_epi16(_mm256_maddubs_epi16(x, y1), ones));
-		}
-		if (R > 1) {
-			__m256i x = _mm256_set1_epi32(load4(a + 1 * kp + p));
-			if (V > 0) s10 = _mm256_add_epi32(s10, _mm256_madd_epi16(_mm256_maddubs_epi16(x, y0), ones));
-			if (V > 1) s11 = _mm256_add_epi32(s11, _mm256_madd_epi16(_mm256_maddubs_epi16(x, y1), ones));
-		}
-		if (R > 2) {
-			__m256i x = _mm256_set1_epi32(load4(a + 2 * kp + p));
-			if (V > 0) s20 = _mm256_add_epi32(s20, _mm256_madd_epi16(_mm256_maddubs_epi16(x, y0), ones));
-			if (V > 1) s21 = _mm256_add_epi32(s21, _mm256_madd_epi16(_mm256_maddubs_epi16(x, y1), ones));
-		}
-		if (R > 3) {
-			__m256i x = _mm256_set1_epi32(load4(a + 3 * kp + p));
-			if (V > 0) s30 = _mm256_add_epi32(s30, _mm256_madd_epi16(_mm256_maddubs_epi16(x, y0), ones));
-			if (V > 1) s31 = _mm256_add_epi32(s31, _mm256_madd_epi16(_mm256_maddubs_epi16(x, y1), ones));
-		}
+		AVX2_ROW(0) AVX2_ROW(1) AVX2_ROW(2) AVX2_ROW(3)
 	}
 	__m256i s[4][2] = {{s00, s01}, {s10, s11}, {s20, s21}, {s30, s31}};
 	for (int v = 0; v < V; v++) {
