@@ -42,9 +42,12 @@
 #ifndef KC
 #define KC 384
 #endif
-// NB is the widest column block: KC×NB floats of packed B (1.5 MiB) stay
-// in L2 while the rows of C go past. Blocks are made as equal as whole
-// panels allow; 1024 beats 512 and 768 by 1-2% on one core.
+// NB is the widest column block of packed B that the rows of C go past:
+// KC×NB floats, 1.5 MiB, more than the 1 MiB L2 of a Zen 4 core, so each
+// 48 KiB panel streams from L3 once per MR rows; the prefetchers keep up
+// (the FMA loop runs at 96-99 % of peak), and 512 or 768, which fit L2,
+// are no faster (bench/RESULTS.md, issue 17; 1-2 % slower in issue 8).
+// Blocks are made as equal as whole panels allow.
 #ifndef NB
 #define NB 1024
 #endif
