@@ -81,12 +81,18 @@ type Encoder struct {
 	PadID int32
 }
 
-// NewEncoder checks that tok belongs to a model of cfg (CheckTokenizer)
-// and that tr keeps at most the model's positions (a *LengthError
-// otherwise; tr must have a limit), and returns their Encoder.
+// NewEncoder checks that the model of cfg has one output per pair (a
+// reranker: num_labels 1), that tok belongs to it (CheckTokenizer) and
+// that tr keeps at most the model's positions (a *LengthError otherwise;
+// tr must have a limit), and returns their Encoder.
 func NewEncoder(cfg nn.Config, tok *tokenize.Tokenizer, tr tokenize.Truncation) (*Encoder, error) {
 	if tok == nil {
 		return nil, fmt.Errorf("input: no tokenizer")
+	}
+	if cfg.NumLabels > 1 {
+		// Scoring reads one logit per pair, and training's losses group
+		// them: a classifier's N×labels logits would be misread.
+		return nil, fmt.Errorf("the model has %d labels (num_labels %d, config.json's id2label): rerank scores and trains rerankers, with one relevance logit per pair (num_labels 1), as FlagEmbedding, text-embeddings-inference and sentence-transformers' rerankers do", cfg.NumLabels, cfg.NumLabels)
 	}
 	if err := CheckTokenizer(cfg, tok); err != nil {
 		return nil, err

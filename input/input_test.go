@@ -47,6 +47,10 @@ func TestNewEncoder(t *testing.T) {
 		{"no limit", nil, tokenize.Truncation{}, "no length limit", false},
 		{"small vocabulary", func(c *nn.Config) { c.VocabSize = 1000 }, flag(8, 8), "vocab_size is 1000", false},
 		{"other pad id", func(c *nn.Config) { c.PadID = 1 }, flag(8, 8), "pad_token_id is 1", false},
+		{"one label", func(c *nn.Config) { c.NumLabels = 1 }, flag(8, 8), "", false},
+		// A classifier's logits are not one score per pair: scoring would
+		// read its first label, training would group 2N logits as N.
+		{"two labels", func(c *nn.Config) { c.NumLabels = 2 }, flag(8, 8), "has 2 labels (num_labels 2", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := bertConfig()
