@@ -9,8 +9,10 @@ import (
 	"io"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/rerank-go/rerank/internal/atomicfile"
+	"github.com/rerank-go/rerank/internal/jsonl"
 )
 
 // maxLine is the longest input line accepted (FlagEmbedding lines of cisi
@@ -60,16 +62,24 @@ func readFile[T any](path string, parse func(io.Reader, string) (T, error)) (T, 
 	return parse(r, path)
 }
 
-// eachLine calls fn with every line of r (without the line end) and its
-// 1-based number. Errors from fn are returned as they are; read errors name
-// the file and line.
+// eachLine calls fn with every line of r (without the line end, and the
+// first without a UTF-8 byte-order mark) and its 1-based number. Errors
+// from fn are returned as they are; read errors, and bytes that are not
+// UTF-8, name the file and line.
 func eachLine(r io.Reader, name string, fn func(line []byte, n int) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
 	n := 0
 	for sc.Scan() {
 		n++
-		if err := fn(bytes.TrimSuffix(sc.Bytes(), []byte("\r")), n); err != nil {
+		line := bytes.TrimSuffix(sc.Bytes(), []byte("\r"))
+		if n == 1 {
+			line = jsonl.TrimBOM(line)
+		}
+		if !utf8.Valid(line) {
+			return lineError(name, n, "%v", jsonl.Check(line))
+		}
+		if err := fn(line, n); err != nil {
 			return err
 		}
 	}
@@ -87,8 +97,12 @@ func lineError(name string, line int, format string, args ...any) error {
 	return fmt.Errorf("%s:%d: %s", name, line, fmt.Sprintf(format, args...))
 }
 
-// decodeLine unmarshals one JSON line strictly into v.
+// decodeLine unmarshals one JSON line strictly into v, refusing what
+// jsonl.Check refuses.
 func decodeLine(line []byte, v any) error {
+	if err := jsonl.Check(line); err != nil {
+		return err
+	}
 	dec := json.NewDecoder(bytes.NewReader(line))
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("invalid JSON: %v", err)
