@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/rerank-go/rerank/internal/jsonl"
 )
 
 // Corpus is a BEIR corpus.jsonl: {"_id", "title", "text"} per line.
@@ -81,9 +83,15 @@ func eachJSONLine(path string, fn func(line int, b []byte) error) error {
 	br := bufio.NewReaderSize(f, 1<<20)
 	for line := 1; ; line++ {
 		b, err := br.ReadBytes('\n')
+		if line == 1 {
+			b = jsonl.TrimBOM(b)
+		}
 		if t := bytes.TrimSpace(b); len(t) > 0 {
 			if !utf8.Valid(t) {
 				return InvalidUTF8(path, line, t)
+			}
+			if cerr := jsonl.Check(t); cerr != nil {
+				return fmt.Errorf("%s:%d: %w", path, line, cerr)
 			}
 			if ferr := fn(line, t); ferr != nil {
 				return ferr
@@ -189,7 +197,14 @@ func ReadQrels(path string) (Qrels, error) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for line := 1; sc.Scan(); line++ {
-		t := strings.TrimRight(sc.Text(), "\r")
+		b := sc.Bytes()
+		if line == 1 {
+			b = jsonl.TrimBOM(b)
+		}
+		if !utf8.Valid(b) {
+			return nil, InvalidUTF8(path, line, b)
+		}
+		t := strings.TrimRight(string(b), "\r")
 		if strings.TrimSpace(t) == "" {
 			continue
 		}

@@ -19,10 +19,13 @@ package flagdata
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/rerank-go/rerank/internal/jsonl"
 )
 
 // Example is one training line.
@@ -205,6 +208,11 @@ func decodeObject(raw []byte, file string, line int, opts Options) (Example, []*
 			off += n
 		}
 		bad("", "invalid UTF-8 at byte %d of the object (0x%x): FlagEmbedding cannot read it; save the file as UTF-8", off+1, raw[off])
+		return ex, errs
+	}
+	var te *jsonl.TextError
+	if err := jsonl.Check(raw); errors.As(err, &te) {
+		bad(te.Field, "byte %d of the object: %s", te.Offset+1, te.Msg)
 		return ex, errs
 	}
 	var m map[string]json.RawMessage

@@ -45,6 +45,13 @@ func TestParseValidation(t *testing.T) {
 			}},
 		{name: "missing neg", line: `{"query":"q","pos":["p"]}`, want: []string{`t.jsonl:1: field "neg": missing`}},
 		{name: "invalid UTF-8", line: "{\"query\":\"caf\xe9\",\"pos\":[\"p\"],\"neg\":[\"n\"]}", want: []string{`t.jsonl:1: invalid UTF-8 at byte 14 of the object (0xe9)`}},
+		// encoding/json would read a lone surrogate as U+FFFD: training
+		// on another text than the file's, where FlagEmbedding's
+		// tokenizer fails.
+		{name: "lone surrogate", line: `{"query":"q","pos":["p\ud800"],"neg":["n"]}`, want: []string{`t.jsonl:1: field "pos": byte 23 of the object: lone UTF-16 surrogate \ud800`}},
+		{name: "lone low surrogate in query", line: `{"query":"\udfff","pos":["p"],"neg":["n"]}`, want: []string{`field "query": byte 11 of the object: lone UTF-16 surrogate \udfff`}},
+		{name: "surrogate pair", line: `{"query":"\ud83d\ude00","pos":["p"],"neg":["n"]}`, check: func(t *testing.T, ex Example) { assert.Equal(t, "😀", ex.Query) }},
+		{name: "BOM and CRLF", line: "\xef\xbb\xbf{\"query\":\"q\",\"pos\":[\"p\"],\"neg\":[\"n\"]}\r", check: func(t *testing.T, ex Example) { assert.Equal(t, "q", ex.Query) }},
 		{name: "missing neg allowed", line: `{"query":"q","pos":["p"]}`, opts: Options{AllowMissingNeg: true}},
 		{name: "empty neg", line: `{"query":"q","pos":["p"],"neg":[]}`, want: []string{`field "neg": empty`}},
 		{name: "empty pos", line: `{"query":"q","pos":[],"neg":["n"]}`, want: []string{`field "pos": empty`}},

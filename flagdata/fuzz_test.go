@@ -9,7 +9,9 @@ import (
 
 // FuzzParse checks that no input makes the parser panic, that every error
 // is a located FieldError, and that whatever parses re-encodes to lines
-// that parse back to the same examples.
+// that parse back to the same examples; accepted text holds no U+FFFD
+// that the input does not spell (encoding/json's replacement of invalid
+// bytes and lone surrogates is refused instead).
 func FuzzParse(f *testing.F) {
 	seeds := []string{
 		`{"query":"q","pos":["p"],"neg":["n"]}`,
@@ -42,6 +44,14 @@ func FuzzParse(f *testing.F) {
 					t.Fatalf("error without location: %+v", e)
 				}
 			}
+		}
+		spelled := bytes.Count(data, []byte("\uFFFD")) + bytes.Count(bytes.ToLower(data), []byte(`\ufffd`))
+		got := 0
+		for _, ex := range exs {
+			got += strings.Count(ex.Query+ex.Prompt+strings.Join(ex.Pos, "")+strings.Join(ex.Neg, ""), "\uFFFD")
+		}
+		if got > spelled && !bytes.HasPrefix(data, []byte{0x1f, 0x8b}) {
+			t.Fatalf("accepted examples hold U+FFFD the input does not spell: %q", data)
 		}
 		var buf bytes.Buffer
 		for i := range exs {

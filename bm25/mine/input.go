@@ -14,6 +14,7 @@ import (
 
 	"github.com/rerank-go/rerank/bm25"
 	"github.com/rerank-go/rerank/flagdata"
+	"github.com/rerank-go/rerank/internal/jsonl"
 )
 
 // FromBEIR turns a split's qrels into queries: positives are the judged
@@ -115,7 +116,13 @@ func ReadPoolFile(path string) (ids, passages, indexTexts []string, err error) {
 	seen := map[string]int{}
 	for line := 1; ; line++ {
 		b, rerr := br.ReadBytes('\n')
+		if line == 1 {
+			b = jsonl.TrimBOM(b)
+		}
 		if t := bytes.TrimSpace(b); len(t) > 0 {
+			if err := jsonl.Check(t); err != nil {
+				return nil, nil, nil, fmt.Errorf("%s:%d: %w", path, line, err)
+			}
 			var d struct {
 				ID    json.RawMessage `json:"_id"`
 				Title string          `json:"title"`

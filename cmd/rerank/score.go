@@ -20,6 +20,7 @@ import (
 	"github.com/rerank-go/rerank/crossencoder"
 	"github.com/rerank-go/rerank/eval"
 	"github.com/rerank-go/rerank/internal/atomicfile"
+	"github.com/rerank-go/rerank/internal/jsonl"
 )
 
 func init() { register(newScoreCommand()) }
@@ -70,15 +71,24 @@ type scoreLine struct {
 	Passage  *string         `json:"passage"`
 }
 
-// readScoreInput reads pairs JSONL.
+// readScoreInput reads pairs JSONL (a UTF-8 byte-order mark and CRLF line
+// ends are fine; bytes that are not UTF-8 and lone surrogate escapes are
+// errors, as jsonl.Check says).
 func readScoreInput(r io.Reader, name string) ([]scoreLine, error) {
 	var out []scoreLine
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 1<<30)
 	for n := 1; sc.Scan(); n++ {
-		line := bytes.TrimSpace(sc.Bytes())
+		line := sc.Bytes()
+		if n == 1 {
+			line = jsonl.TrimBOM(line)
+		}
+		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
 			continue
+		}
+		if err := jsonl.Check(line); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", name, n, err)
 		}
 		var l scoreLine
 		dec := json.NewDecoder(bytes.NewReader(line))

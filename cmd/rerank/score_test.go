@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -150,12 +151,46 @@ func TestScoreErrors(t *testing.T) {
 	}
 }
 
-// FuzzReadScoreInput: no input makes the pairs JSONL reader panic, and
-// every line it accepts has a query and passages.
+// TestReadScoreInputText: pairs JSONL with a byte-order mark, CRLF line
+// ends and any Unicode reads as written; bytes that are not UTF-8 and lone
+// surrogate escapes (which encoding/json would score as U+FFFD) are
+// errors naming file, line and field.
+func TestReadScoreInputText(t *testing.T) {
+	for _, tc := range []struct {
+		name, data string
+		want       []string // the queries read; nil with err
+		err        string
+	}{
+		{"BOM CRLF", "\xef\xbb\xbf{\"query\":\"q\",\"passage\":\"p\"}\r\n{\"query\":\"r\",\"passages\":[]}\r\n", []string{"q", "r"}, ""},
+		{"unicode", `{"query":"機翼 ปีก ما 👩‍👩‍👧 e\u0301 \u200b\ud83d\ude00","passage":""}`, []string{"機翼 ปีก ما 👩‍👩‍👧 e\u0301 \u200b😀"}, ""},
+		{"BOM not at the start", "{\"query\":\"q\",\"passage\":\"p\"}\n\xef\xbb\xbf{\"query\":\"q\",\"passage\":\"p\"}", nil, "in.jsonl:2: invalid character"},
+		{"lone surrogate", `{"query":"q","passages":["ok","\ud800"]}`, nil, `in.jsonl:1: field "passages": byte 32: lone UTF-16 surrogate \ud800`},
+		{"invalid UTF-8", "{\"query\":\"q\",\"passage\":\"p\"}\n{\"query\":\"\xff\",\"passage\":\"p\"}", nil, `in.jsonl:2: field "query": byte 11: invalid UTF-8 (0xff)`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lines, err := readScoreInput(strings.NewReader(tc.data), "in.jsonl")
+			if tc.err != "" {
+				assert.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			var got []string
+			for _, l := range lines {
+				got = append(got, *l.Query)
+			}
+			assert.Equal(t, tc.want, got)
+		})
+	}
+}
+
+// FuzzReadScoreInput: no input makes the pairs JSONL reader panic, every
+// line it accepts has a query and passages, and no accepted text holds a
+// U+FFFD the input does not spell.
 func FuzzReadScoreInput(f *testing.F) {
 	for _, seed := range []string{
 		`{"query":"q","passages":["a","b"]}` + "\n" + `{"query":"q","passage":"p","id":3}`,
 		`{"query":"q"}`, `{"passage":"p"}`, `{"query":1}`, "\n\n", `{"query":"q","passages":["a"],"passage":"b"}`, `[`,
+		`{"query":"\ud800","passage":"p"}`, "\xef\xbb\xbf{\"query\":\"q\",\"passage\":\"\xfe\"}\r\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -165,9 +200,16 @@ func FuzzReadScoreInput(f *testing.F) {
 			assert.Contains(t, err.Error(), "in.jsonl")
 			return
 		}
+		spelled := bytes.Count(data, []byte("\uFFFD")) + bytes.Count(bytes.ToLower(data), []byte(`\ufffd`))
+		got := 0
 		for _, l := range lines {
 			assert.NotNil(t, l.Query)
 			assert.True(t, (l.Passage == nil) != (l.Passages == nil))
+			got += strings.Count(*l.Query+strings.Join(l.Passages, ""), "\uFFFD")
+			if l.Passage != nil {
+				got += strings.Count(*l.Passage, "\uFFFD")
+			}
 		}
+		assert.LessOrEqual(t, got, spelled, "U+FFFD the input does not spell")
 	})
 }

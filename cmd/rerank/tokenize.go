@@ -12,6 +12,7 @@ import (
 
 	"github.com/rerank-go/rerank/hub"
 	"github.com/rerank-go/rerank/internal/atomicfile"
+	"github.com/rerank-go/rerank/internal/jsonl"
 	"github.com/rerank-go/rerank/tokenize"
 )
 
@@ -129,9 +130,16 @@ func tokenizeJSONL(tok *tokenize.Tokenizer, tr tokenize.Truncation, workers int,
 	for sc.Scan() {
 		n++
 		var p tokenizePairLine
-		b := bytes.TrimSpace(sc.Bytes())
+		b := sc.Bytes()
+		if n == 1 {
+			b = jsonl.TrimBOM(b)
+		}
+		b = bytes.TrimSpace(b)
 		if len(b) == 0 {
 			return fmt.Errorf("tokenize: %s:%d: empty line (each line must be a JSON object with query and passage)", name, n)
+		}
+		if err := jsonl.Check(b); err != nil {
+			return fmt.Errorf("tokenize: %s:%d: %w", name, n, err)
 		}
 		if err := json.Unmarshal(b, &p); err != nil {
 			return fmt.Errorf("tokenize: %s:%d: %v", name, n, err)

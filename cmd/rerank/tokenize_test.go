@@ -117,6 +117,8 @@ func TestTokenizeCommandErrors(t *testing.T) {
 		{"missing passage", []string{"--input", write("nopassage.jsonl", good+good+`{"query": "q"}`+"\n")}, []string{"nopassage.jsonl:3", "passage"}},
 		{"passage not a string", []string{"--input", write("num.jsonl", `{"query": "q", "passage": 3}`+"\n")}, []string{"num.jsonl:1"}},
 		{"empty line", []string{"--input", write("blank.jsonl", good+"\n"+good)}, []string{"blank.jsonl:2", "empty line"}},
+		{"lone surrogate", []string{"--input", write("sur.jsonl", good+`{"query": "q", "passage": "\udc00"}`+"\n")}, []string{"sur.jsonl:2", `field "passage"`, `lone UTF-16 surrogate \udc00`}},
+		{"invalid UTF-8", []string{"--input", write("latin1.jsonl", "{\"query\": \"caf\xe9\", \"passage\": \"p\"}\n")}, []string{"latin1.jsonl:1", `field "query"`, "invalid UTF-8 (0xe9)"}},
 		{"missing input", []string{"--input", filepath.Join(dir, "none.jsonl")}, []string{"none.jsonl"}},
 		{"bad truncation", []string{"--input", write("ok.jsonl", good), "--truncation", "middle"}, []string{"--truncation", "middle"}},
 		{"max-len below specials", []string{"--input", write("ok2.jsonl", good), "--truncation", "longest_first", "--max-len", "2"}, []string{"special tokens"}},
