@@ -18,8 +18,14 @@ func TestReadersText(t *testing.T) {
 	corpus := func(data string) error { _, err := ParseCorpus(strings.NewReader(data), "corpus.jsonl"); return err }
 	queries := func(data string) error { _, err := ParseQueries(strings.NewReader(data), "queries.jsonl"); return err }
 	qrels := func(data string) error { _, err := ParseQrels(strings.NewReader(data), "test.tsv"); return err }
-	cands := func(data string) error { _, err := ParseCandidates(strings.NewReader(data), "c.jsonl", nil); return err }
-	flag := func(data string) error { _, _, err := ParseFlagEmbedding(strings.NewReader(data), "f.jsonl"); return err }
+	cands := func(data string) error {
+		_, err := ParseCandidates(strings.NewReader(data), "c.jsonl", nil)
+		return err
+	}
+	flag := func(data string) error {
+		_, _, err := ParseFlagEmbedding(strings.NewReader(data), "f.jsonl")
+		return err
+	}
 	run := func(data string) error { _, err := ParseTRECRun(strings.NewReader(data), "r.run", nil); return err }
 	for _, tc := range []struct {
 		name  string
