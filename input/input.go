@@ -82,9 +82,11 @@ type Encoder struct {
 }
 
 // NewEncoder checks that the model of cfg has one output per pair (a
-// reranker: num_labels 1), that tok belongs to it (CheckTokenizer) and
-// that tr keeps at most the model's positions (a *LengthError otherwise;
-// tr must have a limit), and returns their Encoder.
+// reranker: num_labels 1), that tok belongs to it (CheckTokenizer), that
+// tok can apply tr (tokenize.Tokenizer.CheckTruncation: room for the
+// special tokens) and that tr keeps at most the model's positions (a
+// *LengthError otherwise; tr must have a limit), and returns their
+// Encoder.
 func NewEncoder(cfg nn.Config, tok *tokenize.Tokenizer, tr tokenize.Truncation) (*Encoder, error) {
 	if tok == nil {
 		return nil, fmt.Errorf("input: no tokenizer")
@@ -95,6 +97,9 @@ func NewEncoder(cfg nn.Config, tok *tokenize.Tokenizer, tr tokenize.Truncation) 
 		return nil, fmt.Errorf("the model has %d labels (num_labels %d, config.json's id2label): rerank scores and trains rerankers, with one relevance logit per pair (num_labels 1), as FlagEmbedding, text-embeddings-inference and sentence-transformers' rerankers do", cfg.NumLabels, cfg.NumLabels)
 	}
 	if err := CheckTokenizer(cfg, tok); err != nil {
+		return nil, err
+	}
+	if err := tok.CheckTruncation(tr); err != nil {
 		return nil, err
 	}
 	if n := tr.Limit(); n <= 0 {

@@ -45,6 +45,8 @@ func TestNewEncoder(t *testing.T) {
 		{"flag too long", nil, flag(64, 512), "64 + passage max length 512 = 576 exceeds the model's 512 positions", true},
 		{"max len too long", nil, tokenize.Truncation{Strategy: tokenize.LongestFirst, MaxLen: 513}, "max length 513 exceeds the model's 512 positions", true},
 		{"no limit", nil, tokenize.Truncation{}, "no length limit", false},
+		{"max len below the special tokens", nil, tokenize.Truncation{Strategy: tokenize.LongestFirst, MaxLen: 2}, "max length 2 is less than the 3 special tokens", false},
+		{"flag lengths below the special tokens", nil, flag(1, 1), "query + passage max length 2 is less than the 3 special tokens", false},
 		{"small vocabulary", func(c *nn.Config) { c.VocabSize = 1000 }, flag(8, 8), "vocab_size is 1000", false},
 		{"other pad id", func(c *nn.Config) { c.PadID = 1 }, flag(8, 8), "pad_token_id is 1", false},
 		{"one label", func(c *nn.Config) { c.NumLabels = 1 }, flag(8, 8), "", false},

@@ -369,6 +369,12 @@ func (tr Truncation) Limit() int {
 // max_length".
 var ErrTooShort = errors.New("sequence to truncate too short to respect the provided max_length")
 
+// CheckTruncation reports a truncation this tokenizer cannot apply: a
+// limit below the special tokens of a pair, FlagEmbedding's rule without
+// both lengths, an unknown strategy. Encoding a pair returns the same
+// error; checking first refuses the options before any text is read.
+func (t *Tokenizer) CheckTruncation(tr Truncation) error { return t.check(tr) }
+
 func (t *Tokenizer) check(tr Truncation) error {
 	switch tr.Strategy {
 	case NoTruncation:
