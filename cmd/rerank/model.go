@@ -96,5 +96,11 @@ func openModel(c *cli.Context, o crossencoder.Options) (*crossencoder.Model, fun
 		release()
 		return nil, nil, err
 	}
+	if o.MaxLen > m.MaxLen() {
+		// As rerank eval says it: the cap is no error (sentence-transformers
+		// lowers it too), but the user asked for more.
+		fmt.Fprintf(c.App.ErrWriter, "rerank %s: %s takes at most %d tokens (its position table): --max-len %d is capped to %d\n",
+			c.Command.Name, c.String("model"), m.MaxLen(), o.MaxLen, m.MaxLen())
+	}
 	return m, func() { m.Close(); release() }, nil
 }

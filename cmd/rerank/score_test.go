@@ -78,6 +78,27 @@ func TestScoreJSONL(t *testing.T) {
 	}
 }
 
+// TestScoreMaxLenAbovePositions: --max-len above the model's position
+// table scores as the table's length does (sentence-transformers caps it
+// too), and says so on stderr.
+func TestScoreMaxLenAbovePositions(t *testing.T) {
+	model := tinyModel(t)
+	dir := t.TempDir()
+	in := filepath.Join(dir, "in.jsonl")
+	require.NoError(t, os.WriteFile(in, []byte(`{"query":"wing lift","passage":"`+strings.Repeat("lift of a wing ", 400)+`"}`+"\n"), 0o644))
+	score := func(maxLen string) (string, string) {
+		out := filepath.Join(dir, maxLen+".jsonl")
+		_, stderr, err := runTrainCLI(t, "score", "-q", "--model", model, "--max-len", maxLen, "--input", in, "--output", out)
+		require.NoError(t, err)
+		return readLines(t, out)[0], stderr
+	}
+	capped, note := score("100000")
+	exact, none := score("512")
+	assert.Equal(t, exact, capped)
+	assert.Contains(t, note, "takes at most 512 tokens (its position table): --max-len 100000 is capped to 512")
+	assert.NotContains(t, none, "capped")
+}
+
 // TestScoreMatchesEvalRuns: `rerank score --format trec` writes the run
 // `rerank eval --runs` writes for the same model and candidates, to the
 // bit, for every judged query, and scores the unjudged ones too; chunking
