@@ -1,7 +1,8 @@
 // Package serve answers reranking requests over HTTP in the shapes RAG
-// stacks already call: text-embeddings-inference (POST /rerank), Cohere
-// (POST /v1/rerank, POST /v2/rerank) and Jina (POST /v1/rerank, the same
-// body as Cohere's v1, with usage.total_tokens in the answer). Every
+// stacks already call: text-embeddings-inference (POST /rerank, POST
+// /predict with (query, passage) pairs), Cohere (POST /v1/rerank, POST
+// /v2/rerank) and Jina (POST /v1/rerank, the same body as Cohere's v1,
+// with usage.total_tokens in the answer). Every
 // request goes through crossencoder.Model, whose dynamic batcher puts the
 // pairs of concurrent requests into shared forward passes, so that the
 // scores are those of `rerank score` and `rerank eval`, bit for bit.
@@ -13,6 +14,7 @@
 package serve
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,6 +23,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -63,7 +66,7 @@ type Options struct {
 	// instead of refusing their long inputs (TEI's --auto-truncate).
 	AutoTruncate bool
 	// APIKey, when set, must come as "Authorization: Bearer KEY" on every
-	// route but /health.
+	// route but TEI's public ones: GET /health, /ping, / and /metrics.
 	APIKey string
 	// Logger gets one line per request; nil means slog.Default().
 	Logger *slog.Logger
@@ -133,13 +136,34 @@ func New(o Options) (*Server, error) {
 	}
 	s.mux = http.NewServeMux()
 	s.mux.HandleFunc("POST /rerank", s.api("tei", s.tei))
+	// TEI serves a reranker's /rerank at / and /invocations too (AWS
+	// SageMaker's route), and /predict for pairs.
+	s.mux.HandleFunc("POST /{$}", s.api("tei", s.tei))
+	s.mux.HandleFunc("POST /invocations", s.api("tei", s.tei))
+	s.mux.HandleFunc("POST /predict", s.api("predict", s.predict))
 	s.mux.HandleFunc("POST /v1/rerank", s.api("v1", s.cohereV1))
 	s.mux.HandleFunc("POST /v2/rerank", s.api("v2", s.cohereV2))
 	s.mux.HandleFunc("GET /v1/models", s.models)
-	s.mux.HandleFunc("GET /health", s.health)
+	for _, p := range publicRoutes {
+		s.mux.HandleFunc("GET "+p, s.health)
+	}
 	s.mux.HandleFunc("GET /info", s.info)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(o.Registry, promhttp.HandlerOpts{}))
 	return s, nil
+}
+
+// publicRoutes answer health checks (TEI's /health, the Inference API's
+// GET / and SageMaker's /ping); with /metrics they need no API key, as in
+// TEI.
+var publicRoutes = []string{"/health", "/ping", "/{$}"}
+
+// public reports whether a GET of path needs no API key.
+func public(method, path string) bool {
+	switch path {
+	case "/health", "/ping", "/", "/metrics":
+		return method == http.MethodGet || method == http.MethodHead
+	}
+	return false
 }
 
 // ObservePass records a forward pass in the metrics; give it to the
@@ -163,7 +187,7 @@ func (s *Server) Handler() http.Handler {
 		defer s.answered.Add(1)
 		start := time.Now()
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
-		if s.o.APIKey != "" && r.URL.Path != "/health" && r.Header.Get("Authorization") != "Bearer "+s.o.APIKey {
+		if s.o.APIKey != "" && !public(r.Method, r.URL.Path) && r.Header.Get("Authorization") != "Bearer "+s.o.APIKey {
 			writeJSON(rec, http.StatusUnauthorized, teiError{Error: "missing or wrong API key: send Authorization: Bearer KEY", ErrorType: "Unauthorized"})
 		} else {
 			r.Body = http.MaxBytesReader(rec, r.Body, s.o.PayloadLimit)
@@ -243,7 +267,10 @@ type teiError struct {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	// As serde_json and Cohere write it: <, > and & as they are.
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 }
 
 // api wraps a handler of one API shape: it counts the request, and
@@ -258,7 +285,7 @@ func (s *Server) api(shape string, h func(r *http.Request, rec *recorder) (any, 
 			rec.errMsg = aerr.msg
 			s.met.failures.WithLabelValues(shape, aerr.typ).Inc()
 			switch shape {
-			case "tei":
+			case "tei", "predict":
 				writeJSON(w, aerr.status, teiError{Error: aerr.msg, ErrorType: aerr.typ})
 			case "v1":
 				// Cohere's {"message"} and Jina's {"detail"} at once.
@@ -287,29 +314,57 @@ func decode(r *http.Request, v any) *apiError {
 	return decodeBody(body, v)
 }
 
-// decodeBody parses a request body into v: any JSON error is a 422
-// Validation error naming what is wrong, invalid UTF-8 a 422 Tokenizer
-// error.
+// decodeBody parses a request body into v with the status codes of TEI's
+// JSON extractor (axum's Json): a body that is not JSON is a 400, JSON of
+// the wrong shape a 422, both Validation errors naming what is wrong;
+// invalid UTF-8 is a 422 Tokenizer error.
 func decodeBody(body []byte, v any) *apiError {
 	if !utf8.Valid(body) {
 		return errorf(http.StatusUnprocessableEntity, "Tokenizer", "tokenizer error: the request body is not valid UTF-8")
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return errorf(http.StatusUnprocessableEntity, "Validation", "Failed to deserialize the JSON body: field `%s` must be %s, not a JSON %s", te.Field, te.Type, te.Value)
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &te) && te.Field != "":
+			return errorf(http.StatusUnprocessableEntity, "Validation", "Failed to deserialize the JSON body into the target type: `%s` must be %s, not a JSON %s", te.Field, jsonType(te.Type.String()), te.Value)
+		case errors.As(err, &te):
+			return errorf(http.StatusUnprocessableEntity, "Validation", "Failed to deserialize the JSON body into the target type: the body must be a JSON object, not a JSON %s", te.Value)
+		case errors.As(err, &se), len(bytes.TrimSpace(body)) == 0:
+			return errorf(http.StatusBadRequest, "Validation", "Failed to parse the request body as JSON: %v", err)
 		}
-		return errorf(http.StatusUnprocessableEntity, "Validation", "Failed to deserialize the JSON body: %v", err)
+		return errorf(http.StatusUnprocessableEntity, "Validation", "Failed to deserialize the JSON body into the target type: %v", err)
 	}
 	return nil
+}
+
+// jsonType names a Go type of a request field in JSON's words.
+func jsonType(goType string) string {
+	switch {
+	case goType == "string" || goType == "*string":
+		return "a string"
+	case goType == "bool" || goType == "*bool":
+		return "a boolean"
+	case strings.Contains(goType, "int"):
+		return "an integer"
+	case strings.HasPrefix(goType, "[]") || strings.HasPrefix(goType, "*[]"):
+		return "an array"
+	}
+	return goType
 }
 
 // scoreReq is a request reduced to what every shape has.
 type scoreReq struct {
 	model *crossencoder.Model
-	query string
-	docs  []string
-	long  crossencoder.LongPolicy
+	// query goes with every document, unless queries gives one per
+	// document (TEI's /predict pairs).
+	query   string
+	queries []string
+	docs    []string
+	long    crossencoder.LongPolicy
+	// cohere words the errors of a Cohere or Jina request (documents)
+	// rather than TEI's (texts).
+	cohere bool
 }
 
 // result is the score of one document.
@@ -317,6 +372,12 @@ type result struct {
 	index  int
 	score  float32
 	tokens int
+}
+
+// scoreInfo is what a scored request cost, for TEI's x-* headers.
+type scoreInfo struct {
+	tokenize, queue, inference time.Duration
+	tokens, chars              int
 }
 
 // pick returns the model a request's "model" field names.
@@ -336,57 +397,73 @@ func (s *Server) pick(name string) (*crossencoder.Model, *apiError) {
 }
 
 // score admits, tokenizes and scores a request; the results are in
-// document order, with raw logits.
-func (s *Server) score(ctx context.Context, q scoreReq, rec *recorder) ([]result, *apiError) {
+// document order, with raw logits. Its errors are TEI's (a Backend error
+// is 424); cohereError rewords them for Cohere.
+func (s *Server) score(ctx context.Context, q scoreReq, rec *recorder) ([]result, scoreInfo, *apiError) {
+	var info scoreInfo
 	if len(q.docs) == 0 {
-		return nil, errorf(http.StatusBadRequest, "Empty", "Input validation error: `texts` cannot be empty")
+		if q.cohere {
+			return nil, info, errorf(http.StatusBadRequest, "Empty", "invalid request: list of documents must not be empty")
+		}
+		return nil, info, errorf(http.StatusBadRequest, "Empty", "`texts` cannot be empty")
 	}
 	if len(q.docs) > s.o.MaxClientBatchSize {
-		return nil, errorf(http.StatusUnprocessableEntity, "Validation", "Input validation error: `texts` must have less than %d elements. Given: %d",
-			s.o.MaxClientBatchSize, len(q.docs))
+		if q.cohere {
+			return nil, info, errorf(http.StatusUnprocessableEntity, "Validation", "invalid request: %d documents, more than the %d this server takes in one request (rerank serve --max-client-batch-size)",
+				len(q.docs), s.o.MaxClientBatchSize)
+		}
+		return nil, info, errorf(http.StatusUnprocessableEntity, "Validation", "batch size %d > maximum allowed batch size %d", len(q.docs), s.o.MaxClientBatchSize)
 	}
 	if s.closing.Load() {
-		return nil, errorf(http.StatusServiceUnavailable, "Unhealthy", "the server is shutting down")
+		return nil, info, errorf(http.StatusServiceUnavailable, "Unhealthy", "the server is shutting down")
 	}
 	n := int64(len(q.docs))
 	if s.inflight.Add(n) > int64(s.o.MaxConcurrentRequests) {
 		s.inflight.Add(-n)
-		return nil, errorf(http.StatusTooManyRequests, "Overloaded", "Model is overloaded")
+		return nil, info, errorf(http.StatusTooManyRequests, "Overloaded", "Model is overloaded")
 	}
 	defer s.inflight.Add(-n)
 	rec.pairs, rec.model = len(q.docs), q.model.AdapterName()
 	t0 := time.Now()
 	docs := make([]crossencoder.Doc, len(q.docs))
 	for i, d := range q.docs {
-		enc, err := q.model.EncodeDoc(q.query, d, q.long)
+		query := q.query
+		if q.queries != nil {
+			query = q.queries[i]
+		}
+		info.chars += utf8.RuneCountInString(query) + utf8.RuneCountInString(d)
+		enc, err := q.model.EncodeDoc(query, d, q.long)
 		if err != nil {
 			if errors.Is(err, crossencoder.ErrTooLong) {
-				return nil, errorf(http.StatusUnprocessableEntity, "Validation", "Input validation error: text %d: %v (set truncate: true)", i, err)
+				return nil, info, errorf(http.StatusUnprocessableEntity, "Validation", "Input validation error: text %d: %v (set truncate: true)", i, err)
 			}
-			return nil, errorf(http.StatusUnprocessableEntity, "Tokenizer", "tokenizer error: text %d: %v", i, err)
+			return nil, info, errorf(http.StatusUnprocessableEntity, "Tokenizer", "tokenizer error: text %d: %v", i, err)
 		}
 		docs[i] = enc
 	}
-	s.met.tokenize.Observe(time.Since(t0).Seconds())
+	info.tokenize = time.Since(t0)
+	s.met.tokenize.Observe(info.tokenize.Seconds())
 	var t crossencoder.Timing
 	logits, err := q.model.ScoreDocs(ctx, docs, &t)
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
 			// The client has gone away: nobody reads this answer.
-			return nil, errorf(499, "Backend", "the client closed the request: %v", err)
+			return nil, info, errorf(499, "Backend", "the client closed the request: %v", err)
 		case errors.Is(err, crossencoder.ErrClosed):
-			return nil, errorf(http.StatusServiceUnavailable, "Unhealthy", "the model is closed")
+			return nil, info, errorf(http.StatusServiceUnavailable, "Unhealthy", "the model is closed")
 		}
-		return nil, errorf(http.StatusInternalServerError, "Backend", "Backend error: %v", err)
+		return nil, info, errorf(http.StatusFailedDependency, "Backend", "Backend error: %v", err)
 	}
+	info.queue, info.inference = t.Queue, t.Inference
 	s.met.queue.Observe(t.Queue.Seconds())
 	s.met.inference.Observe(t.Inference.Seconds())
 	out := make([]result, len(docs))
 	for i := range docs {
 		out[i] = result{index: i, score: logits[i], tokens: docs[i].Tokens()}
+		info.tokens += out[i].tokens
 	}
-	return out, nil
+	return out, info, nil
 }
 
 // ranked sorts results best first (equal scores keep document order) and
@@ -397,227 +474,6 @@ func ranked(rs []result, n int) []result {
 		rs = rs[:n]
 	}
 	return rs
-}
-
-// ---- text-embeddings-inference ----
-
-type teiRequest struct {
-	Query               *string  `json:"query"`
-	Texts               []string `json:"texts"`
-	Truncate            *bool    `json:"truncate"`
-	TruncationDirection string   `json:"truncation_direction"`
-	RawScores           bool     `json:"raw_scores"`
-	ReturnText          bool     `json:"return_text"`
-}
-
-type teiRank struct {
-	Index int     `json:"index"`
-	Text  *string `json:"text,omitempty"`
-	Score float32 `json:"score"`
-}
-
-func (s *Server) tei(r *http.Request, rec *recorder) (any, *apiError) {
-	var req teiRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
-	}
-	if req.Query == nil {
-		return nil, errorf(http.StatusUnprocessableEntity, "Validation", "Failed to deserialize the JSON body: missing field `query`")
-	}
-	long := s.o.Model.Options().Long
-	switch strings.ToLower(req.TruncationDirection) {
-	case "", "right":
-	case "left":
-		long = crossencoder.LongPolicy{Left: true}
-	default:
-		return nil, errorf(http.StatusUnprocessableEntity, "Validation", "Failed to deserialize the JSON body: truncation_direction %q: want Right or Left", req.TruncationDirection)
-	}
-	if !(req.Truncate != nil && *req.Truncate) && !s.o.AutoTruncate {
-		long = crossencoder.LongPolicy{Mode: crossencoder.Reject}
-	}
-	rs, aerr := s.score(r.Context(), scoreReq{model: s.o.Model, query: *req.Query, docs: req.Texts, long: long}, rec)
-	if aerr != nil {
-		return nil, aerr
-	}
-	out := make([]teiRank, 0, len(rs))
-	for _, x := range ranked(rs, 0) {
-		sc := x.score
-		if !req.RawScores {
-			sc = crossencoder.Sigmoid(sc)
-		}
-		rk := teiRank{Index: x.index, Score: sc}
-		if req.ReturnText {
-			rk.Text = &req.Texts[x.index]
-		}
-		out = append(out, rk)
-	}
-	return out, nil
-}
-
-// ---- Cohere v1 / Jina, Cohere v2 ----
-
-// document is a Cohere v1 document: a string or {"text": ...}.
-type document struct{ Text string }
-
-func (d *document) UnmarshalJSON(b []byte) error {
-	if len(b) > 0 && b[0] == '"' {
-		return json.Unmarshal(b, &d.Text)
-	}
-	var obj struct {
-		Text *string `json:"text"`
-	}
-	if err := json.Unmarshal(b, &obj); err != nil || obj.Text == nil {
-		return errors.New(`a document is a string or an object with a "text" string`)
-	}
-	d.Text = *obj.Text
-	return nil
-}
-
-type cohereRequest struct {
-	Model           string          `json:"model"`
-	Query           *string         `json:"query"`
-	Documents       json.RawMessage `json:"documents"`
-	TopN            *int            `json:"top_n"`
-	ReturnDocuments *bool           `json:"return_documents"`
-	MaxChunksPerDoc *int            `json:"max_chunks_per_doc"`
-	MaxTokensPerDoc *int            `json:"max_tokens_per_doc"`
-}
-
-type cohereResult struct {
-	Index          int           `json:"index"`
-	RelevanceScore float32       `json:"relevance_score"`
-	Document       *cohereDocOut `json:"document,omitempty"`
-}
-
-type cohereDocOut struct {
-	Text string `json:"text"`
-}
-
-type cohereMeta struct {
-	APIVersion struct {
-		Version string `json:"version"`
-	} `json:"api_version"`
-	BilledUnits struct {
-		SearchUnits int `json:"search_units"`
-	} `json:"billed_units"`
-	Tokens struct {
-		InputTokens  int `json:"input_tokens"`
-		OutputTokens int `json:"output_tokens"`
-	} `json:"tokens"`
-}
-
-type cohereResponse struct {
-	ID      string         `json:"id"`
-	Results []cohereResult `json:"results"`
-	Meta    cohereMeta     `json:"meta"`
-	// Jina's fields, on /v1/rerank only.
-	Model *string    `json:"model,omitempty"`
-	Usage *jinaUsage `json:"usage,omitempty"`
-}
-
-type jinaUsage struct {
-	TotalTokens int `json:"total_tokens"`
-}
-
-func (s *Server) cohereV1(r *http.Request, rec *recorder) (any, *apiError) {
-	return s.cohere(r, rec, 1)
-}
-
-func (s *Server) cohereV2(r *http.Request, rec *recorder) (any, *apiError) {
-	return s.cohere(r, rec, 2)
-}
-
-func (s *Server) cohere(r *http.Request, rec *recorder, version int) (any, *apiError) {
-	var req cohereRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
-	}
-	bad := func(format string, args ...any) *apiError {
-		return errorf(http.StatusBadRequest, "Validation", format, args...)
-	}
-	if req.Query == nil {
-		return nil, bad("invalid request: query is required")
-	}
-	var docs []string
-	if version == 1 {
-		var ds []document
-		if err := json.Unmarshal(req.Documents, &ds); err != nil || req.Documents == nil {
-			return nil, bad("invalid request: documents must be a list of strings or of {\"text\": string} objects")
-		}
-		for _, d := range ds {
-			docs = append(docs, d.Text)
-		}
-	} else if err := json.Unmarshal(req.Documents, &docs); err != nil || req.Documents == nil {
-		return nil, bad("invalid request: documents must be a list of strings")
-	}
-	if len(docs) == 0 {
-		return nil, errorf(http.StatusBadRequest, "Empty", "invalid request: documents must not be empty")
-	}
-	if req.TopN != nil && *req.TopN < 1 {
-		return nil, bad("invalid request: top_n must be at least 1")
-	}
-	m, aerr := s.pick(req.Model)
-	if aerr != nil {
-		return nil, aerr
-	}
-	long := m.Options().Long
-	switch {
-	case version == 1 && req.MaxChunksPerDoc != nil:
-		if *req.MaxChunksPerDoc < 1 {
-			return nil, bad("invalid request: max_chunks_per_doc must be at least 1")
-		}
-		long = crossencoder.LongPolicy{Mode: crossencoder.Chunk, MaxTokensPerDoc: long.MaxTokensPerDoc, MaxChunksPerDoc: *req.MaxChunksPerDoc}
-	case version == 2 && req.MaxTokensPerDoc != nil:
-		if *req.MaxTokensPerDoc < 1 {
-			return nil, bad("invalid request: max_tokens_per_doc must be at least 1")
-		}
-		long = crossencoder.LongPolicy{MaxTokensPerDoc: *req.MaxTokensPerDoc}
-	}
-	rs, aerr := s.score(r.Context(), scoreReq{model: m, query: *req.Query, docs: docs, long: long}, rec)
-	if aerr != nil {
-		if aerr.status == http.StatusUnprocessableEntity {
-			aerr.status = http.StatusBadRequest // Cohere answers 400 to bad input
-		}
-		return nil, aerr
-	}
-	tokens := 0
-	for _, x := range rs {
-		tokens += x.tokens
-	}
-	topN := 0
-	if req.TopN != nil {
-		topN = *req.TopN
-	}
-	returnDocs := version == 1 // Cohere v1 and Jina return them unless told not to
-	if req.ReturnDocuments != nil {
-		returnDocs = *req.ReturnDocuments
-	}
-	resp := cohereResponse{ID: s.requestID(), Results: []cohereResult{}}
-	for _, x := range ranked(rs, topN) {
-		cr := cohereResult{Index: x.index, RelevanceScore: crossencoder.Sigmoid(x.score)}
-		if returnDocs {
-			cr.Document = &cohereDocOut{Text: docs[x.index]}
-		}
-		resp.Results = append(resp.Results, cr)
-	}
-	resp.Meta.APIVersion.Version = fmt.Sprint(version)
-	resp.Meta.BilledUnits.SearchUnits = 1
-	resp.Meta.Tokens.InputTokens = tokens
-	if version == 1 {
-		name := req.Model
-		if name == "" {
-			name = s.o.ModelID
-		}
-		resp.Model, resp.Usage = &name, &jinaUsage{TotalTokens: tokens}
-	}
-	return resp, nil
-}
-
-// requestID is a unique id of the form Cohere's have (a UUID layout).
-func (s *Server) requestID() string {
-	n := s.ids.Add(1)
-	t := uint64(s.started.UnixNano())
-	return fmt.Sprintf("%08x-%04x-4%03x-8%03x-%012x", uint32(t>>32), uint16(t>>16), uint16(t)&0xfff, uint16(n>>48)&0xfff, n&0xffffffffffff)
 }
 
 // ---- operations ----
@@ -662,9 +518,11 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 }
 
-func (s *Server) info(w http.ResponseWriter, r *http.Request) {
+// labels are the model's id2label and label2id, from its config.json
+// when it has them, else transformers' defaults (LABEL_0, ...).
+func (s *Server) labels() (id2label map[string]string, label2id map[string]int) {
 	m := s.o.Model
-	id2label, label2id := map[string]string{}, map[string]int{}
+	id2label, label2id = map[string]string{}, map[string]int{}
 	for i := range m.Net.Cfg.NumLabels {
 		l := fmt.Sprintf("LABEL_%d", i)
 		id2label[fmt.Sprint(i)], label2id[l] = l, i
@@ -683,6 +541,13 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	return id2label, label2id
+}
+
+// info answers GET /info in TEI's shape (router/src/lib.rs, Info).
+func (s *Server) info(w http.ResponseWriter, r *http.Request) {
+	m := s.o.Model
+	id2label, label2id := s.labels()
 	mo := m.Options()
 	maxTok := mo.MaxBatchTokens
 	if maxTok == 0 {
@@ -694,6 +559,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"model_id":                s.o.ModelID,
+		"served_model_name":       s.o.ModelID,
 		"model_sha":               nil,
 		"model_dtype":             "float32",
 		"model_type":              map[string]any{"reranker": map[string]any{"id2label": id2label, "label2id": label2id}},
@@ -703,7 +569,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 		"max_batch_requests":      maxReq,
 		"max_client_batch_size":   s.o.MaxClientBatchSize,
 		"auto_truncate":           s.o.AutoTruncate,
-		"tokenization_workers":    nil,
+		"tokenization_workers":    runtime.GOMAXPROCS(0), // each request tokenizes on its own goroutine
 		"version":                 s.o.Version,
 		"sha":                     nil,
 		"docker_label":            nil,

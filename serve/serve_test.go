@@ -269,21 +269,21 @@ func TestErrorCodes(t *testing.T) {
 	}{
 		{"no api key", "/rerank", `{"query":"q","texts":["a"]}`, 401, `"error_type":"Unauthorized"`, nil},
 		{"wrong api key", "/rerank", `{"query":"q","texts":["a"]}`, 401, `"error_type":"Unauthorized"`, []string{"Authorization", "Bearer x"}},
-		{"empty texts", "/rerank", `{"query":"q","texts":[]}`, 400, `{"error":"Input validation error: ` + "`texts`" + ` cannot be empty","error_type":"Empty"}`, auth},
-		{"too many texts", "/rerank", `{"query":"q","texts":["a","b","c","d","e"]}`, 422, `must have less than 4 elements. Given: 5","error_type":"Validation"}`, auth},
+		{"empty texts", "/rerank", `{"query":"q","texts":[]}`, 400, `{"error":"` + "`texts`" + ` cannot be empty","error_type":"Empty"}`, auth},
+		{"too many texts", "/rerank", `{"query":"q","texts":["a","b","c","d","e"]}`, 422, `{"error":"batch size 5 > maximum allowed batch size 4","error_type":"Validation"}`, auth},
 		{"too long, truncation off", "/rerank", js(map[string]any{"query": "q", "texts": []string{long}}), 422, `input too long: the pair has 104 tokens and the model takes at most 64 (set truncate: true)","error_type":"Validation"}`, auth},
 		{"too long, truncated", "/rerank", js(map[string]any{"query": "q", "texts": []string{long}, "truncate": true}), 200, `"index":0`, auth},
 		{"tokenizer", "/rerank", "{\"query\":\"q\",\"texts\":[\"\xff\"]}", 422, `"error_type":"Tokenizer"`, auth},
 		{"missing query", "/rerank", `{"texts":["a"]}`, 422, "missing field `query`", auth},
-		{"wrong type", "/rerank", `{"query":"q","texts":"a"}`, 422, "field `texts` must be []string", auth},
+		{"wrong type", "/rerank", `{"query":"q","texts":"a"}`, 422, "`texts` must be an array, not a JSON string", auth},
 		{"bad direction", "/rerank", `{"query":"q","texts":["a"],"truncation_direction":"up"}`, 422, "truncation_direction", auth},
 		{"payload limit", "/rerank", js(map[string]any{"query": "q", "texts": []string{strings.Repeat("x", 5000)}}), 413, "payload limit of 4000 bytes", auth},
-		{"cohere empty", "/v2/rerank", `{"query":"q","documents":[]}`, 400, `{"message":"invalid request: documents must not be empty"}`, auth},
+		{"cohere empty", "/v2/rerank", `{"query":"q","documents":[]}`, 400, `{"message":"invalid request: list of documents must not be empty"}`, auth},
 		{"cohere no query", "/v1/rerank", `{"documents":["a"]}`, 400, `{"detail":"invalid request: query is required","message":"invalid request: query is required"}`, auth},
-		{"cohere v2 objects", "/v2/rerank", `{"query":"q","documents":[{"text":"a"}]}`, 400, "list of strings", auth},
+		{"cohere object without text", "/v2/rerank", `{"query":"q","documents":[{"title":"a"}]}`, 400, `document 0 has no \"text\" string`, auth},
 		{"cohere top_n", "/v2/rerank", `{"query":"q","documents":["a"],"top_n":0}`, 400, "top_n must be at least 1", auth},
 		{"cohere unknown model", "/v1/rerank", `{"model":"big","query":"q","documents":["a"]}`, 404, `model \"big\" is not served here; the models are tiny, ad`, auth},
-		{"cohere too many", "/v1/rerank", `{"query":"q","documents":["a","b","c","d","e"]}`, 400, "must have less than 4 elements", auth},
+		{"cohere too many", "/v1/rerank", `{"query":"q","documents":["a","b","c","d","e"]}`, 400, "5 documents, more than the 4 this server takes in one request", auth},
 		{"cohere chunks", "/v1/rerank", js(map[string]any{"query": "q", "documents": []string{long}, "max_chunks_per_doc": 2}), 200, `"relevance_score"`, auth},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -520,24 +520,40 @@ func FuzzDecode(f *testing.F) {
 		`{"model":"ad","query":"q","documents":["a",{"text":"b"}],"top_n":1,"return_documents":false,"max_chunks_per_doc":2}`,
 		`{"query":"q","documents":["a"],"max_tokens_per_doc":10}`,
 		`{"query":null,"texts":null}`, `[]`, `{"documents":[{"x":1}]}`, "{\"query\":\"\xff\"}", `{"top_n":1e400}`, ``,
+		`{"query":"q","documents":[{"title":"t","text":"a","n":3}],"rank_fields":["title","n"]}`,
+		`{"inputs":["q","p"]}`, `{"inputs":[["q","p"],["q"]]}`, `{"inputs":"q"}`, `{"inputs":[]}`, `{"inputs":[["a","b","c"]]}`,
 	} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var tei teiRequest
-		if decodeBody(body, &tei) == nil && tei.Query != nil {
-			_ = len(*tei.Query) + len(tei.Texts)
+		if decodeBody(body, &tei) == nil && tei.Query != nil && tei.Texts != nil {
+			_ = len(*tei.Query) + len(*tei.Texts)
 		}
 		var co cohereRequest
 		if err := decodeBody(body, &co); err == nil {
-			var ds []document
-			if json.Unmarshal(co.Documents, &ds) == nil {
-				for _, d := range ds {
-					_ = d.Text
+			for _, fields := range [][]string{nil, co.RankFields, {"title", "text"}} {
+				docs, err := parseDocuments(co.Documents, fields)
+				if err != nil {
+					assert.Equal(t, 400, err.status)
+					continue
+				}
+				for _, d := range docs {
+					assert.True(t, json.Valid(d.out()), "a returned document is JSON")
 				}
 			}
 		} else {
-			assert.Contains(t, []int{413, 422}, err.status)
+			assert.Contains(t, []int{400, 422}, err.status)
+		}
+		var pr predictRequest
+		if decodeBody(body, &pr) == nil {
+			qs, ps, _, err := predictInputs(pr.Inputs)
+			if err != nil {
+				assert.Equal(t, 422, err.status)
+			} else {
+				assert.Equal(t, len(qs), len(ps))
+				assert.NotEmpty(t, qs)
+			}
 		}
 	})
 }
