@@ -24,7 +24,7 @@ func newMetrics(reg *prometheus.Registry, queued func() float64) (*metrics, erro
 	secs := prometheus.ExponentialBuckets(0.0005, 2, 18) // 0.5 ms .. 65 s
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rerank_request_count",
-			Help: "Rerank requests received, by API shape (tei, v1, v2)."}, []string{"api"}),
+			Help: "Rerank requests received, by API shape (tei, predict, v1, v2)."}, []string{"api"}),
 		successes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rerank_request_success",
 			Help: "Rerank requests answered 200, by API shape."}, []string{"api"}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rerank_request_failure",

@@ -28,7 +28,7 @@ func newServeCommand() *cli.Command {
 		&cli.IntFlag{Name: "max-concurrent-requests", Value: serve.DefaultMaxConcurrentRequests, Usage: "most (query, document) pairs admitted at once (429 beyond): bounds memory"},
 		&cli.Int64Flag{Name: "payload-limit", Value: serve.DefaultPayloadLimit, Usage: "most bytes of a request body (413 beyond)"},
 		&cli.BoolFlag{Name: "auto-truncate", Usage: "TEI: truncate long inputs even when a request sets truncate: false"},
-		&cli.StringFlag{Name: "api-key", EnvVars: []string{"RERANK_API_KEY"}, Usage: "require Authorization: Bearer `KEY` (all routes but /health)"},
+		&cli.StringFlag{Name: "api-key", EnvVars: []string{"RERANK_API_KEY"}, Usage: "require Authorization: Bearer `KEY` (all routes but GET /health, /ping, / and /metrics, as TEI)"},
 		&cli.DurationFlag{Name: "shutdown-grace", Value: 60 * time.Second, Usage: "on SIGTERM/SIGINT, how long to finish the requests in flight"},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "request log on stderr: text or json"},
 	)
@@ -36,9 +36,12 @@ func newServeCommand() *cli.Command {
 		Name:      "serve",
 		Usage:     "serve a model over HTTP: text-embeddings-inference, Cohere v1/v2 and Jina rerank APIs",
 		UsageText: "rerank serve --model M [--adapter NAME=DIR ...] [--host 127.0.0.1] [--port 8080]",
-		Description: `Routes: POST /rerank (TEI), POST /v1/rerank (Cohere v1 and Jina), POST /v2/rerank
-(Cohere v2), GET /v1/models, GET /health, GET /info (TEI's shape), GET /metrics
-(Prometheus). Concurrent requests share forward passes (dynamic batching up to
+		Description: `Routes: POST /rerank (TEI; also POST / and /invocations), POST /predict (TEI,
+(query, passage) pairs), POST /v1/rerank (Cohere v1 and Jina), POST /v2/rerank
+(Cohere v2), GET /v1/models, GET /health (also /ping and /), GET /info (TEI's
+shape), GET /metrics (Prometheus). Clients tested: cohere-ai (v1, v2),
+LangChain's CohereRerank, the Vercel AI SDK's Cohere reranking, TEI's and
+Jina's documented calls (see the README). Concurrent requests share forward passes (dynamic batching up to
 --max-batch-tokens); scores are those of rerank score, bit for bit.
 
 Memory is bounded by --max-concurrent-requests (pairs admitted at once),
