@@ -104,3 +104,37 @@ func TestOddShapesAgainstFloat64(t *testing.T) {
 		})
 	}
 }
+
+// TestPadIDInText: a text may hold the padding token itself (XLM-R's
+// tokenizer reads a literal "<pad>" as id 1, with attention mask 1). As
+// transformers does, such a token attends and is attended to, and XLM-R
+// gives it position padding_idx without counting it (positions come from
+// the ids); every path agrees with the float64 reference.
+func TestPadIDInText(t *testing.T) {
+	for _, arch := range []nn.Arch{nn.BERT, nn.XLMRoberta} {
+		t.Run(arch.String(), func(t *testing.T) {
+			c := nntest.TinyConfig(arch)
+			m, err := nn.New(cpu.NewWorkers(2), c)
+			require.NoError(t, err)
+			m.InitRandom(4, 0.2)
+			nntest.Perturb(m, 4, 0.05)
+			b := nntest.OddBatch(rand.New(rand.NewPCG(1, 9)), c, 5, 9)
+			for _, k := range []int{2*9 + 1, 3*9 + 4, 4*9 + 8} { // inside rows (the last one its final token)
+				b.InputIDs[k], b.Mask[k] = int32(c.PadID), 1
+			}
+			require.Equal(t, int32(1), b.Mask[2*9+1], "row 2 is long enough")
+			want := nntest.RefLogits(m, b)
+			got, err := m.Forward(b, nn.RunOptions{AllPositions: true})
+			require.NoError(t, err)
+			assert.LessOrEqual(t, nntest.RelErr(got, want), 1e-5, "training forward")
+			got, err = m.Forward(b, nn.RunOptions{SkipPadding: true})
+			require.NoError(t, err)
+			assert.LessOrEqual(t, nntest.RelErr(got, want), 1e-5, "training forward, padding skipped")
+			run, err := infer.New(m)
+			require.NoError(t, err)
+			got, err = run.Forward(b)
+			require.NoError(t, err)
+			assert.LessOrEqual(t, nntest.RelErr(got, want), 1e-5, "runner")
+		})
+	}
+}
