@@ -243,10 +243,32 @@ func Run(mode string, o Options) (Result, error) {
 	be := o.Backend
 	var m *nn.Model
 	var err error
+	// int8 inference quantizes each weight as it is read or drawn and
+	// drops its float32 copy, as a loaded model scores (crossencoder):
+	// the float32 encoder is never whole in memory.
+	var q8 *infer.Int8Weights
+	loaded := func(net *nn.Model, prm *nn.Param) error {
+		if q8 == nil {
+			var err error
+			if q8, err = infer.NewInt8Weights(net, infer.Int8Options{Drop: true}); err != nil {
+				return err
+			}
+		}
+		return q8.Loaded(prm)
+	}
+	quantize := o.Int8 && mode == "infer"
 	if o.Dir != "" {
 		// The weights of a saved model (the save mode's), as a user's run
 		// would read them, instead of a fresh draw.
-		if m, _, err = hfmodel.Load(be, o.Dir, hfmodel.LoadOptions{}); err != nil {
+		lo := hfmodel.LoadOptions{}
+		if quantize {
+			lo.OnParam = loaded
+		}
+		m, _, err = hfmodel.Load(be, o.Dir, lo)
+		if q8 != nil {
+			err = errors.Join(err, q8.Wait())
+		}
+		if err != nil {
 			return Result{}, err
 		}
 		if mode == "train" {
@@ -256,7 +278,17 @@ func Run(mode string, o Options) (Result, error) {
 		if m, err = nn.New(be, Config(p, o.Dropout)); err != nil {
 			return Result{}, err
 		}
-		m.InitRandom(o.Seed+1, 0.02)
+		if quantize {
+			err = m.InitRandomEach(o.Seed+1, 0.02, func(prm *nn.Param) error { return loaded(m, prm) })
+			if q8 != nil {
+				err = errors.Join(err, q8.Wait())
+			}
+			if err != nil {
+				return Result{}, err
+			}
+		} else {
+			m.InitRandom(o.Seed+1, 0.02)
+		}
 	}
 	ckpt := o.Checkpointing && mode == "train"
 	m.Attention = o.Attention
@@ -313,8 +345,8 @@ func Run(mode string, o Options) (Result, error) {
 		pack := func() (func(), error) { return lanes.PackWeights(o.PackBudget) }
 		if o.Int8 {
 			// As a loaded model scores (crossencoder): one copy of each
-			// weight, the int8 one.
-			pack = lanes.QuantizeWeightsDropping
+			// weight, the int8 one, quantized as the model was made.
+			pack = func() (func(), error) { return lanes.UseInt8Weights(q8) }
 		}
 		release, err := pack()
 		if err != nil {

@@ -41,7 +41,11 @@ type engine struct {
 	int8     bool // quantize instead of packing (Options.Int8)
 	// drop: quantize dropping the float32 weights (a loaded base model
 	// scored by one worker, Options.KeepFloat32 unset)
-	drop    bool
+	drop bool
+	// q8, when not nil, holds the int8 weights Load quantized as the
+	// model streamed in (the float32 ones dropped), for the one worker's
+	// first pass to take over.
+	q8      *infer.Int8Weights
 	onPass  func(PassInfo)
 	started bool
 	passes  int       // forward passes taken so far
@@ -293,7 +297,12 @@ func (e *engine) work(w int) {
 			switch {
 			case release == nil && e.int8:
 				quantize := lanes.QuantizeWeights
-				if e.drop {
+				switch {
+				case e.q8 != nil:
+					q8 := e.q8
+					e.q8 = nil
+					quantize = func() (func(), error) { return lanes.UseInt8Weights(q8) }
+				case e.drop:
 					quantize = lanes.QuantizeWeightsDropping
 				}
 				if release, err = quantize(); err != nil {

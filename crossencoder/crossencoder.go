@@ -36,6 +36,7 @@ import (
 	"github.com/rerank-go/rerank/input"
 	"github.com/rerank-go/rerank/lora"
 	"github.com/rerank-go/rerank/nn"
+	"github.com/rerank-go/rerank/nn/infer"
 	"github.com/rerank-go/rerank/tokenize"
 )
 
@@ -92,9 +93,12 @@ type Options struct {
 	// The backend must have int8 products (backend.Quantizer: the CPU).
 	//
 	// A model made by Load and scored by one worker (Workers ≤ 1) then
-	// holds one copy of those weights, the int8 one: their float32
-	// originals are dropped once quantized, at the first pass
-	// (infer.Runner.QuantizeWeightsDropping), so that Net can no longer
+	// holds one copy of those weights, the int8 one: Load quantizes each
+	// weight as the checkpoint streams in and drops its float32 original
+	// at once (infer.Int8Weights), so that the float32 encoder is never
+	// whole in memory; with Adapter, whose merge needs it whole, the
+	// originals are dropped once quantized at the first pass
+	// (infer.Runner.QuantizeWeightsDropping). Net can then no longer
 	// train, be saved or run float32 passes (nn.ErrLinearWeightsDropped),
 	// and WithAdapter is refused. KeepFloat32 keeps them.
 	Int8 bool
@@ -163,7 +167,31 @@ func Load(be backend.Backend, ref string, opts Options) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	net, info, err := hfmodel.Load(be, dir, hfmodel.LoadOptions{Seed: opts.Seed})
+	if err := checkInt8(be, opts); err != nil {
+		return nil, err
+	}
+	lo := hfmodel.LoadOptions{Seed: opts.Seed}
+	// int8 scoring by one worker quantizes each weight as it loads and
+	// drops its float32 copy (see Options.Int8); a merged adapter needs
+	// the float32 model whole first.
+	var q8 *infer.Int8Weights
+	if opts.Int8 && !opts.KeepFloat32 && opts.Workers <= 1 && opts.Adapter == "" {
+		lo.OnParam = func(net *nn.Model, p *nn.Param) error {
+			if q8 == nil {
+				var err error
+				if q8, err = infer.NewInt8Weights(net, infer.Int8Options{Drop: true}); err != nil {
+					return err
+				}
+			}
+			return q8.Loaded(p)
+		}
+	}
+	net, info, err := hfmodel.Load(be, dir, lo)
+	if q8 != nil {
+		if werr := q8.Wait(); err == nil {
+			err = werr
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -186,6 +214,7 @@ func Load(be backend.Backend, ref string, opts Options) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
+	m.eng.q8 = q8
 	m.HFConfig, m.Dir = info.Config, dir
 	if opts.Adapter == "" {
 		m.freshHead = info.Initialized
@@ -242,8 +271,8 @@ func newModelEnc(net *nn.Model, enc *input.Encoder, opts Options, frozen bool) (
 	if opts.BatchSize < 0 || opts.MaxBatchTokens < 0 || opts.Workers < 0 {
 		return nil, fmt.Errorf("crossencoder: batch size %d, max batch tokens %d and workers %d must not be negative", opts.BatchSize, opts.MaxBatchTokens, opts.Workers)
 	}
-	if _, ok := net.Backend().(backend.Quantizer); opts.Int8 && !ok {
-		return nil, fmt.Errorf("crossencoder: int8 scoring needs a backend with int8 products (the CPU); the %s backend has none", net.Backend().Name())
+	if err := checkInt8(net.Backend(), opts); err != nil {
+		return nil, err
 	}
 	m := &Model{Net: net, Tok: enc.Tok, trunc: enc.Trunc, opts: opts}
 	m.eng = newEngine(net, opts, frozen, func() (*nn.Model, error) { return net.Share(false) })
@@ -253,6 +282,14 @@ func newModelEnc(net *nn.Model, enc *input.Encoder, opts Options, frozen bool) (
 	}
 	runtime.AddCleanup(m, (*engine).close, m.eng)
 	return m, nil
+}
+
+// checkInt8 refuses Options.Int8 on a backend without int8 products.
+func checkInt8(be backend.Backend, opts Options) error {
+	if _, ok := be.(backend.Quantizer); opts.Int8 && !ok {
+		return fmt.Errorf("crossencoder: int8 scoring needs a backend with int8 products (the CPU); the %s backend has none", be.Name())
+	}
+	return nil
 }
 
 // Truncation is the truncation the model applies to pairs.

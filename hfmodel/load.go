@@ -28,6 +28,14 @@ type LoadOptions struct {
 	// Hub resolves a Hugging Face Hub id given instead of a directory;
 	// nil means hub.FromEnv().
 	Hub *hub.Client
+	// OnParam, when set, is called once each parameter of m holds its
+	// final values (read from the checkpoint, or drawn for a fresh head),
+	// in m.Params() order, before the next is read: the weights stream
+	// in layer by layer, so that a caller can use each as it arrives and
+	// let it go (crossencoder quantizes each encoder weight to int8 and
+	// drops its float32 copy: nn/infer Int8Weights.Loaded). An error
+	// stops Load and is returned.
+	OnParam func(m *nn.Model, p *nn.Param) error
 }
 
 // Loaded describes what Load found besides the weights.
@@ -96,12 +104,27 @@ func Load(be backend.Backend, ref string, opts LoadOptions) (*nn.Model, *Loaded,
 	pre := cfg.Arch.Prefix() + "."
 	var missing []string
 	chunk := make([]float32, loadChunk) // every tensor's reads reuse it
+	loaded := func(p *nn.Param) error {
+		if opts.OnParam == nil {
+			return nil
+		}
+		if err := be.Sync(); err != nil {
+			return fmt.Errorf("%s: upload %s: %w", dir, p.Name, err)
+		}
+		if err := opts.OnParam(m, p); err != nil {
+			return fmt.Errorf("%s: %s: %w", dir, p.Name, err)
+		}
+		return nil
+	}
 	for _, p := range m.Params() {
 		name, ok := findTensor(set, p.Name, pre)
 		if !ok {
 			if isHead(p.Name, pre) {
 				nn.InitParam(be, p, rng, cfg.InitializerRange)
 				info.Initialized = append(info.Initialized, p.Name)
+				if err := loaded(p); err != nil {
+					return nil, nil, err
+				}
 				continue
 			}
 			missing = append(missing, p.Name)
@@ -124,6 +147,9 @@ func Load(be backend.Backend, ref string, opts LoadOptions) (*nn.Model, *Loaded,
 		})
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", dir, err)
+		}
+		if err := loaded(p); err != nil {
+			return nil, nil, err
 		}
 	}
 	if len(missing) > 0 {

@@ -166,10 +166,30 @@ func layout(cfg Config) []*Param {
 // padding_idx embeddings zero, biases zero, LayerNorm weight 1 and bias 0.
 // The draw is deterministic in seed.
 func (m *Model) InitRandom(seed uint64, std float32) {
+	_ = m.InitRandomEach(seed, std, nil)
+}
+
+// InitRandomEach is InitRandom (the same values), calling fn, when not
+// nil, once each parameter is drawn, in Params order, so that a caller can
+// use the parameters as they arrive: rerank bench --int8 quantizes each
+// weight as it is drawn (nn/infer Int8Weights.Loaded) instead of holding
+// the whole float32 model first. An error from fn (or from the backend's
+// Sync before it) stops the draw and is returned.
+func (m *Model) InitRandomEach(seed uint64, std float32, fn func(*Param) error) error {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	for _, p := range m.params {
 		InitParam(m.be, p, rng, std)
+		if fn == nil {
+			continue
+		}
+		if err := m.be.Sync(); err != nil {
+			return err
+		}
+		if err := fn(p); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 // InitParam initialises one parameter as InitRandom does, drawing from rng.

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/rerank-go/rerank/backend"
+	"github.com/rerank-go/rerank/nn"
 )
 
 // DefaultPackBudget is the packed-weights budget (see Runner.PackWeights)
@@ -39,6 +40,9 @@ type packItem struct {
 	// lastQKV: a part of the last layer's query-key-value weight, which
 	// three items read.
 	lastQKV bool
+	// params are the parameters w spans (Int8Weights quantizes the item
+	// once they are all loaded).
+	params []*nn.Param
 }
 
 // packItems lists the weights of the model's linear layers in the order
@@ -54,20 +58,21 @@ func (r *Runner) packItems() []packItem {
 	layer := func(l int) []packItem {
 		L := r.m.Layer(l)
 		return []packItem{
-			{w: L.AttnOut.W.W, n: H, k: H, at: func(pk *packed) *backend.Buf { return &pk.layers[l].ao }},
-			{w: L.Inter.W.W, n: L.Inter.Out, k: L.Inter.In, at: func(pk *packed) *backend.Buf { return &pk.layers[l].inter }},
-			{w: L.Out.W.W, n: L.Out.Out, k: L.Out.In, at: func(pk *packed) *backend.Buf { return &pk.layers[l].out }},
+			{w: L.AttnOut.W.W, n: H, k: H, at: func(pk *packed) *backend.Buf { return &pk.layers[l].ao }, params: []*nn.Param{L.AttnOut.W}},
+			{w: L.Inter.W.W, n: L.Inter.Out, k: L.Inter.In, at: func(pk *packed) *backend.Buf { return &pk.layers[l].inter }, params: []*nn.Param{L.Inter.W}},
+			{w: L.Out.W.W, n: L.Out.Out, k: L.Out.In, at: func(pk *packed) *backend.Buf { return &pk.layers[l].out }, params: []*nn.Param{L.Out.W}},
 		}
 	}
 	qkv := func(l int) packItem {
-		return packItem{w: r.m.Layer(l).QKVW, n: 3 * H, k: H, at: func(pk *packed) *backend.Buf { return &pk.layers[l].qkv }}
+		L := r.m.Layer(l)
+		return packItem{w: L.QKVW, n: 3 * H, k: H, at: func(pk *packed) *backend.Buf { return &pk.layers[l].qkv }, params: []*nn.Param{L.Q.W, L.K.W, L.V.W}}
 	}
 	L := r.m.Layer(last)
 	items := []packItem{
-		{w: hd.Dense.W.W, n: hd.Dense.Out, k: hd.Dense.In, at: func(pk *packed) *backend.Buf { return &pk.headDense }, head: true},
-		{w: hd.Out.W.W, n: hd.Out.Out, k: hd.Out.In, at: func(pk *packed) *backend.Buf { return &pk.headOut }, head: true},
-		{w: L.QKVW.Slice(0, H*H), n: H, k: H, at: func(pk *packed) *backend.Buf { return &pk.layers[last].q }, lastQKV: true},
-		{w: L.KVW, n: 2 * H, k: H, at: func(pk *packed) *backend.Buf { return &pk.layers[last].kv }, lastQKV: true},
+		{w: hd.Dense.W.W, n: hd.Dense.Out, k: hd.Dense.In, at: func(pk *packed) *backend.Buf { return &pk.headDense }, head: true, params: []*nn.Param{hd.Dense.W}},
+		{w: hd.Out.W.W, n: hd.Out.Out, k: hd.Out.In, at: func(pk *packed) *backend.Buf { return &pk.headOut }, head: true, params: []*nn.Param{hd.Out.W}},
+		{w: L.QKVW.Slice(0, H*H), n: H, k: H, at: func(pk *packed) *backend.Buf { return &pk.layers[last].q }, lastQKV: true, params: []*nn.Param{L.Q.W}},
+		{w: L.KVW, n: 2 * H, k: H, at: func(pk *packed) *backend.Buf { return &pk.layers[last].kv }, lastQKV: true, params: []*nn.Param{L.K.W, L.V.W}},
 	}
 	items = append(items, layer(last)...)
 	for l := 0; l < last; l++ {
