@@ -108,8 +108,16 @@ func (*Backend) Alloc(n int) (backend.Buf, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("cpu: alloc of %d values", n)
 	}
+	if n >= freshValues {
+		return F32(allocFresh(n)), nil
+	}
 	return F32(make([]float32, n)), nil
 }
+
+// freshValues is the size from which Alloc places a buffer in memory the
+// process has not used before (allocFresh): a model's weights (all of
+// MiniLM-L6's are 22.7 M values), not activations.
+const freshValues = 16 << 20
 
 // AllocInt implements backend.Backend.
 func (*Backend) AllocInt(n int) (backend.IntBuf, error) {
