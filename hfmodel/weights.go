@@ -16,7 +16,8 @@ type weights interface {
 	Shape(name string) ([]int, error)
 	// Float32Chunks calls fn with the tensor's values as float32, up to
 	// len(buf) at a time (off: the chunk's first element); safetensors
-	// reads each chunk into buf, which Load reuses for every tensor.
+	// and torchbin read each chunk into buf, which Load reuses for every
+	// tensor.
 	Float32Chunks(name string, buf []float32, fn func(off int, v []float32) error) error
 	Close() error
 }
@@ -58,21 +59,9 @@ func (w stWeights) Shape(name string) ([]int, error) {
 
 type tbWeights struct{ *torchbin.Set }
 
+var _ weights = tbWeights{}
+
 func (w tbWeights) Shape(name string) ([]int, error) {
 	ti, err := w.Info(name)
 	return ti.Shape, err
-}
-
-func (w tbWeights) Float32Chunks(name string, buf []float32, fn func(off int, v []float32) error) error {
-	v, _, err := w.Float32(name)
-	if err != nil {
-		return err
-	}
-	chunk := max(1, len(buf))
-	for off := 0; off < len(v); off += chunk {
-		if err := fn(off, v[off:min(len(v), off+chunk)]); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unsafe"
 
 	"github.com/rerank-go/rerank/safetensors"
 )
@@ -74,6 +75,7 @@ type Tensor struct {
 // except Close.
 type File struct {
 	Path    string
+	r       io.ReaderAt // the archive, for reading storages in chunks
 	zr      *zip.Reader
 	closer  io.Closer
 	prefix  string
@@ -115,7 +117,7 @@ func NewReader(r io.ReaderAt, size int64, name string) (*File, error) {
 		}
 		return nil, fail("not a torch zip checkpoint: %v", err)
 	}
-	tf := &File{Path: name, zr: zr, records: map[string]*zip.File{}}
+	tf := &File{Path: name, r: r, zr: zr, records: map[string]*zip.File{}}
 	for _, f := range zr.File {
 		// torch.save stores every record uncompressed; a record's size
 		// must then lie within the file, which bounds every allocation.
@@ -334,6 +336,100 @@ func (tf *File) Float32(name string) ([]float32, []int, error) {
 	return out, append([]int(nil), t.Shape...), nil
 }
 
+// Float32Chunks reads a floating-point tensor as Float32 does, but at
+// most len(buf) values at a time into buf, calling fn with each chunk (a
+// prefix of buf) and the index of its first value, so that a large tensor
+// goes to its destination without a whole copy, nor its raw bytes, in
+// memory: a loader that passes the same buf for every tensor allocates
+// nothing per tensor (hfmodel.Load; with a whole copy per tensor, the
+// garbage of a base-sized model outgrew the model). Views whose elements
+// are not contiguous in their storage (none in a state_dict) are read
+// whole first. fn must not keep v.
+func (tf *File) Float32Chunks(name string, buf []float32, fn func(off int, v []float32) error) error {
+	t, ok := tf.tensors[name]
+	if !ok {
+		return fmt.Errorf("torchbin: %s has no tensor %q", tf.Path, name)
+	}
+	if len(buf) == 0 {
+		return fmt.Errorf("torchbin: %s: reading tensor %q in chunks of an empty buffer", tf.Path, name)
+	}
+	n, contiguous := 1, true
+	for d := len(t.Shape) - 1; d >= 0; d-- {
+		if t.Shape[d] != 1 && t.Stride[d] != n {
+			contiguous = false
+		}
+		n *= t.Shape[d]
+	}
+	rec := tf.records[tf.prefix+"data/"+t.key]
+	base, err := rec.DataOffset()
+	if !contiguous || tf.r == nil || err != nil {
+		v, _, err := tf.Float32(name)
+		if err != nil {
+			return err
+		}
+		for off := 0; off < len(v); off += len(buf) {
+			c := buf[:copy(buf, v[off:])]
+			if err := fn(off, c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	switch t.DType {
+	case F32, F16, BF16, F64:
+	default:
+		return fmt.Errorf("torchbin: %s: tensor %q is %s, not floating point", tf.Path, name, t.DType)
+	}
+	var order binary.ByteOrder = binary.LittleEndian
+	if tf.big {
+		order = binary.BigEndian
+	}
+	size := t.DType.Size()
+	// The raw bytes are read into buf's own memory: at its end for
+	// types of up to 4 bytes, widened front to back (value i is written
+	// at bytes 4i, never over raw values not yet read), and at its start
+	// for F64, in chunks of half as many values.
+	chunk := len(buf)
+	if size > 4 {
+		chunk = max(1, len(buf)*4/size)
+	}
+	mem := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(buf))), 4*len(buf))
+	if size*chunk > len(mem) {
+		mem = make([]byte, size*chunk) // F64 into a buffer of one value
+	}
+	for lo := 0; lo < n; lo += chunk {
+		c := min(chunk, n-lo)
+		at := 4*c - size*c
+		if size > 4 {
+			at = 0
+		}
+		raw := mem[at : at+size*c]
+		if _, err := tf.r.ReadAt(raw, base+(t.Offset+int64(lo))*int64(size)); err != nil {
+			return fmt.Errorf("torchbin: %s: tensor %q: storage data/%s: %w", tf.Path, name, t.key, err)
+		}
+		v := buf[:c]
+		for i := range v {
+			b := raw[i*size:]
+			var x float32
+			switch t.DType {
+			case F32:
+				x = math.Float32frombits(order.Uint32(b))
+			case F16:
+				x = safetensors.F16ToF32(order.Uint16(b))
+			case BF16:
+				x = safetensors.BF16ToF32(order.Uint16(b))
+			default:
+				x = float32(math.Float64frombits(order.Uint64(b)))
+			}
+			v[i] = x
+		}
+		if err := fn(lo, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Close closes the file.
 func (tf *File) Close() error {
 	if tf.closer != nil {
@@ -446,6 +542,15 @@ func (s *Set) Float32(name string) ([]float32, []int, error) {
 		return nil, nil, fmt.Errorf("torchbin: %s has no tensor %q", s.Dir, name)
 	}
 	return f.Float32(name)
+}
+
+// Float32Chunks reads a tensor in chunks (see File.Float32Chunks).
+func (s *Set) Float32Chunks(name string, buf []float32, fn func(off int, v []float32) error) error {
+	f, ok := s.where[name]
+	if !ok {
+		return fmt.Errorf("torchbin: %s has no tensor %q", s.Dir, name)
+	}
+	return f.Float32Chunks(name, buf, fn)
 }
 
 // Close closes every file.

@@ -6,8 +6,10 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -60,6 +62,9 @@ func TestReadDTypesAndViews(t *testing.T) {
 				for i, v := range vals {
 					assert.Equal(t, float32(v), got[i], "%s[%d]", name, i)
 				}
+				for _, chunk := range []int{1, 3, 1 << 20} {
+					assert.Equal(t, got, chunks(t, f, name, chunk), "%s in chunks of %d", name, chunk)
+				}
 			}
 			info, _ := f.Info("f32_transposed")
 			assert.Equal(t, []int{1, 4}, info.Stride, "a non-contiguous view")
@@ -67,6 +72,21 @@ func TestReadDTypesAndViews(t *testing.T) {
 			assert.Equal(t, BF16, info.DType)
 		})
 	}
+}
+
+// chunks reads a tensor with Float32Chunks into a buffer of n values,
+// checking each chunk's offset.
+func chunks(t testing.TB, f *File, name string, n int) []float32 {
+	var out []float32
+	err := f.Float32Chunks(name, make([]float32, n), func(off int, v []float32) error {
+		if off != len(out) || len(v) == 0 || len(v) > n {
+			t.Fatalf("%s: chunk of %d at %d after %d values", name, len(v), off, len(out))
+		}
+		out = append(out, v...)
+		return nil
+	})
+	require.NoError(t, err, name)
+	return out
 }
 
 // rezip rewrites a checkpoint, changing records with edit (nil drops one).
@@ -302,6 +322,9 @@ func FuzzOpen(f *testing.F) {
 			if len(v) != want {
 				t.Fatalf("%s: %d values for shape %v", n, len(v), shape)
 			}
+			if got := chunks(t, tf, n, 5); !slices.Equal(math32bits(v), math32bits(got)) && len(v) > 0 {
+				t.Fatalf("%s: Float32Chunks reads %v, Float32 %v", n, got, v)
+			}
 		}
 	})
 }
@@ -332,4 +355,13 @@ func FuzzUnpickle(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		unpickle(b)
 	})
+}
+
+// math32bits returns the bits of v, so that NaNs compare equal.
+func math32bits(v []float32) []uint32 {
+	out := make([]uint32, len(v))
+	for i, x := range v {
+		out[i] = math.Float32bits(x)
+	}
+	return out
 }
