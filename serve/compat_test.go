@@ -295,3 +295,41 @@ func TestCohereLong(t *testing.T) {
 		})
 	}
 }
+
+// TestCORS: browsers' cross-origin calls, as TEI's CorsLayer answers them
+// (server.rs: methods GET and POST, any origin or a list), with none
+// allowed unless told.
+func TestCORS(t *testing.T) {
+	body := `{"query":"q","texts":["a"]}`
+	preflight := []string{"Origin", "https://app.example", "Access-Control-Request-Method", "POST", "Access-Control-Request-Headers", "content-type,authorization"}
+	for _, tc := range []struct {
+		name          string
+		allow         []string
+		method, path  string
+		body          string
+		header        []string
+		status        int
+		allowOrigin   string
+		allowsMethods bool
+	}{
+		{"none by default", nil, "POST", "/rerank", body, []string{"Origin", "https://app.example", "Authorization", "Bearer k"}, 200, "", false},
+		{"any", []string{"*"}, "POST", "/rerank", body, []string{"Origin", "https://app.example", "Authorization", "Bearer k"}, 200, "*", false},
+		{"listed", []string{"https://app.example"}, "POST", "/rerank", body, []string{"Origin", "https://app.example", "Authorization", "Bearer k"}, 200, "https://app.example", false},
+		{"not listed", []string{"https://app.example"}, "POST", "/rerank", body, []string{"Origin", "https://evil.example", "Authorization", "Bearer k"}, 200, "", false},
+		{"preflight needs no key", []string{"*"}, "OPTIONS", "/rerank", "", preflight, 200, "*", true},
+		{"preflight from elsewhere", []string{"https://other.example"}, "OPTIONS", "/rerank", "", preflight, 401, "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := start(t, Options{APIKey: "k", CORSAllowOrigins: tc.allow}, crossencoder.Options{})
+			resp, got := s.exchange(t, tc.method, tc.path, tc.body, tc.header...)
+			assert.Equal(t, tc.status, resp.StatusCode, got)
+			assert.Equal(t, tc.allowOrigin, resp.Header.Get("Access-Control-Allow-Origin"))
+			if tc.allowsMethods {
+				assert.Equal(t, "GET,POST", resp.Header.Get("Access-Control-Allow-Methods"))
+				assert.Contains(t, resp.Header.Get("Access-Control-Allow-Headers"), "authorization")
+			} else {
+				assert.Empty(t, resp.Header.Get("Access-Control-Allow-Methods"))
+			}
+		})
+	}
+}

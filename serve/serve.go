@@ -24,6 +24,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -68,6 +69,11 @@ type Options struct {
 	// APIKey, when set, must come as "Authorization: Bearer KEY" on every
 	// route but TEI's public ones: GET /health, /ping, / and /metrics.
 	APIKey string
+	// CORSAllowOrigins are the origins a browser may call the server
+	// from (TEI's --cors-allow-origin), "*" for any. TEI allows any
+	// origin when none is given; here none is allowed then, so that a web
+	// page cannot use a server on localhost unless told so.
+	CORSAllowOrigins []string
 	// Logger gets one line per request; nil means slog.Default().
 	Logger *slog.Logger
 	// Registry gets the metrics; nil means a registry of the server's
@@ -187,7 +193,9 @@ func (s *Server) Handler() http.Handler {
 		defer s.answered.Add(1)
 		start := time.Now()
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
-		if s.o.APIKey != "" && !public(r.Method, r.URL.Path) && r.Header.Get("Authorization") != "Bearer "+s.o.APIKey {
+		if s.cors(rec, r) {
+			// A preflight: answered before the key, which it never carries.
+		} else if s.o.APIKey != "" && !public(r.Method, r.URL.Path) && r.Header.Get("Authorization") != "Bearer "+s.o.APIKey {
 			writeJSON(rec, http.StatusUnauthorized, teiError{Error: "missing or wrong API key: send Authorization: Bearer KEY", ErrorType: "Unauthorized"})
 		} else {
 			r.Body = http.MaxBytesReader(rec, r.Body, s.o.PayloadLimit)
@@ -198,6 +206,34 @@ func (s *Server) Handler() http.Handler {
 			slog.Duration("duration", time.Since(start)), slog.Int("pairs", rec.pairs), slog.String("model", rec.model),
 			slog.String("error", rec.errMsg), slog.String("remote", r.RemoteAddr))
 	})
+}
+
+// cors sets the CORS headers of a request from an allowed origin, as
+// TEI's CorsLayer (methods GET and POST; headers Content-Type, and
+// Authorization for --api-key), and answers a preflight itself: it
+// reports whether it did.
+func (s *Server) cors(w http.ResponseWriter, r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || len(s.o.CORSAllowOrigins) == 0 {
+		return false
+	}
+	h := w.Header()
+	switch {
+	case slices.Contains(s.o.CORSAllowOrigins, "*"):
+		h.Set("Access-Control-Allow-Origin", "*")
+	case slices.Contains(s.o.CORSAllowOrigins, origin):
+		h.Set("Access-Control-Allow-Origin", origin)
+		h.Add("Vary", "Origin")
+	default:
+		return false
+	}
+	if r.Method != http.MethodOptions || r.Header.Get("Access-Control-Request-Method") == "" {
+		return false
+	}
+	h.Set("Access-Control-Allow-Methods", "GET,POST")
+	h.Set("Access-Control-Allow-Headers", "content-type,authorization")
+	w.WriteHeader(http.StatusOK)
+	return true
 }
 
 // recorder keeps what the log line says about a response.

@@ -29,6 +29,7 @@ func newServeCommand() *cli.Command {
 		&cli.Int64Flag{Name: "payload-limit", Value: serve.DefaultPayloadLimit, Usage: "most bytes of a request body (413 beyond)"},
 		&cli.BoolFlag{Name: "auto-truncate", Usage: "TEI: truncate long inputs even when a request sets truncate: false"},
 		&cli.StringFlag{Name: "api-key", EnvVars: []string{"RERANK_API_KEY"}, Usage: "require Authorization: Bearer `KEY` (all routes but GET /health, /ping, / and /metrics, as TEI)"},
+		&cli.StringSliceFlag{Name: "cors-allow-origin", Usage: "let web pages from `ORIGIN` call the server (repeatable; * for any; default none, where TEI's is any)"},
 		&cli.DurationFlag{Name: "shutdown-grace", Value: 60 * time.Second, Usage: "on SIGTERM/SIGINT, how long to finish the requests in flight"},
 		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "request log on stderr: text or json"},
 	)
@@ -106,7 +107,8 @@ func runServe(c *cli.Context) error {
 		Model: m, ModelID: c.String("model-id"), Adapters: map[string]*crossencoder.Model{},
 		MaxClientBatchSize: c.Int("max-client-batch-size"), MaxConcurrentRequests: c.Int("max-concurrent-requests"),
 		PayloadLimit: c.Int64("payload-limit"), AutoTruncate: c.Bool("auto-truncate"), APIKey: c.String("api-key"),
-		Logger: logger, Version: version,
+		CORSAllowOrigins: c.StringSlice("cors-allow-origin"),
+		Logger:           logger, Version: version,
 	}
 	for name, dir := range adapters {
 		v, err := m.WithAdapter(name, dir)
