@@ -260,7 +260,7 @@ func (s *Server) cohere(r *http.Request, rec *recorder, version int) (any, *apiE
 		returnDocs = *req.ReturnDocuments
 	}
 	resp := cohereResponse{ID: s.requestID(), Results: []cohereResult{}}
-	for _, x := range ranked(rs, topN) {
+	for _, x := range ranked(rs, topN, false) {
 		cr := cohereResult{Index: x.index, RelevanceScore: crossencoder.Sigmoid(x.score)}
 		if returnDocs {
 			cr.Document = docs[x.index].out()

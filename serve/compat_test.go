@@ -79,6 +79,9 @@ func TestTEICompat(t *testing.T) {
 		{name: "rerank, defaults", method: "POST", path: "/rerank", body: js(map[string]any{"query": q, "texts": docs}), status: 200, want: ranks(sig)},
 		{name: "rerank, nulls are defaults", method: "POST", path: "/rerank", body: js(map[string]any{"query": q, "texts": docs, "truncate": nil}), status: 200, want: ranks(sig)},
 		{name: "rerank, raw scores", method: "POST", path: "/rerank", body: js(map[string]any{"query": q, "texts": docs, "raw_scores": true}), status: 200, want: ranks(raw)},
+		// server.rs rerank: sorted ascending, then reversed: equal scores come last document first.
+		{name: "ties", method: "POST", path: "/rerank", body: js(map[string]any{"query": q, "texts": []string{docs[0], docs[0], docs[0]}}), status: 200,
+			want: js([]map[string]any{{"index": 2, "score": sig[0]}, {"index": 1, "score": sig[0]}, {"index": 0, "score": sig[0]}}) + "\n"},
 		// server.rs: a reranker's / and /invocations (SageMaker) route to rerank.
 		{name: "POST / is rerank", method: "POST", path: "/", body: js(map[string]any{"query": q, "texts": docs}), status: 200, want: ranks(sig)},
 		{name: "POST /invocations is rerank", method: "POST", path: "/invocations", body: js(map[string]any{"query": q, "texts": docs}), status: 200, want: ranks(sig)},

@@ -502,10 +502,16 @@ func (s *Server) score(ctx context.Context, q scoreReq, rec *recorder) ([]result
 	return out, info, nil
 }
 
-// ranked sorts results best first (equal scores keep document order) and
-// keeps the top n (all when n <= 0).
-func ranked(rs []result, n int) []result {
-	sort.SliceStable(rs, func(a, b int) bool { return rs[a].score > rs[b].score })
+// ranked sorts results best first and keeps the top n (all when n <= 0).
+// Equal scores keep document order, or, with teiTies, come last document
+// first, as TEI's sort-ascending-then-reverse leaves them.
+func ranked(rs []result, n int, teiTies bool) []result {
+	sort.SliceStable(rs, func(a, b int) bool {
+		if rs[a].score == rs[b].score && teiTies {
+			return rs[a].index > rs[b].index
+		}
+		return rs[a].score > rs[b].score
+	})
 	if n > 0 && n < len(rs) {
 		rs = rs[:n]
 	}

@@ -92,7 +92,7 @@ func (s *Server) tei(r *http.Request, rec *recorder) (any, *apiError) {
 		return nil, aerr
 	}
 	out := make([]teiRank, 0, len(rs))
-	for _, x := range ranked(rs, 0) {
+	for _, x := range ranked(rs, 0, true) {
 		sc := x.score
 		if !req.RawScores {
 			sc = crossencoder.Sigmoid(sc)
