@@ -116,6 +116,11 @@ func Init(be backend.Backend, o InitOptions) (nn.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
+	if err := input.CheckTokenizer(cfg, tok); err != nil {
+		// e.g. --arch xlm-roberta (one token type) with a BERT tokenizer:
+		// the model could score nothing.
+		return cfg, fmt.Errorf("init: --arch %s: %w", arch, err)
+	}
 	m, err := nn.New(be, cfg)
 	if err != nil {
 		return cfg, err

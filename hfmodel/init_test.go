@@ -1,8 +1,10 @@
 package hfmodel
 
 import (
+	"path/filepath"
 	"testing"
 
+	"github.com/rerank-go/rerank/backend/cpu"
 	"github.com/rerank-go/rerank/nn"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -40,6 +42,34 @@ func TestInitPresets(t *testing.T) {
 			assert.Equal(t, tc.want, [4]int{c.Layers, c.Hidden, c.Heads, c.Intermediate})
 			assert.Equal(t, tc.maxPos, c.MaxPositions)
 			assert.Equal(t, tc.maxSeq, c.MaxSequence())
+		})
+	}
+}
+
+// TestInitTokenizerFitsArch: init refuses an architecture its tokenizer
+// cannot feed (XLM-R has one token type; a BERT tokenizer gives passages
+// type 1), which could score nothing, and writes nothing then.
+func TestInitTokenizerFitsArch(t *testing.T) {
+	tok := filepath.Join("..", "examples", "bert-uncased-tokenizer")
+	for _, tc := range []struct {
+		name string
+		arch nn.Arch
+		err  string
+	}{
+		{"bert", nn.BERT, ""},
+		{"xlm-roberta with a BERT tokenizer", nn.XLMRoberta, "init: --arch xlm-roberta: tokenizer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "m")
+			_, err := Init(cpu.New(), InitOptions{Preset: "tiny", Arch: tc.arch, Tokenizer: tok, Output: out})
+			if tc.err == "" {
+				require.NoError(t, err)
+				assert.FileExists(t, filepath.Join(out, "config.json"))
+				return
+			}
+			require.ErrorContains(t, err, tc.err)
+			assert.ErrorContains(t, err, "gives the passage token type 1 but the model's type_vocab_size is 1")
+			assert.NoDirExists(t, out)
 		})
 	}
 }

@@ -52,6 +52,16 @@ func CheckTokenizer(cfg nn.Config, tok *tokenize.Tokenizer) error {
 	if p := tok.PadID(); p >= 0 && int(p) != cfg.PadID {
 		return fmt.Errorf("tokenizer %s pads with id %d but the model's pad_token_id is %d: they do not belong together", tok.Name(), p, cfg.PadID)
 	}
+	// A BERT tokenizer gives the passage token type 1: a model with one
+	// type (type_vocab_size 1) has no embedding for it (transformers fails
+	// with an IndexError at the first pair).
+	if e, err := tok.EncodePair("a", "b", tokenize.Truncation{}); err == nil {
+		for _, ty := range e.TypeIDs {
+			if int(ty) >= cfg.TypeVocab && cfg.TypeVocab > 0 {
+				return fmt.Errorf("tokenizer %s gives the passage token type %d but the model's type_vocab_size is %d: they do not belong together", tok.Name(), ty, cfg.TypeVocab)
+			}
+		}
+	}
 	return nil
 }
 

@@ -16,7 +16,7 @@ import (
 var tokenizerDir = filepath.Join("..", "examples", "bert-uncased-tokenizer")
 
 func bertConfig() nn.Config {
-	return nn.Config{Arch: nn.BERT, VocabSize: 30522, MaxPositions: 512, PadID: 0}
+	return nn.Config{Arch: nn.BERT, VocabSize: 30522, MaxPositions: 512, PadID: 0, TypeVocab: 2}
 }
 
 func TestLoadTokenizer(t *testing.T) {
@@ -49,6 +49,7 @@ func TestNewEncoder(t *testing.T) {
 		{"flag lengths below the special tokens", nil, flag(1, 1), "query + passage max length 2 is less than the 3 special tokens", false},
 		{"small vocabulary", func(c *nn.Config) { c.VocabSize = 1000 }, flag(8, 8), "vocab_size is 1000", false},
 		{"other pad id", func(c *nn.Config) { c.PadID = 1 }, flag(8, 8), "pad_token_id is 1", false},
+		{"one token type", func(c *nn.Config) { c.TypeVocab = 1 }, flag(8, 8), "gives the passage token type 1 but the model's type_vocab_size is 1", false},
 		{"one label", func(c *nn.Config) { c.NumLabels = 1 }, flag(8, 8), "", false},
 		// A classifier's logits are not one score per pair: scoring would
 		// read its first label, training would group 2N logits as N.
