@@ -320,6 +320,11 @@ func (s *Server) api(shape string, h func(r *http.Request, rec *recorder) (any, 
 		if aerr != nil {
 			rec.errMsg = aerr.msg
 			s.met.failures.WithLabelValues(shape, aerr.typ).Inc()
+			if aerr.status == http.StatusTooManyRequests {
+				// The clients' retry loops (cohere-ai, the AI SDK) wait
+				// this long before trying again, rather than guessing.
+				w.Header().Set("Retry-After", "1")
+			}
 			switch shape {
 			case "tei", "predict":
 				writeJSON(w, aerr.status, teiError{Error: aerr.msg, ErrorType: aerr.typ})

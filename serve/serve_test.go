@@ -300,6 +300,11 @@ func TestErrorCodes(t *testing.T) {
 	status, body := s.post(t, "/rerank", `{"query":"q","texts":["a","b","c"]}`, auth...)
 	assert.Equal(t, 429, status)
 	assert.Equal(t, `{"error":"Model is overloaded","error_type":"Overloaded"}`+"\n", body)
+	for _, path := range []string{"/rerank", "/v2/rerank"} {
+		resp, _ := s.exchange(t, "POST", path, `{"query":"q","texts":["a","b","c"],"documents":["a","b","c"]}`, auth...)
+		assert.Equal(t, 429, resp.StatusCode)
+		assert.Equal(t, "1", resp.Header.Get("Retry-After"), "%s: RFC 9110 Retry-After, which cohere-ai's and the AI SDK's retries read", path)
+	}
 	status, _ = s.post(t, "/rerank", `{"query":"q","texts":["a","b"]}`, auth...)
 	assert.Equal(t, 200, status, "two more pairs fit")
 	s.inflight.Add(-6)
