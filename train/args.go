@@ -194,6 +194,18 @@ func (a *Args) Validate() error {
 	default:
 		bad("loss", "%q: want ce, bce or distill", a.Loss)
 	}
+	if a.TrainGroupSize == 1 && (a.Loss == "ce" || a.Loss == "distill") {
+		bad("train_group_size", "1 passage per query with {loss} %s: the softmax over a group of one is always 1, so the loss is 0 and nothing is learned; use at least 2 (1 positive + negatives) or {loss} bce", a.Loss)
+	}
+	if a.EvalSteps > 0 && a.DevCandidates == "" {
+		bad("eval_steps", "needs dev data to evaluate on: {dev_candidates} (and {dev_beir} for a BEIR candidate file)")
+	}
+	if a.Resume != "" && a.OverwriteOutputDir {
+		bad("overwrite_output_dir", "starts a fresh run and {resume_from_checkpoint} continues one: give only one of them")
+	}
+	if a.Resume == "" && len(a.ResumeOverride) > 0 {
+		bad("resume_override", "applies to a resumed run: add {resume_from_checkpoint} (latest, or a checkpoint directory)")
+	}
 	if a.DevBEIR != "" && a.DevCandidates == "" {
 		bad("dev_candidates", "required with {dev_beir} (e.g. DIR/bm25/dev.top100.jsonl)")
 	}

@@ -134,6 +134,15 @@ func argsFromFlags(c *cli.Context) (train.Args, error) {
 	if c.IsSet("attention") {
 		a.Attention = c.String("attention")
 	}
+	if a.LoraRank == 0 {
+		// Without a rank the run fine-tunes every weight: a LoRA flag
+		// would be ignored, and the user meant LoRA.
+		for _, f := range []string{"lora-alpha", "lora-dropout", "lora-target-modules", "use-rslora"} {
+			if c.IsSet(f) {
+				return a, fmt.Errorf("--%s applies to LoRA training, which --lora-rank turns on (e.g. --lora-rank 16); without it every weight is fine-tuned", f)
+			}
+		}
+	}
 	return a, nil
 }
 

@@ -80,6 +80,13 @@ func TestTrainCLIErrors(t *testing.T) {
 		{"epochs without max steps", []string{"--model", model, "--train-data", data, "--output-dir", "x", "--num-train-epochs", "0"}, "--num-train-epochs: must be positive when --max-steps is not set"},
 		{"output is the model", []string{"--model", model, "--train-data", data, "--output-dir", model}, "--output-dir: " + model + " is the input --model"},
 		{"unknown resume override", []string{"--model", model, "--train-data", data, "--output-dir", "x", "--resume-override", "lr"}, `--resume-override: "lr" is not a flag`},
+		{"lora alpha without a rank", []string{"--model", model, "--train-data", data, "--output-dir", t.TempDir(), "--lora-alpha", "32"}, "--lora-alpha applies to LoRA training, which --lora-rank turns on"},
+		{"rslora without a rank", []string{"--model", model, "--train-data", data, "--output-dir", t.TempDir(), "--use-rslora"}, "--use-rslora applies to LoRA training"},
+		{"lora targets without a rank", []string{"--model", model, "--train-data", data, "--output-dir", t.TempDir(), "--lora-target-modules", "query"}, "--lora-target-modules applies to LoRA training"},
+		{"group of one with ce", []string{"--model", model, "--train-data", data, "--output-dir", t.TempDir(), "--train-group-size", "1"}, "--train-group-size: 1 passage per query with --loss ce"},
+		{"eval steps without dev data", []string{"--model", model, "--train-data", data, "--output-dir", t.TempDir(), "--eval-steps", "5"}, "--eval-steps: needs dev data to evaluate on: --dev-candidates"},
+		{"resume and overwrite", []string{"--model", model, "--train-data", data, "--output-dir", "x", "--resume", "latest", "--overwrite-output-dir"}, "--overwrite-output-dir: starts a fresh run and --resume continues one"},
+		{"resume override without resume", []string{"--model", model, "--train-data", data, "--output-dir", "x", "--resume-override", "learning-rate"}, "--resume-override: applies to a resumed run: add --resume"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
