@@ -28,8 +28,8 @@ func init() { register(newScoreCommand()) }
 func newScoreCommand() *cli.Command {
 	flags := append(modelFlags(),
 		&cli.StringFlag{Name: "adapter", Usage: "LoRA adapter `DIR` (PEFT format) or Hub id, merged into the model"},
-		&cli.StringFlag{Name: "input", Required: true, Usage: "pairs JSONL `FILE` ({\"query\",\"passages\":[...]} or {\"query\",\"passage\"}), or with --beir a candidates file / TREC run"},
-		&cli.StringFlag{Name: "output", Required: true, Usage: "output `FILE` (- for standard output)"},
+		&cli.StringFlag{Name: "input", Required: true, Usage: "pairs JSONL `FILE` ({\"query\",\"passages\":[...]} or {\"query\",\"passage\"}; - for standard input), or with --beir a candidates file / TREC run"},
+		&cli.StringFlag{Name: "output", Value: "-", Usage: "output `FILE` (- for standard output)"},
 		&cli.StringFlag{Name: "format", Value: "jsonl", Usage: "output format: jsonl (scores in input order) or trec (a reranked run; needs --beir)"},
 		&cli.StringFlag{Name: "beir", Usage: "BEIR `DIR` whose corpus.jsonl and queries.jsonl give the texts of a candidates --input (every query, judged or not)"},
 		&cli.StringFlag{Name: "candidates-format", Value: "auto", Usage: "with --beir: auto, jsonl, trec or flag"},
@@ -42,7 +42,7 @@ func newScoreCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "score",
 		Usage:     "score (query, passage) pairs with a model: JSONL scores or a reranked TREC run",
-		UsageText: "rerank score --model M [--adapter A] --input FILE --output FILE [--format jsonl|trec] [--beir DIR] [--activation sigmoid]",
+		UsageText: "rerank score --model M [--adapter A] --input FILE|- [--output FILE|-] [--format jsonl|trec] [--beir DIR] [--activation sigmoid]",
 		Description: `Scores with the library call that rerank serve and rerank eval use, so that the three
 give the same bits for the same model, pairs and truncation.
 
@@ -193,6 +193,9 @@ func runScore(c *cli.Context) error {
 	var units []scoreUnit
 	var col *eval.Collection
 	if dir := c.String("beir"); dir != "" {
+		if c.String("input") == "-" {
+			return errors.New("--input -: with --beir the candidates are read from a file (a candidates JSONL or TREC run), not standard input")
+		}
 		col = &eval.Collection{Dir: dir}
 		if col.Corpus, err = eval.ReadCorpus(dir + "/corpus.jsonl"); err != nil {
 			return err
@@ -228,12 +231,16 @@ func runScore(c *cli.Context) error {
 			units = append(units, u)
 		}
 	} else {
-		f, err := os.Open(c.String("input"))
-		if err != nil {
-			return err
+		if in := c.String("input"); in == "-" {
+			lines, err = readScoreInput(c.App.Reader, "standard input")
+		} else {
+			f, oerr := os.Open(in)
+			if oerr != nil {
+				return oerr
+			}
+			lines, err = readScoreInput(f, in)
+			f.Close()
 		}
-		lines, err = readScoreInput(f, c.String("input"))
-		f.Close()
 		if err != nil {
 			return err
 		}

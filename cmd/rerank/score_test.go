@@ -12,6 +12,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/urfave/cli/v2"
 
 	"github.com/rerank-go/rerank/backend/cpu"
 	"github.com/rerank-go/rerank/crossencoder"
@@ -148,6 +149,50 @@ func TestScoreMatchesEvalRuns(t *testing.T) {
 		n++
 	}
 	assert.Equal(t, 60, n)
+}
+
+// TestScoreStdio: --input - reads the pairs from standard input and the
+// scores go to standard output when --output is not given, as `rerank
+// tokenize` does; the bits are those of a file in, file out.
+func TestScoreStdio(t *testing.T) {
+	model := tinyModel(t)
+	dir := t.TempDir()
+	pairs := "{\"query\":\"wing lift\",\"passages\":[\"lift of a wing\",\"heat\"]}\n{\"id\":\"b\",\"query\":\"heat\",\"passage\":\"heat transfer\"}\n"
+	in := filepath.Join(dir, "in.jsonl")
+	require.NoError(t, os.WriteFile(in, []byte(pairs), 0o644))
+	out := filepath.Join(dir, "out.jsonl")
+	_, _, err := runTrainCLI(t, "score", "-q", "--model", model, "--input", in, "--output", out)
+	require.NoError(t, err)
+	want, err := os.ReadFile(out)
+	require.NoError(t, err)
+	require.NotEmpty(t, want)
+	run := func(stdin string, args ...string) (string, string, error) {
+		var o, e bytes.Buffer
+		app := &cli.App{Name: "rerank", Commands: commands, Reader: strings.NewReader(stdin), Writer: &o, ErrWriter: &e}
+		err := app.Run(append([]string{"rerank", "score", "-q", "--model", model}, args...))
+		return o.String(), e.String(), err
+	}
+	for _, tc := range []struct {
+		name, stdin string
+		args        []string
+		want, err   string
+	}{
+		{"stdin to stdout", pairs, []string{"--input", "-"}, string(want), ""},
+		{"stdin to explicit stdout", pairs, []string{"--input", "-", "--output", "-"}, string(want), ""},
+		{"file to default stdout", "", []string{"--input", in}, string(want), ""},
+		{"bad stdin names it", "{\"query\":\"q\",\"passage\":\"p\"}\n{\"passages\":[\"x\"]}\n", []string{"--input", "-"}, "", `standard input:2: field "query" is missing`},
+		{"candidates are a file", "", []string{"--input", "-", "--beir", dir}, "", "with --beir the candidates are read from a file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, _, err := run(tc.stdin, tc.args...)
+			if tc.err != "" {
+				assert.ErrorContains(t, err, tc.err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, got)
+		})
+	}
 }
 
 func TestScoreErrors(t *testing.T) {
