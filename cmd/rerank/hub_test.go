@@ -45,7 +45,9 @@ func TestCommandsTakeHubIDs(t *testing.T) {
 
 	stdout, stderr, err := runCommands(t, commands, "info", "org/tiny")
 	require.NoError(t, err)
+	assert.Contains(t, stdout, "model:          org/tiny\n")
 	assert.Contains(t, stdout, "architecture:")
+	assert.Contains(t, stdout, "tokenizer:      tokenizer.json", "the snapshot's tokenizer files")
 	assert.Contains(t, stderr, "download org/tiny/model.safetensors", "a progress bar per file")
 	snap := filepath.Join(cache, "models--org--tiny", "snapshots", tinyCommit)
 	assert.FileExists(t, filepath.Join(snap, "model.safetensors"))
@@ -70,6 +72,11 @@ func TestCommandsTakeHubIDs(t *testing.T) {
 	// The adapter, published too, merges onto the base it names, from
 	// any directory.
 	h.AddDir(t, "org/tiny-lora", "main", adapterCommit, out)
+	stdout, _, err = runCommands(t, commands, "info", "org/tiny-lora")
+	require.NoError(t, err, "rerank info takes an adapter's Hub id")
+	assert.Contains(t, stdout, "adapter:        org/tiny-lora (PEFT LoRA)")
+	assert.Contains(t, stdout, "base model:     org/tiny")
+	assert.Contains(t, stdout, "rank:           2")
 	merged := filepath.Join(t.TempDir(), "merged")
 	stdout, _, err = runCommands(t, commands, "merge", "--adapter", "org/tiny-lora", "--output", merged)
 	require.NoError(t, err, stdout)

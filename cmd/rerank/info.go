@@ -11,6 +11,7 @@ import (
 
 	"github.com/rerank-go/rerank/backend/cpu"
 	"github.com/rerank-go/rerank/hfmodel"
+	"github.com/rerank-go/rerank/hub"
 	"github.com/rerank-go/rerank/lora"
 	"github.com/rerank-go/rerank/safetensors"
 )
@@ -24,11 +25,27 @@ func init() {
 			if c.NArg() != 1 {
 				return fmt.Errorf("usage: rerank info MODEL_DIR|ADAPTER_DIR|HUB_ID")
 			}
-			dir := c.Args().First()
-			if _, err := os.Stat(filepath.Join(dir, lora.ConfigFile)); err == nil {
-				return adapterInfo(c.App.Writer, dir)
+			ref := c.Args().First()
+			dir := ref
+			h := hubClient(c)
+			if _, err := os.Stat(ref); err != nil && hub.IsRef(ref) {
+				// A Hub id: a model repository, else an adapter's. The
+				// files are read from the cached snapshot (tokenizer
+				// files included), and shown under the id.
+				d, merr := h.Dir(c.Context, ref, hub.Model)
+				if merr != nil {
+					ad, aerr := h.Dir(c.Context, ref, hub.Adapter)
+					if aerr != nil {
+						return merr
+					}
+					return adapterInfo(c.App.Writer, ad, ref)
+				}
+				dir = d
 			}
-			m, info, err := hfmodel.Load(cpu.New(), dir, hfmodel.LoadOptions{Hub: hubClient(c)})
+			if _, err := os.Stat(filepath.Join(dir, lora.ConfigFile)); err == nil {
+				return adapterInfo(c.App.Writer, dir, ref)
+			}
+			m, info, err := hfmodel.Load(cpu.New(), dir, hfmodel.LoadOptions{Hub: h})
 			if err != nil {
 				return err
 			}
@@ -38,7 +55,7 @@ func init() {
 				total += p.Size()
 			}
 			w := c.App.Writer
-			fmt.Fprintf(w, "model:          %s\n", dir)
+			fmt.Fprintf(w, "model:          %s\n", ref)
 			fmt.Fprintf(w, "architecture:   %s (model_type %s)\n", strings.Join(info.Config.Architectures, ", "), info.Config.ModelType)
 			fmt.Fprintf(w, "layers:         %d × hidden %d, %d heads of %d, intermediate %d\n", cfg.Layers, cfg.Hidden, cfg.Heads, cfg.HeadDim(), cfg.Intermediate)
 			fmt.Fprintf(w, "vocabulary:     %d tokens, pad id %d, %d token types\n", cfg.VocabSize, cfg.PadID, cfg.TypeVocab)
@@ -58,7 +75,7 @@ func init() {
 				}
 			}
 			if len(tok) == 0 {
-				tok = []string{"none (copy tokenizer.json into the directory)"}
+				tok = []string{"none (copy tokenizer.json into the directory: scoring and training need it)"}
 			}
 			fmt.Fprintf(w, "tokenizer:      %s\n", strings.Join(tok, ", "))
 			return nil
@@ -69,7 +86,7 @@ func init() {
 // adapterInfo describes a PEFT LoRA adapter directory without loading its
 // base: the trainable parameters are the tensors of adapter_model.safetensors
 // (the LoRA matrices and the head PEFT saves beside them).
-func adapterInfo(w io.Writer, dir string) error {
+func adapterInfo(w io.Writer, dir, name string) error {
 	cfg, base, err := lora.ReadConfig(dir)
 	if err != nil {
 		return err
@@ -85,7 +102,7 @@ func adapterInfo(w io.Writer, dir string) error {
 	if cfg.UseRSLoRA {
 		scaling = "alpha/sqrt(r), rsLoRA"
 	}
-	fmt.Fprintf(w, "adapter:        %s (PEFT LoRA)\n", dir)
+	fmt.Fprintf(w, "adapter:        %s (PEFT LoRA)\n", name)
 	fmt.Fprintf(w, "base model:     %s\n", base)
 	fmt.Fprintf(w, "rank:           %d\n", cfg.R)
 	fmt.Fprintf(w, "alpha:          %g (scaling %g = %s)\n", cfg.Alpha, cfg.Scaling(), scaling)
