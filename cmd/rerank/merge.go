@@ -19,7 +19,7 @@ func init() {
 	register(&cli.Command{
 		Name:      "merge",
 		Usage:     "merge a LoRA adapter into its base model and write a plain Hugging Face model directory",
-		UsageText: "rerank merge --model BASE --adapter DIR --output OUT",
+		UsageText: "rerank merge [--model BASE] --adapter DIR --output OUT",
 		Description: "Every wrapped weight becomes W + scaling·B·A and the head is the adapter's, so the output loads\n" +
 			"in transformers, FlagEmbedding and rerank without PEFT. --model defaults to the adapter's\n" +
 			"base_model_name_or_path: a local directory (absolute, or relative to the adapter) or a Hugging Face Hub id.\n" +

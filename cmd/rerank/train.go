@@ -20,7 +20,7 @@ func trainFlags() []cli.Flag {
 	d := train.DefaultArgs()
 	return append([]cli.Flag{
 		&cli.StringFlag{Name: "config", Usage: "JSON file of training arguments (snake_case keys, as training_args.json); flags given on the command line win"},
-		&cli.StringFlag{Name: "model", Usage: "Hugging Face model directory to start from (rerank init makes one)"},
+		&cli.StringFlag{Name: "model", Usage: "model to start from: a Hugging Face model directory (rerank init makes one) or Hub id (org/name[@revision])"},
 		&cli.StringFlag{Name: "train-data", Usage: "FlagEmbedding JSONL (.jsonl/.json/.gz) file or directory"},
 		&cli.StringFlag{Name: "output-dir", Usage: "where the final model, checkpoints, metrics.jsonl and training_args.json go"},
 		&cli.StringFlag{Name: "cache-dir", Usage: "`DIR` caching the tokenized training data for resumed and repeated runs, outside the saved model (default: the user cache directory's rerank/train-encodings)"},
@@ -150,7 +150,7 @@ func init() {
 	register(&cli.Command{
 		Name:      "train",
 		Usage:     "fine-tune a cross-encoder reranker on FlagEmbedding data",
-		UsageText: "rerank train --model DIR --train-data PATH --output-dir DIR [--max-steps N] [options]",
+		UsageText: "rerank train --model DIR|ID --train-data PATH --output-dir DIR [--max-steps N] [options]",
 		Description: "Trains like FlagEmbedding's reranker finetune (flag names are its arguments, kebab-cased). The final model\n" +
 			"(config.json, model.safetensors, tokenizer files) is written at the top level of --output-dir, with\n" +
 			"training_args.json, metrics.jsonl and checkpoint-N/ directories (--save-steps) that --resume continues from.",
