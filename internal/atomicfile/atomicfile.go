@@ -6,8 +6,10 @@ package atomicfile
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -15,12 +17,45 @@ import (
 // File is a temporary file that becomes path on Commit.
 type File struct {
 	*os.File
-	path string
-	done bool
+	path   string
+	done   bool
+	direct bool // path is not a regular file (a device, a FIFO): written in place
 }
 
 // Create starts writing path: it opens a temporary file next to it.
+//
+// A symbolic link is followed: the file it points to is replaced and the
+// link stays. A path that exists and is not a regular file or a directory
+// (/dev/null, /dev/stdout, a FIFO, a socket) cannot be replaced by a
+// rename — as root that would put a regular file where the device was —
+// so it is opened and written in place, and Commit only closes it.
 func Create(path string) (*File, error) {
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+		target, err := filepath.EvalSymlinks(path)
+		switch {
+		case err == nil:
+			path = target
+		case errors.Is(err, fs.ErrNotExist):
+			// A dangling link: write where it points, as the shell would.
+			dest, rerr := os.Readlink(path)
+			if rerr != nil {
+				return nil, fmt.Errorf("write %s: %w", path, rerr)
+			}
+			if !filepath.IsAbs(dest) {
+				dest = filepath.Join(filepath.Dir(path), dest)
+			}
+			path = dest
+		default:
+			return nil, fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() && !fi.IsDir() {
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, fmt.Errorf("write %s: %w", path, err)
+		}
+		return &File{File: f, path: path, direct: true}, nil
+	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return nil, fmt.Errorf("write %s: %w", path, err)
@@ -39,6 +74,12 @@ func (f *File) Commit() error {
 		return fmt.Errorf("write %s: already committed or aborted", f.path)
 	}
 	f.done = true
+	if f.direct {
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("write %s: %w", f.path, err)
+		}
+		return nil
+	}
 	tmp := f.Name()
 	err := f.Sync()
 	if cerr := f.Close(); err == nil {
@@ -69,7 +110,9 @@ func (f *File) Abort() {
 	}
 	f.done = true
 	f.Close()
-	os.Remove(f.Name())
+	if !f.direct {
+		os.Remove(f.Name())
+	}
 }
 
 // Write creates path from what fill writes through a buffered writer,

@@ -5,7 +5,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -80,4 +82,68 @@ func TestCreateCommitAbort(t *testing.T) {
 	_, err = Create(filepath.Join(dir, "missing", "x"))
 	assert.ErrorContains(t, err, "missing")
 	assert.NoError(t, WriteFile(filepath.Join(dir, "w"), []byte("w")))
+}
+
+// TestWriteNotRegular: a path that is a FIFO (standing in for /dev/null or
+// /dev/stdout, which a test must not risk replacing) is written in place,
+// and a symbolic link is followed, not replaced by a regular file.
+func TestWriteNotRegular(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, dir string) (path string, read func() string)
+		check func(t *testing.T, path string)
+	}{
+		{"fifo", func(t *testing.T, dir string) (string, func() string) {
+			p := filepath.Join(dir, "pipe")
+			require.NoError(t, syscall.Mkfifo(p, 0o600))
+			got := make(chan string, 1)
+			go func() {
+				b, _ := os.ReadFile(p) // blocks until the writer opens and closes
+				got <- string(b)
+			}()
+			return p, func() string {
+				select {
+				case s := <-got:
+					return s
+				case <-time.After(10 * time.Second):
+					return "timeout"
+				}
+			}
+		}, func(t *testing.T, path string) {
+			st, err := os.Lstat(path)
+			require.NoError(t, err)
+			assert.NotZero(t, st.Mode()&os.ModeNamedPipe, "still a FIFO")
+		}},
+		{"symlink", func(t *testing.T, dir string) (string, func() string) {
+			target := filepath.Join(dir, "real.txt")
+			require.NoError(t, os.WriteFile(target, []byte("old"), 0o600))
+			link := filepath.Join(dir, "link.txt")
+			require.NoError(t, os.Symlink("real.txt", link))
+			return link, func() string { b, _ := os.ReadFile(target); return string(b) }
+		}, func(t *testing.T, path string) {
+			st, err := os.Lstat(path)
+			require.NoError(t, err)
+			assert.NotZero(t, st.Mode()&os.ModeSymlink, "still a link")
+		}},
+		{"dangling symlink", func(t *testing.T, dir string) (string, func() string) {
+			link := filepath.Join(dir, "link.txt")
+			require.NoError(t, os.Symlink("new.txt", link))
+			return link, func() string { b, _ := os.ReadFile(filepath.Join(dir, "new.txt")); return string(b) }
+		}, func(t *testing.T, path string) {
+			st, err := os.Lstat(path)
+			require.NoError(t, err)
+			assert.NotZero(t, st.Mode()&os.ModeSymlink, "still a link")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path, read := tc.setup(t, dir)
+			require.NoError(t, WriteFile(path, []byte("new")))
+			assert.Equal(t, "new", read())
+			tc.check(t, path)
+			for _, e := range entries(t, dir) {
+				assert.NotContains(t, e, ".tmp-", "no temporary file is left behind")
+			}
+		})
+	}
 }
