@@ -35,6 +35,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/rerank-go/rerank/crossencoder"
+	"github.com/rerank-go/rerank/internal/jsonl"
 )
 
 // Defaults, as text-embeddings-inference's.
@@ -362,6 +363,11 @@ func decode(r *http.Request, v any) *apiError {
 func decodeBody(body []byte, v any) *apiError {
 	if !utf8.Valid(body) {
 		return errorf(http.StatusUnprocessableEntity, "Tokenizer", "tokenizer error: the request body is not valid UTF-8")
+	}
+	if err := jsonl.Check(body); err != nil {
+		// A lone surrogate escape: serde_json (TEI) refuses it as a syntax
+		// error, where encoding/json would read U+FFFD and score that.
+		return errorf(http.StatusBadRequest, "Validation", "Failed to parse the request body as JSON: %v", err)
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var te *json.UnmarshalTypeError

@@ -274,6 +274,10 @@ func TestErrorCodes(t *testing.T) {
 		{"too long, truncation off", "/rerank", js(map[string]any{"query": "q", "texts": []string{long}}), 422, `input too long: the pair has 104 tokens and the model takes at most 64 (set truncate: true)","error_type":"Validation"}`, auth},
 		{"too long, truncated", "/rerank", js(map[string]any{"query": "q", "texts": []string{long}, "truncate": true}), 200, `"index":0`, auth},
 		{"tokenizer", "/rerank", "{\"query\":\"q\",\"texts\":[\"\xff\"]}", 422, `"error_type":"Tokenizer"`, auth},
+		// serde_json, and so TEI, refuses a lone surrogate escape as a JSON
+		// syntax error; encoding/json alone would score U+FFFD.
+		{"lone surrogate", "/rerank", `{"query":"q","texts":["a\ud800"]}`, 400, `Failed to parse the request body as JSON: field \"texts\": byte 25: lone UTF-16 surrogate \\ud800`, auth},
+		{"cohere lone surrogate", "/v2/rerank", `{"query":"\udc00","documents":["a"]}`, 400, `lone UTF-16 surrogate`, auth},
 		{"missing query", "/rerank", `{"texts":["a"]}`, 422, "missing field `query`", auth},
 		{"wrong type", "/rerank", `{"query":"q","texts":"a"}`, 422, "`texts` must be an array, not a JSON string", auth},
 		{"bad direction", "/rerank", `{"query":"q","texts":["a"],"truncation_direction":"up"}`, 422, "truncation_direction", auth},
@@ -524,7 +528,7 @@ func FuzzDecode(f *testing.F) {
 		`{"query":"q","texts":["a","b"],"truncate":true,"truncation_direction":"Left","raw_scores":true,"return_text":true}`,
 		`{"model":"ad","query":"q","documents":["a",{"text":"b"}],"top_n":1,"return_documents":false,"max_chunks_per_doc":2}`,
 		`{"query":"q","documents":["a"],"max_tokens_per_doc":10}`,
-		`{"query":null,"texts":null}`, `[]`, `{"documents":[{"x":1}]}`, "{\"query\":\"\xff\"}", `{"top_n":1e400}`, ``,
+		`{"query":null,"texts":null}`, `[]`, `{"documents":[{"x":1}]}`, "{\"query\":\"\xff\"}", `{"top_n":1e400}`, ``, `{"query":"\ud800","texts":["a"]}`,
 		`{"query":"q","documents":[{"title":"t","text":"a","n":3}],"rank_fields":["title","n"]}`,
 		`{"inputs":["q","p"]}`, `{"inputs":[["q","p"],["q"]]}`, `{"inputs":"q"}`, `{"inputs":[]}`, `{"inputs":[["a","b","c"]]}`,
 	} {

@@ -110,9 +110,9 @@ func scanString(line []byte, i int) (int, *TextError) {
 							continue
 						}
 					}
-					return 0, &TextError{Offset: i, Msg: fmt.Sprintf("lone UTF-16 surrogate \\u%04x (a high surrogate with no low one after it): not text; fix the program that wrote the file", u)}
+					return 0, &TextError{Offset: i, Msg: fmt.Sprintf("lone UTF-16 surrogate \\u%04x (a high surrogate with no low one after it): not text; fix the program that wrote it", u)}
 				case u >= 0xDC00 && u < 0xE000:
-					return 0, &TextError{Offset: i, Msg: fmt.Sprintf("lone UTF-16 surrogate \\u%04x (a low surrogate with no high one before it): not text; fix the program that wrote the file", u)}
+					return 0, &TextError{Offset: i, Msg: fmt.Sprintf("lone UTF-16 surrogate \\u%04x (a low surrogate with no high one before it): not text; fix the program that wrote it", u)}
 				}
 				i += 6
 				continue
