@@ -173,8 +173,10 @@ func (f *File) Float32(name string) ([]float32, []int, error) {
 // each chunk (a prefix of buf) and the index of its first value: a large
 // tensor (a 250k-token embedding table is 1 GiB) can go to its destination
 // without a second whole copy in memory, and a loader that passes the same
-// buf for every tensor allocates nothing per tensor but a conversion
-// buffer for F16, BF16 and F64. fn must not keep v.
+// buf for every tensor allocates nothing per tensor: the raw bytes are
+// read into buf itself and widened in place, as Float32 does (a buffer per
+// tensor left a base-sized F16 model's worth of garbage behind a load).
+// fn must not keep v.
 func (f *File) Float32Chunks(name string, buf []float32, fn func(off int, v []float32) error) error {
 	t, err := f.Info(name)
 	if err != nil {
@@ -190,37 +192,52 @@ func (f *File) Float32Chunks(name string, buf []float32, fn func(off int, v []fl
 	}
 	n, size := t.NumElements(), t.DType.Size()
 	chunk := min(len(buf), max(n, 1))
-	var raw []byte
-	if t.DType != F32 || !littleEndian {
-		raw = make([]byte, size*chunk)
+	if size > 4 {
+		chunk = max(1, chunk*4/size) // F64: half as many values a read
+	}
+	mem := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(buf))), 4*len(buf))
+	if size*chunk > len(mem) {
+		mem = make([]byte, size*chunk) // F64 into a buffer of one value
 	}
 	for lo := 0; lo < n; lo += chunk {
 		hi := min(lo+chunk, n)
-		v := buf[:hi-lo]
-		if raw == nil {
-			// Little-endian F32: read straight into the values.
-			b := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(v))), 4*len(v))
+		c := hi - lo
+		v := buf[:c]
+		switch t.DType {
+		case F32:
+			b := mem[:4*c]
 			if err := f.readAt(b, t, int64(4*lo)); err != nil {
 				return err
 			}
-		} else {
-			b := raw[:size*len(v)]
-			if err := f.readAt(b, t, int64(size*lo)); err != nil {
-				return err
-			}
-			switch t.DType {
-			case F32:
+			if !littleEndian {
 				for i := range v {
 					v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 				}
-			case BF16:
-				bf16Chunk(v, b)
-			case F16:
-				f16Chunk(v, b)
-			case F64:
-				for i := range v {
-					v[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:])))
-				}
+			}
+		case F16, BF16:
+			// The 2c source bytes in the upper half of the chunk's 4c,
+			// widened from the front (see Float32).
+			src := mem[2*c : 4*c]
+			if err := f.readAt(src, t, int64(2*lo)); err != nil {
+				return err
+			}
+			conv := bf16Chunk
+			if t.DType == F16 {
+				conv = f16Chunk
+			}
+			for k := 0; k < c; k += convChunk {
+				e := min(k+convChunk, c)
+				conv(v[k:e], src[2*k:2*e])
+			}
+		case F64:
+			// Narrowed from the front: value i goes to bytes [4i, 4i+4),
+			// read from [8i, 8i+8) before.
+			b := mem[:8*c]
+			if err := f.readAt(b, t, int64(8*lo)); err != nil {
+				return err
+			}
+			for i := range v {
+				v[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:])))
 			}
 		}
 		if err := fn(lo, v); err != nil {

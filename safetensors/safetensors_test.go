@@ -594,6 +594,19 @@ func TestFloat32LargeChunks(t *testing.T) {
 			got, _, err := f.Float32("w")
 			require.NoError(t, err)
 			require.Len(t, got, n)
+			// In chunks of several conversion chunks, widened in the
+			// caller's buffer: the same bits.
+			var chunked []float32
+			require.NoError(t, f.Float32Chunks("w", make([]float32, 2*convChunk+3), func(off int, v []float32) error {
+				chunked = append(chunked, v...)
+				return nil
+			}))
+			require.Equal(t, len(got), len(chunked))
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(chunked[i]) {
+					t.Fatalf("chunked element %d: got %#08x, want %#08x", i, math.Float32bits(chunked[i]), math.Float32bits(got[i]))
+				}
+			}
 			for i := 0; i < n; i++ {
 				u := binary.LittleEndian.Uint16(data[2*i:])
 				want := BF16ToF32(u)

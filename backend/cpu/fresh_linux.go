@@ -8,7 +8,7 @@ import (
 )
 
 // freshProbe is the size of allocFresh's probes, in bytes.
-const freshProbe = 4 << 20
+const freshProbe = 1 << 20
 
 // allocFresh returns make([]float32, n), placed in memory the process has
 // not used before when it can. The Go runtime zeroes a large allocation
@@ -22,7 +22,7 @@ const freshProbe = 4 << 20
 // resident whole; the process's peak then depends on what its last
 // collection freed.
 //
-// So allocFresh first takes the free pages below with probes of 4 MiB,
+// So allocFresh first takes the free pages below with probes of 1 MiB,
 // kept alive until the buffer is made: a probe the runtime zeroed (its
 // first page resident, mincore) lay in used memory; once one does not,
 // the free pages above it are fresh and the buffer goes there. The probes
