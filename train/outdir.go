@@ -21,20 +21,39 @@ import (
 const LockFile = ".rerank-train.lock"
 
 // DirLock is a held output-directory lock.
-type DirLock struct{ f *os.File }
+type DirLock struct {
+	f    *os.File
+	path string
+}
 
 // LockOutputDir takes the exclusive lock of dir (creating dir), so that
 // two runs never write into one directory. It fails at once, naming the
 // holder's pid, when another process holds it. The lock goes with the
-// process: a killed run leaves none behind.
+// process: a killed run leaves none behind. Unlock removes the lock file,
+// so that a finished output directory (which users upload) holds only
+// what the run wrote.
 func LockOutputDir(dir string) (*DirLock, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fieldErr("output_dir", "%v", err)
 	}
 	path := filepath.Join(dir, LockFile)
+	for range 100 {
+		l, retry, err := lockOnce(dir, path)
+		if !retry {
+			return l, err
+		}
+	}
+	return nil, fieldErr("output_dir", "lock %s: the lock file keeps being replaced by other runs: try again", path)
+}
+
+// lockOnce opens and locks path. It asks for a retry when the file it
+// locked is no longer the one at path: its holder removed it on Unlock
+// between this open and this lock, and a lock on the removed file would
+// exclude nobody.
+func lockOnce(dir, path string) (*DirLock, bool, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
-		return nil, fieldErr("output_dir", "lock: %v", err)
+		return nil, false, fieldErr("output_dir", "lock: %v", err)
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		data, _ := os.ReadFile(path)
@@ -44,19 +63,28 @@ func LockOutputDir(dir string) (*DirLock, error) {
 			holder = "process " + pid
 		}
 		if errors.Is(err, unix.EWOULDBLOCK) {
-			return nil, fieldErr("output_dir", "%s is in use by %s (another rerank train): wait for it to finish, or choose another {output_dir}", dir, holder)
+			return nil, false, fieldErr("output_dir", "%s is in use by %s (another rerank train): wait for it to finish, or choose another {output_dir}", dir, holder)
 		}
-		return nil, fieldErr("output_dir", "lock %s: %v", path, err)
+		return nil, false, fieldErr("output_dir", "lock %s: %v", path, err)
+	}
+	held, err1 := f.Stat()
+	now, err2 := os.Stat(path)
+	if err1 != nil || err2 != nil || !os.SameFile(held, now) {
+		f.Close()
+		return nil, true, nil
 	}
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
-	return &DirLock{f: f}, nil
+	return &DirLock{f: f, path: path}, false, nil
 }
 
-// Unlock releases the lock.
+// Unlock removes the lock file and releases the lock. The file goes
+// while the lock is held: a run that opened it meanwhile finds, once it
+// has the lock, that the file is no longer at its path, and starts over.
 func (l *DirLock) Unlock() {
 	if l != nil && l.f != nil {
+		_ = os.Remove(l.path)
 		_ = unix.Flock(int(l.f.Fd()), unix.LOCK_UN)
 		l.f.Close()
 		l.f = nil

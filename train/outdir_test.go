@@ -26,10 +26,14 @@ func TestOutputDirLocked(t *testing.T) {
 	assert.Contains(t, err.Error(), "output_dir: ")
 	assert.Contains(t, err.Error(), "in use by process "+strconv.Itoa(os.Getpid()))
 	lock.Unlock()
+	assert.NoFileExists(t, filepath.Join(a.OutputDir, LockFile), "Unlock removes the lock file")
 	_, err = Run(context.Background(), cpu.New(), a, Options{})
 	require.NoError(t, err)
+	assert.NoFileExists(t, filepath.Join(a.OutputDir, LockFile), "a finished output directory holds only what the run wrote")
 	again, err := LockOutputDir(a.OutputDir)
 	require.NoError(t, err, "a finished run releases the lock")
+	_, err = LockOutputDir(a.OutputDir)
+	assert.ErrorContains(t, err, "in use by process", "a lock made after a removal excludes as before")
 	again.Unlock()
 }
 
