@@ -21,7 +21,7 @@ import (
 func init() {
 	register(&cli.Command{
 		Name:  "bench",
-		Usage: "time inference and training steps on the CPU, in the layout of ../shared/bench/torch_cpu_ref.py",
+		Usage: "time inference and training steps on the CPU, in the layout of the PyTorch reference that bench/cpu_vs_torch.sh runs beside it",
 		Description: "Each mode runs in its own child process, so that peak RSS is per mode. With --lengths-from, the\n" +
 			"rows keep the real lengths of pairs drawn from a FlagEmbedding training file and each mode also\n" +
 			"runs fully padded (every position real), giving the padding-skip speed-up.",
@@ -36,7 +36,7 @@ func init() {
 			&cli.Float64Flag{Name: "dropout", Value: 0.1, Usage: "dropout probability in training"},
 			&cli.Float64Flag{Name: "lr", Value: 2e-5, Usage: "AdamW learning rate"},
 			&cli.StringFlag{Name: "lengths-from", Usage: "FlagEmbedding training file whose pairs give the rows' real lengths"},
-			&cli.StringFlag{Name: "tokenizer", Usage: "tokenizer.json for --lengths-from (default ../shared/models/bert-uncased-wordpiece-tokenizer/tokenizer.json)"},
+			&cli.StringFlag{Name: "tokenizer", Usage: "tokenizer.json for --lengths-from (default: the bundled examples/bert-uncased-tokenizer/tokenizer.json, bert-base-uncased's)"},
 			&cli.BoolFlag{Name: "no-peak", Usage: "skip measuring the FMA peak"},
 			&cli.IntFlag{Name: "pack-mib", Value: infer.DefaultPackBudget >> 20, Usage: "MiB of weights inference packs once for its products, as scoring does (0: none, -1: all)"},
 			&cli.BoolFlag{Name: "int8", Usage: "inference with the encoder's linear layers quantized to int8, as scoring --int8 does"},
@@ -72,7 +72,7 @@ func benchAction(c *cli.Context) error {
 	if f := c.String("lengths-from"); f != "" {
 		tk := c.String("tokenizer")
 		if tk == "" {
-			tk = "../shared/models/bert-uncased-wordpiece-tokenizer/tokenizer.json"
+			tk = "examples/bert-uncased-tokenizer/tokenizer.json"
 		}
 		lens, err := bench.RealLengths(f, tk, c.Int("seq"), c.Int("batch"), c.Int("group"), 1)
 		if err != nil {
