@@ -66,6 +66,15 @@ func runMerge(c *cli.Context) error {
 	}
 	ad, err := lora.Load(m, adapterDir)
 	if err != nil {
+		if given := c.String("model"); given != "" {
+			// The usual cause: --model is not the model the adapter
+			// was trained on (another architecture or size).
+			if _, recorded, rerr := lora.ReadConfig(adapterDir); rerr == nil && recorded != "" && recorded != given {
+				if same, _ := samePath(recorded, given); !same {
+					return fmt.Errorf("merge: %w\n(the adapter was trained on %s, and --model is %s: leave --model out to merge onto the recorded base, or give the model it was trained on)", err, recorded, given)
+				}
+			}
+		}
 		return fmt.Errorf("merge: %w", err)
 	}
 	if err := ad.Merge(); err != nil {

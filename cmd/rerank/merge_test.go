@@ -76,6 +76,9 @@ func TestMergeCommand(t *testing.T) {
 			return []string{"merge", "--model", model, "--adapter", filepath.Join(out, "nope"), "--output", out}
 		}, lora.ConfigFile, false},
 		{"flags required", func(t *testing.T, out string) []string { return []string{"merge", "--model", model} }, "Required flag", false},
+		{"another base than the recorded one", func(t *testing.T, out string) []string {
+			return []string{"merge", "--model", tinyModel(t), "--adapter", copyAdapter(t, adapter, model), "--output", out}
+		}, "(the adapter was trained on " + model + ", and --model is ", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
