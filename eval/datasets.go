@@ -88,7 +88,8 @@ func FindDatasets(paths []string, split string, candidates []string) ([]DatasetS
 		for i := range specs {
 			c := DefaultCandidates(specs[i].Dir, split)
 			if _, err := os.Stat(c); err != nil {
-				return nil, fmt.Errorf("collection %s has no candidates for split %q: %w (give --candidates)", specs[i].Dir, split, err)
+				return nil, fmt.Errorf("collection %s has no candidates for split %q: %w (give --candidates, or write BM25's with: rerank retrieve --beir %s --split %s --output %s)",
+					specs[i].Dir, split, err, specs[i].Dir, split, c)
 			}
 			specs[i].Candidates = c
 		}

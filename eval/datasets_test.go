@@ -57,6 +57,7 @@ func TestFindDatasets(t *testing.T) {
 		{"a file", []string{p("file.txt")}, nil, nil, p("file.txt") + ": not a directory"},
 		{"no collection inside", []string{p("empty")}, nil, nil, p("empty") + ": no corpus.jsonl"},
 		{"no default candidates", []string{p("c/z")}, nil, nil, "collection " + p("c/z") + " has no candidates"},
+		{"no default candidates says how to make them", []string{p("c/z")}, nil, nil, "rerank retrieve --beir " + p("c/z") + " --split dev --output " + filepath.Join(p("c/z"), "bm25", "dev.top100.jsonl")},
 		{"candidates count", []string{p("a")}, []string{"1.jsonl"}, nil, "1 candidates files for 2 collections (" + p("a/x") + ", " + p("a/y") + ")"},
 		{"empty path", []string{""}, nil, nil, "empty BEIR directory path"},
 		{"nothing", nil, nil, nil, "no BEIR directory"},
