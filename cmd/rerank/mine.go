@@ -55,7 +55,7 @@ func newMineCommand(newScorer mineScorerFactory) *cli.Command {
 			&cli.IntFlag{Name: "batch-size", Usage: "pairs per cross-encoder forward pass", Value: 32},
 			&cli.IntFlag{Name: "max-len", Usage: "longest query+passage input of the cross-encoder, in tokens", Value: 512},
 			&cli.IntFlag{Name: "query-max-len", Usage: "longest query in tokens (0: the model's default)"},
-			&cli.StringFlag{Name: "device", Usage: "device for the cross-encoder (empty: the engine's default)"},
+			&cli.StringFlag{Name: "device", Usage: "where the cross-encoder runs: cpu (the default), cuda or cuda:N (cuda needs a build with -tags cuda)"},
 			&cli.Float64Flag{Name: "absolute-margin", Usage: "drop candidates scoring above (lowest positive - margin)"},
 			&cli.Float64Flag{Name: "relative-margin", Usage: "drop candidates scoring above lowest positive * (1 - margin)"},
 			&cli.Float64Flag{Name: "max-score", Usage: "drop candidates scoring above this"},
