@@ -61,10 +61,11 @@ func TestCommandsTakeHubIDs(t *testing.T) {
 
 	// LoRA training from the id records the id as the adapter's base.
 	out := filepath.Join(t.TempDir(), "lora")
-	_, _, err = runCommands(t, commands, "train", "--model", "org/tiny", "--train-data", data, "--output-dir", out,
+	stdout, _, err = runCommands(t, commands, "train", "--model", "org/tiny", "--train-data", data, "--output-dir", out,
 		"--max-steps", "1", "--per-device-train-batch-size", "2", "--train-group-size", "2", "--query-max-len", "8",
 		"--passage-max-len", "16", "--lora-rank", "2", "--quiet")
 	require.NoError(t, err)
+	assert.Contains(t, stdout, "trained 1 steps; LoRA adapter in "+out+" (use it with --model org/tiny --adapter "+out, "the next step")
 	_, base, err := lora.ReadConfig(out)
 	require.NoError(t, err)
 	assert.Equal(t, "org/tiny", base)

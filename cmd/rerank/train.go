@@ -228,7 +228,12 @@ func init() {
 			if comm.Rank() != 0 {
 				return nil
 			}
-			fmt.Fprintf(c.App.Writer, "trained %d steps; model in %s\n", res.Steps, res.ModelDir)
+			if args.LoraRank > 0 {
+				fmt.Fprintf(c.App.Writer, "trained %d steps; LoRA adapter in %s (use it with --model %s --adapter %s, or rerank merge --adapter %s --output DIR)\n",
+					res.Steps, res.ModelDir, args.ModelDir, res.ModelDir, res.ModelDir)
+			} else {
+				fmt.Fprintf(c.App.Writer, "trained %d steps; model in %s\n", res.Steps, res.ModelDir)
+			}
 			if res.DevBefore != nil && res.Dev != nil {
 				fmt.Fprintf(c.App.Writer, "dev ndcg@10 %.4f -> %.4f, mrr@10 %.4f -> %.4f\n",
 					res.DevBefore["ndcg@10"], res.Dev["ndcg@10"], res.DevBefore["mrr@10"], res.Dev["mrr@10"])
