@@ -17,7 +17,6 @@ import (
 	"github.com/rerank-go/rerank/hub"
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
-	"golang.org/x/term"
 )
 
 // scorerOptions are the model settings of `rerank eval` handed to its
@@ -771,11 +770,11 @@ func progress(c *cli.Context, label string) func(done, total int) {
 	if c.Bool("quiet") {
 		return nil
 	}
-	// Redraw often on a terminal, rarely into a log file.
-	throttle := 100 * time.Millisecond
-	if f, ok := c.App.ErrWriter.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
-		throttle = 5 * time.Second
+	// A bar on a terminal; plain lines into a log file or a pipe.
+	if !isTerminal(c.App.ErrWriter) {
+		return newLineProgress(c.App.ErrWriter, label, "pairs").set
 	}
+	throttle := 100 * time.Millisecond
 	var bar *progressbar.ProgressBar
 	return func(done, total int) {
 		if bar == nil {

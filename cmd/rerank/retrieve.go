@@ -127,8 +127,10 @@ func retrieveIndex(ctx context.Context, c *cli.Context, b *bm25.BEIR) (*bm25.Ind
 // stepProgress is a progress bar on standard error for one long step, or nothing
 // with --quiet.
 type stepProgress struct {
-	pb *progressbar.ProgressBar
-	w  io.Writer
+	pb    *progressbar.ProgressBar
+	w     io.Writer
+	line  *lineProgress // into a file or a pipe
+	total int
 }
 
 // stepBar starts a progress bar of total items.
@@ -139,6 +141,11 @@ func stepBar(c *cli.Context, total int, desc, unit string) *stepProgress {
 	w := c.App.ErrWriter
 	if w == nil {
 		w = os.Stderr
+	}
+	if !isTerminal(w) {
+		l := newLineProgress(w, desc, unit)
+		l.set(0, total)
+		return &stepProgress{w: w, line: l, total: total}
 	}
 	return &stepProgress{w: w, pb: progressbar.NewOptions(total,
 		progressbar.OptionSetWriter(w),
@@ -156,6 +163,9 @@ func (b *stepProgress) set(done int) {
 	if b.pb != nil {
 		_ = b.pb.Set(done)
 	}
+	if b.line != nil {
+		b.line.set(done, b.total)
+	}
 }
 
 // setOf adapts to callbacks that also pass the total.
@@ -165,5 +175,8 @@ func (b *stepProgress) finish() {
 	if b.pb != nil {
 		_ = b.pb.Finish()
 		fmt.Fprintln(b.w)
+	}
+	if b.line != nil {
+		b.line.finish()
 	}
 }
