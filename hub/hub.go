@@ -273,8 +273,27 @@ func (c *Client) Resolve(ctx context.Context, ref string, kind Kind) (*Resolved,
 		return &Resolved{Dir: ref, Source: abs}, nil
 	}
 	c = c.orEnv()
-	return c.resolve(ctx, r, kind)
+	res, err := c.resolve(ctx, r, kind)
+	if err != nil {
+		// A mistyped local path parses as a Hub id too: say that it was
+		// looked for on disk first.
+		return nil, &notLocalError{ref: ref, err: err}
+	}
+	return res, nil
 }
+
+// notLocalError is the error of a reference that is no local path and
+// failed as a Hub id.
+type notLocalError struct {
+	ref string
+	err error
+}
+
+func (e *notLocalError) Error() string {
+	return fmt.Sprintf("no local directory %s, and as a Hugging Face Hub id: %v", e.ref, e.err)
+}
+
+func (e *notLocalError) Unwrap() error { return e.err }
 
 // Dir is Resolve's directory: ref itself when it exists on disk,
 // otherwise the cached snapshot of the Hub id.

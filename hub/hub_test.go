@@ -456,3 +456,28 @@ func FuzzParseRef(f *testing.F) {
 		}
 	})
 }
+
+// TestMistypedLocalPath: a path that does not exist parses as a Hub id
+// too; its error says it was looked for on disk first, offline, online
+// and with the Hub unreachable, and keeps the cause for errors.Is.
+func TestMistypedLocalPath(t *testing.T) {
+	h := fakehub.New(t)
+	for _, tc := range []struct {
+		name    string
+		ref     string
+		offline bool
+		is      error
+	}{
+		{"offline, org/name shape", "out/m3-lora", true, ErrOffline},
+		{"offline, bare name", "m3-lora", true, ErrOffline},
+		{"online, unknown repository", "out/m3-lora", false, ErrRepoNotFound},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClient(h, t)
+			c.Offline = tc.offline
+			_, err := c.Resolve(context.Background(), tc.ref, Model)
+			require.ErrorIs(t, err, tc.is)
+			assert.True(t, strings.HasPrefix(err.Error(), "no local directory "+tc.ref+", and as a Hugging Face Hub id: "), err.Error())
+		})
+	}
+}
