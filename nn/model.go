@@ -25,8 +25,8 @@ type Model struct {
 	byName  map[string]*Param
 	weights backend.Buf
 	grads   backend.Buf
-	// dropped is set once the encoder layers' float32 linear weights
-	// were discarded (MarkLinearWeightsDropped); replicas share it.
+	// dropped is set once the float32 linear weights were discarded
+	// (MarkLinearWeightsDropped); replicas share it.
 	dropped *atomic.Bool
 
 	emb    embeddings
@@ -586,14 +586,15 @@ func (m *Model) AttentionSave(l int) backend.Buf { return m.acts.layer(l).save }
 
 // ErrLinearWeightsDropped is the error of the paths that need the float32
 // linear weights of a model whose scorer dropped them.
-var ErrLinearWeightsDropped = errors.New("the encoder layers' float32 linear weights were dropped for int8 scoring (only the int8 copy is kept): training, saving, adapters and float32 passes need them; load the model again without int8 (or with crossencoder.Options.KeepFloat32)")
+var ErrLinearWeightsDropped = errors.New("the float32 linear weights were dropped for scoring (the scorer keeps only its packed or int8 copy): training, saving, adapters and plain float32 passes need them; load the model again with crossencoder.Options.KeepFloat32")
 
 // MarkLinearWeightsDropped records that the float32 weights of the
 // encoder layers' linear layers (query-key-value, attention output,
-// intermediate, output) were discarded, their memory given back
-// (backend.Discarder) because an int8 copy is all a scorer reads
-// (nn/infer Runner.QuantizeWeightsDropping). From then on Forward,
-// EnableGrads and every replica (Share) refuse with
+// intermediate, output), and of the classification head's with packed
+// weights, were discarded, their memory given back (backend.Discarder)
+// or overwritten, because an int8 or packed copy is all a scorer reads
+// (nn/infer Runner.QuantizeWeightsDropping, PackWeightsDropping). From
+// then on Forward, EnableGrads and every replica (Share) refuse with
 // ErrLinearWeightsDropped, as do saving (hfmodel.Save) and adapters
 // (package lora). It cannot be undone.
 func (m *Model) MarkLinearWeightsDropped() { m.dropped.Store(true) }

@@ -96,3 +96,123 @@ func TestQuantizeWeightsDropping(t *testing.T) {
 	_, err = run.Forward(batches[0])
 	assert.ErrorIs(t, err, nn.ErrLinearWeightsDropped)
 }
+
+// TestPackWeightsDropping: a scoring-only runner with float32 weights
+// keeps one copy of each linear weight, the packed one, written over the
+// float32 original (the heap does not grow by a copy; the weight's memory
+// holds the packed layout); every pass reads it (several lanes, the
+// whole-batch pass of a single sequence, one worker without lanes) with
+// the logits of the float32 weights and of PackWeights beside them to the
+// bit; what needs the float32 weights refuses. On a route that does not
+// pack nothing is dropped.
+func TestPackWeightsDropping(t *testing.T) {
+	have := map[string]bool{}
+	for _, r := range cpu.GemmRoutes() {
+		have[r] = true
+	}
+	for _, tc := range []struct {
+		name    string
+		arch    nn.Arch
+		route   string
+		workers int
+	}{
+		{"bert avx512", nn.BERT, cpu.GemmAVX512, 2},
+		{"xlmr avx512", nn.XLMRoberta, cpu.GemmAVX512, 2},
+		{"bert avx512 one worker", nn.BERT, cpu.GemmAVX512, 1},
+		{"xlmr avx2", nn.XLMRoberta, cpu.GemmAVX2, 2},
+		{"bert avx2 one worker", nn.BERT, cpu.GemmAVX2, 1},
+		{"bert openblas", nn.BERT, cpu.GemmOpenBLAS, 2},
+		{"bert go", nn.BERT, cpu.GemmGo, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if !have[tc.route] {
+				t.Skipf("the %s route is not available here (routes: %v)", tc.route, cpu.GemmRoutes())
+			}
+			c := tinyConfig(tc.arch)
+			c.Hidden, c.Intermediate, c.Heads = 256, 1024, 4
+			model := func() (*nn.Model, *infer.Runner, *cpu.Backend) {
+				be, err := cpu.NewWithOptions(cpu.Options{Workers: tc.workers, Gemm: tc.route})
+				require.NoError(t, err)
+				m, err := nn.New(be, c)
+				require.NoError(t, err)
+				m.InitRandom(13, 0.2)
+				run, err := infer.New(m)
+				require.NoError(t, err)
+				return m, run, be
+			}
+			r := rand.New(rand.NewPCG(9, 9))
+			batches := []*nn.Batch{randomBatch(r, c, 6, 16), randomBatch(r, c, 1, 12)}
+			plainModel, plain, _ := model()
+			keepModel, keep, be := model()
+			releaseKeep, err := keep.PackWeights(-1)
+			require.NoError(t, err)
+			defer releaseKeep()
+
+			var linear int64
+			for l := range c.Layers {
+				L := plainModel.Layer(l)
+				for _, w := range []*nn.Param{L.Q.W, L.K.W, L.V.W, L.AttnOut.W, L.Inter.W, L.Out.W} {
+					linear += int64(w.Size()) * 4
+				}
+			}
+			m, run, _ := model()
+			var before, after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			release, err := run.PackWeightsDropping()
+			require.NoError(t, err)
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+
+			for i, b := range batches {
+				want, err := plain.Forward(b)
+				require.NoError(t, err)
+				want = slices.Clone(want)
+				kept, err := keep.Forward(b)
+				require.NoError(t, err)
+				assert.Equal(t, want, kept, "batch %d: PackWeights changed the logits", i)
+				got, err := run.Forward(b)
+				require.NoError(t, err)
+				assert.Equal(t, want, got, "batch %d: the packed copy changed the logits", i)
+			}
+
+			inter := []float32(m.Layer(0).Inter.W.W.(cpu.F32))
+			orig := keepModel.Layer(0).Inter.W.W
+			if be.PackedSize(c.Hidden, c.Hidden) == 0 {
+				// Nothing packs: the float32 weights stay, unmarked.
+				assert.Zero(t, run.DroppedBytes())
+				assert.False(t, m.LinearWeightsDropped())
+				assert.Equal(t, []float32(orig.(cpu.F32)), inter)
+				release()
+				_, err = run.Forward(batches[0])
+				assert.NoError(t, err)
+				return
+			}
+			// One copy: the heap holds no second copy of the weights, the
+			// float32 weight's memory holds the packed layout, and
+			// everything the runner reads is counted.
+			grown := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+			assert.Less(t, grown, linear/8, "the heap grew by %d bytes: a second copy of the %d bytes of weights", grown, linear)
+			assert.GreaterOrEqual(t, run.DroppedBytes(), linear)
+			assert.GreaterOrEqual(t, run.PackedBytes(), linear)
+			packed := make(cpu.F32, be.PackedSize(c.Intermediate, c.Hidden))
+			be.PackWeight(packed, orig, c.Hidden, c.Intermediate, c.Hidden)
+			require.Len(t, inter, len(packed))
+			assert.Equal(t, []float32(packed), inter, "the intermediate weight's memory does not hold its packed copy")
+
+			require.True(t, m.LinearWeightsDropped())
+			_, err = m.Forward(batches[0], nn.RunOptions{})
+			assert.ErrorIs(t, err, nn.ErrLinearWeightsDropped)
+			_, err = run.PackWeightsDropping()
+			assert.ErrorIs(t, err, nn.ErrLinearWeightsDropped)
+			_, err = run.QuantizeWeightsDropping()
+			assert.ErrorIs(t, err, nn.ErrLinearWeightsDropped)
+			_, err = lora.Attach(m, lora.DefaultConfig(), 1)
+			assert.ErrorIs(t, err, nn.ErrLinearWeightsDropped)
+			release()
+			release()
+			_, err = run.Forward(batches[0])
+			assert.ErrorIs(t, err, nn.ErrLinearWeightsDropped)
+		})
+	}
+}

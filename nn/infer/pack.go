@@ -43,6 +43,10 @@ type packItem struct {
 	// params are the parameters w spans (Int8Weights quantizes the item
 	// once they are all loaded).
 	params []*nn.Param
+	// fused: the last layer's fused query-key-value weight, which only a
+	// pass without first-query attention reads (its two other items, q
+	// and kv, cover the same values).
+	fused bool
 }
 
 // packItems lists the weights of the model's linear layers in the order
@@ -80,7 +84,7 @@ func (r *Runner) packItems() []packItem {
 		items = append(items, layer(l)...)
 	}
 	it := qkv(last)
-	it.lastQKV = true
+	it.lastQKV, it.fused = true, true
 	return append(items, it)
 }
 
@@ -149,6 +153,169 @@ func (r *Runner) PackWeights(budget int64) (release func(), err error) {
 	return r.releaser(bufs, r.lanes, be), nil
 }
 
+// PackWeightsDropping is PackWeights for a process that only scores, with
+// one copy of each weight, as ONNX Runtime holds a model's: every linear
+// weight the passes read (the encoder layers' and the classification
+// head's) is packed, whatever the size, and takes the float32 weight's
+// place. A packed weight that fits in the float32 one's memory (on the
+// CPU: an output width that is a multiple of the kernel's panel, 32 or 16
+// columns, as in every BERT and XLM-R layer) is written over it; a larger
+// one (the head's output row) gets memory of its own and the float32
+// pages go back to the system (backend.Discarder). No copy of the model
+// is made, so the peak is the float32 model's and one weight's scratch
+// per lane. Every pass then reads the packed copy: on the lanes and on
+// the model's backend whole (a single sequence), the last layer's
+// first-query products and the head. The logits keep their bits
+// (GemmBiasPacked has GemmBias's).
+//
+// It marks the model (and every model sharing its weights) with
+// nn.Model.MarkLinearWeightsDropped, for good, as QuantizeWeightsDropping
+// does: after it, training, saving, adapters, PackWeights,
+// QuantizeWeights and passes without the packed copy (after release)
+// fail with nn.ErrLinearWeightsDropped. The embeddings, biases and
+// LayerNorms stay as they are.
+//
+// Where one copy cannot serve every pass it is PackWeights(-1), which
+// keeps the float32 weights and marks nothing (DroppedBytes is 0): on a
+// backend that does not pack (the CPU's openblas and go routes, CUDA;
+// PackWeights then packs nothing either), whose model backend and lanes
+// pack differently, or without first-query attention, and on a model
+// with adapters.
+func (r *Runner) PackWeightsDropping() (release func(), err error) {
+	if err := r.m.CheckLinearWeights(); err != nil {
+		return nil, err
+	}
+	if r.holding {
+		return nil, errors.New("weights already packed or quantized: call the release function of the last PackWeights or QuantizeWeights first")
+	}
+	targets := append([]*pass{r.whole}, r.lanes...)
+	if !r.packsInPlace(targets) {
+		return r.PackWeights(-1)
+	}
+	be, wp := r.whole.be, r.whole.wp
+	var items []packItem
+	for _, it := range r.packItems() {
+		if !it.fused {
+			items = append(items, it)
+		}
+	}
+	// Each lane (the model's backend where there are none) packs every
+	// len(packers)-th weight, all at once, through a scratch buffer of
+	// its own: a packed weight that fits is copied over its float32
+	// original, the others go to buffers of their own. Everything is
+	// allocated before the first weight is overwritten, so that a failed
+	// allocation leaves the model as it was.
+	packers := r.lanes
+	if len(packers) == 0 {
+		packers = []*pass{r.whole}
+	}
+	sizes := make([]int, len(items))
+	bufs := make([]backend.Buf, len(items))
+	var own []backend.Buf
+	scratch := make([]int, len(packers))
+	var total int64
+	for j, it := range items {
+		sizes[j] = wp.PackedSize(it.n, it.k)
+		total += int64(sizes[j]) * 4
+		if sizes[j] <= it.w.Len() {
+			scratch[j%len(packers)] = max(scratch[j%len(packers)], sizes[j])
+			continue
+		}
+		if bufs[j], err = be.Alloc(sizes[j]); err != nil {
+			break
+		}
+		own = append(own, bufs[j])
+	}
+	tmp := make([]backend.Buf, len(packers))
+	for i, n := range scratch {
+		if err != nil || n == 0 {
+			continue
+		}
+		if tmp[i], err = packers[i].be.Alloc(n); err != nil {
+			break
+		}
+	}
+	if err != nil {
+		for _, b := range own {
+			be.Free(b)
+		}
+		for i, b := range tmp {
+			if b != nil {
+				packers[i].be.Free(b)
+			}
+		}
+		return nil, fmt.Errorf("pack weights: %w", err)
+	}
+	ds, _ := be.(backend.Discarder)
+	var dropped atomic.Int64
+	var wg sync.WaitGroup
+	for i, p := range packers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := i; j < len(items); j += len(packers) {
+				it, n := items[j], sizes[j]
+				if bufs[j] != nil {
+					p.wp.PackWeight(bufs[j], it.w, it.k, it.n, it.k)
+					if ds != nil {
+						dropped.Add(ds.Discard(it.w))
+					}
+					continue
+				}
+				bufs[j] = packOver(p, tmp[i], it.w, it.n, it.k, n)
+				dropped.Add(int64(it.w.Len()) * 4)
+			}
+			if tmp[i] != nil {
+				// The scratch is garbage now: its pages go back at once.
+				if d, ok := p.be.(backend.Discarder); ok {
+					d.Discard(tmp[i])
+				}
+				p.be.Free(tmp[i])
+			}
+		}()
+	}
+	wg.Wait()
+	r.m.MarkLinearWeightsDropped()
+	r.hold(items, bufs, total)
+	r.packedAll, r.dropped = true, dropped.Load()
+	for _, p := range targets {
+		p.pk = &r.pk
+	}
+	return r.releaser(own, targets, be), nil
+}
+
+// packOver packs the n×k weight w, size values packed, through tmp into
+// w's own memory, and returns the packed view of it: a weight packed in
+// place, one at a time (a loader could pack each as it reads it).
+func packOver(p *pass, tmp, w backend.Buf, n, k, size int) backend.Buf {
+	p.wp.PackWeight(tmp, w, k, n, k)
+	pw := w.Slice(0, size)
+	p.be.Copy2D(pw, size, tmp, size, 1, size)
+	return pw
+}
+
+// packsInPlace reports whether PackWeightsDropping can give every pass
+// of targets one packed copy: the passes pack, all in the model
+// backend's layout (taken as the same where the sizes agree), with
+// first-query attention, and the model has no adapters (whose passes
+// read the last layer's fused weight, which the copy leaves out).
+func (r *Runner) packsInPlace(targets []*pass) bool {
+	H := r.m.Cfg.Hidden
+	size := 0
+	if r.whole.wp != nil {
+		size = r.whole.wp.PackedSize(H, H)
+	}
+	if size == 0 || r.m.HasAdapters() {
+		return false
+	}
+	for _, p := range targets {
+		if p.wp == nil || p.fq == nil || p.wp.PackedSize(H, H) != size {
+			return false
+		}
+	}
+	return true
+}
+
 // QuantizeWeights quantizes the weights of the encoder layers' linear
 // layers (query-key-value, attention output, intermediate, output) to
 // int8, once, for the passes that follow (backend.Quantizer): their
@@ -181,7 +348,9 @@ func (r *Runner) QuantizeWeightsDropping() (release func(), err error) {
 }
 
 // DroppedBytes returns the bytes of float32 weights that
-// QuantizeWeightsDropping gave back to the system, 0 when it did not.
+// QuantizeWeightsDropping gave back to the system, or that
+// PackWeightsDropping gave back or wrote the packed copy over; 0 when
+// neither dropped any.
 func (r *Runner) DroppedBytes() int64 { return r.dropped }
 
 // quantize is QuantizeWeights, dropping the float32 weights with drop.
@@ -262,9 +431,10 @@ func (r *Runner) hold(items []packItem, bufs []backend.Buf, total int64) {
 	r.holding, r.bytes = true, total
 }
 
-// releaser returns the release function of a PackWeights or
-// QuantizeWeights: once, it detaches the copies from the passes that read
-// them and frees them on be, the backend that allocated them.
+// releaser returns the release function of a PackWeights,
+// PackWeightsDropping or QuantizeWeights: once, it detaches the copies
+// from the passes that read them and frees bufs, the ones that have
+// memory of their own, on be, the backend that allocated them.
 func (r *Runner) releaser(bufs []backend.Buf, users []*pass, be backend.Backend) func() {
 	var once sync.Once
 	return func() {
@@ -276,7 +446,7 @@ func (r *Runner) releaser(bufs []backend.Buf, users []*pass, be backend.Backend)
 			for _, b := range bufs {
 				be.Free(b)
 			}
-			r.holding, r.bytes, r.quantized = false, 0, false
+			r.holding, r.bytes, r.quantized, r.packedAll = false, 0, false, false
 		})
 	}
 }

@@ -12,8 +12,10 @@
 //     (backend.FirstQueryAttender) its attention too;
 //   - a batch's sequences dealt to the backend's lanes (backend.Laner),
 //     all lanes at once;
-//   - weights packed once for many passes (Runner.PackWeights) or
-//     quantized to int8 (Runner.QuantizeWeights);
+//   - weights packed once for many passes (Runner.PackWeights), all of
+//     them in the float32 weights' own memory for a process that only
+//     scores (Runner.PackWeightsDropping), or quantized to int8
+//     (Runner.QuantizeWeights);
 //   - tiled attention for long sequences, as the model's Attention says.
 //
 // Package crossencoder scores with it, and so do rerank score, serve and
@@ -58,9 +60,12 @@ type Runner struct {
 	pk      packed
 	holding bool
 	bytes   int64
-	// quantized: pk holds int8 weights (QuantizeWeights); dropped is
-	// the bytes of float32 weights QuantizeWeightsDropping gave back.
+	// quantized: pk holds int8 weights (QuantizeWeights); packedAll: pk
+	// holds every weight the passes read, packed (PackWeightsDropping).
+	// dropped is the bytes of float32 weights either dropping call gave
+	// back or overwrote.
 	quantized bool
+	packedAll bool
 	dropped   int64
 }
 
@@ -85,8 +90,9 @@ func (r *Runner) Model() *nn.Model { return r.m }
 // Count returns the number of lanes a large enough batch is split across.
 func (r *Runner) Count() int { return max(1, len(r.lanes)) }
 
-// PackedBytes returns the size of the weights PackWeights packed or
-// QuantizeWeights quantized, 0 when none are (or they were released).
+// PackedBytes returns the size of the weights PackWeights (or
+// PackWeightsDropping) packed or QuantizeWeights quantized, 0 when none
+// are (or they were released).
 func (r *Runner) PackedBytes() int64 { return r.bytes }
 
 // Forward runs b with its sequences dealt to the lanes so that each gets
@@ -100,7 +106,7 @@ func (r *Runner) Forward(b *nn.Batch) ([]float32, error) {
 	if err := b.Validate(r.m.Cfg); err != nil {
 		return nil, err
 	}
-	if !r.quantized {
+	if !r.quantized && !r.packedAll {
 		if err := r.m.CheckLinearWeights(); err != nil {
 			return nil, err
 		}

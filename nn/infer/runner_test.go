@@ -230,24 +230,28 @@ func TestBatchErrors(t *testing.T) {
 }
 
 // TestSteadyStateAllocs: once a batch shape has been seen, a pass (on the
-// model's backend whole or on its lanes, weights packed or not) allocates
-// nothing on the CPU backend.
+// model's backend whole or on its lanes, weights packed or not, or all of
+// them packed in place) allocates nothing on the CPU backend.
 func TestSteadyStateAllocs(t *testing.T) {
 	c := nn.Config{Arch: nn.BERT, VocabSize: 100, Hidden: 64, Layers: 2, Heads: 4, Intermediate: 256,
 		MaxPositions: 64, TypeVocab: 2, LayerNormEps: 1e-12, NumLabels: 1}
 	const n, s = 8, 64
 	for _, tc := range []struct {
 		workers int
-		pack    bool
-	}{{1, false}, {2, false}, {2, true}} {
+		pack    string
+	}{{1, ""}, {2, ""}, {2, "budget"}, {1, "dropping"}, {2, "dropping"}} {
 		t.Run(fmt.Sprintf("workers=%d/pack=%v", tc.workers, tc.pack), func(t *testing.T) {
 			m, err := nn.New(cpu.NewWorkers(tc.workers), c)
 			require.NoError(t, err)
 			m.InitRandom(1, 0.02)
 			run, err := infer.New(m)
 			require.NoError(t, err)
-			if tc.pack {
-				release, err := run.PackWeights(-1)
+			if tc.pack != "" {
+				pack := func() (func(), error) { return run.PackWeights(-1) }
+				if tc.pack == "dropping" {
+					pack = run.PackWeightsDropping
+				}
+				release, err := pack()
 				require.NoError(t, err)
 				defer release()
 			}
