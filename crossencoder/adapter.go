@@ -19,15 +19,22 @@ import (
 // for bit. Its passes run on the model's backend without lanes (see
 // infer.Runner). name is what AdapterName reports. Closing the base model
 // closes it.
+//
+// Adapters read the base model's float32 weights, which a model made by
+// Load and scored by one worker drops (see Options.PackBudget and Int8):
+// at its first pass (with Int8, as it loads, unless Options.Adapter is
+// merged at load). WithAdapter called before that keeps them, as
+// Options.KeepFloat32 does; after it, WithAdapter fails unless the model
+// was loaded with KeepFloat32.
 func (m *Model) WithAdapter(name, dir string) (*Model, error) {
 	if m.base != nil {
 		return nil, errors.New("crossencoder: an adapter goes on a base model, not on another adapter")
 	}
-	if m.eng.drop {
-		return nil, errors.New("crossencoder: adapters need the base model's float32 weights, which int8 scoring drops (Options.Int8): load the base with Options.KeepFloat32 too, or merge the adapter at load (Options.Adapter)")
-	}
 	if !m.eng.frozen {
 		return nil, errors.New("crossencoder: adapters go on a model made by Load, whose weights do not change")
+	}
+	if !m.eng.keepFloat32() {
+		return nil, errors.New("crossencoder: adapters need the base model's float32 weights, which its scoring dropped once it had packed or quantized them (a model made by Load, scored by one worker): load the base with Options.KeepFloat32, call WithAdapter before the base scores, or merge the adapter at load (Options.Adapter)")
 	}
 	resolved, err := m.opts.Hub.Dir(context.Background(), dir, hub.Adapter)
 	if err != nil {

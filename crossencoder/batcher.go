@@ -39,9 +39,6 @@ type engine struct {
 	maxPairs int
 	pack     int64
 	int8     bool // quantize instead of packing (Options.Int8)
-	// drop: quantize dropping the float32 weights (a loaded base model
-	// scored by one worker, Options.KeepFloat32 unset)
-	drop bool
 	// q8, when not nil, holds the int8 weights Load quantized as the
 	// model streamed in (the float32 ones dropped), for the one worker's
 	// first pass to take over.
@@ -50,6 +47,12 @@ type engine struct {
 	started bool
 	passes  int       // forward passes taken so far
 	views   []*engine // the engines of the adapters over this model
+
+	// drop: pack or quantize every weight, dropping the float32 ones (a
+	// loaded base model scored by one worker, Options.KeepFloat32
+	// unset); dropStarted: the worker has begun to (WithAdapter is then
+	// refused). Both under mu.
+	drop, dropStarted bool
 	// device, when not nil, is held for every use of the backend: the
 	// engines of a model and its adapters share it on a backend that is
 	// not safe for concurrent use (every one but the CPU's).
@@ -291,24 +294,31 @@ func (e *engine) work(w int) {
 		if err == nil {
 			// The weights are packed once for the passes that follow
 			// while the queue stays busy (for good when frozen); a single
-			// pair runs on the model alone and gains nothing from it.
+			// pair runs on the model alone and gains nothing from it,
+			// unless every weight is packed in the float32 ones' place
+			// (drop): then all passes read that copy, from the first on.
 			// int8 weights are quantized for every pass, however small,
 			// so that a pair's score does not depend on its company.
 			switch {
-			case release == nil && e.int8:
+			case release != nil:
+			case e.int8:
 				quantize := lanes.QuantizeWeights
 				switch {
 				case e.q8 != nil:
 					q8 := e.q8
 					e.q8 = nil
 					quantize = func() (func(), error) { return lanes.UseInt8Weights(q8) }
-				case e.drop:
+				case e.dropping():
 					quantize = lanes.QuantizeWeightsDropping
 				}
 				if release, err = quantize(); err != nil {
 					release = nil
 				}
-			case release == nil && len(b) > 1 && e.pack > 0:
+			case e.pack > 0 && e.dropping():
+				if release, err = lanes.PackWeightsDropping(); err != nil {
+					release = nil
+				}
+			case len(b) > 1 && e.pack > 0:
 				if release, err = lanes.PackWeights(e.pack); err != nil {
 					release = nil
 				}
@@ -343,6 +353,28 @@ func (e *engine) work(w int) {
 			err = nil // a failed pass fails its calls, not the worker
 		}
 	}
+}
+
+// dropping reports whether the worker drops the float32 weights as it
+// packs or quantizes them; once it has said so, WithAdapter is refused.
+func (e *engine) dropping() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.dropStarted = e.drop
+	return e.drop
+}
+
+// keepFloat32 turns drop off for an adapter (WithAdapter) unless the
+// float32 weights are being dropped already, and reports whether they
+// are kept.
+func (e *engine) keepFloat32() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.dropStarted || e.net.LinearWeightsDropped() {
+		return false
+	}
+	e.drop = false
+	return true
 }
 
 func (e *engine) lockDevice() {

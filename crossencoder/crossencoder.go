@@ -82,9 +82,21 @@ type Options struct {
 	// OnPass, when set, is called after every forward pass (from the
 	// worker that ran it), e.g. to export metrics.
 	OnPass func(PassInfo)
-	// PackBudget is the most bytes of the weights each worker packs
-	// for the products of its passes (infer.Runner.PackWeights): 0 means
-	// infer.DefaultPackBudget, a negative value none.
+	// PackBudget is the most bytes of the weights each worker packs,
+	// beside the float32 weights, for the products of its passes
+	// (infer.Runner.PackWeights): 0 means infer.DefaultPackBudget, a
+	// negative value none.
+	//
+	// A model made by Load and scored by one worker (Workers ≤ 1) on a
+	// backend that packs (the CPU's avx512 and avx2 routes) packs all of
+	// them instead, once, at its first pass, each written over its
+	// float32 original (infer.Runner.PackWeightsDropping): one copy of
+	// each weight, read by every pass, a single pair's too, with the
+	// same scores to the bit. PackBudget then only says whether to pack
+	// (a negative value: no), and Net can no longer train, be saved or
+	// run float32 passes (nn.ErrLinearWeightsDropped); WithAdapter is
+	// refused once the model has scored. KeepFloat32 keeps the float32
+	// weights, and the budget.
 	PackBudget int64
 	// Int8 scores with the encoder layers' linear layers quantized to
 	// int8 (infer.Runner.QuantizeWeights, ONNX Runtime's dynamic
@@ -102,9 +114,10 @@ type Options struct {
 	// train, be saved or run float32 passes (nn.ErrLinearWeightsDropped),
 	// and WithAdapter is refused. KeepFloat32 keeps them.
 	Int8 bool
-	// KeepFloat32, with Int8, keeps the float32 weights beside the int8
-	// copy (about 3.3 MiB more per million encoder parameters), for
-	// WithAdapter or to use Net for anything but scoring.
+	// KeepFloat32 keeps the float32 weights of a model made by Load
+	// beside the packed copy (within PackBudget) or, with Int8, the int8
+	// one (about 3.3 MiB more per million encoder parameters), for
+	// WithAdapter after scoring or to use Net for anything but scoring.
 	KeepFloat32 bool
 }
 
@@ -276,7 +289,7 @@ func newModelEnc(net *nn.Model, enc *input.Encoder, opts Options, frozen bool) (
 	}
 	m := &Model{Net: net, Tok: enc.Tok, trunc: enc.Trunc, opts: opts}
 	m.eng = newEngine(net, opts, frozen, func() (*nn.Model, error) { return net.Share(false) })
-	m.eng.drop = frozen && opts.Int8 && !opts.KeepFloat32 && m.eng.workers == 1
+	m.eng.drop = frozen && !opts.KeepFloat32 && m.eng.workers == 1 && (opts.Int8 || opts.PackBudget >= 0 && packs(net))
 	if net.Backend().Name() != "cpu" {
 		m.eng.device = &sync.Mutex{}
 	}
@@ -290,6 +303,13 @@ func checkInt8(be backend.Backend, opts Options) error {
 		return fmt.Errorf("crossencoder: int8 scoring needs a backend with int8 products (the CPU); the %s backend has none", be.Name())
 	}
 	return nil
+}
+
+// packs reports whether net's backend packs weights for its products
+// (backend.WeightPacker), so that scoring can hold them packed alone.
+func packs(net *nn.Model) bool {
+	wp, ok := net.Backend().(backend.WeightPacker)
+	return ok && wp.PackedSize(net.Cfg.Hidden, net.Cfg.Hidden) > 0
 }
 
 // Truncation is the truncation the model applies to pairs.

@@ -2,6 +2,7 @@ package crossencoder
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -199,4 +200,77 @@ func TestScoreInt8(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, got, got2)
 	assert.False(t, many.Net.LinearWeightsDropped())
+}
+
+// TestScoreOneCopy: a loaded model scored by one worker holds one copy of
+// each float32 weight, the packed one, on the routes that pack (the
+// float32 weights are marked dropped), with the scores of KeepFloat32 to
+// the bit, in batches and one pair at a time (a single pair runs on the
+// model alone; on the openblas route its bits may differ from the same
+// pair's in a batch, with or without packing); on the routes that do not
+// pack nothing is dropped.
+// WithAdapter goes before the first pass and not after.
+func TestScoreOneCopy(t *testing.T) {
+	have := map[string]bool{}
+	for _, r := range cpu.GemmRoutes() {
+		have[r] = true
+	}
+	dir := initTiny(t)
+	q := "does aspirin reduce the risk of heart attack"
+	ps := []string{"Aspirin lowers the risk of myocardial infarction.", "short", "Heart attacks are caused by blocked arteries.", "", "aspirin"}
+	for _, tc := range []struct {
+		route string
+		batch int
+		packs bool
+	}{
+		{cpu.GemmAVX512, 0, true},
+		{cpu.GemmAVX512, 1, true},
+		{cpu.GemmAVX2, 2, true},
+		{cpu.GemmOpenBLAS, 0, false},
+		{cpu.GemmGo, 2, false},
+	} {
+		t.Run(fmt.Sprintf("%s/batch=%d", tc.route, tc.batch), func(t *testing.T) {
+			if !have[tc.route] {
+				t.Skipf("the %s route is not available here (routes: %v)", tc.route, cpu.GemmRoutes())
+			}
+			load := func(o Options) *Model {
+				be, err := cpu.NewWithOptions(cpu.Options{Workers: 2, Gemm: tc.route})
+				require.NoError(t, err)
+				o.MaxLen, o.BatchSize = 64, tc.batch
+				m, err := Load(be, dir, o)
+				require.NoError(t, err)
+				t.Cleanup(func() { m.Close() })
+				return m
+			}
+			keep, m := load(Options{KeepFloat32: true}), load(Options{})
+			want, err := keep.Score(context.Background(), q, ps)
+			require.NoError(t, err)
+			got, err := m.Score(context.Background(), q, ps)
+			require.NoError(t, err)
+			assert.Equal(t, want, got)
+			for i, p := range ps {
+				one, err := m.Score(context.Background(), q, []string{p})
+				require.NoError(t, err)
+				kept, err := keep.Score(context.Background(), q, []string{p})
+				require.NoError(t, err)
+				assert.Equal(t, kept, one, "passage %d alone", i)
+			}
+			assert.Equal(t, tc.packs, m.Net.LinearWeightsDropped(), "float32 weights dropped")
+			assert.False(t, keep.Net.LinearWeightsDropped())
+			_, err = m.WithAdapter("a", t.TempDir())
+			if tc.packs {
+				assert.ErrorContains(t, err, "KeepFloat32")
+			} else {
+				assert.NotContains(t, fmt.Sprint(err), "KeepFloat32")
+			}
+			// Before the first pass, an adapter keeps the float32 weights.
+			early := load(Options{})
+			_, err = early.WithAdapter("a", t.TempDir())
+			assert.NotContains(t, fmt.Sprint(err), "KeepFloat32")
+			got, err = early.Score(context.Background(), q, ps)
+			require.NoError(t, err)
+			assert.Equal(t, want, got)
+			assert.False(t, early.Net.LinearWeightsDropped())
+		})
+	}
 }

@@ -246,7 +246,9 @@ func TestWithAdapter(t *testing.T) {
 		adDirs = append(adDirs, out)
 	}
 	q, ps := "aspirin heart", testPassages(9, 4)
-	m, err := Load(be, dir, Options{MaxLen: 64})
+	// The base scores before its adapters come: it keeps its float32
+	// weights for them.
+	m, err := Load(be, dir, Options{MaxLen: 64, KeepFloat32: true})
 	require.NoError(t, err)
 	before, err := m.Rerank(context.Background(), q, ps)
 	require.NoError(t, err)
