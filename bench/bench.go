@@ -72,14 +72,22 @@ type Options struct {
 	Lengths []int
 	// Backend computes the steps.
 	Backend backend.Backend
-	// PackBudget is the most bytes of weights that inference packs once,
-	// before its steps, as crossencoder does for each scoring call
-	// (infer.Runner.PackWeights): 0 means none, a negative value all.
+	// PackBudget says whether inference packs the weights once, before
+	// its steps: 0 means no. Otherwise every weight is packed in the
+	// float32 weights' place (infer.Runner.PackWeightsDropping), as
+	// crossencoder scores a loaded model; with KeepFloat32, PackBudget is
+	// the most bytes packed beside the float32 weights
+	// (infer.Runner.PackWeights; a negative value: all).
 	PackBudget int64
 	// Int8 quantizes the encoder layers' weights to int8 for inference
-	// instead of packing them (infer.Runner.QuantizeWeights), as scoring with
-	// crossencoder.Options.Int8 does.
+	// instead of packing them, as scoring with crossencoder.Options.Int8
+	// does: each weight as the model is made, its float32 copy dropped
+	// (infer.Int8Weights), or with KeepFloat32 all at once beside the
+	// float32 weights (infer.Runner.QuantizeWeights).
 	Int8 bool
+	// KeepFloat32 keeps the float32 weights beside the packed or int8
+	// copy in inference, as crossencoder.Options.KeepFloat32.
+	KeepFloat32 bool
 	// LoraRank > 0 trains LoRA adapters of that rank (alpha 2·rank, on
 	// lora.DefaultTargets) and the head instead of every weight.
 	LoraRank int
@@ -114,6 +122,9 @@ type Result struct {
 	// Int8 says inference ran with int8 weights (Options.Int8); PackedMiB
 	// is then their size.
 	Int8 bool
+	// DroppedMiB is the size of the float32 weights that inference
+	// dropped for their packed or int8 copy (Options.KeepFloat32 unset).
+	DroppedMiB float64
 	// ExecGFLOPs counts the products the step executes (ExecutedFLOPs)
 	// instead of the reference's count; the FMA-peak share uses it.
 	ExecGFLOPs                   float64
@@ -256,7 +267,7 @@ func Run(mode string, o Options) (Result, error) {
 		}
 		return q8.Loaded(prm)
 	}
-	quantize := o.Int8 && mode == "infer"
+	quantize := o.Int8 && mode == "infer" && !o.KeepFloat32
 	if o.Dir != "" {
 		// The weights of a saved model (the save mode's), as a user's run
 		// would read them, instead of a fresh draw.
@@ -342,11 +353,17 @@ func Run(mode string, o Options) (Result, error) {
 	if mode == "infer" {
 		forward = func(b *nn.Batch, _ uint64) ([]float32, error) { return lanes.Forward(b) }
 		res.Lanes = lanes.Count()
+		// As a loaded model scores (crossencoder): one copy of each
+		// weight, the packed or the int8 one, unless KeepFloat32.
 		pack := func() (func(), error) { return lanes.PackWeights(o.PackBudget) }
-		if o.Int8 {
-			// As a loaded model scores (crossencoder): one copy of each
-			// weight, the int8 one, quantized as the model was made.
+		switch {
+		case o.Int8 && o.KeepFloat32:
+			pack = lanes.QuantizeWeights
+		case o.Int8:
+			// Quantized as the model was made.
 			pack = func() (func(), error) { return lanes.UseInt8Weights(q8) }
+		case o.PackBudget != 0 && !o.KeepFloat32:
+			pack = lanes.PackWeightsDropping
 		}
 		release, err := pack()
 		if err != nil {
@@ -354,6 +371,7 @@ func Run(mode string, o Options) (Result, error) {
 		}
 		defer release()
 		res.PackedMiB = float64(lanes.PackedBytes()) / (1 << 20)
+		res.DroppedMiB = float64(lanes.DroppedBytes()) / (1 << 20)
 		res.Int8 = o.Int8
 	}
 	// Every buffer of the loop is allocated up front, so that AllocsPerStep
@@ -517,6 +535,9 @@ func (r Result) String() string {
 		fmt.Fprintf(&b, ", int8 weights %.0f MiB", r.PackedMiB)
 	case r.PackedMiB > 0:
 		fmt.Fprintf(&b, ", packed weights %.0f MiB", r.PackedMiB)
+	}
+	if r.DroppedMiB > 0 {
+		fmt.Fprintf(&b, " (float32 copy dropped)")
 	}
 	if r.Mode == "train" {
 		fmt.Fprintf(&b, ", fwd/bwd/opt %.3f/%.3f/%.3fs", r.FwdMedian, r.BwdMedian, r.OptMedian)

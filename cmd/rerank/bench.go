@@ -38,8 +38,9 @@ func init() {
 			&cli.StringFlag{Name: "lengths-from", Usage: "FlagEmbedding training file whose pairs give the rows' real lengths"},
 			&cli.StringFlag{Name: "tokenizer", Usage: "tokenizer.json for --lengths-from (default: the bundled examples/bert-uncased-tokenizer/tokenizer.json, bert-base-uncased's)"},
 			&cli.BoolFlag{Name: "no-peak", Usage: "skip measuring the FMA peak"},
-			&cli.IntFlag{Name: "pack-mib", Value: infer.DefaultPackBudget >> 20, Usage: "MiB of weights inference packs once for its products, as scoring does (0: none, -1: all)"},
+			&cli.IntFlag{Name: "pack-mib", Value: infer.DefaultPackBudget >> 20, Usage: "0: inference packs no weights; else it packs all of them in the float32 weights' place, as scoring does, or with --keep-float32 this many MiB beside them (-1: all)"},
 			&cli.BoolFlag{Name: "int8", Usage: "inference with the encoder's linear layers quantized to int8, as scoring --int8 does"},
+			&cli.BoolFlag{Name: "keep-float32", Usage: "inference keeps the float32 weights beside the packed or int8 copy (as serve --adapter does)"},
 			&cli.StringFlag{Name: "json", Usage: "append one JSON record per run to this file"},
 			&cli.IntFlag{Name: "lora-rank", Usage: "train LoRA adapters of this rank (alpha 2·rank, on query and value) instead of every weight"},
 			&cli.BoolFlag{Name: "gradient-checkpointing", Usage: "recompute each layer's activations in backward"},
@@ -100,7 +101,7 @@ func benchAction(c *cli.Context) error {
 		var step [2]float64
 		for i, ls := range runs {
 			args := []string{"bench", "--child", mode, "--peak", strconv.FormatFloat(peak, 'f', 3, 64)}
-			for _, name := range []string{"shape", "seq", "batch", "group", "warmup", "steps", "dropout", "lr", "json", "pack-mib", "int8",
+			for _, name := range []string{"shape", "seq", "batch", "group", "warmup", "steps", "dropout", "lr", "json", "pack-mib", "int8", "keep-float32",
 				"lora-rank", "gradient-checkpointing", "attention", "tiled-from", "dir", "layers"} {
 				if c.IsSet(name) {
 					args = append(args, "--"+name+"="+fmt.Sprint(c.Value(name)))
@@ -137,7 +138,7 @@ func benchChild(c *cli.Context, mode string) error {
 	o := bench.Options{
 		Shape: c.String("shape"), Seq: c.Int("seq"), Batch: c.Int("batch"), Group: c.Int("group"),
 		Warmup: c.Int("warmup"), Steps: c.Int("steps"), Dropout: float32(c.Float64("dropout")), LR: float32(c.Float64("lr")),
-		Backend: cpu.New(), PackBudget: int64(c.Int("pack-mib")) << 20, Int8: c.Bool("int8"),
+		Backend: cpu.New(), PackBudget: int64(c.Int("pack-mib")) << 20, Int8: c.Bool("int8"), KeepFloat32: c.Bool("keep-float32"),
 		LoraRank: c.Int("lora-rank"), Checkpointing: c.Bool("gradient-checkpointing"), Dir: c.String("dir"), Layers: c.Int("layers"),
 	}
 	am, err := nn.ParseAttentionMode(c.String("attention"))
