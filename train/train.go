@@ -561,7 +561,8 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 		if err := ctx.Err(); err != nil {
 			last := "none yet"
 			if t.ckpt != "" {
-				last = t.ckpt + "; continue with {resume_from_checkpoint} latest"
+				last = t.ckpt + "; continue with {resume_from_checkpoint} latest and the same arguments, which " +
+					filepath.Join(a.OutputDir, ArgsFile) + " holds"
 			}
 			return res, &wrapError{msg: fmt.Sprintf("interrupted after step %d (last checkpoint: %s)", t.st.Step, last), err: err}
 		}

@@ -119,6 +119,8 @@ func TestResumeGivesIdenticalLosses(t *testing.T) {
 				return nil
 			}})
 			require.ErrorIs(t, err, context.Canceled)
+			assert.Contains(t, err.Error(), "continue with resume_from_checkpoint latest and the same arguments, which "+filepath.Join(b.OutputDir, ArgsFile)+" holds",
+				"the interruption says how to continue")
 			assert.NoFileExists(t, filepath.Join(b.OutputDir, "model.safetensors"), "an interrupted run writes no final model")
 			assert.NoFileExists(t, filepath.Join(b.OutputDir, "adapter_model.safetensors"), "an interrupted run writes no final adapter")
 
