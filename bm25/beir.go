@@ -106,31 +106,14 @@ func eachJSONLine(path string, fn func(line int, b []byte) error) error {
 	}
 }
 
-// jsonID accepts a string id, or a number id written without quotes.
-type jsonID string
-
-func (j *jsonID) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		*j = jsonID(s)
-		return nil
-	}
-	var n json.Number
-	if err := json.Unmarshal(b, &n); err != nil {
-		return fmt.Errorf("want a string id, got %s", b)
-	}
-	*j = jsonID(n.String())
-	return nil
-}
-
 // ReadCorpus reads a BEIR corpus.jsonl.
 func ReadCorpus(path string) (*Corpus, error) {
 	c := &Corpus{pos: map[string]int{}}
 	err := eachJSONLine(path, func(line int, b []byte) error {
 		var d struct {
-			ID    *jsonID `json:"_id"`
-			Title string  `json:"title"`
-			Text  string  `json:"text"`
+			ID    *jsonl.ID `json:"_id"`
+			Title string    `json:"title"`
+			Text  string    `json:"text"`
 		}
 		if err := json.Unmarshal(b, &d); err != nil {
 			return fmt.Errorf("%s:%d: %v", path, line, err)
@@ -163,8 +146,8 @@ func ReadQueries(path string) ([]Query, error) {
 	seen := map[string]bool{}
 	err := eachJSONLine(path, func(line int, b []byte) error {
 		var q struct {
-			ID   *jsonID `json:"_id"`
-			Text *string `json:"text"`
+			ID   *jsonl.ID `json:"_id"`
+			Text *string   `json:"text"`
 		}
 		if err := json.Unmarshal(b, &q); err != nil {
 			return fmt.Errorf("%s:%d: %v", path, line, err)

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/rerank-go/rerank/internal/jsonl"
 )
 
 // Doc is one corpus entry.
@@ -104,20 +106,21 @@ func ParseCorpus(r io.Reader, name string) (Corpus, error) {
 			return nil
 		}
 		var v struct {
-			ID    *string `json:"_id"`
-			Title string  `json:"title"`
-			Text  string  `json:"text"`
+			ID    *jsonl.ID `json:"_id"`
+			Title string    `json:"title"`
+			Text  string    `json:"text"`
 		}
 		if err := decodeLine(line, &v); err != nil {
-			return lineError(name, n, "%v (expected {\"_id\": str, \"title\": str, \"text\": str})", err)
+			return lineError(name, n, "%v (expected {\"_id\": str or number, \"title\": str, \"text\": str})", err)
 		}
 		if v.ID == nil || *v.ID == "" {
 			return lineError(name, n, "missing or empty \"_id\"")
 		}
-		if _, dup := c[*v.ID]; dup {
-			return lineError(name, n, "duplicate document id %q", *v.ID)
+		id := string(*v.ID)
+		if _, dup := c[id]; dup {
+			return lineError(name, n, "duplicate document id %q", id)
 		}
-		c[*v.ID] = Doc{ID: *v.ID, Title: v.Title, Text: v.Text}
+		c[id] = Doc{ID: id, Title: v.Title, Text: v.Text}
 		return nil
 	})
 	return c, err
@@ -134,22 +137,23 @@ func ParseQueries(r io.Reader, name string) (Queries, error) {
 			return nil
 		}
 		var v struct {
-			ID   *string `json:"_id"`
-			Text *string `json:"text"`
+			ID   *jsonl.ID `json:"_id"`
+			Text *string   `json:"text"`
 		}
 		if err := decodeLine(line, &v); err != nil {
-			return lineError(name, n, "%v (expected {\"_id\": str, \"text\": str})", err)
+			return lineError(name, n, "%v (expected {\"_id\": str or number, \"text\": str})", err)
 		}
 		if v.ID == nil || *v.ID == "" {
 			return lineError(name, n, "missing or empty \"_id\"")
 		}
+		id := string(*v.ID)
 		if v.Text == nil {
-			return lineError(name, n, "query %q has no \"text\"", *v.ID)
+			return lineError(name, n, "query %q has no \"text\"", id)
 		}
-		if _, dup := q[*v.ID]; dup {
-			return lineError(name, n, "duplicate query id %q", *v.ID)
+		if _, dup := q[id]; dup {
+			return lineError(name, n, "duplicate query id %q", id)
 		}
-		q[*v.ID] = *v.Text
+		q[id] = *v.Text
 		return nil
 	})
 	return q, err
