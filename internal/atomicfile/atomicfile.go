@@ -58,6 +58,10 @@ func Create(path string) (*File, error) {
 	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
+		// The temporary's name would puzzle: say what is missing.
+		if dir := filepath.Dir(path); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("write %s: directory %s does not exist (create it first): %w", path, dir, fs.ErrNotExist)
+		}
 		return nil, fmt.Errorf("write %s: %w", path, err)
 	}
 	return &File{File: f, path: path}, nil

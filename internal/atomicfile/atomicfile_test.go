@@ -3,6 +3,7 @@ package atomicfile
 import (
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -144,6 +145,24 @@ func TestWriteNotRegular(t *testing.T) {
 			for _, e := range entries(t, dir) {
 				assert.NotContains(t, e, ".tmp-", "no temporary file is left behind")
 			}
+		})
+	}
+}
+
+// TestWriteMissingDirectory: a path in a directory that does not exist
+// is an error naming that directory, not the temporary file's name.
+func TestWriteMissingDirectory(t *testing.T) {
+	root := t.TempDir()
+	for _, tc := range []struct {
+		name, path, dir string
+	}{
+		{"missing parent", filepath.Join(root, "nodir", "x.jsonl"), filepath.Join(root, "nodir")},
+		{"missing grandparent", filepath.Join(root, "a", "b", "x.jsonl"), filepath.Join(root, "a", "b")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := WriteFile(tc.path, []byte("x"))
+			require.ErrorIs(t, err, fs.ErrNotExist)
+			assert.Equal(t, "write "+tc.path+": directory "+tc.dir+" does not exist (create it first): "+fs.ErrNotExist.Error(), err.Error())
 		})
 	}
 }
