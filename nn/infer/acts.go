@@ -44,9 +44,10 @@ type acts struct {
 	xCls, ctxCls, qCls backend.Buf
 	// Head: h = tanh(dense(cls)); logits = out(h).
 	h, logits backend.Buf
-	// Packing scratch (nil when not packed): the QKV product and the
-	// attention output in token rows; kvP is qkvP's first 2·rows·H
-	// values (first-query attention's keys and values).
+	// Packing scratch (nil when not packed), views of the intermediate's
+	// memory: the QKV product and the attention output in token rows;
+	// kvP is qkvP's first 2·rows·H values (first-query attention's keys
+	// and values).
 	qkvP, ctxP, kvP backend.Buf
 
 	// Host memory reused by every pass: position ids, token arrays
@@ -125,20 +126,28 @@ func (a *acts) carve(k *backend.Carver, c nn.Config, sh shape) {
 	}
 	la := &a.layer
 	la.qkv, la.save, la.ctx = take(3*T*H, 3*T*H), take(sh.save, sh.save), take(T*H, T*H)
-	la.r, la.A, la.f = take(T*H, R*H), take(T*H, R*H), take(T*I, R*I)
+	fLen := T * I
+	if sh.packed {
+		fLen = max(fLen, 3*T*H)
+	}
+	var fMem backend.Buf
+	la.r, la.A, fMem = take(T*H, R*H), take(T*H, R*H), take(fLen, fLen)
 	la.mean1, la.rstd1, la.mean2, la.rstd2 = take(T, R), take(T, R), take(T, R), take(T, R)
 	if views {
+		la.f = fMem.Slice(0, R*I)
 		la.kv, la.kvPad = la.qkv.Slice(0, 2*R*H), la.qkv.Slice(0, 2*T*H)
 		la.cls.r1, la.cls.A, la.cls.f1 = la.r.Slice(0, n*H), la.A.Slice(0, n*H), la.f.Slice(0, n*I)
 	}
 	a.xCls, a.ctxCls, a.qCls = take(n*H, n*H), take(n*H, n*H), take(n*H, n*H)
 	a.h, a.logits = take(n*H, n*H), take(n*c.NumLabels, n*c.NumLabels)
 	a.qkvP, a.ctxP, a.kvP = nil, nil, nil
-	if sh.packed {
-		a.qkvP, a.ctxP = take(3*T*H, 3*R*H), take(T*H, R*H)
-		if views {
-			a.kvP = a.qkvP.Slice(0, 2*R*H)
-		}
+	if sh.packed && views {
+		// The packing scratch lives in the intermediate's memory: qkvP is
+		// read no more once scattered to la.qkv, before the attention
+		// output is gathered to ctxP, and ctxP no more once the attention
+		// output product has read it, before the intermediate is written.
+		a.qkvP, a.ctxP = fMem.Slice(0, 3*R*H), fMem.Slice(0, R*H)
+		a.kvP = a.qkvP.Slice(0, 2*R*H)
 	}
 	a.n, a.s, a.rows, a.packed, a.tiled = n, s, R, sh.packed, sh.tiled
 }
@@ -147,7 +156,11 @@ func (a *acts) carve(k *backend.Carver, c nn.Config, sh shape) {
 // pass take on be (one pass; a Runner holds one set per lane, each sized
 // for its share of a batch): the allocations its views are carved from,
 // sized by a counting pass of the same code. packed says whether the
-// batch has padding to skip (its packing needs scratch of its own).
+// batch has padding to skip: its packing scratch lives in the
+// intermediate's memory, so a packed pass takes no more than an unpacked
+// one when the intermediate is at least three times the hidden size
+// (every BERT and XLM-R shape), at most n·s·(3·hidden − intermediate)
+// values more otherwise.
 func ActivationBytes(be backend.Backend, cfg nn.Config, n, s int, attention nn.AttentionOptions, packed bool) int64 {
 	tiled := attention.Tiled(s)
 	save := be.AttentionSaveLen(backend.Attn{N: n, S: s, Heads: cfg.Heads, HeadDim: cfg.HeadDim(), Tiled: tiled})

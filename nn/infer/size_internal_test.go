@@ -49,3 +49,54 @@ func TestActivationSizeIsWhatIsCarved(t *testing.T) {
 		}
 	}
 }
+
+// TestLaneActivationsBound: a lane's activations for a share with padding
+// to skip take no more memory than the same share unpacked (the packing
+// scratch lives in the intermediate's memory), however many short rows a
+// lane is dealt beside a long one (issue 17: eight queries in flight gave
+// one lane 15 short rows padded to the longest).
+func TestLaneActivationsBound(t *testing.T) {
+	base := nn.Config{Arch: nn.BERT, VocabSize: 50, Hidden: 16, Layers: 2, Heads: 4, Intermediate: 64,
+		MaxPositions: 40, TypeVocab: 2, LayerNormEps: 1e-12, NumLabels: 1}
+	narrow := base
+	narrow.Intermediate = 24 // below 3·Hidden: the intermediate grows to hold the packed QKV
+	for _, tc := range []struct {
+		name string
+		cfg  nn.Config
+		lens []int
+	}{
+		{"many short beside two long", base, []int{32, 3, 4, 3, 5, 3, 4, 32, 3, 3, 6, 3, 4, 3, 3, 5}},
+		{"all full", base, []int{32, 32, 32, 32}},
+		{"narrow intermediate", narrow, []int{32, 3, 4, 3, 5, 3, 4, 32}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const S = 32
+			n := len(tc.lens)
+			b := &nn.Batch{N: n, S: S, InputIDs: make([]int32, n*S), TypeIDs: make([]int32, n*S), Mask: make([]int32, n*S)}
+			for i, l := range tc.lens {
+				for j := 0; j < l; j++ {
+					b.InputIDs[i*S+j], b.Mask[i*S+j] = int32(2+j), 1
+				}
+			}
+			be := cpu.NewWorkers(2)
+			m, err := nn.New(be, tc.cfg)
+			require.NoError(t, err)
+			m.InitRandom(1, 0.02)
+			r, err := New(m)
+			require.NoError(t, err)
+			require.Len(t, r.lanes, 2)
+			_, err = r.Forward(b)
+			require.NoError(t, err)
+			for i, p := range r.lanes {
+				a := &p.a
+				require.NotNil(t, a.mem, "lane %d ran", i)
+				bound := ActivationBytes(p.be, tc.cfg, a.n, a.s, m.Attention, false)
+				if tc.cfg.Intermediate < 3*tc.cfg.Hidden && a.packed {
+					bound += 4 * int64(a.n*a.s*(3*tc.cfg.Hidden-tc.cfg.Intermediate))
+				}
+				got := 4*int64(a.mem.Len()) + 4*int64(a.imem.Len())
+				assert.LessOrEqual(t, got, bound, "lane %d (%d×%d, %d rows, packed %v): activation bytes past the unpacked share's", i, a.n, a.s, a.rows, a.packed)
+			}
+		})
+	}
+}
