@@ -161,19 +161,25 @@ func WriteRunFile(path, format, tag string, lines []RunLine) error {
 	if format != "jsonl" && format != "trec" {
 		return fmt.Errorf("unknown run format %q: use jsonl or trec", format)
 	}
-	return atomicfile.Write(path, func(w io.Writer) error {
-		var buf []byte
-		for _, l := range lines {
-			buf = buf[:0]
-			if format == "jsonl" {
-				buf = l.AppendJSONL(buf)
-			} else {
-				buf = l.AppendTREC(buf, tag)
-			}
-			if _, err := w.Write(buf); err != nil {
-				return err
-			}
+	return atomicfile.Write(path, func(w io.Writer) error { return WriteRun(w, format, tag, lines) })
+}
+
+// WriteRun writes lines to w as WriteRunFile lays them out in a file.
+func WriteRun(w io.Writer, format, tag string, lines []RunLine) error {
+	if format != "jsonl" && format != "trec" {
+		return fmt.Errorf("unknown run format %q: use jsonl or trec", format)
+	}
+	var buf []byte
+	for _, l := range lines {
+		buf = buf[:0]
+		if format == "jsonl" {
+			buf = l.AppendJSONL(buf)
+		} else {
+			buf = l.AppendTREC(buf, tag)
 		}
-		return nil
-	})
+		if _, err := w.Write(buf); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -28,7 +29,7 @@ func newRetrieveCommand() *cli.Command {
 			&cli.StringFlag{Name: "beir", Usage: "BEIR directory (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv)", Required: true},
 			&cli.StringFlag{Name: "split", Usage: "split name: qrels/`NAME`.tsv", Value: "dev"},
 			&cli.IntFlag{Name: "top-k", Usage: "candidates per query", Value: 100},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output `FILE` (written atomically)", Required: true},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output `FILE` (written atomically; - for standard output)", Value: "-"},
 			&cli.StringFlag{Name: "format", Usage: "jsonl or trec", Value: "jsonl"},
 			&cli.StringFlag{Name: "run-tag", Usage: "TREC run tag", Value: "bm25"},
 			&cli.Float64Flag{Name: "k1", Usage: "BM25 k1", Value: bm25.DefaultK1},
@@ -78,11 +79,21 @@ func runRetrieve(c *cli.Context) error {
 	for i, q := range queries {
 		lines[i] = bm25.NewRunLine(q.ID, q.Text, hits[i])
 	}
-	if err := bm25.WriteRunFile(c.String("output"), format, c.String("run-tag"), lines); err != nil {
+	out, report := c.String("output"), c.App.Writer
+	if out == "-" {
+		bw := bufio.NewWriter(c.App.Writer)
+		if err := bm25.WriteRun(bw, format, c.String("run-tag"), lines); err != nil {
+			return err
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+		out, report = "standard output", c.App.ErrWriter
+	} else if err := bm25.WriteRunFile(out, format, c.String("run-tag"), lines); err != nil {
 		return err
 	}
-	fmt.Fprintf(c.App.Writer, "retrieved top-%d for %d %s queries in %.2fs -> %s\n",
-		c.Int("top-k"), len(queries), c.String("split"), time.Since(start).Seconds(), c.String("output"))
+	fmt.Fprintf(report, "retrieved top-%d for %d %s queries in %.2fs -> %s\n",
+		c.Int("top-k"), len(queries), c.String("split"), time.Since(start).Seconds(), out)
 	return nil
 }
 

@@ -73,6 +73,20 @@ func TestRetrieveCommand(t *testing.T) {
 		})
 	}
 
+	t.Run("standard output is the file's bytes", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "run.out")
+		_, _, err := runCmd(t, newRetrieveCommand(), "-q", "--beir", dir, "--output", out)
+		require.NoError(t, err)
+		want, err := os.ReadFile(out)
+		require.NoError(t, err)
+		for _, args := range [][]string{{"--output", "-"}, nil} { // - and the default
+			stdout, stderr, err := runCmd(t, newRetrieveCommand(), append([]string{"-q", "--beir", dir}, args...)...)
+			require.NoError(t, err)
+			assert.Equal(t, string(want), stdout, "only the run on standard output")
+			assert.Contains(t, stderr, "-> standard output")
+		}
+	})
+
 	t.Run("saved index gives the same run", func(t *testing.T) {
 		tmp := t.TempDir()
 		a, b, ix := filepath.Join(tmp, "a"), filepath.Join(tmp, "b"), filepath.Join(tmp, "ix")
