@@ -66,7 +66,7 @@ type Args struct {
 	CacheDir string `json:"cache_dir,omitempty"`
 
 	LoggingSteps   int `json:"logging_steps"`
-	SaveSteps      int `json:"save_steps"`       // 0: no intermediate checkpoints
+	SaveSteps      int `json:"save_steps"`       // 0: no checkpoints; else every N steps and at the last
 	SaveTotalLimit int `json:"save_total_limit"` // 0: keep all
 	EvalSteps      int `json:"eval_steps"`       // 0: evaluate before and after only
 

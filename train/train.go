@@ -200,7 +200,8 @@ type trainer struct {
 // args.CacheDir, see EncodingCachePath), then runs optimizer steps of
 // PerDeviceTrainBatchSize × GradientAccumulationSteps groups, evaluating
 // on args.DevCandidates every EvalSteps. args.OutputDir receives
-// checkpoint-N directories every SaveSteps (args.Resume continues from
+// checkpoint-N directories every SaveSteps and at the last step, as
+// transformers' Trainer writes them (args.Resume continues from
 // one, with identical losses), metrics.jsonl (or opts.MetricsPath) and
 // the final model or adapter, written atomically. Progress goes to
 // opts.Progress and opts.OnStep; the library draws nothing.
@@ -682,7 +683,9 @@ func (t *trainer) loop(ctx context.Context) (*Result, error) {
 			t.st.LogLossSum, t.st.LogCount = 0, 0
 			pairsSinceLog, logStart = 0, time.Now()
 		}
-		if a.SaveSteps > 0 && t.st.Step%a.SaveSteps == 0 && t.st.Step < t.st.Total {
+		// As transformers' Trainer (save_strategy "steps"): every SaveSteps,
+		// and at the last step whatever its number.
+		if a.SaveSteps > 0 && (t.st.Step%a.SaveSteps == 0 || t.st.Step == t.st.Total) {
 			t.st.Sampler = t.samp.State()
 			if t.comm.Rank() == 0 {
 				dir, err := saveCheckpoint(a.OutputDir, t.saveModel, t.opt, t.st, a)

@@ -300,7 +300,7 @@ func TestSaveTotalLimit(t *testing.T) {
 	tests := []struct {
 		limit int
 		want  []int
-	}{{0, []int{1, 2, 3, 4}}, {2, []int{3, 4}}, {1, []int{4}}}
+	}{{0, []int{1, 2, 3, 4, 5}}, {2, []int{4, 5}}, {1, []int{5}}}
 	for _, tc := range tests {
 		t.Run(fmt.Sprint(tc.limit), func(t *testing.T) {
 			a := microArgs(t, model, data)
@@ -626,4 +626,30 @@ func TestInMemoryExamplesAndPlacedFiles(t *testing.T) {
 	raw, err := os.ReadFile(metrics)
 	require.NoError(t, err)
 	assert.Equal(t, 3, strings.Count(string(raw), "\n"), "a record per step")
+}
+
+// TestLastStepCheckpoint: as transformers' Trainer with save_strategy
+// "steps", the last step writes a checkpoint whatever its number, and
+// resuming from it trains nothing more and leaves the same model.
+func TestLastStepCheckpoint(t *testing.T) {
+	model, data := microModel(t), microData(t, 10, false)
+	a := microArgs(t, model, data)
+	a.MaxSteps, a.SaveSteps = 5, 2
+	res, err := Run(context.Background(), cpu.New(), a, Options{})
+	require.NoError(t, err)
+	require.Equal(t, 5, res.Steps)
+	cks, err := Checkpoints(a.OutputDir)
+	require.NoError(t, err)
+	assert.Equal(t, []string{CheckpointDir(a.OutputDir, 2), CheckpointDir(a.OutputDir, 4), CheckpointDir(a.OutputDir, 5)}, cks)
+	before, err := os.ReadFile(filepath.Join(a.OutputDir, "model.safetensors"))
+	require.NoError(t, err)
+
+	a.Resume = "latest"
+	res, err = Run(context.Background(), cpu.New(), a, Options{})
+	require.NoError(t, err)
+	assert.Equal(t, 5, res.Steps)
+	assert.Empty(t, res.Losses, "nothing left to train")
+	after, err := os.ReadFile(filepath.Join(a.OutputDir, "model.safetensors"))
+	require.NoError(t, err)
+	assert.Equal(t, before, after)
 }

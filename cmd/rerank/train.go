@@ -41,7 +41,7 @@ func trainFlags() []cli.Flag {
 		&cli.StringFlag{Name: "attention", Value: "auto", Usage: "auto (tiled from 1024 tokens), stored (keep every probability) or tiled (online softmax, recomputed in backward: memory linear in length)"},
 		&cli.StringFlag{Name: "loss", Value: d.Loss, Usage: "ce (group softmax), bce (pointwise) or distill (ce + teacher pos_scores/neg_scores)"},
 		&cli.IntFlag{Name: "logging-steps", Value: d.LoggingSteps, Usage: "write a metrics.jsonl line every N steps"},
-		&cli.IntFlag{Name: "save-steps", Value: d.SaveSteps, Usage: "write a checkpoint every N steps (0: none)"},
+		&cli.IntFlag{Name: "save-steps", Value: d.SaveSteps, Usage: "write a checkpoint every N steps and at the last step, as transformers' Trainer does (0: none)"},
 		&cli.IntFlag{Name: "save-total-limit", Usage: "keep only the newest N checkpoints (0: all)"},
 		&cli.IntFlag{Name: "eval-steps", Usage: "dev evaluation every N steps (0: before and after training only)"},
 		&cli.StringFlag{Name: "dev-candidates", Usage: "dev candidates, e.g. DATA/bm25/dev.top100.jsonl"},
