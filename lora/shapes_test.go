@@ -136,16 +136,7 @@ func abs(x float64) float64 { return max(x, -x) }
 // unit direction within it and the central finite difference of
 // Σ dl·logits along it, in float64 over the merged weights.
 func adapterDirectional(t *testing.T, m *nn.Model, a *lora.Adapters, b *nn.Batch, dl []float32, r *rand.Rand) (fd []float64, dirs [][]float64) {
-	be := m.Backend()
-	get := func(p *nn.Param) []float64 {
-		v := make([]float32, p.Size())
-		be.Download(v, p.W)
-		out := make([]float64, len(v))
-		for i, x := range v {
-			out[i] = float64(x)
-		}
-		return out
-	}
+	get := func(p *nn.Param) []float64 { return nntest.Float64s(m, p) }
 	linear := map[string]*nn.Linear{}
 	for _, l := range m.Linears() {
 		linear[l.Name] = l

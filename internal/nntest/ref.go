@@ -21,18 +21,11 @@ func RefLogits(m *nn.Model, b *nn.Batch) []float64 { return RefLogitsWith(m, b, 
 // given in place of the model's (for finite differences in float64).
 func RefLogitsWith(m *nn.Model, b *nn.Batch, override map[*nn.Param][]float64) []float64 {
 	c := m.Cfg
-	be := m.Backend()
 	get := func(p *nn.Param) []float64 {
 		if v, ok := override[p]; ok {
 			return v
 		}
-		v := make([]float32, p.Size())
-		be.Download(v, p.W)
-		out := make([]float64, len(v))
-		for i, x := range v {
-			out[i] = float64(x)
-		}
-		return out
+		return Float64s(m, p)
 	}
 	H, nh := c.Hidden, c.Heads
 	d := H / nh
@@ -263,4 +256,15 @@ func OddShapes() []Shape {
 		{"heads of 3", bert(15, 5, 7, 2), [][2]int{{5, 13}, {2, 3}}, [2]int{5, 13}},
 		{"two labels", twoLabels, [][2]int{{17, 13}, {1, 2}}, [2]int{3, 9}},
 	}
+}
+
+// Float64s downloads parameter p of m, widened to float64.
+func Float64s(m *nn.Model, p *nn.Param) []float64 {
+	v := make([]float32, p.Size())
+	m.Backend().Download(v, p.W)
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
 }
