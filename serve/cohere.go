@@ -176,20 +176,16 @@ func cohereError(e *apiError) *apiError {
 	return e
 }
 
-func (s *Server) cohereV1(r *http.Request, rec *recorder) (any, *apiError) {
-	out, err := s.cohere(r, rec, 1)
-	if err != nil {
-		return nil, cohereError(err)
+// cohereAt is the handler of Cohere's API version 1 or 2, its errors in
+// Cohere's words.
+func (s *Server) cohereAt(version int) func(r *http.Request, rec *recorder) (any, *apiError) {
+	return func(r *http.Request, rec *recorder) (any, *apiError) {
+		out, err := s.cohere(r, rec, version)
+		if err != nil {
+			return nil, cohereError(err)
+		}
+		return out, nil
 	}
-	return out, nil
-}
-
-func (s *Server) cohereV2(r *http.Request, rec *recorder) (any, *apiError) {
-	out, err := s.cohere(r, rec, 2)
-	if err != nil {
-		return nil, cohereError(err)
-	}
-	return out, nil
 }
 
 // cohereLong is the long-passage policy of a Cohere request over the

@@ -98,6 +98,10 @@ type Server struct {
 	// and those whose handler returned (a graceful shutdown leaves them
 	// equal).
 	accepted, answered atomic.Int64
+	// id2label and label2id are the model's labels (labels), read once
+	// for GET /info and /predict.
+	id2label map[string]string
+	label2id map[string]int
 }
 
 // New returns a server for o.Model. Pass metrics of the model's forward
@@ -137,6 +141,7 @@ func New(o Options) (*Server, error) {
 		o.Registry = prometheus.NewRegistry()
 	}
 	s := &Server{o: o, log: o.Logger, started: time.Now()}
+	s.id2label, s.label2id = labels(o.Model)
 	var err error
 	if s.met, err = newMetrics(o.Registry, s.pending); err != nil {
 		return nil, err
@@ -148,8 +153,8 @@ func New(o Options) (*Server, error) {
 	s.mux.HandleFunc("POST /{$}", s.api("tei", s.tei))
 	s.mux.HandleFunc("POST /invocations", s.api("tei", s.tei))
 	s.mux.HandleFunc("POST /predict", s.api("predict", s.predict))
-	s.mux.HandleFunc("POST /v1/rerank", s.api("v1", s.cohereV1))
-	s.mux.HandleFunc("POST /v2/rerank", s.api("v2", s.cohereV2))
+	s.mux.HandleFunc("POST /v1/rerank", s.api("v1", s.cohereAt(1)))
+	s.mux.HandleFunc("POST /v2/rerank", s.api("v2", s.cohereAt(2)))
 	s.mux.HandleFunc("GET /v1/models", s.models)
 	for _, p := range publicRoutes {
 		s.mux.HandleFunc("GET "+p, s.health)
@@ -573,8 +578,7 @@ func (s *Server) health(w http.ResponseWriter, r *http.Request) {
 
 // labels are the model's id2label and label2id, from its config.json
 // when it has them, else transformers' defaults (LABEL_0, ...).
-func (s *Server) labels() (id2label map[string]string, label2id map[string]int) {
-	m := s.o.Model
+func labels(m *crossencoder.Model) (id2label map[string]string, label2id map[string]int) {
 	id2label, label2id = map[string]string{}, map[string]int{}
 	for i := range m.Net.Cfg.NumLabels {
 		l := fmt.Sprintf("LABEL_%d", i)
@@ -600,7 +604,6 @@ func (s *Server) labels() (id2label map[string]string, label2id map[string]int) 
 // info answers GET /info in TEI's shape (router/src/lib.rs, Info).
 func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 	m := s.o.Model
-	id2label, label2id := s.labels()
 	mo := m.Options()
 	maxTok := mo.MaxBatchTokens
 	if maxTok == 0 {
@@ -615,7 +618,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 		"served_model_name":       s.o.ModelID,
 		"model_sha":               nil,
 		"model_dtype":             "float32",
-		"model_type":              map[string]any{"reranker": map[string]any{"id2label": id2label, "label2id": label2id}},
+		"model_type":              map[string]any{"reranker": map[string]any{"id2label": s.id2label, "label2id": s.label2id}},
 		"max_concurrent_requests": s.o.MaxConcurrentRequests,
 		"max_input_length":        m.MaxLen(),
 		"max_batch_tokens":        maxTok,

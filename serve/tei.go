@@ -196,8 +196,7 @@ func (s *Server) predict(r *http.Request, rec *recorder) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	id2label, _ := s.labels()
-	label := id2label["0"]
+	label := s.id2label["0"]
 	out := make([][]prediction, len(rs))
 	for i, x := range rs {
 		sc := x.score
