@@ -96,31 +96,17 @@ func NewInt8Weights(m *nn.Model, o Int8Options) (*Int8Weights, error) {
 	for _, qz := range qzs {
 		q.free <- qz
 	}
-	r := &Runner{m: m}
-	for _, it := range r.packItems() {
-		if it.head {
-			continue
-		}
-		i := len(q.items)
-		q.items = append(q.items, it)
+	q.items = (&Runner{m: m}).encoderItems()
+	for i, it := range q.items {
 		q.waiting = append(q.waiting, len(it.params))
 		for _, p := range it.params {
 			q.readers[p]++
 			q.of[p] = append(q.of[p], i)
 		}
 	}
-	qz := qzs[0]
-	q.bufs = make([]backend.Buf, len(q.items))
-	for i, it := range q.items {
-		size := qz.QuantizedSize(it.n, it.k)
-		buf, err := be.Alloc(size)
-		if err != nil {
-			for _, b := range q.bufs[:i] {
-				be.Free(b)
-			}
-			return nil, fmt.Errorf("int8: %w", err)
-		}
-		q.bufs[i], q.total = buf, q.total+int64(size)*4
+	var err error
+	if q.bufs, q.total, err = allocQuantized(be, qzs[0], q.items); err != nil {
+		return nil, err
 	}
 	return q, nil
 }
@@ -241,7 +227,7 @@ func (r *Runner) UseInt8Weights(q *Int8Weights) (release func(), err error) {
 		return nil, errors.New("int8: the weights were quantized for another model")
 	}
 	if r.holding {
-		return nil, errors.New("weights already packed or quantized: call the release function of the last PackWeights or QuantizeWeights first")
+		return nil, errHolding
 	}
 	if err := q.Wait(); err != nil {
 		return nil, err

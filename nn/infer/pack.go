@@ -106,7 +106,7 @@ func (r *Runner) PackWeights(budget int64) (release func(), err error) {
 		return nil, err
 	}
 	if r.holding {
-		return nil, errors.New("weights already packed or quantized: call the release function of the last PackWeights or QuantizeWeights first")
+		return nil, errHolding
 	}
 	var items []packItem
 	var bufs []backend.Buf
@@ -186,7 +186,7 @@ func (r *Runner) PackWeightsDropping() (release func(), err error) {
 		return nil, err
 	}
 	if r.holding {
-		return nil, errors.New("weights already packed or quantized: call the release function of the last PackWeights or QuantizeWeights first")
+		return nil, errHolding
 	}
 	targets := append([]*pass{r.whole}, r.lanes...)
 	if !r.packsInPlace(targets) {
@@ -359,7 +359,7 @@ func (r *Runner) quantize(drop bool) (release func(), err error) {
 		return nil, err
 	}
 	if r.holding {
-		return nil, errors.New("weights already packed or quantized: call the release function of the last PackWeights or QuantizeWeights first")
+		return nil, errHolding
 	}
 	// The whole-batch pass too: a pass of one sequence runs on it.
 	targets := append([]*pass{r.whole}, r.lanes...)
@@ -368,23 +368,10 @@ func (r *Runner) quantize(drop bool) (release func(), err error) {
 	if !ok {
 		return nil, fmt.Errorf("int8: the %s backend has no int8 products", be.Name())
 	}
-	var items []packItem
-	for _, it := range r.packItems() {
-		if !it.head {
-			items = append(items, it)
-		}
-	}
-	bufs := make([]backend.Buf, len(items))
-	var total int64
-	for i, it := range items {
-		size := qz.QuantizedSize(it.n, it.k)
-		if bufs[i], err = be.Alloc(size); err != nil {
-			for _, b := range bufs[:i] {
-				be.Free(b)
-			}
-			return nil, fmt.Errorf("int8: %w", err)
-		}
-		total += int64(size) * 4
+	items := r.encoderItems()
+	bufs, total, err := allocQuantized(be, qz, items)
+	if err != nil {
+		return nil, err
 	}
 	// With drop, each weight's float32 memory goes once its int8 copy is
 	// written, so that the two are never held whole at once, but the
@@ -420,6 +407,41 @@ func (r *Runner) quantize(drop bool) (release func(), err error) {
 		p.pk, p.qz = &r.pk, p.be.(backend.Quantizer)
 	}
 	return r.releaser(bufs, targets, be), nil
+}
+
+// errHolding refuses a second copy of the weights while one is held.
+var errHolding = errors.New("weights already packed or quantized: call the release function of the last PackWeights or QuantizeWeights first")
+
+// encoderItems is packItems without the classification head's: the
+// weights QuantizeWeights and Int8Weights quantize.
+func (r *Runner) encoderItems() []packItem {
+	var items []packItem
+	for _, it := range r.packItems() {
+		if !it.head {
+			items = append(items, it)
+		}
+	}
+	return items
+}
+
+// allocQuantized allocates on be the int8 copies of items, in qz's
+// layout, and returns them with their size in bytes; on failure it frees
+// those it allocated.
+func allocQuantized(be backend.Backend, qz backend.Quantizer, items []packItem) ([]backend.Buf, int64, error) {
+	bufs := make([]backend.Buf, len(items))
+	var total int64
+	for i, it := range items {
+		size := qz.QuantizedSize(it.n, it.k)
+		buf, err := be.Alloc(size)
+		if err != nil {
+			for _, b := range bufs[:i] {
+				be.Free(b)
+			}
+			return nil, 0, fmt.Errorf("int8: %w", err)
+		}
+		bufs[i], total = buf, total+int64(size)*4
+	}
+	return bufs, total, nil
 }
 
 // hold records bufs as the copies of items.
