@@ -90,8 +90,8 @@ func eachJSONLine(path string, fn func(line int, b []byte) error) error {
 			if !utf8.Valid(t) {
 				return InvalidUTF8(path, line, t)
 			}
-			if cerr := jsonl.Check(t); cerr != nil {
-				return fmt.Errorf("%s:%d: %w", path, line, cerr)
+			if cerr := jsonl.CheckLine(path, line, t); cerr != nil {
+				return cerr
 			}
 			if ferr := fn(line, t); ferr != nil {
 				return ferr

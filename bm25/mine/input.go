@@ -120,8 +120,8 @@ func ReadPoolFile(path string) (ids, passages, indexTexts []string, err error) {
 			b = jsonl.TrimBOM(b)
 		}
 		if t := bytes.TrimSpace(b); len(t) > 0 {
-			if err := jsonl.Check(t); err != nil {
-				return nil, nil, nil, fmt.Errorf("%s:%d: %w", path, line, err)
+			if err := jsonl.CheckLine(path, line, t); err != nil {
+				return nil, nil, nil, err
 			}
 			var d struct {
 				ID    json.RawMessage `json:"_id"`

@@ -87,8 +87,8 @@ func readScoreInput(r io.Reader, name string) ([]scoreLine, error) {
 		if len(line) == 0 {
 			continue
 		}
-		if err := jsonl.Check(line); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", name, n, err)
+		if err := jsonl.CheckLine(name, n, line); err != nil {
+			return nil, err
 		}
 		var l scoreLine
 		dec := json.NewDecoder(bytes.NewReader(line))

@@ -138,8 +138,8 @@ func tokenizeJSONL(tok *tokenize.Tokenizer, tr tokenize.Truncation, workers int,
 		if len(b) == 0 {
 			return fmt.Errorf("tokenize: %s:%d: empty line (each line must be a JSON object with query and passage)", name, n)
 		}
-		if err := jsonl.Check(b); err != nil {
-			return fmt.Errorf("tokenize: %s:%d: %w", name, n, err)
+		if err := jsonl.CheckLine(name, n, b); err != nil {
+			return fmt.Errorf("tokenize: %w", err)
 		}
 		if err := json.Unmarshal(b, &p); err != nil {
 			return fmt.Errorf("tokenize: %s:%d: %v", name, n, err)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 
 	"github.com/rerank-go/rerank/train"
 )
@@ -40,11 +39,7 @@ type trainProgress struct {
 
 // newTrainProgress writes to w; it draws a bar only when w is a terminal.
 func newTrainProgress(w io.Writer, status func() string) *trainProgress {
-	p := &trainProgress{w: w, every: 10 * time.Second, status: status, now: time.Now}
-	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-		p.tty = true
-	}
-	return p
+	return &trainProgress{w: w, tty: isTerminal(w), every: lineEvery, status: status, now: time.Now}
 }
 
 // Message prints one line, ending the bar's line first.

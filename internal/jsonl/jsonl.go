@@ -83,6 +83,15 @@ func Check(line []byte) error {
 	return nil
 }
 
+// CheckLine is Check for line n of the file called name, its error
+// prefixed "name:n: " as the readers report it (the *TextError wrapped).
+func CheckLine(name string, n int, line []byte) error {
+	if err := Check(line); err != nil {
+		return fmt.Errorf("%s:%d: %w", name, n, err)
+	}
+	return nil
+}
+
 func invalidMsg(b byte) string {
 	return fmt.Sprintf("invalid UTF-8 (0x%02x): save the file as UTF-8", b)
 }
